@@ -1,0 +1,54 @@
+"""The `hicra` command line: a thin dispatcher to one module per subcommand.
+
+Each subcommand lives beside the code it drives and is imported only when called, so
+`hicra tag` never imports TRL and `hicra --help` starts instantly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> ("module:function", one-line help). Each function takes argv (list[str]) and
+# returns an exit code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "tag": ("hicra.lexicon.cli:tag_main", "highlight planning tokens in a text"),
+    "lexicon": ("hicra.lexicon.cli:lexicon_main", "mine, compare and ablate Strategic-Gram lexicons"),
+    "sft": ("hicra.trainer.cli:sft_main", "supervised warm start of a model on a task's corpus"),
+    "train": ("hicra.trainer.cli:train_main", "RL training with GRPO/HICRA (--backend builtin|trl)"),
+    "demo": ("hicra.demo:main", "offline demo: SFT, then GRPO vs HICRA, then a report"),
+    "analyze": ("hicra.dynamics.cli:analyze_main", "training-dynamics report for one or more runs"),
+    "eval": ("hicra.evaluation:main", "pass@1 / pass@k evaluation of a model on math benchmarks"),
+}
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = ["usage: hicra <command> [options]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", "`hicra <command> --help` describes a command."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0
+    if argv[0] == "--version":
+        from hicra import __version__
+
+        print(__version__)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"hicra: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    target, _ = COMMANDS[name]
+    module_name, func_name = target.split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    return int(func(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
