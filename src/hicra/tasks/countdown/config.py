@@ -1,0 +1,107 @@
+"""The one configuration of the countdown world: puzzle size and SFT-corpus imperfections."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OP_SYMBOLS = ("+", "-", "*")
+
+
+@dataclass(frozen=True)
+class CountdownConfig:
+    """Puzzle size, grammar options and the knobs of the imperfect SFT corpus.
+
+    The defaults are the frozen world of the demo (docs/world.md says why each value): a solver
+    that picks its first strategy blindly solves about a quarter of the puzzles, the SFT corpus
+    makes an arithmetic slip in about one response in six and backtracks after a failed check
+    one time in five, so RL has room to first fix execution, then learn to plan.
+    """
+
+    # ---- puzzle size -------------------------------------------------------------------------
+    modulus: int = 7
+    """All arithmetic is modulo this number; numbers and results are words "0".."modulus-1"."""
+    n_numbers: int = 3
+    """How many numbers a puzzle gives; a strategy combines them left to right with
+    n_numbers - 1 operations, so there are len(ops) ** (n_numbers - 1) strategies."""
+    ops: tuple[str, ...] = ("+", "*")
+    """The operation symbols strategies may use, a subset of "+", "-", "*"."""
+    unique_solution: bool = True
+    """Draw only puzzles that exactly one strategy solves, so a blind first choice succeeds
+    with probability 1 / n_strategies and planning (check, backtrack, switch) pays off."""
+
+    # ---- grammar -------------------------------------------------------------------------------
+    strategy_names_are_planning: bool = True
+    """Whether the strategy names ("add then multiply") belong to the planning lexicon
+    (category "deduction") besides the move phrases: the choice of the next strategy, new or
+    already failed, is the planning decision of this world."""
+
+    # ---- SFT corpus imperfections ----------------------------------------------------------------
+    add_error_rate: float = 0.06
+    """Probability that an addition (or subtraction) step of the corpus has a wrong result
+    (a uniformly drawn wrong value, carried on by the next step)."""
+    mul_error_rate: float = 0.10
+    """Probability that a multiplication step of the corpus has a wrong result."""
+    first_choice_oracle_rate: float = 0.0
+    """Probability that the corpus's first strategy is the solving one; otherwise it is drawn
+    uniformly (0 = strategy choice not adapted to the problem)."""
+    check_rate: float = 0.85
+    """Probability that an attempt of the corpus is followed by a check against the target."""
+    backtrack_rate: float = 0.2
+    """Probability that the corpus backtracks after a failed check; otherwise it concludes
+    with the wrong result anyway."""
+    repeat_strategy_rate: float = 0.3
+    """Probability that a retry of the corpus re-uses a strategy it already tried (which fails
+    again unless the earlier failure was an arithmetic slip)."""
+    max_attempts: int = 4
+    """Most attempts in one corpus response (the last one concludes whatever its check says)."""
+    phrase_zipf: float = 1.0
+    """Paraphrase k (0-based) of a move is used with weight 1 / (k + 1) ** phrase_zipf in the
+    corpus: 0 = uniform; larger = the corpus sticks to the first paraphrase."""
+
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """Free-form notes kept with the config (never read by the world)."""
+
+    def __post_init__(self) -> None:
+        if self.modulus < 2:
+            raise ValueError(f"CountdownConfig.modulus: expected an integer >= 2, got {self.modulus}")
+        if self.n_numbers < 2:
+            raise ValueError(f"CountdownConfig.n_numbers: expected >= 2, got {self.n_numbers}")
+        bad = [op for op in self.ops if op not in OP_SYMBOLS]
+        if bad or not self.ops or len(set(self.ops)) != len(self.ops):
+            raise ValueError(
+                f"CountdownConfig.ops: expected distinct symbols among {OP_SYMBOLS}, got {self.ops}"
+            )
+        for name in (
+            "add_error_rate",
+            "mul_error_rate",
+            "first_choice_oracle_rate",
+            "check_rate",
+            "backtrack_rate",
+            "repeat_strategy_rate",
+        ):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"CountdownConfig.{name}: expected a probability in [0, 1], got {value}")
+        if self.max_attempts < 1:
+            raise ValueError(f"CountdownConfig.max_attempts: expected >= 1, got {self.max_attempts}")
+        if self.phrase_zipf < 0:
+            raise ValueError(f"CountdownConfig.phrase_zipf: expected >= 0, got {self.phrase_zipf}")
+        if self.unique_solution and len(self.ops) ** (self.n_numbers - 1) < 2:
+            raise ValueError("CountdownConfig.unique_solution needs at least two strategies")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict (tuples become lists); `CountdownConfig.from_dict` inverts it."""
+        out = asdict(self)
+        out["ops"] = list(self.ops)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CountdownConfig":
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"CountdownConfig: unknown fields {sorted(unknown)}")
+        data = dict(data)
+        if "ops" in data:
+            data["ops"] = tuple(data["ops"])
+        return cls(**data)

@@ -1,0 +1,133 @@
+"""`CountdownTask`: the countdown world behind the `hicra.tasks.Task` protocol."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hicra.tasks.base import Problem, Score
+from hicra.tasks.countdown import grammar
+from hicra.tasks.countdown.config import CountdownConfig
+from hicra.tasks.countdown.corpus import SFTExample, sft_response
+from hicra.tasks.countdown.problems import sample_problem
+from hicra.tasks.countdown.verifier import diagnose, parse_response
+
+if TYPE_CHECKING:
+    from hicra.lexicon import StrategicLexicon
+
+
+class CountdownTask:
+    """Reach a target from a few numbers mod `modulus` by choosing, working out, checking and
+    switching strategies (docs/world.md).
+
+    >>> import numpy as np
+    >>> task = CountdownTask()
+    >>> p = task.sample_problems(1, np.random.default_rng(0))[0]
+    >>> p.prompt.split()[0], task.score(p, "so the answer is 1 .").reward
+    ('numbers', 0.0)
+    """
+
+    name = "countdown"
+
+    def __init__(self, config: CountdownConfig | None = None) -> None:
+        self.config = config or CountdownConfig()
+        self.strategies = grammar.strategies(self.config.ops, self.config.n_numbers)
+
+    def __repr__(self) -> str:
+        return f"CountdownTask({self.config!r})"
+
+    # ---- the Task protocol ---------------------------------------------------------------------
+    def sample_problems(self, n: int, rng: np.random.Generator) -> list[Problem]:
+        """n puzzles drawn with rng (same rng state -> same puzzles)."""
+        return [sample_problem(self.config, rng) for _ in range(n)]
+
+    def score(self, problem: Problem, response: str) -> Score:
+        """Reward 1.0 iff the response is well formed and its final attempt is a right
+        worked chain reaching the target; diagnostics as in `verifier.diagnose`."""
+        answer = problem.answer
+        numbers = tuple(int(x) for x in answer["numbers"])
+        if len(numbers) != self.config.n_numbers:
+            raise ValueError(
+                f"CountdownTask.score: problem {problem.id} has {len(numbers)} numbers, "
+                f"the task's config expects n_numbers={self.config.n_numbers}"
+            )
+        solving = frozenset(s for s in self.strategies if grammar.strategy_name(s) in answer["solving"])
+        parsed = parse_response(response, self.strategies)
+        correct, diagnostics = diagnose(
+            parsed, numbers, int(answer["target"]), self.config.modulus, solving
+        )
+        return Score(reward=float(correct), correct=correct, diagnostics=diagnostics)
+
+    def planning_lexicon(self) -> "StrategicLexicon":
+        """The move phrases of lexicon.tsv, plus the strategy names (category "deduction")
+        when `config.strategy_names_are_planning`."""
+        from hicra.lexicon import StrategicLexicon
+
+        if not self.config.strategy_names_are_planning:
+            return StrategicLexicon.from_file(lexicon_path())
+        phrases = [p.phrase for p in grammar.move_phrases()]
+        categories = [p.category for p in grammar.move_phrases()]
+        for strategy in self.strategies:
+            phrases.append(grammar.strategy_name(strategy))
+            categories.append("deduction")
+        return StrategicLexicon.from_phrases(phrases, categories)
+
+    # ---- beyond the protocol: what SFT and tokenizers need ------------------------------------
+    def sft_examples(self, n: int, rng: np.random.Generator) -> list[SFTExample]:
+        """n (prompt, imperfect response) pairs from the corpus knobs of the config."""
+        return [
+            SFTExample(p.prompt, sft_response(p, self.config, rng))
+            for p in self.sample_problems(n, rng)
+        ]
+
+    def vocabulary(self) -> list[str]:
+        """Every word of this world's prompts and well-formed responses."""
+        return grammar.vocabulary(self.config.ops, self.config.modulus)
+
+    def config_dict(self) -> dict:
+        """The JSON-able config (what caches key on)."""
+        return self.config.to_dict()
+
+
+def lexicon_path():
+    """Path of the world's lexicon file (phrase<TAB>category)."""
+    return resources.files("hicra.tasks.countdown").joinpath(grammar.LEXICON_FILE)
+
+
+# diagnostics that are rates defined only for some responses: averaged over those
+_CONDITIONAL = {
+    "exec_error_rate": "exec_steps",
+    "check_error_rate": "checks",
+    "backtrack_after_failed_check": "failed_checks",
+}
+
+
+def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Batch means of per-response diagnostics. Conditional rates are pooled ratios over the
+    responses where they are defined (e.g. backtrack_after_failed_check = backtracks after
+    failed checks / failed checks); other keys are NaN-skipping means.
+
+    >>> summarize_diagnostics([{"attempts": 1.0}, {"attempts": 3.0}])
+    {'attempts': 2.0}
+    """
+    rows = list(diagnostics)
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    out: dict[str, float] = {}
+    for key in keys:
+        weight_key = _CONDITIONAL.get(key)
+        if weight_key is not None and all(weight_key in row for row in rows if key in row):
+            pairs = [
+                (row[key] * row[weight_key], row[weight_key])
+                for row in rows
+                if key in row and not math.isnan(row[key])
+            ]
+            total = sum(w for _, w in pairs)
+            out[key] = sum(v for v, _ in pairs) / total if total else math.nan
+        else:
+            values = [row[key] for row in rows if key in row and not math.isnan(row[key])]
+            out[key] = float(np.mean(values)) if values else math.nan
+    return out
