@@ -1,0 +1,141 @@
+"""``HICRAConfig``: TRL's ``GRPOConfig`` plus the options of hicra's credit assignment and metrics.
+
+Every field is a dataclass field with a ``help`` string, like TRL's own, so ``TrlParser`` /
+``HfArgumentParser`` turn them into command-line flags (``--hicra_alpha 0.2``) and recipe-YAML keys.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from trl import GRPOConfig
+
+from hicra.credit.registry import resolve_credit_mode
+
+# TRL's `_compute_loss` plays the part of hicra's "ppo_clip" loss, so every credit mode whose
+# policy loss is "ppo_clip" runs in TRL: its advantage transform gives the (B, T) advantages.
+# "entropy_reg" adds TRL's own entropy bonus (`entropy_coef`). "clip_cov" and "kl_cov" change the
+# loss itself (a gradient detach / a KL term on the current policy's log-ratio) and are refused.
+TRL_LOSS = "ppo_clip"
+
+
+@dataclass
+class HICRAConfig(GRPOConfig):
+    r"""Configuration of [`HICRATrainer`]: every [`GRPOConfig`] option plus HICRA's.
+
+    Parameters:
+        > Parameters that control credit assignment
+
+        hicra_alpha (`float`, *optional*, defaults to `0.2`):
+            HICRA's alpha: planning tokens get advantage `A + alpha * |A|`. `0.0` is exactly GRPO.
+        lexicon_path (`str` or `None`, *optional*, defaults to `None`):
+            Strategic-Gram lexicon file (one phrase a line, or hicra's TSV). `None` uses the
+            published 249-phrase list shipped with hicra.
+        credit_mode (`str`, *optional*, defaults to `"hicra"`):
+            One of `grpo`, `hicra`, `entropy_adv`, `top_entropy`, `entropy_reg` (TRL's entropy
+            bonus; `entropy_coef` 0 becomes 0.001). `clip_cov` and `kl_cov` change the loss
+            itself and are refused (use hicra's built-in trainer).
+        credit_params (`dict`, `str` or `None`, *optional*, defaults to `None`):
+            Extra keyword parameters of the credit mode (JSON on the command line), e.g.
+            `{"rho": 0.2}` for `top_entropy`.
+
+        > Parameters that control hicra's metrics and run directory
+
+        log_dynamics_metrics (`bool`, *optional*, defaults to `True`):
+            Log hicra's per-step dynamics metrics (planning/execution entropy and NLL, semantic
+            entropy, planning fraction) through `report_to` under `hicra/`. Costs one extra
+            no-grad forward per generation batch.
+        write_run_dir (`bool`, *optional*, defaults to `True`):
+            Write a hicra run directory (config.json, metrics.jsonl, rollouts/) that
+            `hicra analyze` reads.
+        rollout_dir (`str` or `None`, *optional*, defaults to `None`):
+            Where the hicra run directory goes. `None` means `<output_dir>/hicra_run`.
+        rollouts_per_step (`int` or `None`, *optional*, defaults to `None`):
+            How many rollouts (responses) to keep per generation step; `None` keeps all.
+        correct_threshold (`float`, *optional*, defaults to `1.0`):
+            A response counts as correct (for accuracy, pass@k and the run directory) when the
+            first reward function gives it at least this value.
+    """
+
+    hicra_alpha: float = field(
+        default=0.2,
+        metadata={"help": "HICRA's alpha: planning tokens get advantage A + alpha*|A|. 0.0 is exactly GRPO."},
+    )
+    lexicon_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Strategic-Gram lexicon file (one phrase a line, or hicra's TSV). None uses the published "
+            "249-phrase list shipped with hicra."
+        },
+    )
+    credit_mode: str = field(
+        default="hicra",
+        metadata={
+            "help": "Credit assignment: grpo, hicra, entropy_adv, top_entropy or entropy_reg (TRL's entropy "
+            "bonus, entropy_coef defaults to 0.001). clip_cov/kl_cov need hicra's built-in trainer.",
+        },
+    )
+    credit_params: dict | str | None = field(
+        default=None,
+        metadata={"help": "Extra parameters of the credit mode as a dict or JSON string, e.g. '{\"rho\": 0.2}'."},
+    )
+    log_dynamics_metrics: bool = field(
+        default=True,
+        metadata={
+            "help": "Log hicra's per-step dynamics metrics (planning/execution entropy and NLL, semantic entropy, "
+            "planning fraction) under hicra/. Costs one extra no-grad forward per generation batch."
+        },
+    )
+    write_run_dir: bool = field(
+        default=True,
+        metadata={"help": "Write a hicra run directory (metrics.jsonl, rollouts/) that `hicra analyze` reads."},
+    )
+    rollout_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where the hicra run directory goes. None means <output_dir>/hicra_run."},
+    )
+    rollouts_per_step: int | None = field(
+        default=None,
+        metadata={"help": "How many rollouts to keep per generation step in the run directory; None keeps all."},
+    )
+    correct_threshold: float = field(
+        default=1.0,
+        metadata={"help": "A response is correct when the first reward function gives it at least this value."},
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        try:
+            mode = resolve_credit_mode(self.credit_mode)
+        except ValueError as err:
+            raise ValueError(f"HICRAConfig.credit_mode: {err}") from None
+        if mode.policy_loss != TRL_LOSS:
+            raise ValueError(
+                f"HICRAConfig.credit_mode: {mode.name!r} needs hicra's {mode.policy_loss!r} policy loss, which "
+                "TRL's GRPOTrainer does not have (it is not an advantage transform); use hicra's built-in "
+                "trainer (`hicra train --backend builtin`) for it"
+            )
+        if mode.entropy_coef and self.entropy_coef == 0.0 and not self.use_adaptive_entropy:
+            # entropy_reg: TRL's own entropy bonus (loss - entropy_coef * H) with the mode's default weight
+            self.entropy_coef = mode.entropy_coef
+        if not 0.0 <= self.hicra_alpha <= 1.0:
+            raise ValueError(f"HICRAConfig.hicra_alpha: expected a value in [0, 1], got {self.hicra_alpha}")
+        if isinstance(self.credit_params, str):
+            try:
+                self.credit_params = json.loads(self.credit_params)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"HICRAConfig.credit_params: not valid JSON ({err}): {self.credit_params!r}") from None
+        if self.credit_params is not None and not isinstance(self.credit_params, dict):
+            raise ValueError(f"HICRAConfig.credit_params: expected a JSON object, got {self.credit_params!r}")
+        if self.credit_params and "alpha" in self.credit_params:
+            raise ValueError("HICRAConfig.credit_params: set HICRA's alpha with hicra_alpha, not credit_params")
+        if self.rollouts_per_step is not None and self.rollouts_per_step < 0:
+            raise ValueError(f"HICRAConfig.rollouts_per_step: expected >= 0 or None, got {self.rollouts_per_step}")
+
+    def hicra_options(self) -> dict[str, Any]:
+        """The hicra-specific fields as a plain dict (written into the run directory's config)."""
+        names = ("hicra_alpha", "lexicon_path", "credit_mode", "credit_params", "log_dynamics_metrics",
+                 "write_run_dir", "rollout_dir", "rollouts_per_step", "correct_threshold")
+        return {name: getattr(self, name) for name in names}

@@ -1,0 +1,82 @@
+"""The TRL adapter's credit step: TRL's (B,) advantages -> hicra's (B, T) token advantages.
+
+``TrlCredit`` holds what the step needs across batches (the credit mode, its parameters, the
+lexicon and tokenizer) and calls the shared registry, ``hicra.credit.token_advantages``, so the
+TRL trainer and hicra's built-in trainer compute the same numbers for the same inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from hicra.credit.registry import CreditMode, resolve_credit_mode, token_advantages
+from hicra.lexicon import StrategicLexicon
+
+
+def load_lexicon(path: str | None) -> StrategicLexicon:
+    """The lexicon at ``path``, or the published list when ``path`` is None."""
+    return StrategicLexicon.default() if path is None else StrategicLexicon.from_file(path)
+
+
+@dataclass
+class TrlCredit:
+    """One credit mode bound to a lexicon and a tokenizer.
+
+    mode: the resolved credit mode.
+    params: keyword overrides of the mode's advantage parameters (``alpha`` for hicra).
+    lexicon: the Strategic-Gram lexicon (used for the planning mask and the metrics).
+    tokenizer: a fast tokenizer (its offsets align phrases with token ids).
+    """
+
+    mode: CreditMode
+    params: dict[str, Any]
+    lexicon: StrategicLexicon
+    tokenizer: Any
+
+    @classmethod
+    def from_config(cls, args: Any, tokenizer: Any) -> "TrlCredit":
+        """From an ``HICRAConfig``: ``credit_mode``, ``credit_params``, ``hicra_alpha``, ``lexicon_path``."""
+        mode = resolve_credit_mode(args.credit_mode)
+        params = dict(args.credit_params or {})
+        if "alpha" in mode.advantage_params:
+            params["alpha"] = args.hicra_alpha
+        return cls(mode, params, load_lexicon(args.lexicon_path), tokenizer)
+
+    @property
+    def needs_planning_mask(self) -> bool:
+        return "planning_mask" in self.mode.requires
+
+    @property
+    def needs_entropy(self) -> bool:
+        """True when the advantages depend on the token entropy (entropy_adv, top_entropy).
+
+        entropy_reg's entropy enters TRL's loss (with gradient), computed by TRL itself.
+        """
+        return "entropy" in self.mode.requires and not self.mode.entropy_needs_grad
+
+    def planning_mask(self, completion_ids: Tensor, response_mask: Tensor) -> Tensor:
+        """(B, T) bool planning mask of TRL's right-padded completion ids, on their device."""
+        mask = self.lexicon.tag_batch(completion_ids.cpu(), self.tokenizer, response_mask.cpu())
+        return torch.as_tensor(mask, dtype=torch.bool).to(completion_ids.device)
+
+    def advantages(
+        self,
+        advantages: Tensor,
+        response_mask: Tensor,
+        planning_mask: Tensor | None,
+        entropy: Tensor | None,
+    ) -> Tensor:
+        """(B,) sequence advantages -> (B, T) token advantages (0 on padding), TRL's dtype."""
+        token = token_advantages(
+            self.mode,
+            advantages,
+            response_mask,
+            planning_mask=planning_mask,
+            entropy=entropy if self.needs_entropy else None,
+            **self.params,
+        )
+        return token.to(advantages.dtype)
