@@ -1,0 +1,58 @@
+"""`hicra train` (built-in or TRL backend) and `hicra sft`.
+
+    hicra train --model runs/sft --credit-mode hicra --steps 80 --run-dir runs/hicra
+    hicra train --config recipe.yaml --lr 5e-5          # flags override the recipe
+    hicra train --backend trl ...                       # hicra.integrations.trl.cli.train_trl
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Entry point of `hicra train`; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _backend(argv) == "trl":
+        from hicra.integrations.trl.cli import train_trl
+
+        return int(train_trl([a for a in _drop_backend(argv)]) or 0)
+    from hicra.trainer.config import parse_args
+    from hicra.trainer.grpo import train
+
+    cfg, _ = parse_args(argv)
+    try:
+        run_dir = train(cfg)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"hicra train: {err}", file=sys.stderr)
+        return 2
+    print(f"run written to {run_dir} (metrics.jsonl, rollouts/, checkpoints/)")
+    return 0
+
+
+def _backend(argv: list[str]) -> str:
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return "builtin"
+
+
+def _drop_backend(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--backend":
+            skip = True
+        elif not arg.startswith("--backend="):
+            out.append(arg)
+    return out
+
+
+def sft_main(argv: list[str] | None = None) -> int:
+    """Entry point of `hicra sft` (hicra.trainer.sft_cli)."""
+    from hicra.trainer.sft_cli import sft_main as _sft_main
+
+    return int(_sft_main(argv) or 0)

@@ -1,0 +1,307 @@
+"""`TrainConfig`: every option of the built-in RL trainer, in one dataclass.
+
+One source of truth: each field has a docstring under it, and the same text becomes the
+`--help` of `hicra train`. A run is configured, in increasing precedence, by the defaults
+below, a YAML recipe (`--config recipe.yaml`, keys = field names) and command-line flags
+(`--lr 1e-4`, `--dynamic-sampling` / `--no-dynamic-sampling`).
+
+>>> cfg = TrainConfig(model="runs/sft", steps=3)
+>>> cfg.credit_mode, cfg.samples_per_prompt
+('hicra', 8)
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+
+@dataclass
+class TrainConfig:
+    """Options of `hicra train --backend builtin` (GRPO / HICRA / baselines)."""
+
+    model: str = ""
+    """Path of a local Hugging Face causal-LM checkpoint (model + tokenizer), e.g. the SFT output."""
+
+    task: str = "countdown"
+    """Task name: `countdown` (the synthetic reasoning world). Problems and the verifier come from it."""
+
+    task_options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments for the task's constructor (YAML only), e.g. {n_numbers: 3}."""
+
+    credit_mode: str = "hicra"
+    """Credit-assignment mode from the `hicra.credit` registry: grpo, hicra, entropy_adv, top_entropy, entropy_reg, clip_cov, kl_cov."""
+
+    alpha: float = 0.2
+    """HICRA boost: planning tokens get A + alpha*|A| (hicra mode only; 0 gives GRPO exactly)."""
+
+    credit_options: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments of the mode's advantage transform (YAML only), e.g. {rho: 0.2}."""
+
+    lexicon: str = ""
+    """Planning-phrase lexicon file (one phrase a line). Empty: the task's own planning lexicon."""
+
+    advantage_scale: Literal["group", "batch", "none"] = "group"
+    """Divide (reward - group mean) by the group std, the batch std, or nothing (Dr. GRPO)."""
+
+    prompts_per_step: int = 16
+    """Distinct problems per RL step."""
+
+    samples_per_prompt: int = 8
+    """G: responses sampled per problem (one GRPO group)."""
+
+    temperature: float = 1.0
+    """Sampling temperature; log-probs in the loss use the same temperature."""
+
+    max_new_tokens: int = 64
+    """Longest response in tokens; longer ones are cut and flagged truncated."""
+
+    lr: float = 1e-4
+    """Learning rate (constant after warmup)."""
+
+    warmup_steps: int = 0
+    """Linear learning-rate warmup, in optimizer steps."""
+
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    """Optimizer."""
+
+    weight_decay: float = 0.0
+    """Weight decay (AdamW/SGD)."""
+
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    """Adam beta1, beta2."""
+
+    epochs_per_batch: int = 1
+    """PPO epochs over each rollout batch with the clipped loss (1 = on-policy, ratio = 1)."""
+
+    minibatches: int = 1
+    """Optimizer steps per epoch: the batch is split into this many shuffled minibatches."""
+
+    eps_low: float = 0.2
+    """Lower clip range of the importance ratio (1 - eps_low)."""
+
+    eps_high: float = 0.28
+    """Upper clip range (1 + eps_high): DAPO's clip-higher when > eps_low."""
+
+    dual_clip: float | None = None
+    """Dual-clip constant c (> 1) bounding the loss of negative-advantage tokens; None: off."""
+
+    kl_beta: float = 0.0
+    """Weight of the k3 KL penalty to the reference model (the starting checkpoint); 0: no reference model."""
+
+    entropy_coef: float = 0.0
+    """Weight of the entropy bonus (subtracted from the loss)."""
+
+    loss_agg: Literal["token_mean", "seq_mean_token_mean", "seq_sum_norm"] = "token_mean"
+    """Loss aggregation: token_mean (DAPO), seq_mean_token_mean (GRPO), seq_sum_norm (Dr. GRPO, / max_new_tokens)."""
+
+    dynamic_sampling: bool = False
+    """DAPO dynamic sampling: drop groups whose rewards are all equal before the update."""
+
+    grad_clip: float = 1.0
+    """Clip the global gradient norm to this value (0: off)."""
+
+    steps: int = 80
+    """Number of RL steps (one rollout batch each)."""
+
+    seed: int = 0
+    """Seed of everything: the problem stream, sampling, minibatch order. Same seed, same problems."""
+
+    device: str = "cpu"
+    """torch device: cpu, cuda, cuda:1, ..."""
+
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Parameter dtype of the policy (and reference); log-probs and losses are always float32."""
+
+    micro_batch_size: int = 0
+    """Rows per forward/backward pass (gradient accumulation inside a minibatch); 0: the whole minibatch."""
+
+    threads: int = 0
+    """torch CPU threads (0: leave torch's default)."""
+
+    run_dir: str = "runs/train"
+    """Run directory: config.json, metrics.jsonl, rollouts/, checkpoints/."""
+
+    resume: bool = True
+    """Resume from the run directory's last checkpoint when one exists."""
+
+    checkpoint_every: int = 10
+    """Save a resumable checkpoint every N steps (and at the end); 0: only at the end."""
+
+    keep_checkpoints: int = 2
+    """How many of the latest checkpoints to keep (the final one is always kept)."""
+
+    log_every: int = 1
+    """Write metrics every N steps."""
+
+    rollouts_per_step: int = 16
+    """Responses kept per logged step in rollouts/ (with per-token logp, entropy, planning mask)."""
+
+    tensorboard: bool = False
+    """Also write metrics to TensorBoard (run_dir/tensorboard)."""
+
+    wandb: bool = False
+    """Also log metrics to Weights & Biases (needs `pip install wandb`)."""
+
+    wandb_project: str = "hicra"
+    """W&B project name."""
+
+    progress: bool = True
+    """Show a progress bar with the key numbers."""
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each dataclass field, read from the class source."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body  # type: ignore[attr-defined]
+    docs: dict[str, str] = {}
+    for node, nxt in zip(body, body[1:]):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+            and isinstance(nxt.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def _coerce(name: str, value: Any, hint: Any, where: str) -> Any:
+    """Check/convert one YAML or CLI value to the field's type; one-line error otherwise."""
+    origin, args = get_origin(hint), get_args(hint)
+    if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+        return None
+    if origin is Literal:
+        if value not in args:
+            raise ValueError(f"{where}: field {name!r} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin in (dict,) or hint is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: field {name!r} must be a mapping, got {value!r}")
+        return dict(value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ValueError(f"{where}: field {name!r} must be a list of {len(args)} numbers, got {value!r}")
+        return tuple(_coerce(name, v, a, where) for v, a in zip(value, args))
+    if type(None) in args:  # Optional[X]
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(name, value, inner, where)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ValueError(f"{where}: field {name!r} must be true or false, got {value!r}")
+    if hint in (int, float, str):
+        if hint is not str and isinstance(value, bool):
+            raise ValueError(f"{where}: field {name!r} must be a {hint.__name__}, got {value!r}")
+        try:
+            converted = hint(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: field {name!r} must be a {hint.__name__}, got {value!r}") from None
+        if hint is int and isinstance(value, float) and value != converted:
+            raise ValueError(f"{where}: field {name!r} must be an integer, got {value!r}")
+        return converted
+    return value
+
+
+def config_from_dict(data: dict[str, Any], where: str = "config", base: TrainConfig | None = None) -> TrainConfig:
+    """A TrainConfig from a mapping of field names (unknown keys are an error naming `where`)."""
+    hints = get_type_hints(TrainConfig)
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(names)}")
+    values = {k: _coerce(k, v, hints[k], where) for k, v in data.items()}
+    return dataclasses.replace(base or TrainConfig(), **values)
+
+
+def load_yaml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
+    """Read a YAML recipe (a mapping of TrainConfig field names to values)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ValueError(f"{path}: recipe file not found") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a recipe must be a mapping of field: value, got {type(data).__name__}")
+    return config_from_dict(data, where=str(path), base=base)
+
+
+def build_parser(prog: str = "hicra train") -> argparse.ArgumentParser:
+    """An argparse parser generated from TrainConfig: one flag per field, its docstring as help."""
+    parser = argparse.ArgumentParser(prog=prog, description=TrainConfig.__doc__)
+    parser.add_argument("--config", help="YAML recipe; flags given on the command line override it")
+    parser.add_argument("--backend", choices=["builtin", "trl"], default="builtin", help="training engine")
+    hints, docs = get_type_hints(TrainConfig), field_docs(TrainConfig)
+    defaults = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        hint, default = hints[f.name], getattr(defaults, f.name)
+        help_ = f"{docs.get(f.name, '')} (default: {default!r})".replace("%", "%%")
+        origin, args = get_origin(hint), get_args(hint)
+        if hint is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
+        elif origin is dict:
+            continue  # mappings are set from YAML only
+        elif origin is tuple:
+            parser.add_argument(flag, nargs=len(args), type=float, default=None, metavar="X", help=help_)
+        elif origin is Literal:
+            parser.add_argument(flag, choices=list(args), default=None, help=help_)
+        else:
+            parser.add_argument(flag, type=str, default=None, metavar=f.name.upper(), help=help_)
+    return parser
+
+
+def parse_args(argv: list[str], prog: str = "hicra train") -> tuple[TrainConfig, argparse.Namespace]:
+    """defaults < YAML recipe (--config) < flags. Returns the config and the raw namespace."""
+    parser = build_parser(prog)
+    ns = parser.parse_args(argv)
+    cfg = load_yaml(ns.config) if ns.config else TrainConfig()
+    given = {
+        f.name: getattr(ns, f.name)
+        for f in dataclasses.fields(TrainConfig)
+        if getattr(ns, f.name, None) is not None
+    }
+    try:
+        cfg = config_from_dict(given, where="command line", base=cfg)
+    except ValueError as err:
+        parser.error(str(err))
+    return cfg, ns
+
+
+def validate(cfg: TrainConfig) -> None:
+    """Reject configurations that cannot run, with the field name in the message."""
+    checks = [
+        (bool(cfg.model), "model: a checkpoint directory is required (--model PATH)"),
+        (cfg.prompts_per_step >= 1, "prompts_per_step must be >= 1"),
+        (cfg.samples_per_prompt >= 2, "samples_per_prompt (G) must be >= 2: group advantages need a group"),
+        (cfg.temperature > 0, "temperature must be > 0"),
+        (cfg.max_new_tokens >= 1, "max_new_tokens must be >= 1"),
+        (cfg.lr > 0, "lr must be > 0"),
+        (cfg.epochs_per_batch >= 1, "epochs_per_batch must be >= 1"),
+        (1 <= cfg.minibatches <= cfg.prompts_per_step * cfg.samples_per_prompt, "minibatches must be in [1, batch size]"),
+        (0 <= cfg.eps_low < 1 and cfg.eps_high >= 0, "eps_low must be in [0, 1) and eps_high >= 0"),
+        (cfg.dual_clip is None or cfg.dual_clip > 1, "dual_clip must be > 1 (or None)"),
+        (cfg.kl_beta >= 0 and cfg.entropy_coef >= 0, "kl_beta and entropy_coef must be >= 0"),
+        (cfg.steps >= 0, "steps must be >= 0"),
+        (cfg.checkpoint_every >= 0 and cfg.log_every >= 1, "checkpoint_every must be >= 0 and log_every >= 1"),
+        (cfg.rollouts_per_step >= 0, "rollouts_per_step must be >= 0"),
+        (cfg.micro_batch_size >= 0, "micro_batch_size must be >= 0"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(f"TrainConfig: {message}")

@@ -1,0 +1,326 @@
+"""The built-in RL loop: GRPO / HICRA (and the registry's baselines), top to bottom.
+
+Algorithm, for each step s = 1 .. steps (theta_{s-1} = the policy before the step):
+
+ 1. problems: N = prompts_per_step problems drawn from the task with
+    numpy.random.default_rng([seed, s]), so the stream depends only on (seed, s): arms that
+    share a seed (GRPO vs HICRA) see the same problems, and a resumed run the same ones.
+ 2. rollouts: G = samples_per_prompt responses per problem from theta_{s-1}, KV-cached
+    ancestral sampling at `temperature`, at most max_new_tokens (rollout.py).
+ 3. rewards R_i and diagnostics from the task's verifier.
+ 4. planning_mask (B, T) from the lexicon (lexicon.tag_batch on the response token ids).
+ 5. advantages A_i = (R_i - mean_group R) / (std_group R + eps) (group_advantages; the
+    `advantage_scale` option picks group std, batch std or none).
+ 6. old_logp, entropy (B, T) under theta_{s-1} in one teacher-forced pass (no grad);
+    ref_logp under the starting checkpoint when kl_beta > 0.
+ 7. token advantages from the credit mode (token_advantages): GRPO broadcasts A_i;
+    HICRA gives A_i + alpha * |A_i| on planning tokens.
+ 8. epochs_per_batch epochs, each over `minibatches` shuffled minibatches, of
+    loss = agg( max(-A' r, -A' clip(r, 1 - eps_low, 1 + eps_high)) + kl_beta * k3 - c * H ),
+    r = exp(logp - old_logp) (credit_policy_loss), backward, clip the grad norm, optimizer step.
+ 9. metrics of the step (dynamics.step_metrics on the rollouts of step 2 with the entropy and
+    logp of step 6; the verifier's diagnostics averaged; loss statistics), written with
+    RunWriter with a sample of rollouts; a checkpoint every checkpoint_every steps.
+
+Departures from the paper (which states none of these): the loss of the paper's GRPO is
+used with DAPO's clip-higher (eps_low 0.2, eps_high 0.28) and token-mean aggregation by
+default; no KL by default; dynamic sampling, when on, filters the uninformative groups out
+of the update but does not draw replacement prompts (the step's compute stays fixed); the
+model is kept in eval mode (no dropout) for sampling and for the update, so with one epoch
+the ratio is exactly 1; log-probs use logits / temperature.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hicra.credit import credit_policy_loss, group_advantages, informative_group_mask, resolve_credit_mode, token_advantages
+from hicra.dynamics.accumulators import step_metrics
+from hicra.dynamics.rundir import RunWriter
+from hicra.trainer.checkpoint import clear_checkpoints, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from hicra.trainer.config import TrainConfig, validate
+from hicra.trainer.logprobs import response_logp
+from hicra.trainer.logging import MetricSinks, ProgressBar
+from hicra.trainer.rollout import RolloutBatch, sample_responses
+from hicra.trainer.setup import build_optimizer, load_lexicon, load_policy, load_task
+
+# Options that may change between a run and its resumption without changing its result.
+RUN_CONTROL_FIELDS = {"steps", "resume", "device", "threads", "checkpoint_every", "keep_checkpoints",
+                      "log_every", "tensorboard", "wandb", "wandb_project", "progress", "run_dir"}
+
+
+@dataclass
+class StepData:
+    """Everything one step computes before the update; B = N * G rows.
+
+    planning_mask, old_logp, entropy, ref_logp, token_advantage: (B, T); rewards, advantages: (B,).
+    """
+
+    problems: list
+    batch: RolloutBatch
+    rewards: torch.Tensor
+    correct: torch.Tensor
+    diagnostics: list[dict[str, float]]
+    planning_mask: torch.Tensor
+    advantages: torch.Tensor
+    old_logp: torch.Tensor
+    entropy: torch.Tensor
+    ref_logp: torch.Tensor | None = None
+    token_advantage: torch.Tensor | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def step_seed(seed: int, step: int) -> int:
+    """A 63-bit seed for step `step` of a run seeded `seed` (independent streams per step)."""
+    return int(np.random.SeedSequence([seed, step]).generate_state(2, np.uint64)[0] >> np.uint64(1))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def micro_batches(rows: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """Split a (K,) index tensor into chunks of `size` (0: one chunk)."""
+    return [rows] if size <= 0 else list(rows.split(size))
+
+
+@torch.no_grad()
+def score_tokens(model, batch: RolloutBatch, temperature: float, micro_batch_size: int):
+    """(logp, entropy), each (B, T), of the sampled responses under `model`, no gradient."""
+    logps, entropies = [], []
+    for rows in micro_batches(torch.arange(len(batch), device=batch.response_ids.device), micro_batch_size):
+        logp, entropy = response_logp(model, batch.prompt_ids[rows], batch.prompt_mask[rows],
+                                      batch.response_ids[rows], batch.response_mask[rows], temperature)
+        logps.append(logp)
+        entropies.append(entropy)
+    return torch.cat(logps), torch.cat(entropies)
+
+
+def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexicon) -> StepData:
+    """Steps 1-7 of the algorithm: problems -> rollouts -> rewards -> masks -> advantages."""
+    t0 = time.perf_counter()
+    problems = task.sample_problems(cfg.prompts_per_step, np.random.default_rng([cfg.seed, step]))
+    generator = torch.Generator(device=cfg.device).manual_seed(step_seed(cfg.seed, step))
+    batch = sample_responses(model, tokenizer, [p.prompt for p in problems], cfg.samples_per_prompt,
+                             cfg.max_new_tokens, cfg.temperature, generator)
+    t1 = time.perf_counter()
+    scores = [task.score(problems[g], text) for g, text in zip(batch.group_ids.tolist(), batch.texts)]
+    rewards = torch.tensor([s.reward for s in scores], dtype=torch.float32, device=cfg.device)  # (B,)
+    correct = torch.tensor([bool(s.correct) for s in scores], device=cfg.device)  # (B,)
+    planning_mask = lexicon.tag_batch(batch.response_ids.cpu(), tokenizer, batch.response_mask.cpu())
+    planning_mask = planning_mask.to(cfg.device) & batch.response_mask  # (B, T)
+    advantages = group_advantages(rewards, batch.group_ids, scale=cfg.advantage_scale)  # (B,)
+    t2 = time.perf_counter()
+    old_logp, entropy = score_tokens(model, batch, cfg.temperature, cfg.micro_batch_size)
+    ref_logp = None
+    if ref_model is not None:
+        ref_logp, _ = score_tokens(ref_model, batch, cfg.temperature, cfg.micro_batch_size)
+    mode = resolve_credit_mode(cfg.credit_mode)
+    token_advantage = token_advantages(mode, advantages, batch.response_mask, planning_mask=planning_mask,
+                                       entropy=entropy, **credit_params(cfg))  # (B, T)
+    t3 = time.perf_counter()
+    return StepData(problems, batch, rewards, correct, [s.diagnostics for s in scores], planning_mask,
+                    advantages, old_logp, entropy, ref_logp, token_advantage,
+                    {"time/rollout_s": t1 - t0, "time/reward_s": t2 - t1, "time/score_s": t3 - t2})
+
+
+def credit_params(cfg: TrainConfig) -> dict[str, Any]:
+    """The advantage-transform overrides of the configured mode (alpha for hicra)."""
+    params = dict(cfg.credit_options)
+    if resolve_credit_mode(cfg.credit_mode).advantage_transform == "hicra":
+        params.setdefault("alpha", cfg.alpha)
+    return params
+
+
+def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepData) -> dict[str, float]:
+    """Step 8: epochs of clipped-loss minibatch updates on the step's rollouts."""
+    mode = resolve_credit_mode(cfg.credit_mode)
+    rows = torch.arange(len(data.batch), device=cfg.device)
+    if cfg.dynamic_sampling:
+        rows = rows[informative_group_mask(data.rewards, data.batch.group_ids)]
+    stats_sum: dict[str, float] = {}
+    n_updates = 0
+    if len(rows) == 0:
+        return {"update/skipped": 1.0, "update/kept_frac": 0.0}
+    generator = torch.Generator(device="cpu").manual_seed(step_seed(cfg.seed, step) ^ 0x5EED)
+    entropy_grad = mode.entropy_needs_grad or cfg.entropy_coef > 0
+    for _ in range(cfg.epochs_per_batch):
+        order = rows[torch.randperm(len(rows), generator=generator).to(rows.device)] if cfg.minibatches > 1 else rows
+        for minibatch in order.chunk(cfg.minibatches):
+            optimizer.zero_grad(set_to_none=True)
+            weights = minibatch_weights(data.batch.response_mask[minibatch], cfg.loss_agg, cfg.micro_batch_size)
+            for micro, weight in zip(micro_batches(minibatch, cfg.micro_batch_size), weights):
+                b = data.batch
+                logp, entropy = response_logp(model, b.prompt_ids[micro], b.prompt_mask[micro],
+                                              b.response_ids[micro], b.response_mask[micro], cfg.temperature,
+                                              entropy_grad=entropy_grad)
+                loss, stats = credit_policy_loss(
+                    mode, logp, data.old_logp[micro], data.token_advantage[micro], b.response_mask[micro],
+                    agg_mode=cfg.loss_agg, norm_const=cfg.max_new_tokens,
+                    ref_logp=None if data.ref_logp is None else data.ref_logp[micro], beta=cfg.kl_beta,
+                    entropy=entropy, entropy_coef=cfg.entropy_coef or None,
+                    eps_low=cfg.eps_low, eps_high=cfg.eps_high, dual_clip=cfg.dual_clip, generator=generator,
+                )
+                (loss * weight).backward()
+                for k, v in stats.items():
+                    stats_sum[k] = stats_sum.get(k, 0.0) + v * weight / cfg.minibatches / cfg.epochs_per_batch
+            grad_norm = clip_gradients(model, cfg.grad_clip)
+            stats_sum["grad_norm"] = stats_sum.get("grad_norm", 0.0) + grad_norm
+            optimizer.step()
+            scheduler.step()
+            n_updates += 1
+    out = {f"loss/{k}": v for k, v in stats_sum.items() if k != "grad_norm"}
+    out["update/grad_norm"] = stats_sum["grad_norm"] / n_updates
+    out["update/optimizer_steps"] = float(n_updates)
+    out["update/kept_frac"] = len(rows) / len(data.batch)
+    out["update/lr"] = scheduler.get_last_lr()[0]
+    return out
+
+
+def minibatch_weights(response_mask: torch.Tensor, agg_mode: str, micro_batch_size: int) -> list[float]:
+    """Weights that make the sum of micro-batch losses equal the minibatch's aggregated loss.
+
+    token_mean: token share; seq_mean_token_mean: share of non-empty responses; seq_sum_norm:
+    row share. One micro-batch -> [1.0].
+    """
+    chunks = micro_batches(torch.arange(response_mask.shape[0]), micro_batch_size)
+    if len(chunks) == 1:
+        return [1.0]
+    if agg_mode == "token_mean":
+        sizes = [float(response_mask[c].sum()) for c in chunks]
+    elif agg_mode == "seq_mean_token_mean":
+        sizes = [float((response_mask[c].sum(1) > 0).sum()) for c in chunks]
+    else:
+        sizes = [float(len(c)) for c in chunks]
+    total = sum(sizes) or 1.0
+    return [s / total for s in sizes]
+
+
+def clip_gradients(model, max_norm: float) -> float:
+    params = [p for p in model.parameters() if p.grad is not None]
+    if max_norm > 0:
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    return float(torch.norm(torch.stack([p.grad.norm() for p in params]))) if params else 0.0
+
+
+def step_record(cfg: TrainConfig, data: StepData, lexicon, task_summary) -> dict[str, float]:
+    """Step 9: the metrics of one step's rollouts (dynamics names + task/ diagnostics)."""
+    b = data.batch
+    metrics = step_metrics(b.texts, lexicon, entropy=data.entropy, logp=data.old_logp,
+                           response_mask=b.response_mask, planning_mask=data.planning_mask,
+                           rewards=data.rewards, correct=data.correct, truncated=b.truncated_mask,
+                           group_ids=b.group_ids)
+    for name, value in task_summary(data.diagnostics).items():
+        metrics[f"task/{name}"] = value
+    metrics["advantage/abs_mean"] = float(data.advantages.abs().mean())
+    metrics["advantage/zero_frac"] = float((data.advantages == 0).float().mean())
+    return metrics
+
+
+def rollout_records(data: StepData, step: int, keep: int) -> list[dict[str, Any]]:
+    """The first `keep` responses of the step (whole groups first) with per-token columns."""
+    records = []
+    b = data.batch
+    for i in range(min(keep, len(b))):
+        mask = b.response_mask[i]
+        problem = data.problems[int(b.group_ids[i])]
+        records.append({
+            "step": step, "prompt_id": problem.id, "prompt": problem.prompt, "response": b.texts[i],
+            "reward": float(data.rewards[i]), "correct": bool(data.correct[i]),
+            "advantage": float(data.advantages[i]), "truncated": bool(b.truncated_mask[i]),
+            "group": int(b.group_ids[i]),
+            "token_ids": b.response_ids[i][mask].tolist(), "logp": data.old_logp[i][mask].tolist(),
+            "entropy": data.entropy[i][mask].tolist(), "planning_mask": data.planning_mask[i][mask].tolist(),
+        })
+    return records
+
+
+def check_resumable(run_dir: Path, cfg: TrainConfig) -> None:
+    """Refuse to resume a run whose result-changing options differ from the saved ones."""
+    import json
+
+    saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
+    now = json.loads(json.dumps(asdict(cfg), default=str))
+    changed = sorted(k for k in now if k not in RUN_CONTROL_FIELDS and k in saved and saved[k] != now[k])
+    if changed:
+        diff = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
+        raise ValueError(f"{run_dir}/config.json: cannot resume with changed options ({diff}); "
+                         "use a new --run-dir or --no-resume")
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) RL training as configured; returns the run directory."""
+    validate(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run_dir = Path(cfg.run_dir)
+    found = latest_checkpoint(run_dir) if cfg.resume else None
+    if found is not None:
+        check_resumable(run_dir, cfg)
+    start_step, source = (found[0], found[1]) if found else (0, Path(cfg.model))
+    seed_everything(cfg.seed)
+    task = load_task(cfg.task, cfg.task_options)
+    lexicon = load_lexicon(cfg.lexicon, task)
+    model, tokenizer = load_policy(source, cfg.device, cfg.dtype)
+    ref_model = None
+    if cfg.kl_beta > 0:
+        ref_model, _ = load_policy(Path(cfg.model), cfg.device, cfg.dtype)
+        ref_model.requires_grad_(False)
+    optimizer, scheduler = build_optimizer(cfg, model)
+    if found is not None:
+        state = load_trainer_state(found[1])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        set_rng_state(state["rng"])
+    from hicra.tasks.countdown import summarize_diagnostics  # pooled rates; generic over keys
+
+    if not cfg.resume:
+        clear_checkpoints(run_dir)  # a fresh start must not be resumed into later
+    # Resuming with no checkpoint yet restarts at step 0: metrics of the lost steps are dropped.
+    writer = RunWriter(run_dir, asdict(cfg), resume_from_step=start_step if cfg.resume else None,
+                       overwrite=not cfg.resume)
+    sinks = MetricSinks(cfg, run_dir)
+    bar = ProgressBar(cfg, start_step)
+    try:
+        for step in range(start_step + 1, cfg.steps + 1):
+            t0 = time.perf_counter()
+            data = collect(cfg, step, model, ref_model, tokenizer, task, lexicon)
+            t1 = time.perf_counter()
+            update_stats = update(cfg, step, model, optimizer, scheduler, data)
+            t2 = time.perf_counter()
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                metrics = step_record(cfg, data, lexicon, summarize_diagnostics) | update_stats
+                metrics |= data.timings | {"time/update_s": t2 - t1, "time/step_s": t2 - t0}
+                writer.log_metrics(step, metrics)
+                if cfg.rollouts_per_step:
+                    writer.log_rollouts(step, rollout_records(data, step, cfg.rollouts_per_step))
+                sinks.log(step, metrics)
+                bar.update(step, metrics)
+            if step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+                save_checkpoint(run_dir, step, model, tokenizer, optimizer, scheduler, cfg.keep_checkpoints)
+    finally:
+        bar.close()
+        sinks.close()
+        writer.close()
+    return run_dir
+
+
+def final_accuracy(run_dir: Path, last: int = 5) -> float:
+    """Mean accuracy of the last `last` logged steps of a run (NaN if none)."""
+    from hicra.dynamics.rundir import RunReader
+
+    values = [m["accuracy"] for m in RunReader(run_dir).metrics() if m.get("accuracy") is not None]
+    return float(np.mean(values[-last:])) if values else math.nan
+
+
+__all__ = ["StepData", "TrainConfig", "collect", "final_accuracy", "step_seed", "train", "update"]

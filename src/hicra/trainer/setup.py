@@ -1,0 +1,65 @@
+"""Building what a run needs from its config: task, lexicon, policy, optimizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hicra.trainer.config import TrainConfig
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_task(name: str, options: dict[str, Any]):
+    """The task called `name`, constructed with `options` (TrainConfig.task_options)."""
+    if name == "countdown":
+        from hicra.tasks.countdown import CountdownConfig, CountdownTask
+
+        try:
+            return CountdownTask(CountdownConfig.from_dict(options))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"task_options for task 'countdown': {err}") from None
+    raise ValueError(f"task: unknown task {name!r}; known: countdown")
+
+
+def load_lexicon(path: str, task):
+    """The planning lexicon: the file at `path`, or the task's own when `path` is empty."""
+    if not path:
+        return task.planning_lexicon()
+    from hicra.lexicon import StrategicLexicon
+
+    if not Path(path).is_file():
+        raise ValueError(f"lexicon: file not found: {path}")
+    return StrategicLexicon.from_file(path)
+
+
+def load_policy(path: str | Path, device: str, dtype: str = "float32"):
+    """(model, tokenizer) of a local Hugging Face checkpoint, on `device`, in eval mode.
+
+    Eval mode for good: the RL update is computed without dropout, so the log-probs of the
+    update and of the sampler agree (ratio 1 on the first epoch).
+    """
+    from hicra.models import load_model_and_tokenizer
+
+    model, tokenizer = load_model_and_tokenizer(path, dtype=DTYPES[dtype])
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.to(device).eval(), tokenizer
+
+
+def build_optimizer(cfg: TrainConfig, model):
+    """The optimizer and a linear-warmup-then-constant LambdaLR scheduler."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "adam":
+        optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.adam_betas)
+    else:
+        optimizer = torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warmup = cfg.warmup_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda n: min(1.0, (n + 1) / warmup) if warmup > 0 else 1.0
+    )
+    return optimizer, scheduler
