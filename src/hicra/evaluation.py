@@ -1,0 +1,335 @@
+"""`hicra eval`: pass@1 (mean over n samples per problem) and unbiased pass@k on math benchmarks.
+
+The paper's protocol: sample n responses per problem at temperature 0.6, score each by its last
+\\boxed{} answer (math-verify equivalence), report pass@1 = mean over problems of c/n. pass@k is
+Chen et al.'s unbiased estimator 1 - C(n-c, k)/C(n, k), for k = 1, 2, 4, ... <= n (and n).
+
+    hicra eval --model PATH --data aime24.parquet math500.jsonl --n 32 --temperature 0.6 --out eval/
+
+Writes, under --out: `results.json` and `results.md` (one row per data file), `config.json`
+(the options), and `samples/<benchmark>.jsonl` (every response with its verdict, one line per
+problem). Generation uses vLLM when it is installed (`--backend auto`), else transformers
+`generate` (batched, KV-cached). A run interrupted before `results.json` is written resumes from
+the samples files (same options required); an existing `results.json` is never overwritten
+without `--force`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from hicra.tasks.base import Problem
+
+# Options that must match for samples on disk to be reused.
+_RESUME_KEYS = ("model", "n", "temperature", "top_p", "max_new_tokens", "instruction", "system_prompt")
+
+
+@dataclass
+class EvalConfig:
+    """Options of one evaluation (one source of truth for the command line).
+
+    model: local Hugging Face checkpoint directory (or a name vLLM can load).
+    data: benchmark files (parquet/json/jsonl); each file is one row of the table.
+    out: output directory.
+    n: samples per problem (the paper: 32 for AIME, 4 for AMC23).
+    temperature: sampling temperature (0 = greedy: all n samples are identical).
+    top_p: nucleus sampling threshold.
+    max_new_tokens: longest response; longer ones are cut and counted as truncated.
+    backend: "auto" (vLLM if installed, else transformers), "vllm" or "hf".
+    batch_size: sequences generated together by the transformers backend.
+    prompt_field / answer_field: dataset columns (None = auto-detect, see hicra.tasks.datasets).
+    instruction: appended to every problem; system_prompt: optional system message.
+    limit: evaluate only the first `limit` problems of each file.
+    seed: sampling seed.
+    timeout_s: deadline of one math-verify check (a timeout counts as wrong).
+    tensor_parallel_size: GPUs per vLLM engine.
+    force: overwrite an existing results.json (and discard saved samples).
+    """
+
+    model: str
+    data: list[str]
+    out: str = "eval"
+    n: int = 32
+    temperature: float = 0.6
+    top_p: float = 1.0
+    max_new_tokens: int = 4096
+    backend: str = "auto"
+    batch_size: int = 64
+    prompt_field: str | None = None
+    answer_field: str | None = None
+    instruction: str | None = None
+    system_prompt: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    timeout_s: float = 5.0
+    tensor_parallel_size: int = 1
+    force: bool = False
+
+
+@dataclass
+class Generation:
+    """One response: its text, length in tokens, and whether it hit max_new_tokens."""
+
+    text: str
+    num_tokens: int
+    truncated: bool
+
+
+# ----------------------------------------------------------------------------- generators
+class HFGenerator:
+    """transformers `generate`, left-padded batches, KV cache on."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(config.model)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(config.model, dtype=dtype).to(self.device).eval()
+        eos = self.model.generation_config.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+        self.eos_ids.discard(None)
+        self.config = config
+        torch.manual_seed(config.seed)
+
+    def generate(self, prompts: list[str]) -> list[Generation]:
+        """One sample per prompt (callers repeat a prompt n times)."""
+        config, tokenizer = self.config, self.tokenizer
+        # Rendered prompts already carry the chat template's special tokens.
+        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not tokenizer.chat_template)
+        encoded = {key: value.to(self.device) for key, value in encoded.items() if key in ("input_ids", "attention_mask")}
+        sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p}
+        with self.torch.no_grad():
+            output = self.model.generate(
+                **encoded,
+                **(sampling if config.temperature > 0 else {"do_sample": False}),
+                max_new_tokens=config.max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                use_cache=True,
+            )
+        responses = output[:, encoded["input_ids"].shape[1]:]  # (B, T)
+        generations = []
+        for row in responses.tolist():
+            length = next((i + 1 for i, token in enumerate(row) if token in self.eos_ids), None)
+            truncated = length is None
+            length = len(row) if truncated else length
+            text = tokenizer.decode(row[:length], skip_special_tokens=True)
+            generations.append(Generation(text, length, truncated))
+        return generations
+
+
+class VLLMGenerator:
+    """vLLM's offline `LLM` engine with `SamplingParams(n=...)`."""
+
+    def __init__(self, config: EvalConfig) -> None:
+        from vllm import LLM, SamplingParams
+
+        self.llm = LLM(model=config.model, seed=config.seed, tensor_parallel_size=config.tensor_parallel_size)
+        self.tokenizer = self.llm.get_tokenizer()
+        self.params = SamplingParams(
+            n=1, temperature=config.temperature, top_p=config.top_p,
+            max_tokens=config.max_new_tokens, seed=config.seed,
+        )
+
+    def generate(self, prompts: list[str]) -> list[Generation]:
+        outputs = self.llm.generate(prompts, self.params, use_tqdm=False)
+        return [
+            Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason == "length")
+            for o in outputs
+        ]
+
+
+def make_generator(config: EvalConfig):
+    backend = config.backend
+    if backend == "auto":
+        try:
+            import vllm  # noqa: F401
+
+            backend = "vllm"
+        except ImportError:
+            backend = "hf"
+    return VLLMGenerator(config) if backend == "vllm" else HFGenerator(config)
+
+
+# ----------------------------------------------------------------------------- scoring and tables
+def benchmark_name(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def summarize(records: list[dict[str, Any]], n: int) -> dict[str, Any]:
+    """Per-benchmark numbers from the per-problem records (each with `correct`: n booleans)."""
+    from hicra.dynamics.metrics import default_ks, pass_at_k
+
+    ks = default_ks(n)
+    counts = [sum(r["correct"]) for r in records]
+    total = len(records) * n
+    return {
+        "problems": len(records),
+        "samples_per_problem": n,
+        "pass@1": sum(c / n for c in counts) / len(records),
+        "pass@k": {str(k): sum(pass_at_k(n, c, k) for c in counts) / len(records) for k in ks},
+        "mean_response_tokens": sum(sum(r["num_tokens"]) for r in records) / total,
+        "truncated_rate": sum(sum(r["truncated"]) for r in records) / total,
+        "boxed_rate": sum(sum(p is not None for p in r["predicted"]) for r in records) / total,
+        "verify_timeouts": sum(sum(r["timed_out"]) for r in records),
+    }
+
+
+def markdown_table(results: dict[str, dict[str, Any]]) -> str:
+    ks = sorted({int(k) for row in results.values() for k in row["pass@k"]})
+    header = ["benchmark", "problems", "n", "pass@1 (%)", *[f"pass@{k} (%)" for k in ks if k > 1],
+              "mean tokens", "truncated (%)", "boxed (%)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in results.items():
+        cells = [name, str(row["problems"]), str(row["samples_per_problem"]), f"{100 * row['pass@1']:.1f}"]
+        cells += [f"{100 * row['pass@k'][str(k)]:.1f}" if str(k) in row["pass@k"] else "" for k in ks if k > 1]
+        cells += [f"{row['mean_response_tokens']:.0f}", f"{100 * row['truncated_rate']:.1f}", f"{100 * row['boxed_rate']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    if len(results) > 1:
+        mean = sum(row["pass@1"] for row in results.values()) / len(results)
+        lines.append(f"\nMean pass@1 over {len(results)} benchmarks: {100 * mean:.1f}%")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- the run
+def _prepare_out_dir(config: EvalConfig) -> None:
+    results_path = os.path.join(config.out, "results.json")
+    config_path = os.path.join(config.out, "config.json")
+    if os.path.exists(results_path) and not config.force:
+        raise SystemExit(f"hicra eval: {results_path} exists; pass --force to overwrite it")
+    if config.force:
+        shutil.rmtree(os.path.join(config.out, "samples"), ignore_errors=True)
+    elif os.path.exists(config_path):
+        with open(config_path) as handle:
+            saved = json.load(handle)
+        changed = [key for key in _RESUME_KEYS if saved.get(key) != asdict(config).get(key)]
+        if changed:
+            raise SystemExit(
+                f"hicra eval: {config.out} holds samples made with other options ({', '.join(changed)}); "
+                "use another --out or pass --force"
+            )
+    os.makedirs(os.path.join(config.out, "samples"), exist_ok=True)
+    with open(config_path, "w") as handle:
+        json.dump(asdict(config), handle, indent=2)
+
+
+def _load_done(path: str) -> dict[str, dict[str, Any]]:
+    if not os.path.exists(path):
+        return {}
+    with open(path) as handle:
+        return {record["id"]: record for record in map(json.loads, filter(str.strip, handle))}
+
+
+def evaluate_file(config: EvalConfig, path: str, generator, pool) -> dict[str, Any]:
+    """Generate, score and save the samples of one benchmark file; return its summary."""
+    from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems, render_prompt
+    from hicra.tasks.math_reward import score_response
+
+    instruction = DEFAULT_INSTRUCTION if config.instruction is None else config.instruction
+    problems = load_math_problems(path, config.prompt_field, config.answer_field, instruction, config.limit)
+    name = benchmark_name(path)
+    samples_path = os.path.join(config.out, "samples", f"{name}.jsonl")
+    done = _load_done(samples_path)
+    todo = [p for p in problems if p.id not in done]
+    if done:
+        print(f"[{name}] resuming: {len(done)} of {len(problems)} problems already sampled", file=sys.stderr)
+    per_call = max(1, config.batch_size // config.n) if isinstance(generator, HFGenerator) else max(1, 256 // config.n)
+    start = time.monotonic()
+    with open(samples_path, "a") as out, ThreadPoolExecutor(max(1, pool.size)) as scorers:
+        for first in range(0, len(todo), per_call):
+            chunk: list[Problem] = todo[first:first + per_call]
+            prompts = [render_prompt(p.prompt, generator.tokenizer, config.system_prompt) for p in chunk]
+            generations = generator.generate([prompt for prompt in prompts for _ in range(config.n)])
+            for i, problem in enumerate(chunk):
+                group = generations[i * config.n:(i + 1) * config.n]
+                scores = list(scorers.map(
+                    lambda g, answer=str(problem.answer): score_response(g.text, answer, timeout_s=config.timeout_s, pool=pool),
+                    group,
+                ))
+                record = {
+                    "id": problem.id, "answer": problem.answer, "prompt": prompts[i],
+                    "responses": [g.text for g in group], "num_tokens": [g.num_tokens for g in group],
+                    "truncated": [g.truncated for g in group], "predicted": [s.predicted for s in scores],
+                    "correct": [s.correct for s in scores], "timed_out": [s.timed_out for s in scores],
+                }
+                out.write(json.dumps(record) + "\n")
+                out.flush()
+                done[problem.id] = record
+            finished = first + len(chunk)
+            rate = finished / max(time.monotonic() - start, 1e-9)
+            print(f"[{name}] {finished}/{len(todo)} problems ({rate:.2f}/s)", file=sys.stderr)
+    records = [done[p.id] for p in problems]
+    return summarize(records, config.n)
+
+
+def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
+    """Evaluate every file of config.data; write results.json/.md; return the per-benchmark rows."""
+    from hicra.tasks.math_reward import VerifierPool
+
+    if config.n < 1:
+        raise SystemExit(f"hicra eval: --n must be >= 1, got {config.n}")
+    names = [benchmark_name(path) for path in config.data]
+    if len(set(names)) != len(names):
+        raise SystemExit(f"hicra eval: two data files share a benchmark name: {names}")
+    for path in config.data:
+        if not os.path.isfile(path):
+            raise SystemExit(f"hicra eval: dataset file not found: {path}")
+    _prepare_out_dir(config)
+    generator = make_generator(config)
+    pool = VerifierPool(size=2)
+    try:
+        results = {benchmark_name(path): evaluate_file(config, path, generator, pool) for path in config.data}
+    finally:
+        pool.close()
+    with open(os.path.join(config.out, "results.json"), "w") as handle:
+        json.dump({"config": asdict(config), "results": results}, handle, indent=2)
+    with open(os.path.join(config.out, "results.md"), "w") as handle:
+        handle.write(f"# hicra eval: {config.model}\n\n")
+        handle.write(f"n={config.n}, temperature={config.temperature}, top_p={config.top_p}, "
+                     f"max_new_tokens={config.max_new_tokens}\n\n")
+        handle.write(markdown_table(results))
+    return results
+
+
+def parse_args(argv: list[str]) -> EvalConfig:
+    defaults = EvalConfig(model="", data=[])
+    parser = argparse.ArgumentParser(prog="hicra eval", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="local checkpoint directory")
+    parser.add_argument("--data", required=True, nargs="+", help="benchmark files (parquet/json/jsonl)")
+    parser.add_argument("--out", default=defaults.out, help="output directory (default: eval)")
+    for name in ("n", "batch_size", "limit", "seed", "tensor_parallel_size", "max_new_tokens"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    for name in ("temperature", "top_p", "timeout_s"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--backend", choices=("auto", "vllm", "hf"), default=defaults.backend)
+    for name in ("prompt_field", "answer_field", "instruction", "system_prompt"):
+        parser.add_argument(f"--{name.replace('_', '-')}", default=None)
+    parser.add_argument("--force", action="store_true", help="overwrite an existing results.json")
+    return EvalConfig(**vars(parser.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hicra.tasks.datasets import DatasetError
+
+    config = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        results = run(config)
+    except DatasetError as error:
+        print(f"hicra eval: {error}", file=sys.stderr)
+        return 2
+    print(markdown_table(results), end="")
+    print(f"wrote {os.path.join(config.out, 'results.json')} and results.md")
+    return 0
