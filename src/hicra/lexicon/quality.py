@@ -1,0 +1,166 @@
+"""Lexicon quality: overlap of two lexicons, coverage on a corpus, random drops.
+
+Coverage of a lexicon on a corpus (one figure per question a user asks of a lexicon):
+
+- ``response_share``: share of responses with at least one Strategic-Gram occurrence
+  (``find_spans`` non-empty);
+- ``token_share``: share of tokens tagged as planning tokens. With no tokenizer the tokens
+  are the words of `hicra.lexicon.ngrams` found in the original text (letters joined by ' or
+  -), a word being tagged when it overlaps an occurrence; with a tokenizer it is the mean of
+  ``lexicon.tag(text, tokenizer).planning_mask`` over all tokens;
+- ``occurrences_per_response``: mean ``find_grams`` occurrences per response.
+
+    >>> from hicra.lexicon import StrategicLexicon
+    >>> lex = StrategicLexicon.from_phrases(["let me check"])
+    >>> c = coverage(lex, ["Let me check it.", "No plan here."])
+    >>> c.response_share, c.token_share     # 3 of 7 words tagged
+    (0.5, 0.42857142857142855)
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from hicra.lexicon.ngrams import _WORD, normalise_phrase
+
+_WORD_RE = re.compile(_WORD)
+
+
+@dataclass
+class Coverage:
+    """How much of a corpus a lexicon marks."""
+
+    responses: int
+    """Responses in the corpus."""
+    response_share: float
+    """Share of responses with at least one occurrence."""
+    tokens: int
+    """Tokens counted (words, or tokenizer tokens)."""
+    token_share: float
+    """Share of those tokens tagged as planning tokens."""
+    occurrences_per_response: float
+    """Mean leftmost-longest occurrences (find_grams) per response."""
+    token_unit: str
+    """"words" or the tokenizer's name."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _tagged_words(text: str, spans) -> tuple[int, int]:
+    """(words, words overlapping a span) of one text."""
+    bounds = [(m.start(), m.end()) for m in _WORD_RE.finditer(text)]
+    if not bounds:
+        return 0, 0
+    inside = np.zeros(len(text) + 1, dtype=np.int64)
+    for s in spans:
+        inside[s.start] += 1
+        inside[s.end] -= 1
+    covered = np.concatenate([[0], np.cumsum(inside[:-1]) > 0]).cumsum()  # prefix count
+    starts, ends = np.array(bounds).T
+    return len(bounds), int(((covered[ends] - covered[starts]) > 0).sum())
+
+
+def coverage(lexicon, texts: list[str], tokenizer: Any = None, tokenizer_name: str = "") -> Coverage:
+    """Coverage of ``lexicon`` on ``texts`` (definitions in the module docstring)."""
+    with_sg = tokens = tagged = grams = 0
+    for text in texts:
+        spans = lexicon.find_spans(text)
+        with_sg += bool(spans)
+        grams += len(lexicon.find_grams(text)) if spans else 0
+        if tokenizer is None:
+            n, k = _tagged_words(text, spans)
+        else:
+            mask = np.asarray(lexicon.tag(text, tokenizer).planning_mask, dtype=bool)
+            n, k = int(mask.size), int(mask.sum())
+        tokens += n
+        tagged += k
+    n_resp = len(texts)
+    return Coverage(
+        responses=n_resp,
+        response_share=with_sg / n_resp if n_resp else float("nan"),
+        tokens=tokens,
+        token_share=tagged / tokens if tokens else float("nan"),
+        occurrences_per_response=grams / n_resp if n_resp else float("nan"),
+        token_unit=tokenizer_name or ("words" if tokenizer is None else type(tokenizer).__name__),
+    )
+
+
+@dataclass
+class Comparison:
+    """Two lexicons side by side; phrases compared after normalisation."""
+
+    size_a: int
+    size_b: int
+    shared: list[str]
+    """Phrases in both (A's spelling)."""
+    only_a: list[str]
+    only_b: list[str]
+    jaccard: float
+    """|A and B| / |A or B|."""
+    coverage_a: Coverage | None = None
+    coverage_b: Coverage | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return d
+
+
+def compare(a, b, texts: list[str] | None = None, tokenizer: Any = None,
+            tokenizer_name: str = "") -> Comparison:
+    """Overlap of lexicons ``a`` and ``b`` and, given texts, the coverage of each."""
+    key_a = {normalise_phrase(p): p for p in a.phrases}
+    key_b = {normalise_phrase(p): p for p in b.phrases}
+    shared = sorted(key_a[k] for k in key_a.keys() & key_b.keys())
+    union = len(key_a.keys() | key_b.keys())
+    out = Comparison(
+        size_a=len(a), size_b=len(b), shared=shared,
+        only_a=sorted(key_a[k] for k in key_a.keys() - key_b.keys()),
+        only_b=sorted(key_b[k] for k in key_b.keys() - key_a.keys()),
+        jaccard=len(shared) / union if union else float("nan"),
+    )
+    if texts is not None:
+        out.coverage_a = coverage(a, texts, tokenizer, tokenizer_name)
+        out.coverage_b = coverage(b, texts, tokenizer, tokenizer_name)
+    return out
+
+
+def comparison_markdown(c: Comparison, name_a: str = "A", name_b: str = "B", limit: int = 50) -> str:
+    """A short Markdown report of a comparison."""
+    lines = [f"# Lexicon comparison: {name_a} vs {name_b}", "",
+             f"| | {name_a} | {name_b} |", "|---|---|---|",
+             f"| phrases | {c.size_a} | {c.size_b} |"]
+    if c.coverage_a and c.coverage_b:
+        for label, attr, fmt in [("responses with >= 1 SG", "response_share", "{:.1%}"),
+                                 (f"{c.coverage_a.token_unit} tagged", "token_share", "{:.2%}"),
+                                 ("occurrences / response", "occurrences_per_response", "{:.1f}")]:
+            lines.append(f"| {label} | {fmt.format(getattr(c.coverage_a, attr))} | "
+                         f"{fmt.format(getattr(c.coverage_b, attr))} |")
+    lines += ["", f"Shared: {len(c.shared)} (Jaccard {c.jaccard:.3f})", ""]
+    for title, items in [("Shared", c.shared), (f"Only in {name_a}", c.only_a),
+                         (f"Only in {name_b}", c.only_b)]:
+        shown = ", ".join(f"`{p}`" for p in items[:limit])
+        more = f" ... (+{len(items) - limit})" if len(items) > limit else ""
+        lines += [f"## {title} ({len(items)})", "", (shown + more) or "(none)", ""]
+    return "\n".join(lines)
+
+
+def drop_phrases(lexicon, frac: float, seed: int):
+    """A copy of ``lexicon`` without a random ``frac`` of its phrases (rounded), categories kept.
+
+    The kept phrases stay in file order; the same seed drops the same phrases.
+    """
+    if not 0 <= frac < 1:
+        raise ValueError(f"frac must be in [0, 1), got {frac}")
+    from hicra.lexicon import StrategicLexicon
+
+    phrases = list(lexicon.phrases)
+    n_drop = round(frac * len(phrases))
+    dropped = set(random.Random(seed).sample(range(len(phrases)), n_drop))
+    kept = [p for i, p in enumerate(phrases) if i not in dropped]
+    return StrategicLexicon.from_phrases(kept, [lexicon.category(p) for p in kept])
