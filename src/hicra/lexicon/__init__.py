@@ -1,0 +1,25 @@
+"""Planning tokens: Strategic-Gram lexicons, phrase matching and token tagging.
+
+    >>> from hicra.lexicon import StrategicLexicon
+    >>> lexicon = StrategicLexicon.default()          # the published 249 Strategic Grams
+    >>> lexicon.find_spans("Wait, let's try again.")[:2]
+    [Span(start=0, end=4, phrase='wait'), Span(start=6, end=11, phrase="let's")]
+
+`lexicon.tag(text, tokenizer)` marks the planning tokens of one text;
+`lexicon.tag_batch(token_ids, tokenizer, response_mask)` does it for a padded (B, T) batch of
+response ids, which is what trainers call every step. docs/tagging.md has the rules.
+"""
+
+from hicra.lexicon.lexicon import LexiconFormatError, Span, StrategicLexicon
+from hicra.lexicon.normalize import normalize_text
+
+__all__ = ["LexiconFormatError", "Span", "StrategicLexicon", "TagResult", "normalize_text", "tag", "tag_batch"]
+
+
+def __getattr__(name: str):
+    # tagging pulls in torch lazily; keep `import hicra.lexicon` light.
+    if name in ("TagResult", "tag", "tag_batch"):
+        from hicra.lexicon import tagging
+
+        return getattr(tagging, name)
+    raise AttributeError(f"module 'hicra.lexicon' has no attribute {name!r}")

@@ -1,0 +1,342 @@
+"""Token ids -> text with per-token character offsets, for every tokenizer family.
+
+Trainers hold token ids, not offsets. To tag them we rebuild the text the ids decode to and
+where each token sits in it, without re-tokenising (a sampled response is often not the
+canonical tokenisation of its own text). The tokenizer's decoder decides how:
+
+| family        | decoder (tokenizers)                          | piece of one vocab entry            |
+|---------------|-----------------------------------------------|-------------------------------------|
+| byte_level    | ByteLevel (GPT-2, Qwen, Llama-3)              | its bytes, through the byte decoder |
+| metaspace     | Metaspace; or Sequence of Replace("▁"," "),  | "▁" -> " "; "<0xHH>" -> byte HH;    |
+|               | ByteFallback, Fuse, Strip (Llama-2 style SP)  | first piece loses one leading space |
+| wordpiece     | WordPiece (BERT)                              | "##x" -> "x", else " x"; the        |
+|               |                                               | decoder's cleanup per piece         |
+| bpe_suffix    | BPEDecoder (suffix "</w>", CLIP/OpenAI-GPT)   | "x</w>" -> "x ", else "x"           |
+| word_level    | none (tokens joined by spaces)                | " x"; first piece loses the space   |
+
+Every piece is stored as UTF-8 bytes, so a byte-level token that holds half of a multibyte
+character is kept exact; the text is decoded once per batch (invalid bytes become one
+surrogate escape each, so byte offsets map to character offsets one to one). Special tokens
+(and ids outside the vocabulary, and unknown-token ids) contribute no text: each stands as one
+"\x00" character, which is a word boundary and never part of a phrase, and rows are separated
+by "\x00" too. Removing every "\x00" of a row gives `decode(ids, skip_special_tokens=True)`.
+
+A table is verified once per tokenizer: the concatenated pieces of a probe text must equal
+`tokenizer.decode(ids, skip_special_tokens=True)` of the backend. A tokenizer whose decoder is
+not listed above, or that fails the check, uses the `aligned` fallback: each row is decoded
+whole and every token's own decoded string is located in it left to right.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PROBE_TEXT = (
+    "Let's try a different approach: but wait, that can't be right. So 3 + 4 = 7? Yes!\n\n"
+    "Hmm, l’élève naïve café — 数学 😀 ## Step 2: don't re-check it... (x_1, y^2) tab\there"
+)
+
+# The tokenizers WordPiece decoder applies this cleanup to every token after its space.
+_WORDPIECE_CLEANUP = (
+    (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+    (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+)
+
+
+@dataclass(frozen=True)
+class PieceTable:
+    """How one tokenizer's ids turn into text.
+
+    family:               one of byte_level, metaspace, wordpiece, bpe_suffix, word_level,
+                          aligned (the fallback, see module docstring).
+    pieces:               (V + 1) list of UTF-8 bytes, one per id; special ids and the last
+                          entry (used for out-of-range ids) are b"\x00".
+    piece_lengths:        (V + 1,) int64 byte length of each piece.
+    special_mask:         (V + 1,) bool, True for ids that stand for no text.
+    strip_first_space:    decoding drops one leading space of a row's first text piece.
+    detached_punctuation: the ids cannot tell "a , b" from "a, b" (WordPiece, word-level),
+                          so matching ignores spaces next to punctuation.
+    """
+
+    family: str
+    pieces: list[bytes]
+    piece_lengths: np.ndarray
+    special_mask: np.ndarray
+    strip_first_space: bool
+    detached_punctuation: bool
+
+
+@dataclass(frozen=True)
+class DecodedRows:
+    """The rows of a batch decoded into one text, rows separated by "\\x00".
+
+    text:        all rows, concatenated.
+    char_starts: (N,) int64 character offset in ``text`` where each token starts.
+    char_ends:   (N,) int64 where it ends; start == end for a token with no text.
+    row_bounds:  (B + 1,) int64; tokens of row b are [row_bounds[b], row_bounds[b + 1]).
+    """
+
+    text: str
+    char_starts: np.ndarray
+    char_ends: np.ndarray
+    row_bounds: np.ndarray
+
+
+def backend_of(tokenizer: Any) -> Any:
+    """The Rust `tokenizers.Tokenizer` behind a Hugging Face fast tokenizer (or itself)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return backend
+    if hasattr(tokenizer, "encode_batch") and hasattr(tokenizer, "get_vocab"):
+        return tokenizer
+    raise TypeError(
+        f"tagging needs a fast (Rust-backed) tokenizer or a tokenizers.Tokenizer, got {type(tokenizer).__name__}"
+    )
+
+
+SPECIAL = b"\x00"
+
+_CACHE: OrderedDict[int, tuple[Any, PieceTable]] = OrderedDict()
+_PLAIN: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+
+
+def plain_backend(tokenizer: Any) -> Any:
+    """The backend tokenizer, or a cached copy of it with padding and truncation turned off.
+
+    Some tokenizer.json files switch padding on (e.g. all-MiniLM pads to 128); tagging one
+    text must see exactly its own tokens.
+    """
+    backend = backend_of(tokenizer)
+    if backend.padding is None and backend.truncation is None:
+        return backend
+    hit = _PLAIN.get(id(backend))
+    if hit is None or hit[0] is not backend:
+        from tokenizers import Tokenizer
+
+        copy = Tokenizer.from_str(backend.to_str())
+        copy.no_padding()
+        copy.no_truncation()
+        hit = _PLAIN[id(backend)] = (backend, copy)
+        while len(_PLAIN) > 8:
+            _PLAIN.popitem(last=False)
+    return hit[1]
+
+
+
+def piece_table(tokenizer: Any) -> PieceTable:
+    """The (cached, verified) PieceTable of a tokenizer; built once, in well under a second."""
+    backend = backend_of(tokenizer)
+    hit = _CACHE.get(id(backend))
+    if hit is not None and hit[0] is backend:  # the stored reference keeps the id unique
+        return hit[1]
+    table = _build(backend)
+    if table.family != "aligned" and not _verify(table, backend):
+        table = _aligned_table(backend)
+    _CACHE[id(backend)] = (backend, table)
+    while len(_CACHE) > 8:
+        _CACHE.popitem(last=False)
+    return table
+
+
+def _build(backend: Any) -> PieceTable:
+    vocab = backend.get_vocab(with_added_tokens=True)
+    size = max(vocab.values(), default=-1) + 1
+    tokens: list[str | None] = [None] * size
+    for token, idx in vocab.items():
+        tokens[idx] = token
+    special = {i for i, t in backend.get_added_tokens_decoder().items() if t.special}
+    special.update(_unknown_ids(backend, vocab))
+    state = json.loads(backend.decoder.__getstate__()) if backend.decoder is not None else None
+    steps = _decoder_steps(state)
+    if steps is None:
+        return _aligned_table(backend)
+    family, to_piece, strip_first, detached = steps
+    special_mask = np.array([t is None or i in special for i, t in enumerate(tokens)] + [True], dtype=bool)
+    pieces = [SPECIAL if no_text else to_piece(t) for t, no_text in zip(tokens, special_mask)]
+    pieces.append(SPECIAL)
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    return PieceTable(family, pieces, lengths, special_mask, strip_first, detached)
+
+
+def _unknown_ids(backend: Any, vocab: dict[str, int]) -> set[int]:
+    """The model's unknown-token id (its text is lost, so it is treated like a special)."""
+    state = json.loads(backend.model.__getstate__())
+    if state.get("unk_token") in vocab:
+        return {vocab[state["unk_token"]]}
+    return {state["unk_id"]} if isinstance(state.get("unk_id"), int) else set()
+
+
+def _decoder_steps(state: dict | None):
+    """(family, token -> bytes, strip_first_space, detached_punctuation), or None if unknown."""
+    if state is None:
+        return "word_level", lambda t: (" " + t).encode(), True, True
+    kind = state["type"]
+    if kind == "ByteLevel":
+        return "byte_level", _byte_level_piece, False, False
+    if kind == "Metaspace":
+        rep = state.get("replacement", "\u2581")
+        strip = state.get("prepend_scheme", "always") != "never" and state.get("add_prefix_space", True)
+        return "metaspace", lambda t: t.replace(rep, " ").encode(), bool(strip), False
+    if kind == "WordPiece":
+        prefix, cleanup = state.get("prefix", "##"), state.get("cleanup", True)
+
+        def wordpiece(t: str) -> bytes:
+            piece = t[len(prefix):] if t.startswith(prefix) else " " + t
+            if cleanup:
+                for dirty, clean in _WORDPIECE_CLEANUP:
+                    piece = piece.replace(dirty, clean)
+            return piece.encode()
+
+        return "wordpiece", wordpiece, True, True
+    if kind == "BPEDecoder":
+        suffix = state.get("suffix", "</w>")
+        return "bpe_suffix", lambda t: (t[: -len(suffix)] + " " if t.endswith(suffix) else t).encode(), False, False
+    if kind == "Sequence":
+        return _sequence_steps(state["decoders"])
+    return None
+
+
+def _sequence_steps(steps: list[dict]):
+    """Llama-2-style SentencePiece: Replace / ByteFallback / Fuse / Strip, in that spirit."""
+    replaces: list[tuple[str, str]] = []
+    byte_fallback, fused, strip_first = False, False, False
+    for step in steps:
+        kind = step["type"]
+        if kind == "Replace" and "String" in step["pattern"]:
+            replaces.append((step["pattern"]["String"], step["content"]))
+        elif kind == "ByteFallback":
+            byte_fallback = True
+        elif kind == "Fuse":
+            fused = True
+        elif kind == "Strip" and fused and step["content"] == " " and step["start"] <= 1 and step["stop"] == 0:
+            strip_first = step["start"] == 1
+        else:
+            return None
+
+    def piece(t: str) -> bytes:
+        if byte_fallback and len(t) == 6 and t.startswith("<0x") and t.endswith(">"):
+            try:
+                return bytes([int(t[3:5], 16)])
+            except ValueError:
+                pass
+        for old, new in replaces:
+            t = t.replace(old, new)
+        return t.encode()
+
+    return "metaspace", piece, strip_first, False
+
+
+def _gpt2_byte_decoder() -> dict[str, int]:
+    """Inverse of GPT-2's bytes_to_unicode: printable bytes map to themselves, others to 256+."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + extra)] = b
+            extra += 1
+    return chars
+
+
+_BYTE_DECODER = _gpt2_byte_decoder()
+
+
+def _byte_level_piece(token: str) -> bytes:
+    # A char outside the byte alphabet (an added token's text) stands for its own UTF-8.
+    return b"".join(bytes([_BYTE_DECODER[c]]) if c in _BYTE_DECODER else c.encode() for c in token)
+
+
+def _aligned_table(backend: Any) -> PieceTable:
+    size = backend.get_vocab_size(with_added_tokens=True)
+    return PieceTable("aligned", [], np.zeros(size + 1, dtype=np.int64), np.ones(size + 1, dtype=bool), False, False)
+
+
+def _verify(table: PieceTable, backend: Any) -> bool:
+    ids = plain_backend(backend).encode(PROBE_TEXT, add_special_tokens=False).ids
+    mine = decode_rows(table, [np.asarray(ids, dtype=np.int64)], backend).text
+    text_ids = [i for i in ids if not table.special_mask[i]]
+    return mine.replace("\x00", "") == backend.decode(text_ids, skip_special_tokens=True)
+
+
+def decode_rows(table: PieceTable, rows: list[np.ndarray], backend: Any = None) -> DecodedRows:
+    """Decode rows of token ids into one "\\x00"-separated text with per-token char offsets."""
+    if table.family == "aligned":
+        return _decode_aligned(rows, backend)
+    empty = len(table.pieces) - 1
+    counts = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    row_bounds = np.concatenate(([0], np.cumsum(counts)))
+    flat = np.concatenate(rows).astype(np.int64, copy=False) if rows else np.zeros(0, np.int64)
+    flat = np.where((flat < 0) | (flat >= empty), empty, flat)
+    lengths = table.piece_lengths[flat]
+    pieces = list(map(table.pieces.__getitem__, flat.tolist()))
+    emptied = []  # tokens that were nothing but the stripped leading space
+    if table.strip_first_space:
+        is_text = ~table.special_mask[flat]
+        for b in range(len(rows)):
+            text_tokens = np.flatnonzero(is_text[row_bounds[b] : row_bounds[b + 1]])
+            if len(text_tokens):
+                k = row_bounds[b] + text_tokens[0]
+                if pieces[k].startswith(b" "):
+                    pieces[k] = pieces[k][1:]
+                    lengths[k] -= 1
+                    if lengths[k] == 0:
+                        emptied.append(k)
+    # One separator byte between rows; it belongs to no token.
+    data = b"\x00".join(b"".join(pieces[row_bounds[b] : row_bounds[b + 1]]) for b in range(len(rows)))
+    byte_ends = np.cumsum(lengths) + np.repeat(np.arange(len(rows), dtype=np.int64), counts)
+    byte_starts = byte_ends - lengths
+    text = data.decode("utf-8", "surrogateescape")
+    if len(text) == len(data):
+        return _own_first_char(DecodedRows(text, byte_starts, byte_ends, row_bounds), emptied)
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    char_bytes = 1 + (codes >= 0x80) + (codes >= 0x800) + (codes >= 0x10000)
+    char_bytes[(codes >= 0xDC80) & (codes <= 0xDCFF)] = 1  # surrogate escape: one raw byte
+    char_offsets = np.concatenate(([0], np.cumsum(char_bytes)))
+    starts = np.searchsorted(char_offsets, byte_starts, side="right") - 1
+    ends = np.searchsorted(char_offsets, byte_ends - 1, side="right")
+    ends = np.where(lengths > 0, ends, starts)
+    return _own_first_char(DecodedRows(text, starts, ends, row_bounds), emptied)
+
+
+def _own_first_char(rows: DecodedRows, emptied: list[int]) -> DecodedRows:
+    """A row-initial "▁" token that decoding strips to nothing is given the character after
+    it, as the tokenizer's own offsets do (the prepended space belongs to the first word)."""
+    for k in emptied:
+        start = rows.char_starts[k]
+        if start < len(rows.text) and rows.text[start] != "\x00":
+            rows.char_ends[k] = start + 1
+    return rows
+
+
+def _decode_aligned(rows: list[np.ndarray], backend: Any) -> DecodedRows:
+    """Fallback: decode each row whole, then find each token's own text in it left to right."""
+    texts, starts, ends, base = [], [], [], 0
+    counts = [len(r) for r in rows]
+    for row in rows:
+        ids = [int(i) for i in row]
+        text = backend.decode(ids, skip_special_tokens=True)
+        cursor = 0
+        for piece in backend.decode_batch([[i] for i in ids], skip_special_tokens=True):
+            piece = piece.strip()
+            found = text.find(piece, cursor) if piece else -1
+            if found < 0:
+                starts.append(base + cursor)
+                ends.append(base + cursor)
+            else:
+                starts.append(base + found)
+                ends.append(base + found + len(piece))
+                cursor = found + len(piece)
+        texts.append(text)
+        base += len(text) + 1
+    return DecodedRows(
+        "\x00".join(texts),
+        np.asarray(starts, dtype=np.int64),
+        np.asarray(ends, dtype=np.int64),
+        np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+    )
