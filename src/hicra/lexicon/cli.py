@@ -1,0 +1,129 @@
+"""`hicra tag`: show which tokens of a text are planning tokens.
+
+    hicra tag "But wait, let's try a different approach."
+    hicra tag --file trace.txt --tokenizer path/to/hf_tokenizer_dir --json
+
+Without --tokenizer the text is split into words and punctuation marks (no download, no
+model needed). Planning tokens are shown in colour on a terminal and as [[token]] otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# hicra tag
+# ---------------------------------------------------------------------------------------------
+
+_WORDS = re.compile(r"\w+|[^\w\s]")
+_HIGHLIGHT = "\033[1;33m"
+_RESET = "\033[0m"
+
+
+def _tag_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hicra tag",
+        description="Highlight planning tokens (tokens inside a Strategic-Gram phrase) in a text.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("text", nargs="?", help="the text to tag")
+    source.add_argument("--file", type=Path, help="read the text from this UTF-8 file ('-' for stdin)")
+    parser.add_argument(
+        "--tokenizer", type=Path, default=None,
+        help="local Hugging Face tokenizer directory (default: split into words and punctuation)",
+    )
+    parser.add_argument(
+        "--lexicon", type=Path, default=None,
+        help="lexicon file, one phrase a line (default: the published 249 Strategic Grams)",
+    )
+    parser.add_argument("--json", action="store_true", help="print {tokens, planning_mask, spans} as JSON")
+    parser.add_argument(
+        "--color", choices=("auto", "always", "never"), default="auto",
+        help="ANSI colour for planning tokens (auto: only on a terminal; otherwise [[brackets]])",
+    )
+    return parser
+
+
+def _read_text(args: argparse.Namespace) -> str:
+    if args.file is None:
+        return args.text
+    if str(args.file) == "-":
+        return sys.stdin.read()
+    try:
+        return args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise SystemExit(f"hicra tag: cannot read --file {args.file}: {err}") from err
+
+
+def _word_tokens(text: str) -> tuple[list[str], np.ndarray]:
+    """Words and punctuation marks with their character offsets: (T tokens, (T, 2) offsets)."""
+    matches = list(_WORDS.finditer(text))
+    offsets = np.array([m.span() for m in matches], dtype=np.int64).reshape(-1, 2)
+    return [m.group() for m in matches], offsets
+
+
+def _render(text: str, offsets: np.ndarray, planning_mask: np.ndarray, color: bool) -> str:
+    """The text with each run of planning tokens wrapped in colour or [[...]].
+
+    Planning tokens separated only by whitespace form one run: "[[But wait]], ...".
+    """
+    open_, close = (_HIGHLIGHT, _RESET) if color else ("[[", "]]")
+    runs: list[list[int]] = []
+    for (start, end), planning in zip(offsets.tolist(), planning_mask.tolist()):
+        if not planning or end <= start:
+            continue
+        if runs and (start <= runs[-1][1] or not text[runs[-1][1] : start].strip()):
+            runs[-1][1] = max(runs[-1][1], end)
+        else:
+            runs.append([start, end])
+    out, cursor = [], 0
+    for start, end in runs:
+        start = max(start, cursor)
+        out += [text[cursor:start], open_, text[start:end], close]
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def tag_main(argv: list[str]) -> int:
+    """`hicra tag`: print the text with planning tokens highlighted, or JSON with --json."""
+    args = _tag_parser().parse_args(argv)
+    from hicra.lexicon import LexiconFormatError, StrategicLexicon
+    from hicra.lexicon.tagging import overlap_mask
+
+    text = _read_text(args)
+    try:
+        lexicon = StrategicLexicon.default() if args.lexicon is None else StrategicLexicon.from_file(args.lexicon)
+    except LexiconFormatError as err:
+        print(f"hicra tag: {err}", file=sys.stderr)
+        return 2
+    if args.tokenizer is None:
+        tokens, offsets = _word_tokens(text)
+        starts, ends, _ = lexicon.span_arrays(text)
+        planning_mask = overlap_mask(starts, ends, offsets[:, 0], offsets[:, 1], len(text))
+        spans = lexicon.find_spans(text)
+    else:
+        from transformers import AutoTokenizer
+
+        if not args.tokenizer.is_dir():
+            print(f"hicra tag: --tokenizer {args.tokenizer} is not a local tokenizer directory", file=sys.stderr)
+            return 2
+        result = lexicon.tag(text, AutoTokenizer.from_pretrained(str(args.tokenizer)))
+        tokens, offsets, planning_mask, spans = result.tokens, result.offsets, result.planning_mask, result.spans
+    if args.json:
+        payload = {
+            "tokens": tokens,
+            "planning_mask": [bool(x) for x in planning_mask],
+            "spans": [{"start": s.start, "end": s.end, "phrase": s.phrase} for s in spans],
+        }
+        print(json.dumps(payload, ensure_ascii=False))
+        return 0
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    print(_render(text, offsets, planning_mask, color))
+    return 0
