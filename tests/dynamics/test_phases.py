@@ -97,3 +97,16 @@ def test_ols_slope_interval_covers_truth():
     s = ols_slope(x, 0.01 * x + rng.normal(0, 0.1, 100))
     assert s.low < 0.01 < s.high and s.rises
     assert set(KINDS) >= {"two_phase"} and PhaseConfig().confidence == 0.95
+
+
+def test_flat_after_consolidation_is_a_stall_when_precise_enough():
+    rng = np.random.default_rng(1)
+    s = np.arange(200)
+    ex = np.where(s < 60, 1 - 0.35 * s / 60, 0.65) + rng.normal(0, 0.01, s.size)
+    series = {"entropy/execution": ex, "semantic/entropy": 2 + rng.normal(0, 0.03, s.size),
+              "accuracy": 0.4 + rng.normal(0, 0.01, s.size)}
+    res = detect_phases(s, series)
+    assert res.kind == "consolidation_stall" and abs(res.transition_step - 60) <= 10
+    # the same flat tail, but so noisy that a real gain cannot be ruled out: not a stall
+    series["accuracy"] = 0.4 + rng.normal(0, 0.3, s.size)
+    assert detect_phases(s, series).kind == "inconclusive"

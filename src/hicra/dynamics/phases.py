@@ -24,8 +24,9 @@ accuracy (phase 2, exploration). Here it is a number:
    - "exploration_only": no consolidation (phase 1 absent) but semantic entropy and accuracy
      rise significantly over the whole run; transition_step = the first step;
    - "consolidation_stall": a consolidation, then neither semantic entropy nor accuracy rises
-     significantly and accuracy (or semantic entropy without accuracy) does not go up at all
-     (point slope <= 0), like the paper's Llama-3.1-8B-Base;
+     significantly, and accuracy (semantic entropy when no accuracy is logged) goes down
+     (point slope <= 0) or, at its upper confidence bound, gains less than
+     `stall_max_accuracy_gain` over the rest of the run: like the paper's Llama-3.1-8B-Base;
    - "inconclusive": anything else, including pure noise, too few steps, and text-only data
      without an execution series (phase 1 cannot be measured; the exploration evidence is still
      reported).
@@ -67,6 +68,12 @@ class PhaseConfig:
     """A knee within this first fraction of the run counts as phase 1 absent (brief or none)."""
     confidence: float = 0.95
     """Two-sided level of the slope confidence intervals."""
+    stall_max_accuracy_gain: float = 0.05
+    """Stall: even at the upper confidence bound, accuracy gains less than this (absolute)
+    over the whole post-turn window (or semantic entropy less than `stall_max_semantic_gain`
+    nats when accuracy is not logged)."""
+    stall_max_semantic_gain: float = 0.1
+    """See stall_max_accuracy_gain."""
 
 
 @dataclass
@@ -263,8 +270,7 @@ def detect_phases(
         explores = _explores(sem, acc)
         if explores:
             return PhaseResult(turn_step, "two_phase", evidence, signals)
-        lead = acc if acc is not None else sem
-        if lead is not None and not _any_rises(sem, acc) and lead.slope <= 0:
+        if _stalls(sem, acc, float(x[-1] - x[turn]), config):
             return PhaseResult(turn_step, "consolidation_stall", evidence, signals)
         evidence["reason"] = "consolidation found, but the post-turn trend is neither a clear rise nor a stall"
         return PhaseResult(turn_step, "inconclusive", evidence, signals)
@@ -281,8 +287,16 @@ def _explores(sem: Slope | None, acc: Slope | None) -> bool:
     return sem is not None and sem.rises and (acc is None or acc.rises)
 
 
-def _any_rises(sem: Slope | None, acc: Slope | None) -> bool:
-    return any(s is not None and s.rises for s in (sem, acc))
+def _stalls(sem: Slope | None, acc: Slope | None, span: float, config: PhaseConfig) -> bool:
+    """No pivot after the consolidation: nothing rises significantly, and the lead series
+    (accuracy, else semantic entropy) goes down or gains less than the tolerance even at the
+    upper confidence bound."""
+    if any(s is not None and s.rises for s in (sem, acc)):
+        return False
+    lead, tol = (acc, config.stall_max_accuracy_gain) if acc is not None else (sem, config.stall_max_semantic_gain)
+    if lead is None or not math.isfinite(lead.slope):
+        return False
+    return lead.slope <= 0 or lead.high * span < tol
 
 
 def _put(evidence: dict, where: str, sem_name: str | None, sem: Slope | None, acc_name: str | None, acc: Slope | None) -> None:

@@ -1,0 +1,145 @@
+"""`hicra analyze`: training-dynamics report for one or more runs.
+
+    hicra analyze runs/grpo runs/hicra --out report/            # hicra run directories
+    hicra analyze verl_rollouts/ --out report/ --json           # verl trainer.rollout_data_dir
+    hicra analyze dump.jsonl --field-response completion --out report/
+    hicra analyze ckpt/step_100 ckpt/step_200 --prompts prompts.jsonl --out report/   # checkpoints
+
+Writes OUT/report.html (self-contained), the PNG figures and OUT/summary.json; prints a text
+summary (to stderr with --json, whose JSON goes to stdout). docs/analyze.md has the details.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from hicra.dynamics.readers import FORMATS, FieldMap, InputFormatError
+
+SUMMARY_KEYS = ("accuracy", "reward/mean", "length/mean", "length/mean_words", "rel_perplexity/execution",
+                "entropy/execution", "semantic/entropy", "semantic/cond_entropy")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hicra analyze",
+        description="Training-dynamics report (class-split perplexity/entropy, semantic entropy, phases) "
+        "for hicra run directories, verl rollout dumps, plain JSONL/parquet, or model checkpoints.",
+    )
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN",
+                   help="run directory, verl rollout_data_dir, JSONL/parquet file or directory; "
+                   "with --prompts: model checkpoint directories")
+    p.add_argument("--out", type=Path, required=True, help="output directory for report.html, PNGs, summary.json")
+    p.add_argument("--json", action="store_true", help="print the JSON summary to stdout")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: detect)")
+    p.add_argument("--lexicon", type=Path, help="Strategic-Gram lexicon file (default: the published 249 SGs)")
+    p.add_argument("--name", action="append", help="display name of each RUN, in order (repeatable)")
+    p.add_argument("--title", default="hicra training dynamics", help="report title")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bars on stderr (default: when stderr is a terminal)")
+    for name in FieldMap.names():
+        p.add_argument(f"--field-{name.replace('_', '-')}", dest=f"field_{name}", metavar="NAME[,NAME]",
+                       help=f"JSONL/parquet field(s) holding the {name} (default: {getattr(FieldMap, name)})")
+    g = p.add_argument_group("checkpoints (RUNs are model directories)")
+    g.add_argument("--prompts", type=Path, help="JSONL/parquet prompt set: sample, score and measure each checkpoint")
+    g.add_argument("--samples", type=int, default=4, help="responses per prompt (default 4)")
+    g.add_argument("--max-new-tokens", type=int, default=512)
+    g.add_argument("--temperature", type=float, default=1.0)
+    g.add_argument("--max-prompts", type=int, default=None, help="use only the first N prompts")
+    g.add_argument("--device", default="cpu")
+    g.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _fields(args: argparse.Namespace) -> FieldMap:
+    given = {n: getattr(args, f"field_{n}") for n in FieldMap.names() if getattr(args, f"field_{n}")}
+    return FieldMap(**given)
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def text_summary(runs: list, page: Path) -> str:
+    lines = []
+    for run in runs:
+        ph = run.phases
+        span = f"steps {run.steps[0]}..{run.steps[-1]} ({run.steps.size} logged)" if run.steps.size else "no steps"
+        lines.append(f"{run.name} [{run.format}] {span}, {run.records} responses read")
+        t = "-" if ph.transition_step is None else ph.transition_step
+        lines.append(f"  phases: {ph.kind}, transition step {t}")
+        ev = ph.evidence
+        share = ev.get("share_of_drop_before_turn")
+        if isinstance(share, float) and math.isfinite(share):
+            lines.append(f"  {100 * share:.0f}% of the execution drop happened before the turn")
+        for key in ("semantic_entropy_slope_after_turn", "accuracy_slope_after_turn",
+                    "semantic_entropy_slope_whole_run", "accuracy_slope_whole_run",
+                    "semantic_entropy_slope_after_onset", "accuracy_slope_after_onset"):
+            if key in ev:
+                s = ev[key]
+                lines.append(f"  {key.replace('_', ' ')}: {s['slope']:+.3g}/step (95% CI {s['ci_low']:+.3g}..{s['ci_high']:+.3g})")
+        if ev.get("reason"):
+            lines.append(f"  note: {ev['reason']}")
+        final = run.final()
+        shown = [f"{k}={final[k]:.4g}" for k in SUMMARY_KEYS if k in final]
+        if shown:
+            lines.append("  final: " + ", ".join(shown))
+        for group, why in run.missing.items():
+            lines.append(f"  missing {group}: {why}")
+    lines.append(f"report: {page}")
+    return "\n".join(lines)
+
+
+def analyze_main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    if args.name and len(args.name) != len(args.runs):
+        print(f"hicra analyze: {len(args.name)} --name for {len(args.runs)} runs", file=sys.stderr)
+        return 2
+    from hicra.dynamics.analysis import analyze_run
+    from hicra.lexicon import StrategicLexicon
+    from hicra.reports import build_report
+
+    try:
+        lexicon = StrategicLexicon.from_file(args.lexicon) if args.lexicon else StrategicLexicon.default()
+        if args.prompts is not None:
+            from hicra.dynamics.checkpoints import CheckpointConfig, checkpoints_to_run
+
+            cfg = CheckpointConfig(samples=args.samples, max_new_tokens=args.max_new_tokens,
+                                   temperature=args.temperature, max_prompts=args.max_prompts,
+                                   device=args.device, seed=args.seed)
+            run_dir = checkpoints_to_run(args.runs, args.prompts, args.out / "checkpoint_run", lexicon, cfg, progress=progress)
+            sources = [run_dir]
+            names = args.name[:1] if args.name else ["checkpoints"]
+        else:
+            sources = args.runs
+            names = args.name or [None] * len(sources)
+        fields = _fields(args)
+        runs = [analyze_run(src, lexicon=lexicon, fmt=args.format, fields=fields, name=name, progress=progress)
+                for src, name in zip(sources, names)]
+        page = build_report(runs, args.out, args.title, lexicon=lexicon)
+    except (FileNotFoundError, InputFormatError, ValueError) as e:
+        print(f"hicra analyze: {e}", file=sys.stderr)
+        return 1
+    summary = _clean({"runs": [run.summary() for run in runs], "report": str(page)})
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = text_summary(runs, page)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        print(text, file=sys.stderr)
+    else:
+        print(text)
+    return 0
