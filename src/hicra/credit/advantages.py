@@ -114,11 +114,19 @@ def group_advantages(
     if scale == "none":
         return centred
     if scale == "group":
-        # Sum of squared deviations of the (already exactly zeroed) constant groups is 0.
-        squares = rewards.new_zeros(n_groups).index_add_(0, inverse, centred.square())
-        std = (squares / (counts_f - 1).clamp(min=1)).sqrt()[inverse]  # (B,)
-    else:  # "batch"
-        std = rewards.std() if rewards.numel() > 1 else rewards.new_zeros(())
+        # Deviations are divided by the group's largest |deviation| before squaring (as hypot
+        # does), so tiny differences cannot underflow to a zero std.
+        unit = rewards.new_zeros(n_groups).scatter_reduce(0, inverse, centred.abs(), "amax")
+        unit = torch.where(unit > 0, unit, torch.ones_like(unit))  # (G,)
+        squares = rewards.new_zeros(n_groups).index_add_(0, inverse, (centred / unit[inverse]).square())
+        std = (unit * (squares / (counts_f - 1).clamp(min=1)).sqrt())[inverse]  # (B,)
+    elif rewards.numel() > 1:  # "batch"
+        deviation = rewards - rewards.mean()
+        unit = deviation.abs().max()
+        unit = torch.where(unit > 0, unit, torch.ones_like(unit))
+        std = (deviation / unit).std() * unit
+    else:
+        std = rewards.new_zeros(())
     # Constant groups divide 0 by 1, so even eps = 0 cannot produce 0 / 0.
     return centred / torch.where(constant, torch.ones_like(centred), std + eps)
 
