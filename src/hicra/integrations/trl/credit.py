@@ -52,11 +52,12 @@ class TrlCredit:
 
     @property
     def needs_entropy(self) -> bool:
-        """True when the advantages depend on the token entropy (entropy_adv, top_entropy).
+        """True when the mode asks for the token entropy (entropy_adv, top_entropy, entropy_reg).
 
-        entropy_reg's entropy enters TRL's loss (with gradient), computed by TRL itself.
+        entropy_reg's entropy enters TRL's loss with gradient, computed there by TRL itself; the
+        registry still asks for it in ``token_advantages`` (its transform is the identity).
         """
-        return "entropy" in self.mode.requires and not self.mode.entropy_needs_grad
+        return "entropy" in self.mode.requires
 
     def planning_mask(self, completion_ids: Tensor, response_mask: Tensor) -> Tensor:
         """(B, T) bool planning mask of TRL's right-padded completion ids, on their device."""
@@ -76,7 +77,7 @@ class TrlCredit:
             advantages,
             response_mask,
             planning_mask=planning_mask,
-            entropy=entropy if self.needs_entropy else None,
+            entropy=entropy,
             **self.params,
         )
         return token.to(advantages.dtype)
