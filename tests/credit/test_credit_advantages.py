@@ -8,7 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hicra.credit import group_advantages, hicra_advantages, informative_group_mask
+import numpy as np
+
+from hicra.credit import group_advantages, group_ids_from_keys, hicra_advantages, informative_group_mask
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -127,6 +129,18 @@ def test_vectorised_equals_loop_reference(data, scale, eps):
     got = group_advantages(torch.tensor(rewards, dtype=torch.float64), torch.tensor(ids), scale, eps)
     want = torch.tensor(_loop_reference(rewards, ids, scale, eps), dtype=torch.float64)
     torch.testing.assert_close(got, want, rtol=1e-7, atol=1e-9)
+
+
+# ---------------------------------------------------------------- group_ids_from_keys
+def test_group_ids_from_keys_any_hashable():
+    want = [0, 0, 1, 0, 1]
+    assert group_ids_from_keys(["q7", "q7", "q2", "q7", "q2"]).tolist() == want
+    # verl passes uids as a numpy object array; TRL-style ids may come as a tensor
+    assert group_ids_from_keys(np.array(["a", "a", "b", "a", "b"], dtype=object)).tolist() == want
+    assert group_ids_from_keys(torch.tensor([9, 9, 4, 9, 4])).tolist() == want
+    ids = group_ids_from_keys(["x", "y"])
+    assert ids.dtype == torch.long
+    torch.testing.assert_close(group_advantages(torch.tensor([1.0, 0.0]), ids), torch.zeros(2))
 
 
 # ---------------------------------------------------------------- informative_group_mask

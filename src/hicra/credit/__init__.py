@@ -10,7 +10,12 @@ Pure tensor functions (torch only), batch-first, boolean masks, no config object
 TRL / verl adapters call those two. See docs/credit.md for the equations and defaults.
 """
 
-from hicra.credit.advantages import group_advantages, hicra_advantages, informative_group_mask
+from hicra.credit.advantages import (
+    group_advantages,
+    group_ids_from_keys,
+    hicra_advantages,
+    informative_group_mask,
+)
 from hicra.credit.baselines import (
     clip_cov_loss,
     entropy_advantages,
@@ -45,6 +50,7 @@ __all__ = [
     "get_advantage_transform",
     "get_policy_loss",
     "group_advantages",
+    "group_ids_from_keys",
     "hicra_advantages",
     "informative_group_mask",
     "kl_cov_loss",

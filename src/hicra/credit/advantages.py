@@ -17,14 +17,32 @@ contributes no policy gradient).
 
 from __future__ import annotations
 
+from typing import Hashable, Sequence
+
 import torch
 from torch import Tensor
 
 from hicra.credit._checks import check_float, check_mask, check_tensor
 
-__all__ = ["group_advantages", "hicra_advantages", "informative_group_mask"]
+__all__ = ["group_advantages", "group_ids_from_keys", "hicra_advantages", "informative_group_mask"]
 
 SCALES = ("group", "batch", "none")
+
+
+def group_ids_from_keys(keys: Sequence[Hashable], device: torch.device | str | None = None) -> Tensor:
+    """(B,) long group ids from any hashable per-response keys, numbered by first appearance.
+
+    Engines name groups differently (verl: a uid string per response in ``index``; TRL:
+    consecutive blocks of ``num_generations``); this turns any of them into ``group_ids``.
+
+    >>> group_ids_from_keys(["q7", "q7", "q2", "q7", "q2"])
+    tensor([0, 0, 1, 0, 1])
+    """
+    if isinstance(keys, Tensor):  # 0-dim tensors hash by identity, not value
+        keys = keys.tolist()
+    numbering: dict[Hashable, int] = {}
+    ids = [numbering.setdefault(key, len(numbering)) for key in keys]
+    return torch.tensor(ids, dtype=torch.long, device=device)
 
 
 def _group_index(fn: str, rewards: object, group_ids: object) -> tuple[Tensor, Tensor, Tensor]:

@@ -251,7 +251,7 @@ def policy_loss(
         loss_fn = get_policy_loss(loss_fn)
     pg_loss, loss_stats = loss_fn(logp, old_logp, advantages, response_mask, **loss_params)
     total = pg_loss
-    stats: dict[str, float] = {}
+    stats: dict[str, Tensor] = {}
     if beta != 0:
         if ref_logp is None:
             raise ValueError(f"{fn}: beta={beta} needs ref_logp (B, T), got None")
@@ -259,21 +259,23 @@ def policy_loss(
         safe_logp, safe_ref = _zero_padding(response_mask, logp, ref_logp)
         kl = kl_k3(safe_logp, safe_ref)  # (B, T), 0 on padding
         total = total + beta * kl
-        stats["kl"] = masked_mean(kl.detach(), response_mask).item()
+        stats["kl"] = masked_mean(kl.detach(), response_mask)
     elif ref_logp is not None:
         kl = kl_k3(*_zero_padding(response_mask, logp.detach(), ref_logp.detach()))
-        stats["kl"] = masked_mean(kl, response_mask).item()
+        stats["kl"] = masked_mean(kl, response_mask)
     if entropy is not None:
         entropy = check_float(fn, "entropy", entropy, (2,))
         check_same_shape(fn, "entropy", entropy, logp.shape, "logp")
         (entropy,) = _zero_padding(response_mask, entropy)
-        stats["entropy"] = masked_mean(entropy.detach(), response_mask).item()
+        stats["entropy"] = masked_mean(entropy.detach(), response_mask)
         if entropy_coef != 0:
             total = total - entropy_coef * entropy
     elif entropy_coef != 0:
         raise ValueError(f"{fn}: entropy_coef={entropy_coef} needs entropy (B, T), got None")
     loss = agg_loss(total, response_mask, agg_mode, norm_const)
-    stats["loss"] = loss.item()
-    stats["pg_loss"] = agg_loss(pg_loss.detach(), response_mask, agg_mode, norm_const).item()
-    stats.update({name: float(value) for name, value in loss_stats.items()})
-    return loss, stats
+    stats["loss"] = loss.detach()
+    stats["pg_loss"] = agg_loss(pg_loss.detach(), response_mask, agg_mode, norm_const)
+    stats.update(loss_stats)
+    # One device-to-host copy for all stats instead of one sync per .item().
+    values = torch.stack([v.detach().reshape(()).float().to(loss.device) for v in stats.values()])
+    return loss, dict(zip(stats, values.tolist()))
