@@ -24,9 +24,9 @@ accuracy (phase 2, exploration). Here it is a number:
    - "exploration_only": no consolidation (phase 1 absent) but semantic entropy and accuracy
      rise significantly over the whole run; transition_step = the first step;
    - "consolidation_stall": a consolidation, then neither semantic entropy nor accuracy rises
-     significantly, and accuracy (semantic entropy when no accuracy is logged) goes down
-     (point slope <= 0) or, at its upper confidence bound, gains less than
-     `stall_max_accuracy_gain` over the rest of the run: like the paper's Llama-3.1-8B-Base;
+     significantly, and accuracy (semantic entropy when no accuracy is logged), even at its
+     upper confidence bound, gains less than `stall_max_accuracy_gain` over the rest of the
+     run (flat or declining, measured precisely enough): like the paper's Llama-3.1-8B-Base;
    - "inconclusive": anything else, including pure noise, too few steps, and text-only data
      without an execution series (phase 1 cannot be measured; the exploration evidence is still
      reported).
@@ -289,14 +289,14 @@ def _explores(sem: Slope | None, acc: Slope | None) -> bool:
 
 def _stalls(sem: Slope | None, acc: Slope | None, span: float, config: PhaseConfig) -> bool:
     """No pivot after the consolidation: nothing rises significantly, and the lead series
-    (accuracy, else semantic entropy) goes down or gains less than the tolerance even at the
-    upper confidence bound."""
+    (accuracy, else semantic entropy) gains less than the tolerance even at its upper
+    confidence bound (a significant decline always qualifies)."""
     if any(s is not None and s.rises for s in (sem, acc)):
         return False
     lead, tol = (acc, config.stall_max_accuracy_gain) if acc is not None else (sem, config.stall_max_semantic_gain)
     if lead is None or not math.isfinite(lead.slope):
         return False
-    return lead.slope <= 0 or lead.high * span < tol
+    return lead.high * span < tol
 
 
 def _put(evidence: dict, where: str, sem_name: str | None, sem: Slope | None, acc_name: str | None, acc: Slope | None) -> None:

@@ -1,0 +1,204 @@
+"""Dynamics from checkpoints: for a run that logged nothing, sample and score each checkpoint.
+
+For every model directory (a Hugging Face causal-LM checkpoint) and a prompt set:
+1. sample `samples` responses per prompt (temperature `temperature`, at most `max_new_tokens`);
+2. score the sampled tokens teacher-forced with the same model at temperature 1: the entropy of
+   the full next-token distribution and the log-prob of each sampled token (the policy's own
+   distribution, not the temperature-scaled one);
+3. tag planning tokens with the lexicon (`tag_batch`), score answers when the prompt set has a
+   reference answer (`hicra.tasks.math_reward.score_response`, last \\boxed{}), and
+4. write it all as one hicra run directory (step = the number at the end of the checkpoint's
+   directory name, e.g. `checkpoint-200` -> 200, else its position), which `hicra analyze`
+   then reads like any other run.
+
+The response includes its end-of-sequence token when one was generated; a response that reaches
+`max_new_tokens` without one is `truncated`. When the tokenizer has a chat template, prompts
+are wrapped in it as one user message.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from hicra.dynamics.readers import InputFormatError
+
+PROMPT_FIELDS = ("prompt", "question", "problem", "input")
+ANSWER_FIELDS = ("answer", "gt_answer", "gt", "ground_truth", "solution")
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """How each checkpoint is sampled and scored."""
+
+    samples: int = 4
+    """Responses per prompt (pass@k uses them)."""
+    max_new_tokens: int = 512
+    """Longest response; longer ones are cut and counted in length/truncated_frac."""
+    temperature: float = 1.0
+    """Sampling temperature (scoring always uses the model's own distribution)."""
+    max_prompts: int | None = None
+    """Use only the first N prompts (None: all)."""
+    prompts_per_batch: int = 8
+    """Prompts generated together (times `samples` sequences)."""
+    score_batch: int = 8
+    """Sequences per teacher-forced forward (bounds the (B, T, vocab) logits in memory)."""
+    device: str = "cpu"
+    """torch device."""
+    seed: int = 0
+    """Sampling seed (the same for every checkpoint, so differences come from the model)."""
+
+
+def checkpoint_step(path: Path, position: int) -> int:
+    """The step a checkpoint directory stands for: its trailing number, else its position."""
+    m = re.search(r"(\d+)$", Path(path).name)
+    return int(m.group(1)) if m else position
+
+
+def load_prompts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
+    """Prompts [{prompt, answer?, prompt_id}] from JSONL or parquet (first matching fields)."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+    else:
+        rows = []
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise InputFormatError(f"{path}:{number}: not valid JSON ({e.msg})") from None
+    out = []
+    for i, row in enumerate(rows[:limit] if limit else rows):
+        prompt = next((row[k] for k in PROMPT_FIELDS if isinstance(row.get(k), str)), None)
+        if prompt is None:
+            raise InputFormatError(f"{path}:{i + 1}: no prompt field (one of {', '.join(PROMPT_FIELDS)})")
+        answer = next((row[k] for k in ANSWER_FIELDS if row.get(k) is not None), None)
+        out.append({"prompt": prompt, "answer": None if answer is None else str(answer),
+                    "prompt_id": str(row.get("id", row.get("prompt_id", i)))})
+    if not out:
+        raise InputFormatError(f"{path}: no prompts")
+    return out
+
+
+def _render(tokenizer: Any, prompt: str) -> str:
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+    return prompt
+
+
+def score_tokens(model: Any, sequences: Any, attention_mask: Any, prompt_len: int, batch: int):
+    """Teacher-forced (entropy, logp) of the response part of `sequences`, each (B, T_resp).
+
+    sequences: (B, P + T_resp) prompt (left-padded to P) + sampled response ids.
+    """
+    import torch
+
+    ents, lps = [], []
+    with torch.no_grad():
+        for i in range(0, sequences.shape[0], batch):
+            ids, mask = sequences[i:i + batch], attention_mask[i:i + batch]
+            logits = model(input_ids=ids, attention_mask=mask).logits[:, prompt_len - 1:-1].float()
+            logp_all = torch.log_softmax(logits, dim=-1)  # (b, T_resp, V)
+            ents.append(-(logp_all.exp() * logp_all).sum(-1))
+            lps.append(logp_all.gather(-1, ids[:, prompt_len:].unsqueeze(-1)).squeeze(-1))
+    return torch.cat(ents), torch.cat(lps)
+
+
+def sample_checkpoint(model: Any, tokenizer: Any, prompts: Sequence[dict], lexicon: Any, cfg: CheckpointConfig):
+    """Yield (records, batch dict for step_metrics) per prompt batch of one checkpoint."""
+    import torch
+
+    from hicra.lexicon.tagging import tag_batch
+
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    tokenizer.padding_side = "left"
+    for start in range(0, len(prompts), cfg.prompts_per_batch):
+        chunk = prompts[start:start + cfg.prompts_per_batch]
+        enc = tokenizer([_render(tokenizer, p["prompt"]) for p in chunk], return_tensors="pt", padding=True)
+        enc = {k: v.to(cfg.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        with torch.no_grad():
+            out = model.generate(**enc, do_sample=True, temperature=cfg.temperature, top_p=1.0, top_k=0,
+                                 max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.samples,
+                                 pad_token_id=pad, eos_token_id=eos)
+        plen = enc["input_ids"].shape[1]
+        resp = out[:, plen:]  # (B, T)
+        is_eos = resp == eos
+        # real tokens: up to and including the first EOS
+        after_eos = (is_eos.cumsum(1) - is_eos.long()) > 0
+        response_mask = ~after_eos
+        truncated = ~is_eos.any(1)
+        prompt_mask = enc["attention_mask"].repeat_interleave(cfg.samples, 0)
+        attention = torch.cat([prompt_mask, response_mask.long()], 1)
+        entropy, logp = score_tokens(model, out, attention, plen, cfg.score_batch)
+        planning = tag_batch(lexicon, resp.cpu(), tokenizer, response_mask.cpu())
+        texts = [tokenizer.decode(resp[i][response_mask[i]].tolist(), skip_special_tokens=True) for i in range(resp.shape[0])]
+        records = []
+        for i, text in enumerate(texts):
+            p = chunk[i // cfg.samples]
+            rec = {"prompt_id": p["prompt_id"], "prompt": p["prompt"], "response": text,
+                   "reward": float("nan"), "correct": None, "truncated": bool(truncated[i])}
+            if p["answer"] is not None:
+                from hicra.tasks.math_reward import score_response
+
+                score = score_response(text, p["answer"])
+                rec["reward"], rec["correct"] = float(score.reward), bool(score.correct)
+            m = response_mask[i].cpu()
+            rec.update(token_ids=resp[i][m].tolist(), logp=logp[i].cpu()[m].tolist(),
+                       entropy=entropy[i].cpu()[m].tolist(), planning_mask=planning[i][m].tolist())
+            records.append(rec)
+        yield records, {"entropy": entropy.cpu(), "logp": logp.cpu(), "response_mask": response_mask.cpu(),
+                        "planning_mask": planning.cpu(), "truncated": truncated.cpu(), "texts": texts}
+
+
+def checkpoints_to_run(
+    model_dirs: Sequence[Path],
+    prompts_path: Path,
+    run_dir: Path,
+    lexicon: Any,
+    cfg: CheckpointConfig = CheckpointConfig(),
+    progress: bool = False,
+) -> Path:
+    """Sample and score every checkpoint; write one hicra run directory; return it."""
+    import torch
+
+    from hicra.dynamics.accumulators import StepAccumulator
+    from hicra.dynamics.rundir import RunWriter
+    from hicra.models import load_model_and_tokenizer
+
+    prompts = load_prompts(prompts_path, cfg.max_prompts)
+    ordered = sorted((checkpoint_step(Path(d), i), Path(d)) for i, d in enumerate(model_dirs))
+    steps = [s for s, _ in ordered]
+    if len(set(steps)) != len(steps):
+        raise ValueError(f"checkpoints map to repeated steps {steps}: name them with distinct trailing numbers")
+    config = {"source": "checkpoints", "checkpoints": [str(d) for _, d in ordered],
+              "prompts": str(prompts_path), **asdict(cfg)}
+    with RunWriter(run_dir, config, overwrite=True) as writer:
+        for n, (step, path) in enumerate(ordered, 1):
+            if progress:
+                print(f"[{n}/{len(ordered)}] sampling {path} (step {step})", file=sys.stderr)
+            model, tokenizer = load_model_and_tokenizer(path)
+            model.to(cfg.device).eval()
+            torch.manual_seed(cfg.seed)
+            acc = StepAccumulator(lexicon)
+            all_records = []
+            for records, b in sample_checkpoint(model, tokenizer, prompts, lexicon, cfg):
+                scored = [r for r in records if r["correct"] is not None]
+                acc.update(b["texts"], entropy=b["entropy"], logp=b["logp"], response_mask=b["response_mask"],
+                           planning_mask=b["planning_mask"], truncated=b["truncated"])
+                if scored and len(scored) == len(records):
+                    acc.update(rewards=[r["reward"] for r in records], correct=[r["correct"] for r in records],
+                               group_ids=[r["prompt_id"] for r in records])
+                all_records.extend(records)
+            writer.log_metrics(step, acc.result())
+            writer.log_rollouts(step, all_records)
+            del model
+    return Path(run_dir)
