@@ -124,6 +124,29 @@ def test_agg_modes_by_hand():
     assert agg_loss(L, M, "seq_sum_norm").item() == pytest.approx(10 / (3 * 3))  # default T
 
 
+def test_agg_norm_const_replaces_the_batch_normaliser():
+    assert agg_loss(L, M, "token_mean", norm_const=8).item() == pytest.approx(10 / 8)
+    assert agg_loss(L, M, "seq_mean_token_mean", norm_const=4).item() == pytest.approx(6 / 4)
+
+
+@pytest.mark.parametrize("mode", ["token_mean", "seq_mean_token_mean", "seq_sum_norm"])
+def test_micro_batches_with_step_normaliser_sum_to_full_batch(mode):
+    gen = torch.Generator().manual_seed(6)
+    per_token = torch.randn(4, 5, generator=gen, dtype=torch.float64)
+    mask = torch.arange(5)[None, :] < torch.tensor([5, 2, 0, 4])[:, None]
+    full = agg_loss(per_token, mask, mode, norm_const=5 if mode == "seq_sum_norm" else None)
+    if mode == "token_mean":
+        const = int(mask.sum())
+    elif mode == "seq_mean_token_mean":
+        const = int((mask.sum(1) > 0).sum())
+    else:
+        const = 5
+    parts = [agg_loss(per_token[i:i + 2], mask[i:i + 2], mode, norm_const=const) for i in (0, 2)]
+    # seq_sum_norm divides by the micro-batch B: average micro-batches of equal size instead
+    total = sum(parts) / 2 if mode == "seq_sum_norm" else sum(parts)
+    torch.testing.assert_close(total, full)
+
+
 def test_agg_empty_mask_is_zero_with_zero_gradient():
     x = torch.ones(2, 3, requires_grad=True)
     for mode in AGG_MODES:

@@ -169,14 +169,18 @@ def agg_loss(
 
     Modes (L = per_token_loss, m = response_mask, n_i = sum_t m_it):
 
-    * ``"token_mean"`` (DAPO): ``sum_it m L / sum_it m``; every token weighs the same.
-    * ``"seq_mean_token_mean"`` (original GRPO): mean over responses with n_i > 0 of
-      ``sum_t m L / n_i``; every response weighs the same.
-    * ``"seq_sum_norm"`` (Dr. GRPO): ``sum_it m L / (B * norm_const)``, a constant normaliser
-      with no length bias. ``norm_const`` defaults to T, the padded length of *this* batch;
-      pass the generation budget (max new tokens) so the scale does not change with padding.
+    * ``"token_mean"`` (DAPO): ``sum_it m L / N`` with N = ``sum_it m``; every token weighs
+      the same.
+    * ``"seq_mean_token_mean"`` (original GRPO): ``sum_i (sum_t m L / n_i) / S`` with S the
+      number of responses with n_i > 0; every response weighs the same.
+    * ``"seq_sum_norm"`` (Dr. GRPO): ``sum_it m L / (B * C)``, a constant normaliser with no
+      length bias. C defaults to T, the padded length of *this* batch; pass the generation
+      budget (max new tokens) so the scale does not change with padding.
 
-    An empty mask gives 0 (with a zero gradient), never NaN.
+    ``norm_const`` replaces the batch-dependent normaliser of the mode: N for token_mean, S for
+    seq_mean_token_mean, C for seq_sum_norm. With gradient accumulation, pass the whole
+    optimizer step's N (TRL's ``num_items_in_batch``) or S to each micro-batch so the summed
+    micro-batch losses equal the full-batch loss. An empty mask gives 0 (zero gradient), never NaN.
 
     >>> import torch
     >>> L = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
@@ -192,19 +196,20 @@ def agg_loss(
     per_token_loss = check_float(fn, "per_token_loss", per_token_loss, (2,))
     response_mask = check_mask(fn, "response_mask", response_mask, per_token_loss.shape)
     masked = torch.where(response_mask, per_token_loss, torch.zeros_like(per_token_loss))
+    if mode not in AGG_MODES:
+        raise ValueError(f"{fn}: mode must be one of {AGG_MODES}, got {mode!r}")
+    if norm_const is not None and not norm_const > 0:
+        raise ValueError(f"{fn}: norm_const must be > 0 or None, got {norm_const}")
     if mode == "token_mean":
-        return masked.sum() / response_mask.sum().clamp(min=1)
+        count = response_mask.sum().clamp(min=1) if norm_const is None else norm_const
+        return masked.sum() / count
     if mode == "seq_mean_token_mean":
         lengths = response_mask.sum(dim=1)  # (B,)
         seq_loss = masked.sum(dim=1) / lengths.clamp(min=1)  # (B,)
-        return seq_loss.sum() / (lengths > 0).sum().clamp(min=1)
-    if mode == "seq_sum_norm":
-        if norm_const is None:
-            norm_const = per_token_loss.shape[1]
-        if not norm_const > 0:
-            raise ValueError(f"{fn}: norm_const must be > 0, got {norm_const}")
-        return masked.sum() / (max(per_token_loss.shape[0], 1) * norm_const)
-    raise ValueError(f"{fn}: mode must be one of {AGG_MODES}, got {mode!r}")
+        count = (lengths > 0).sum().clamp(min=1) if norm_const is None else norm_const
+        return seq_loss.sum() / count
+    length = per_token_loss.shape[1] if norm_const is None else norm_const  # seq_sum_norm
+    return masked.sum() / (max(per_token_loss.shape[0], 1) * length)
 
 
 def policy_loss(
