@@ -317,15 +317,25 @@ def _own_first_char(rows: DecodedRows, emptied: list[int]) -> DecodedRows:
 def _decode_aligned(rows: list[np.ndarray], backend: Any) -> DecodedRows:
     """Fallback: decode each row whole, then find each token's own text in it left to right."""
     texts, starts, ends, base = [], [], [], 0
+    special = {i for i, t in backend.get_added_tokens_decoder().items() if t.special}
     counts = [len(r) for r in rows]
     for row in rows:
         ids = [int(i) for i in row]
         text = backend.decode(ids, skip_special_tokens=True)
         cursor = 0
-        for piece in backend.decode_batch([[i] for i in ids], skip_special_tokens=True):
-            piece = piece.strip()
-            found = text.find(piece, cursor) if piece else -1
-            if found < 0:
+        pieces = backend.decode_batch([[i] for i in ids], skip_special_tokens=True)
+        for token_id, piece in zip(ids, pieces):
+            stripped = piece.strip()
+            found = text.find(stripped, cursor) if stripped else -1
+            blank = not stripped and token_id not in special
+            if blank and cursor < len(text) and text[cursor].isspace():
+                starts.append(base + cursor)  # a whitespace token: the space it stands for
+                ends.append(base + cursor + 1)
+                cursor += 1
+            elif blank and cursor == 0:
+                starts.append(base)  # a prepended-space token: it belongs to the first word
+                ends.append(base + min(1, len(text)))
+            elif found < 0:
                 starts.append(base + cursor)
                 ends.append(base + cursor)
             else:
