@@ -124,26 +124,25 @@ def test_agg_modes_by_hand():
     assert agg_loss(L, M, "seq_sum_norm").item() == pytest.approx(10 / (3 * 3))  # default T
 
 
-def test_agg_norm_const_replaces_the_batch_normaliser():
-    assert agg_loss(L, M, "token_mean", norm_const=8).item() == pytest.approx(10 / 8)
-    assert agg_loss(L, M, "seq_mean_token_mean", norm_const=4).item() == pytest.approx(6 / 4)
+def test_norm_const_is_read_by_seq_sum_norm_only():
+    assert agg_loss(L, M, "token_mean", norm_const=8).item() == pytest.approx(10 / 4)
+    assert agg_loss(L, M, "seq_mean_token_mean", norm_const=8).item() == pytest.approx(6 / 2)
 
 
 @pytest.mark.parametrize("mode", ["token_mean", "seq_mean_token_mean", "seq_sum_norm"])
-def test_micro_batches_with_step_normaliser_sum_to_full_batch(mode):
+def test_weighted_micro_batches_sum_to_full_batch(mode):
     gen = torch.Generator().manual_seed(6)
     per_token = torch.randn(4, 5, generator=gen, dtype=torch.float64)
     mask = torch.arange(5)[None, :] < torch.tensor([5, 2, 0, 4])[:, None]
-    full = agg_loss(per_token, mask, mode, norm_const=5 if mode == "seq_sum_norm" else None)
+    full = agg_loss(per_token, mask, mode, norm_const=5)
+    parts = [(per_token[i:i + 2], mask[i:i + 2]) for i in (0, 2)]
     if mode == "token_mean":
-        const = int(mask.sum())
+        weights = [m.sum() / mask.sum() for _, m in parts]
     elif mode == "seq_mean_token_mean":
-        const = int((mask.sum(1) > 0).sum())
+        weights = [(m.sum(1) > 0).sum() / (mask.sum(1) > 0).sum() for _, m in parts]
     else:
-        const = 5
-    parts = [agg_loss(per_token[i:i + 2], mask[i:i + 2], mode, norm_const=const) for i in (0, 2)]
-    # seq_sum_norm divides by the micro-batch B: average micro-batches of equal size instead
-    total = sum(parts) / 2 if mode == "seq_sum_norm" else sum(parts)
+        weights = [0.5, 0.5]  # equal-sized micro-batches
+    total = sum(w * agg_loss(x, m, mode, norm_const=5) for w, (x, m) in zip(weights, parts))
     torch.testing.assert_close(total, full)
 
 

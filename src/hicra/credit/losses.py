@@ -177,10 +177,10 @@ def agg_loss(
       length bias. C defaults to T, the padded length of *this* batch; pass the generation
       budget (max new tokens) so the scale does not change with padding.
 
-    ``norm_const`` replaces the batch-dependent normaliser of the mode: N for token_mean, S for
-    seq_mean_token_mean, C for seq_sum_norm. With gradient accumulation, pass the whole
-    optimizer step's N (TRL's ``num_items_in_batch``) or S to each micro-batch so the summed
-    micro-batch losses equal the full-batch loss. An empty mask gives 0 (zero gradient), never NaN.
+    ``norm_const`` is read by seq_sum_norm only (the other modes ignore it, so a trainer may
+    always pass its generation budget). With gradient accumulation, weight each micro-batch's
+    loss by its share of the step's N (token_mean) or S (seq_mean_token_mean) so the sum equals
+    the full-batch loss. An empty mask gives 0 (zero gradient), never NaN.
 
     >>> import torch
     >>> L = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]])
@@ -201,13 +201,11 @@ def agg_loss(
     if norm_const is not None and not norm_const > 0:
         raise ValueError(f"{fn}: norm_const must be > 0 or None, got {norm_const}")
     if mode == "token_mean":
-        count = response_mask.sum().clamp(min=1) if norm_const is None else norm_const
-        return masked.sum() / count
+        return masked.sum() / response_mask.sum().clamp(min=1)
     if mode == "seq_mean_token_mean":
         lengths = response_mask.sum(dim=1)  # (B,)
         seq_loss = masked.sum(dim=1) / lengths.clamp(min=1)  # (B,)
-        count = (lengths > 0).sum().clamp(min=1) if norm_const is None else norm_const
-        return seq_loss.sum() / count
+        return seq_loss.sum() / (lengths > 0).sum().clamp(min=1)
     length = per_token_loss.shape[1] if norm_const is None else norm_const  # seq_sum_norm
     return masked.sum() / (max(per_token_loss.shape[0], 1) * length)
 
