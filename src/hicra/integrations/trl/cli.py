@@ -1,0 +1,169 @@
+"""``hicra train --backend trl``: HICRA/GRPO training with TRL from the command line.
+
+    hicra train --backend trl --model PATH --data FILE [--recipe YAML] [--task math|countdown]
+                [any HICRAConfig / GRPOConfig / TrainingArguments flag] [any TRL ModelConfig flag]
+
+Flags are TRL's own (``TrlParser`` over ``HICRAConfig`` and ``trl.ModelConfig``), so a TRL user's
+recipe works as is; ``--recipe YAML`` (alias of TRL's ``--config``) sets defaults that the
+command line overrides. Multi-GPU: ``accelerate launch --config_file recipes/trl/zero2.yaml -m
+hicra.integrations.trl.cli --model ...`` (docs/trl.md).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+TASKS = ("math", "countdown")
+
+
+@dataclass
+class TrlScriptArguments:
+    """What the command trains on; everything else is an HICRAConfig / ModelConfig flag."""
+
+    model: str | None = field(
+        default=None,
+        metadata={"help": "Local model directory or Hub id (same as --model_name_or_path)."},
+    )
+    data: str | None = field(
+        default=None,
+        metadata={"help": "Training data: a local .parquet/.json/.jsonl file (math), or optional for countdown."},
+    )
+    task: str = field(
+        default="math",
+        metadata={"help": "math: the math reward on --data; countdown: the synthetic countdown world.",
+                  "choices": list(TASKS)},
+    )
+    prompt_field: str | None = field(
+        default=None, metadata={"help": "Prompt column (dotted for nested); default: auto-detect."}
+    )
+    answer_field: str | None = field(
+        default=None, metadata={"help": "Answer column (dotted for nested); default: auto-detect."}
+    )
+    instruction: str | None = field(
+        default=None,
+        metadata={"help": "Instruction appended to each math problem; default: put the answer in \\boxed{}."},
+    )
+    system_prompt: str | None = field(default=None, metadata={"help": "Optional system message."})
+    limit: int | None = field(default=None, metadata={"help": "Use only the first N problems."})
+    num_problems: int = field(
+        default=512, metadata={"help": "countdown without --data: how many puzzles to generate (seeded by --seed)."}
+    )
+    format_reward: float = field(
+        default=0.0, metadata={"help": "math: reward added for exactly one non-empty \\boxed{} (0 = off)."}
+    )
+    verify_timeout_s: float = field(default=5.0, metadata={"help": "math: deadline of one equivalence check."})
+
+
+def parse(argv: list[str]):
+    """(script_args, training_args, model_args) from argv; ``--recipe`` is TRL's ``--config``."""
+    from trl import ModelConfig, TrlParser
+
+    from hicra.integrations.trl.config import HICRAConfig
+
+    argv = ["--config" if a == "--recipe" else a for a in argv]
+    if "--backend" in argv:  # forwarded by `hicra train`
+        i = argv.index("--backend")
+        del argv[i : i + 2]
+    parser = TrlParser((TrlScriptArguments, HICRAConfig, ModelConfig), prog="hicra train --backend trl")
+    script_args, training_args, model_args = parser.parse_args_and_config(argv)
+    if script_args.model:
+        model_args.model_name_or_path = script_args.model
+    if not model_args.model_name_or_path:
+        parser.error("--model is required (a local model directory or a Hub id)")
+    if script_args.task == "math" and not script_args.data:
+        parser.error("--data is required for --task math (a .parquet/.json/.jsonl file)")
+    return script_args, training_args, model_args
+
+
+def build_task(script_args, training_args, tokenizer):
+    """(train_dataset, reward_funcs) for the chosen task."""
+    import numpy as np
+
+    from hicra.integrations.trl.data import task_dataset
+    from hicra.integrations.trl.rewards import make_math_reward, task_reward_func
+
+    if script_args.task == "countdown":
+        from hicra.tasks.countdown import CountdownTask
+
+        task = CountdownTask()
+        if script_args.data:
+            from hicra.tasks.base import Problem
+            from hicra.tasks.datasets import read_records
+
+            problems = [Problem(id=str(r["id"]), prompt=r["prompt"], answer=r["answer"], meta=r.get("meta") or {})
+                        for r in read_records(script_args.data)]
+        else:
+            problems = task.sample_problems(script_args.num_problems, np.random.default_rng(training_args.seed))
+        if script_args.limit is not None:
+            problems = problems[: script_args.limit]
+        if training_args.lexicon_path is None:  # the world's own planning moves, not the math list
+            from hicra.tasks.countdown.task import lexicon_path
+
+            training_args.lexicon_path = str(lexicon_path())
+        return task_dataset(problems, tokenizer, script_args.system_prompt), [task_reward_func(task)]
+
+    from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems
+
+    instruction = DEFAULT_INSTRUCTION if script_args.instruction is None else script_args.instruction
+    problems = load_math_problems(script_args.data, script_args.prompt_field, script_args.answer_field,
+                                  instruction=instruction, limit=script_args.limit)
+    reward = make_math_reward(script_args.format_reward, script_args.verify_timeout_s)
+    return task_dataset(problems, tokenizer, script_args.system_prompt), [reward]
+
+
+def train_trl(argv: list[str] | None = None) -> int:
+    """Run ``hicra train --backend trl``; returns the exit code."""
+    from hicra.tasks.datasets import DatasetError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script_args, training_args, model_args = parse(argv)
+
+    from transformers import AutoTokenizer
+    from trl import get_peft_config, get_quantization_config
+
+    from hicra.integrations.trl.trainer import HICRATrainer
+
+    path = model_args.model_name_or_path
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=model_args.model_revision,
+                                              trust_remote_code=training_args.trust_remote_code)
+    try:
+        train_dataset, reward_funcs = build_task(script_args, training_args, tokenizer)
+    except (DatasetError, FileNotFoundError) as error:
+        print(f"hicra train: error: {error}", file=sys.stderr)
+        return 2
+    training_args.model_init_kwargs = {
+        "revision": model_args.model_revision,
+        "trust_remote_code": training_args.trust_remote_code,
+        "attn_implementation": model_args.attn_implementation,
+        "dtype": model_args.dtype,
+        **(training_args.model_init_kwargs or {}),
+    }
+    trainer = HICRATrainer(
+        model=path,
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=train_dataset,
+        processing_class=tokenizer,
+        quantization_config=get_quantization_config(model_args),
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        run_dir = trainer.hicra_recorder.run_dir
+        print(f"model saved to {training_args.output_dir}")
+        if training_args.write_run_dir:
+            print(f"hicra run directory: {run_dir}  (read it with `hicra analyze {run_dir}`)")
+    return 0
+
+
+def main() -> None:
+    """Entry point for ``accelerate launch -m hicra.integrations.trl.cli ...``."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    sys.exit(train_trl())
+
+
+if __name__ == "__main__":
+    main()
