@@ -35,6 +35,22 @@ def test_compare_overlap_and_only_sets():
     assert c.only_a == ["wait", "we know that"] and c.only_b == ["alternatively"]
     assert c.jaccard == pytest.approx(1 / 4)
     assert c.coverage_a.response_share == 0.5 and c.coverage_b.response_share == 0.75
+    # tagged words: A 6 ("let me check" x2) + 3 ("we know that") + 1 ("wait") = 10;
+    # B 6 + 1 ("alternatively") = 7; both 6
+    assert c.a_tagged_also_b == pytest.approx(6 / 10)
+    assert c.b_tagged_also_a == pytest.approx(6 / 7)
+    assert c.tagged_both == pytest.approx(6 / 11)
+
+
+def test_coverage_with_a_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {w: i for i, w in enumerate(["[UNK]", "let", "me", "check", "it", "."])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    lex = StrategicLexicon.from_phrases(["let me check"])
+    c = coverage(lex, ["let me check it .", "it ."], tok, "wordlevel")
+    assert (c.tokens, c.token_share, c.token_unit) == (7, 3 / 7, "wordlevel")
 
 
 def test_drop_is_seeded_and_keeps_categories():

@@ -27,10 +27,10 @@ from hicra.lexicon.normalize import APOSTROPHES
 # Apostrophe look-alikes, the same set the lexicon matcher unifies.
 _APOSTROPHES = str.maketrans({c: "'" for c in APOSTROPHES})
 # A word: letters (any script), optionally joined by ' or - to more letters.
-_WORD = r"[^\W\d_]+(?:['\-][^\W\d_]+)*"
+WORD_PATTERN = r"[^\W\d_]+(?:['\-][^\W\d_]+)*"
 # A run: words separated by horizontal whitespace only.
-_RUN = re.compile(rf"{_WORD}(?:[ \t\u00a0]+{_WORD})*")
-_WORD_RE = re.compile(_WORD)
+_RUN = re.compile(rf"{WORD_PATTERN}(?:[ \t\u00a0]+{WORD_PATTERN})*")
+_WORD_RE = re.compile(WORD_PATTERN)
 _SPACES = re.compile(r"\s+")
 
 

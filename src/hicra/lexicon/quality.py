@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from hicra.lexicon.ngrams import _WORD, normalise_phrase
+from hicra.lexicon.ngrams import WORD_PATTERN, normalise_phrase
 
-_WORD_RE = re.compile(_WORD)
+_WORD_RE = re.compile(WORD_PATTERN)
 
 
 @dataclass
@@ -52,43 +52,40 @@ class Coverage:
         return asdict(self)
 
 
-def _tagged_words(text: str, spans) -> tuple[int, int]:
-    """(words, words overlapping a span) of one text."""
-    bounds = [(m.start(), m.end()) for m in _WORD_RE.finditer(text)]
-    if not bounds:
-        return 0, 0
-    inside = np.zeros(len(text) + 1, dtype=np.int64)
-    for s in spans:
-        inside[s.start] += 1
-        inside[s.end] -= 1
-    covered = np.concatenate([[0], np.cumsum(inside[:-1]) > 0]).cumsum()  # prefix count
-    starts, ends = np.array(bounds).T
-    return len(bounds), int(((covered[ends] - covered[starts]) > 0).sum())
+def token_mask(lexicon, text: str, tokenizer: Any = None) -> np.ndarray:
+    """(T,) bool planning mask of one text: over its words, or over the tokenizer's tokens."""
+    if tokenizer is not None:
+        return np.asarray(lexicon.tag(text, tokenizer).planning_mask, dtype=bool)
+    from hicra.lexicon.tagging import overlap_mask
+
+    bounds = np.array([(m.start(), m.end()) for m in _WORD_RE.finditer(text)], dtype=np.int64)
+    if not len(bounds):
+        return np.zeros(0, dtype=bool)
+    starts, ends, _ = lexicon.span_arrays(text)
+    return overlap_mask(starts, ends, bounds[:, 0], bounds[:, 1], len(text))
+
+
+def _coverage_from(masks: list[np.ndarray], n_grams: list[int], unit: str) -> Coverage:
+    n_resp, tokens = len(masks), sum(m.size for m in masks)
+    return Coverage(
+        responses=n_resp,
+        response_share=sum(g > 0 for g in n_grams) / n_resp if n_resp else float("nan"),
+        tokens=tokens,
+        token_share=sum(int(m.sum()) for m in masks) / tokens if tokens else float("nan"),
+        occurrences_per_response=sum(n_grams) / n_resp if n_resp else float("nan"),
+        token_unit=unit,
+    )
+
+
+def _unit(tokenizer: Any, name: str) -> str:
+    return name or ("words" if tokenizer is None else type(tokenizer).__name__)
 
 
 def coverage(lexicon, texts: list[str], tokenizer: Any = None, tokenizer_name: str = "") -> Coverage:
     """Coverage of ``lexicon`` on ``texts`` (definitions in the module docstring)."""
-    with_sg = tokens = tagged = grams = 0
-    for text in texts:
-        spans = lexicon.find_spans(text)
-        with_sg += bool(spans)
-        grams += len(lexicon.find_grams(text)) if spans else 0
-        if tokenizer is None:
-            n, k = _tagged_words(text, spans)
-        else:
-            mask = np.asarray(lexicon.tag(text, tokenizer).planning_mask, dtype=bool)
-            n, k = int(mask.size), int(mask.sum())
-        tokens += n
-        tagged += k
-    n_resp = len(texts)
-    return Coverage(
-        responses=n_resp,
-        response_share=with_sg / n_resp if n_resp else float("nan"),
-        tokens=tokens,
-        token_share=tagged / tokens if tokens else float("nan"),
-        occurrences_per_response=grams / n_resp if n_resp else float("nan"),
-        token_unit=tokenizer_name or ("words" if tokenizer is None else type(tokenizer).__name__),
-    )
+    masks = [token_mask(lexicon, t, tokenizer) for t in texts]
+    grams = [len(lexicon.find_grams(t)) for t in texts]
+    return _coverage_from(masks, grams, _unit(tokenizer, tokenizer_name))
 
 
 @dataclass
@@ -105,6 +102,12 @@ class Comparison:
     """|A and B| / |A or B|."""
     coverage_a: Coverage | None = None
     coverage_b: Coverage | None = None
+    tagged_both: float | None = None
+    """Tokens tagged by both lexicons / tokens tagged by either (token-level Jaccard)."""
+    a_tagged_also_b: float | None = None
+    """Share of A's planning tokens that B tags too (agreement even where strings differ)."""
+    b_tagged_also_a: float | None = None
+    """Share of B's planning tokens that A tags too."""
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -125,8 +128,18 @@ def compare(a, b, texts: list[str] | None = None, tokenizer: Any = None,
         jaccard=len(shared) / union if union else float("nan"),
     )
     if texts is not None:
-        out.coverage_a = coverage(a, texts, tokenizer, tokenizer_name)
-        out.coverage_b = coverage(b, texts, tokenizer, tokenizer_name)
+        unit = _unit(tokenizer, tokenizer_name)
+        mask_a = [token_mask(a, t, tokenizer) for t in texts]
+        mask_b = [token_mask(b, t, tokenizer) for t in texts]
+        out.coverage_a = _coverage_from(mask_a, [len(a.find_grams(t)) for t in texts], unit)
+        out.coverage_b = _coverage_from(mask_b, [len(b.find_grams(t)) for t in texts], unit)
+        n_a = sum(int(m.sum()) for m in mask_a)
+        n_b = sum(int(m.sum()) for m in mask_b)
+        both = sum(int((ma & mb).sum()) for ma, mb in zip(mask_a, mask_b))
+        either = n_a + n_b - both
+        out.tagged_both = both / either if either else float("nan")
+        out.a_tagged_also_b = both / n_a if n_a else float("nan")
+        out.b_tagged_also_a = both / n_b if n_b else float("nan")
     return out
 
 
@@ -141,7 +154,11 @@ def comparison_markdown(c: Comparison, name_a: str = "A", name_b: str = "B", lim
                                  ("occurrences / response", "occurrences_per_response", "{:.1f}")]:
             lines.append(f"| {label} | {fmt.format(getattr(c.coverage_a, attr))} | "
                          f"{fmt.format(getattr(c.coverage_b, attr))} |")
-    lines += ["", f"Shared: {len(c.shared)} (Jaccard {c.jaccard:.3f})", ""]
+    if c.tagged_both is not None:
+        lines += ["", f"Planning {c.coverage_a.token_unit}: tagged by both / by either "
+                  f"{c.tagged_both:.1%}; {name_a}'s also tagged by {name_b} {c.a_tagged_also_b:.1%}; "
+                  f"{name_b}'s also tagged by {name_a} {c.b_tagged_also_a:.1%}."]
+    lines += ["", f"Shared phrases: {len(c.shared)} (Jaccard {c.jaccard:.3f})", ""]
     for title, items in [("Shared", c.shared), (f"Only in {name_a}", c.only_a),
                          (f"Only in {name_b}", c.only_b)]:
         shown = ", ".join(f"`{p}`" for p in items[:limit])
