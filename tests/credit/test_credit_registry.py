@@ -145,6 +145,8 @@ def test_missing_inputs_and_unknown_params_are_clear_errors():
         token_advantages("hicra", adv, mask, planning_mask=planning, beta=1.0)
     with pytest.raises(TypeError, match="it takes no parameters"):
         token_advantages("grpo", adv, mask, alpha=0.2)
+    # entropy_reg needs entropy for its loss only; its transform is the identity
+    assert torch.equal(token_advantages("entropy_reg", adv, mask), token_advantages("grpo", adv, mask))
 
 
 # ---------------------------------------------------------------- credit_policy_loss

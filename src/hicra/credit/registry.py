@@ -77,7 +77,10 @@ def _lookup(table: dict, kind: str, name: str):
 
 
 def register_advantage_transform(name: str) -> Callable[[AdvantageTransform], AdvantageTransform]:
-    """Decorator: register ``fn(advantages, response_mask, *, planning_mask, entropy, **params)``."""
+    """Decorator: register ``fn(advantages, response_mask, *, planning_mask, entropy, **params)``.
+
+    ``advantages`` arrive broadcast to (B, T); the function raises when an input it needs is None.
+    """
     return _register(_ADVANTAGE_TRANSFORMS, "advantage transform", name)
 
 
@@ -243,7 +246,8 @@ def token_advantages(
         advantages: (B,) response advantages (``group_advantages``) or (B, T).
         response_mask: (B, T) bool, True on real response tokens.
         planning_mask: (B, T) bool, required by "hicra".
-        entropy: (B, T) token entropies, required by "entropy_adv" and "top_entropy".
+        entropy: (B, T) token entropies, required by "entropy_adv" and "top_entropy" (detached
+            there; "entropy_reg" needs entropy in ``credit_policy_loss``, not here).
         **params: overrides of the mode's ``advantage_params`` (e.g. ``alpha=0.3``).
 
     Returns:
@@ -256,9 +260,8 @@ def token_advantages(
     """
     mode = resolve_credit_mode(mode)
     response_mask = check_mask("token_advantages", "response_mask", response_mask)
-    for name, value in (("planning_mask", planning_mask), ("entropy", entropy)):
-        if name in mode.requires and value is None:
-            raise ValueError(f"credit mode {mode.name!r} needs {name} (B, T), got None")
+    # Each transform raises for an input it needs and did not get: entropy_reg requires entropy
+    # for its loss, not for its (identity) transform, so it is not demanded here.
     transform = get_advantage_transform(mode.advantage_transform)
     params = _merge("advantage transform " + repr(mode.advantage_transform), mode,
                     mode.advantage_params, params, _keyword_names(transform, 2) - {"planning_mask", "entropy"})
