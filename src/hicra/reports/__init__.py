@@ -22,6 +22,7 @@ def build_report(
     *,
     lexicon: Any = None,
     progress: bool = False,
+    separate_panels: bool = True,
 ) -> Path:
     """Write out_dir/report.html (figures embedded) and the PNGs beside it; returns the page.
 
@@ -44,7 +45,7 @@ def build_report(
     _unique_names(analyses)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figures = draw_figures(analyses, out)
+    figures = draw_figures(analyses, out, separate_panels=separate_panels)
     page = out / "report.html"
     page.write_text(render_page(analyses, figures, title, lexicon), encoding="utf-8")
     return page

@@ -141,8 +141,9 @@ def extra_keys(runs: Sequence[RunAnalysis], limit: int = 12) -> list[str]:
     return sorted(keys)[:limit]
 
 
-def draw_figures(runs: Sequence[RunAnalysis], out_dir: Path, dpi: int = 110) -> dict[str, Path]:
-    """Write dynamics.png (2x2), one PNG per panel and extras.png; returns name -> path."""
+def draw_figures(runs: Sequence[RunAnalysis], out_dir: Path, dpi: int = 110, separate_panels: bool = True) -> dict[str, Path]:
+    """Write dynamics.png (2x2), extras.png and (separate_panels) one PNG per panel;
+    returns name -> path."""
     plt = _plt()
     out_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -153,7 +154,7 @@ def draw_figures(runs: Sequence[RunAnalysis], out_dir: Path, dpi: int = 110) -> 
     paths["dynamics"] = out_dir / "dynamics.png"
     fig.savefig(paths["dynamics"], dpi=dpi)
     plt.close(fig)
-    for which in PANELS:
+    for which in PANELS if separate_panels else ():
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         panel(ax, which, runs)
         fig.tight_layout()
