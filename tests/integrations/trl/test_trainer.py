@@ -130,31 +130,31 @@ def test_alpha_zero_gives_grpo_trainer_loss_and_parameters(tiny_dir, dataset, tm
     from hicra.dynamics.rundir import RunReader
     from hicra.models import load_model_and_tokenizer
 
-    def run(alpha):
+    def run(alpha, steps=2):
         tiny = load_model_and_tokenizer(tiny_dir)
         if alpha is None:
             model, tokenizer = tiny
-            args = GRPOConfig(**base_kwargs(tmp_path / "grpo", max_steps=3))
+            args = GRPOConfig(**base_kwargs(tmp_path / "grpo", max_steps=steps))
             trainer = GRPOTrainer(model=model, reward_funcs=count_reward, args=args, train_dataset=dataset,
                                   processing_class=tokenizer)
         else:
             trainer = hicra_trainer(tiny, dataset, tmp_path / f"hicra_{alpha}", lexicon_file, hicra_alpha=alpha,
-                                    max_steps=3)
+                                    max_steps=steps)
         trainer.train()
         return losses(trainer), params(trainer.model)
 
     grpo_losses, grpo_params = run(None)
     zero_losses, zero_params = run(0.0)
-    assert len(grpo_losses) == 3 and any(abs(x) > 1e-4 for x in grpo_losses)
+    assert len(grpo_losses) == 2 and all(abs(x) > 1e-4 for x in grpo_losses)
     torch.testing.assert_close(torch.tensor(zero_losses), torch.tensor(grpo_losses), rtol=0, atol=1e-6)
     for name in grpo_params:
         torch.testing.assert_close(zero_params[name], grpo_params[name], rtol=0, atol=1e-6)
 
     # The comparison can fail: planning tokens were present, and alpha > 0 moves the loss.
-    planned = [r for s in (1, 2, 3) for r in RunReader(tmp_path / "hicra_0.0" / "hicra_run").rollouts(s)]
+    planned = RunReader(tmp_path / "hicra_0.0" / "hicra_run").rollouts(1)
     assert sum(sum(r["planning_mask"]) for r in planned) > 0
-    alpha_losses, _ = run(1.0)
-    assert max(abs(a - b) for a, b in zip(alpha_losses, grpo_losses)) > 1e-4
+    alpha_losses, _ = run(1.0, steps=1)  # same first batch, planning tokens weighted (1 +- 1) A
+    assert abs(alpha_losses[0] - grpo_losses[0]) > 1e-4
 
 
 def test_lora_with_gradient_accumulation_and_two_iterations(tiny, dataset, tmp_path, lexicon_file):
@@ -182,7 +182,12 @@ def test_lora_with_gradient_accumulation_and_two_iterations(tiny, dataset, tmp_p
     assert not (tmp_path / "hicra_run" / "rollouts" / "step_000002.parquet").exists()
 
 
-@pytest.mark.parametrize("mode", ["entropy_adv", "top_entropy", "entropy_reg", "grpo"])
+@pytest.mark.parametrize("mode", [
+    "entropy_adv",
+    pytest.param("top_entropy", marks=pytest.mark.slow),
+    pytest.param("entropy_reg", marks=pytest.mark.slow),
+    pytest.param("grpo", marks=pytest.mark.slow),
+])
 def test_baseline_credit_modes_train(mode, tiny, dataset, tmp_path, lexicon_file):
     from hicra.integrations.trl import HICRATrainer
 

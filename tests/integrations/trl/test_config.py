@@ -1,0 +1,68 @@
+"""HICRAConfig: defaults, validation with one-line errors, parsing from flags and YAML."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("trl")
+
+
+def make(tmp_path, **kwargs):
+    from hicra.integrations.trl import HICRAConfig
+
+    return HICRAConfig(output_dir=str(tmp_path), use_cpu=True, report_to=[], **kwargs)
+
+
+def test_defaults_are_the_papers(tmp_path):
+    args = make(tmp_path)
+    assert args.hicra_alpha == 0.2 and args.credit_mode == "hicra" and args.lexicon_path is None
+    assert args.log_dynamics_metrics and args.write_run_dir
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"credit_mode": "nope"}, "HICRAConfig.credit_mode: unknown credit mode 'nope'"),
+    ({"credit_mode": "kl_cov"}, "HICRAConfig.credit_mode: 'kl_cov' needs hicra's 'kl_cov' policy loss"),
+    ({"credit_mode": "clip_cov"}, "HICRAConfig.credit_mode: 'clip_cov' needs hicra's 'clip_cov' policy loss"),
+    ({"hicra_alpha": -0.1}, "HICRAConfig.hicra_alpha: expected a value in [0, 1], got -0.1"),
+    ({"credit_params": "{bad"}, "HICRAConfig.credit_params: not valid JSON"),
+    ({"credit_params": "[1]"}, "HICRAConfig.credit_params: expected a JSON object"),
+    ({"credit_params": {"alpha": 0.3}}, "HICRAConfig.credit_params: set HICRA's alpha with hicra_alpha"),
+])
+def test_bad_options_fail_with_one_line(tmp_path, kwargs, message):
+    with pytest.raises(ValueError) as info:
+        make(tmp_path, **kwargs)
+    assert str(info.value).startswith(message) and "\n" not in str(info.value)
+
+
+def test_entropy_reg_uses_trls_entropy_bonus(tmp_path):
+    assert make(tmp_path, credit_mode="entropy_reg").entropy_coef == pytest.approx(1e-3)
+    assert make(tmp_path, credit_mode="entropy_reg", entropy_coef=0.01).entropy_coef == 0.01
+    assert make(tmp_path, credit_mode="hicra").entropy_coef == 0.0
+
+
+def test_flags_and_yaml_recipe_parse(tmp_path):
+    from trl import TrlParser
+
+    from hicra.integrations.trl import HICRAConfig
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("hicra_alpha: 0.1\ncredit_mode: top_entropy\ncredit_params: '{\"rho\": 0.3}'\n")
+    (args,) = TrlParser((HICRAConfig,)).parse_args_and_config(
+        ["--config", str(recipe), "--output_dir", str(tmp_path), "--hicra_alpha", "0.25", "--use_cpu", "true"]
+    )
+    assert args.hicra_alpha == 0.25 and args.credit_mode == "top_entropy" and args.credit_params == {"rho": 0.3}
+
+
+def test_trainer_refuses_a_plain_grpo_config_and_untested_trl(tmp_path, monkeypatch):
+    from trl import GRPOConfig
+
+    from hicra.integrations.trl import HICRATrainer
+    from hicra.integrations.trl.trainer import check_trl_version
+
+    with pytest.raises(TypeError, match="args must be an HICRAConfig"):
+        HICRATrainer(model="unused", reward_funcs=[], args=GRPOConfig(output_dir=str(tmp_path), use_cpu=True))
+    with pytest.raises(ImportError, match=r"trl>=1.16.0,<1.17.0 but trl 1.17.0 is installed"):
+        check_trl_version("1.17.0")
+    check_trl_version("1.16.3")
+    monkeypatch.setenv("HICRA_ALLOW_UNTESTED_TRL", "1")
+    check_trl_version("2.0.0")
