@@ -56,13 +56,15 @@ def token_mask(lexicon, text: str, tokenizer: Any = None) -> np.ndarray:
     """(T,) bool planning mask of one text: over its words, or over the tokenizer's tokens."""
     if tokenizer is not None:
         return np.asarray(lexicon.tag(text, tokenizer).planning_mask, dtype=bool)
-    from hicra.lexicon.tagging import overlap_mask
-
     bounds = np.array([(m.start(), m.end()) for m in _WORD_RE.finditer(text)], dtype=np.int64)
     if not len(bounds):
         return np.zeros(0, dtype=bool)
     starts, ends, _ = lexicon.span_arrays(text)
-    return overlap_mask(starts, ends, bounds[:, 0], bounds[:, 1], len(text))
+    depth = np.zeros(len(text) + 1, dtype=np.int64)  # +1 where a span opens, -1 where it closes
+    np.add.at(depth, starts, 1)
+    np.add.at(depth, ends, -1)
+    covered_before = np.concatenate(([0], np.cumsum(np.cumsum(depth)[:-1] > 0)))  # (C+1,)
+    return covered_before[bounds[:, 1]] - covered_before[bounds[:, 0]] > 0
 
 
 def _coverage_from(masks: list[np.ndarray], n_grams: list[int], unit: str) -> Coverage:
