@@ -47,7 +47,7 @@ def reference_mask(lexicon, text, offsets):
 
 def test_overlap_mask_hand_computed():
     # text of 10 chars; spans [1, 3) and [2, 5) -> covered chars 1..4
-    mask = overlap_mask(np.array([1, 2]), np.array([3, 5]), np.array([0, 0, 3, 5, 7, 4]), np.array([1, 2, 4, 7, 7, 5]), 10)
+    mask = overlap_mask(np.array([1, 2]), np.array([3, 5]), np.array([0, 0, 3, 5, 7, 4]), np.array([1, 2, 4, 7, 7, 5]))
     assert mask.tolist() == [False, True, True, False, False, True]
 
 

@@ -106,7 +106,7 @@ def tag_main(argv: list[str]) -> int:
     if args.tokenizer is None:
         tokens, offsets = _word_tokens(text)
         starts, ends, _ = lexicon.span_arrays(text)
-        planning_mask = overlap_mask(starts, ends, offsets[:, 0], offsets[:, 1], len(text))
+        planning_mask = overlap_mask(starts, ends, offsets[:, 0], offsets[:, 1])
         spans = lexicon.find_spans(text)
     else:
         from transformers import AutoTokenizer

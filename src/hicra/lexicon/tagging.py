@@ -53,18 +53,36 @@ class TagResult(NamedTuple):
 
 
 def overlap_mask(
-    span_starts: np.ndarray, span_ends: np.ndarray, token_starts: np.ndarray, token_ends: np.ndarray, n_chars: int
+    span_starts: np.ndarray,
+    span_ends: np.ndarray,
+    token_starts: np.ndarray,
+    token_ends: np.ndarray,
+    n_chars: int | None = None,
 ) -> np.ndarray:
     """(T,) bool: token [s, e) shares at least one character with the union of the spans.
 
-    Spans (S,) and tokens (T,) are character offsets into one text of ``n_chars`` characters.
+    Spans (S,) and tokens (T,) are character offsets into one text (of ``n_chars``
+    characters; when given, offsets beyond it are an error). The spans are merged into
+    disjoint sorted intervals; a token overlaps iff the first interval ending after its start
+    begins before its end. A token with no characters (s == e) overlaps nothing.
+
+        >>> overlap_mask(np.array([1, 2]), np.array([3, 5]), np.array([0, 0, 3, 5, 4]), np.array([1, 2, 4, 7, 4]))
+        array([False,  True,  True, False, False])
     """
-    depth = np.bincount(span_starts, minlength=n_chars + 1)[: n_chars + 1] - np.bincount(
-        span_ends, minlength=n_chars + 1
-    )[: n_chars + 1]
-    covered = np.cumsum(depth)[:n_chars] > 0  # (n_chars,)
-    covered_before = np.concatenate(([0], np.cumsum(covered)))  # (n_chars + 1,)
-    return covered_before[token_ends] - covered_before[token_starts] > 0
+    token_starts, token_ends = np.asarray(token_starts), np.asarray(token_ends)
+    if n_chars is not None and len(token_ends) and int(token_ends.max()) > n_chars:
+        raise ValueError(f"overlap_mask: a token ends at {int(token_ends.max())}, past the text's {n_chars} characters")
+    if len(span_starts) == 0:
+        return np.zeros(token_starts.shape, dtype=bool)
+    order = np.argsort(span_starts, kind="stable")
+    starts, reach = np.asarray(span_starts)[order], np.maximum.accumulate(np.asarray(span_ends)[order])
+    opens = np.concatenate(([True], starts[1:] > reach[:-1]))  # a new disjoint interval begins
+    interval_starts = starts[opens]
+    interval_ends = reach[np.concatenate((np.flatnonzero(opens)[1:] - 1, [len(starts) - 1]))]
+    k = np.searchsorted(interval_ends, token_starts, side="right")
+    inside = k < len(interval_ends)
+    k = np.minimum(k, len(interval_ends) - 1)
+    return inside & (interval_starts[k] < token_ends) & (token_ends > token_starts)
 
 
 def tag(lexicon: StrategicLexicon, text: str, tokenizer: Any) -> TagResult:
@@ -76,7 +94,7 @@ def tag(lexicon: StrategicLexicon, text: str, tokenizer: Any) -> TagResult:
     encoding = plain_backend(tokenizer).encode(text, add_special_tokens=False)
     offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
     starts, ends, ids = lexicon.span_arrays(text)
-    planning_mask = overlap_mask(starts, ends, offsets[:, 0], offsets[:, 1], len(text))
+    planning_mask = overlap_mask(starts, ends, offsets[:, 0], offsets[:, 1])
     return TagResult(
         tokens=list(encoding.tokens),
         planning_mask=planning_mask,
@@ -126,7 +144,7 @@ def tag_batch(
     rows = [row[keep] for row, keep in zip(ids, valid)]
     decoded = decode_rows(table, rows, backend_of(tokenizer))
     starts, ends, _ = lexicon.span_arrays(decoded.text, table.detached_punctuation)
-    planning = overlap_mask(starts, ends, decoded.char_starts, decoded.char_ends, len(decoded.text))
+    planning = overlap_mask(starts, ends, decoded.char_starts, decoded.char_ends)
     planning_mask = np.zeros(ids.shape, dtype=bool)
     planning_mask[valid] = planning  # rows' real tokens in row-major order, as decoded
     out = torch.from_numpy(planning_mask)
