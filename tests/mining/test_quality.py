@@ -133,3 +133,10 @@ def test_cli_compare_placebo_drop_sensitivity(tmp_path, capsys):
     assert lexicon_main(["sensitivity", str(lex), "--corpus", str(corpus), "--draws", "2"]) == 0
     assert "semantic/entropy" in capsys.readouterr().out
     assert lexicon_main(["compare", str(tmp_path / "missing.txt"), "default"]) == 2
+    steps = tmp_path / "s.jsonl"
+    steps.write_text("".join(json.dumps({"text": t, "step": i % 3}) + "\n" for i, t in enumerate(TEXTS * 2)))
+    out = tmp_path / "sens.json"
+    assert lexicon_main(["sensitivity", str(lex), "--corpus", str(steps), "--step-field", "step",
+                         "--draws", "2", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["steps"] == [0, 1, 2]
+    assert lexicon_main(["sensitivity", str(lex), "--corpus", str(steps), "--step-field", "text"]) == 2

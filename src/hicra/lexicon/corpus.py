@@ -101,19 +101,18 @@ def _is_correct(value, where: str) -> bool:
     raise CorpusError(f"{where}: expected a bool, a number or a list of one, got {value!r:.60}")
 
 
-def read_texts(
+def iter_texts(
     paths: list[str | Path],
     text_field: str = "text",
     correct_field: str | None = "correct",
     stats: CorpusStats | None = None,
-) -> list[str]:
-    """Texts of every record, successful ones only where ``correct_field`` is present.
+    group_field: str | None = None,
+) -> Iterator[tuple[str, object]]:
+    """(text, group) of every kept record; group is the value of ``group_field`` (or None).
 
-    ``correct_field=None`` keeps every record. A record without ``text_field`` (or whose text
-    is not a string) is an error naming the file, line and field.
+    Same rules as `read_texts`; a record without ``group_field`` is an error.
     """
     stats = stats if stats is not None else CorpusStats()
-    texts: list[str] = []
     for p in paths:
         path = Path(p)
         if not path.exists():
@@ -145,6 +144,25 @@ def read_texts(
             if not text.strip():
                 stats.n_empty += 1
                 continue
-            texts.append(text)
-    stats.n_kept = len(texts)
-    return texts
+            group = None
+            if group_field:
+                try:
+                    group = _lookup(record, group_field)
+                except KeyError:
+                    raise CorpusError(f"{where}: field {group_field!r} missing") from None
+            stats.n_kept += 1
+            yield text, group
+
+
+def read_texts(
+    paths: list[str | Path],
+    text_field: str = "text",
+    correct_field: str | None = "correct",
+    stats: CorpusStats | None = None,
+) -> list[str]:
+    """Texts of every record, successful ones only where ``correct_field`` is present.
+
+    ``correct_field=None`` keeps every record. A record without ``text_field`` (or whose text
+    is not a string) is an error naming the file, line and field.
+    """
+    return [text for text, _ in iter_texts(paths, text_field, correct_field, stats)]

@@ -227,6 +227,18 @@ def cmd_sensitivity(args) -> int:
             by_step = run_texts_by_step(args.run)
         except (ValueError, OSError) as e:
             raise CliError(str(e)) from None
+    elif args.step_field:
+        from hicra.lexicon.corpus import CorpusError, iter_texts
+
+        by_step = {}
+        try:
+            for text, group in iter_texts(args.corpus, args.text_field, args.correct_field or None,
+                                          group_field=args.step_field):
+                if not isinstance(group, (int, float)) or isinstance(group, bool):
+                    raise CliError(f"--step-field {args.step_field}: expected numbers, got {group!r:.40}")
+                by_step.setdefault(group, []).append(text)
+        except CorpusError as e:
+            raise CliError(str(e)) from None
     else:
         by_step = {0: _texts(args.corpus, args)[0]}
     res = lexicon_sensitivity(by_step, lex, args.frac, list(range(args.seed, args.seed + args.draws)))
@@ -289,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lexicon", help="lexicon file or 'default'")
     p.add_argument("--run", help="run directory whose rollouts/ give the responses per step")
     p.add_argument("--corpus", nargs="+", help="or a corpus, read as one step")
+    p.add_argument("--step-field", help="with --corpus: numeric field that splits it into "
+                                        "pseudo-steps (e.g. a difficulty level or a checkpoint)")
     _add_corpus_flags(p, None)
     p.add_argument("--frac", type=float, default=0.3)
     p.add_argument("--draws", type=int, default=5, help="random drops (seeds seed..seed+draws-1)")
