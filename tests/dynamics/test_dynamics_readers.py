@@ -126,3 +126,13 @@ def test_real_traces_smoke(tmp_path, lexicon):
         assert row["semantic/distinct_grams"] > 30 and 0 < row["chars/planning_fraction"] < 0.3
         assert 0 < row["semantic/cond_entropy"] and 0 < row["accuracy"] <= 1
     assert np.isfinite(run.series["semantic/entropy"]).all()
+
+
+def test_fold_window_closes_old_steps_and_rejects_out_of_order(lexicon):
+    recs = [{"step": s, "response": "but wait", "reward": float(s)} for s in (0, 1, 0, 2, 3, 1)]
+    rows, _, _ = fold_records(recs[:3], lexicon, max_open_steps=2)
+    assert rows[0]["responses"] == 2 and rows[1]["responses"] == 1
+    with pytest.raises(InputFormatError, match="step 1 appears again"):
+        fold_records(recs, lexicon, max_open_steps=2)
+    rows, _, _ = fold_records(recs, lexicon, max_open_steps=0)
+    assert rows[1]["responses"] == 2

@@ -175,21 +175,49 @@ class _Examples:
         return out
 
 
-def fold_records(records: Iterable[dict[str, Any]], lexicon: Any, keep_examples: int = 3):
-    """Stream records into per-step metric dicts; returns (rows by step, examples, count)."""
-    folders: dict[int, _StepFolder] = {}
+MAX_OPEN_STEPS = 16
+"""Steps folded at the same time; older ones are finalised (their counters freed)."""
+
+
+def fold_records(records: Iterable[dict[str, Any]], lexicon: Any, keep_examples: int = 3,
+                 max_open_steps: int = MAX_OPEN_STEPS):
+    """Stream records into per-step metric dicts; returns (rows by step, examples, count).
+
+    At most `max_open_steps` steps are open at once: when a record of a new step arrives and
+    the window is full, the least recently seen step is finalised and its counters freed, so
+    memory does not grow with the number of steps or the file size. Dumps written in step
+    order (verl, hicra, most trainers) or interleaved within the window are read exactly; a
+    step that comes back after being finalised is an error (sort the dump or raise the
+    window; 0 = unbounded).
+    """
+    from collections import OrderedDict
+
+    from hicra.dynamics.readers import InputFormatError
+
+    open_steps: OrderedDict[int, _StepFolder] = OrderedDict()
+    rows: dict[int, dict[str, float]] = {}
     examples = _Examples(keep_examples)
     count = 0
     for rec in records:
         count += 1
         step = rec["step"]
-        folder = folders.get(step)
+        folder = open_steps.get(step)
         if folder is None:
-            folder = folders[step] = _StepFolder(lexicon)
+            if step in rows:
+                raise InputFormatError(
+                    f"record {count}: step {step} appears again after {max_open_steps} other steps were read; "
+                    "the dump is not in step order: sort it by step or raise --max-open-steps")
+            if max_open_steps and len(open_steps) >= max_open_steps:
+                old, oldest = open_steps.popitem(last=False)
+                rows[old] = oldest.result()
+            folder = open_steps[step] = _StepFolder(lexicon)
+        else:
+            open_steps.move_to_end(step)
         folder.add(rec)
         examples.add(rec)
-    rows = {step: folders[step].result() for step in sorted(folders)}
-    return rows, examples.result(), count
+    for step, folder in open_steps.items():
+        rows[step] = folder.result()
+    return {step: rows[step] for step in sorted(rows)}, examples.result(), count
 
 
 def analyze_run(
@@ -201,6 +229,7 @@ def analyze_run(
     name: str | None = None,
     progress: bool = False,
     keep_examples: int = 3,
+    max_open_steps: int = MAX_OPEN_STEPS,
     phase_config: PhaseConfig = PhaseConfig(),
 ) -> RunAnalysis:
     """Analyse one run (hicra run dir, verl rollout dir, JSONL/parquet file or dir)."""
@@ -210,7 +239,8 @@ def analyze_run(
         from hicra.lexicon import StrategicLexicon
 
         lexicon = StrategicLexicon.default()
-    computed, examples, count = fold_records(iter_records(path, fmt, fields, progress), lexicon, keep_examples)
+    records = iter_records(path, fmt, fields, progress)
+    computed, examples, count = fold_records(records, lexicon, keep_examples, max_open_steps)
     logged: dict[int, dict] = {}
     config: dict[str, Any] = {}
     if fmt == "hicra":

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lexicon", type=Path, help="Strategic-Gram lexicon file (default: the published 249 SGs)")
     p.add_argument("--name", action="append", help="display name of each RUN, in order (repeatable)")
     p.add_argument("--title", default="hicra training dynamics", help="report title")
+    p.add_argument("--max-open-steps", type=int, default=16,
+                   help="steps folded at once when streaming (dumps must be in step order within this "
+                   "window; 0 = unbounded memory)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bars on stderr (default: when stderr is a terminal)")
     for name in FieldMap.names():
@@ -128,7 +131,8 @@ def analyze_main(argv: list[str] | None = None) -> int:
             sources = args.runs
             names = args.name or [None] * len(sources)
         fields = _fields(args)
-        runs = [analyze_run(src, lexicon=lexicon, fmt=args.format, fields=fields, name=name, progress=progress)
+        runs = [analyze_run(src, lexicon=lexicon, fmt=args.format, fields=fields, name=name, progress=progress,
+                             max_open_steps=args.max_open_steps)
                 for src, name in zip(sources, names)]
         page = build_report(runs, args.out, args.title, lexicon=lexicon)
     except (FileNotFoundError, InputFormatError, ValueError) as e:

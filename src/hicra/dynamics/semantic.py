@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from itertools import islice
 from collections import Counter
 from typing import Callable, Hashable, Iterable, Mapping
 
@@ -88,9 +89,9 @@ def following_ngram(text: str, end: int, n: int = FOLLOW_N) -> tuple[str, ...] |
     """
     width = _WINDOW_CHARS
     while True:
-        window = text[end:end + width]
-        words = _WORD.findall(window.lower())
-        complete = end + width >= len(text)
+        stop = min(len(text), end + width)
+        words = [m.group().lower() for m in islice(_WORD.finditer(text, end, stop), n + 1)]
+        complete = stop == len(text)
         # the last word may be cut by the window's edge unless the window reaches the end
         if len(words) > n or (complete and len(words) >= n):
             return tuple(words[:n])
