@@ -99,3 +99,14 @@ def test_empty_lexicon_matches_nothing():
     lexicon = StrategicLexicon.from_phrases([])
     assert len(lexicon) == 0
     assert lexicon.find_spans("so but wait") == [] and lexicon.find_grams("so") == []
+
+
+def test_pickle_roundtrip_rebuilds_the_matcher():
+    import pickle
+
+    lexicon = StrategicLexicon.from_phrases(["so", "but wait"], ["deduction", None])
+    lexicon.find_spans("so")  # builds the automaton
+    again = pickle.loads(pickle.dumps(lexicon))
+    assert again == lexicon and again.category("so") == "deduction"
+    assert again.find_spans("but  wait, so") == lexicon.find_spans("but  wait, so")
+    assert lexicon != StrategicLexicon.from_phrases(["so"]) and hash(again) == hash(lexicon)

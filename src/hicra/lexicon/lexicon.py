@@ -179,6 +179,22 @@ class StrategicLexicon:
     def __contains__(self, phrase: object) -> bool:
         return isinstance(phrase, str) and phrase in self._category_of
 
+    def __getstate__(self) -> dict:
+        # The automata are rebuilt lazily after unpickling (Ray / multiprocessing workers).
+        return {k: v for k, v in self.__dict__.items() if k != "_matchers"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._matchers = {}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StrategicLexicon):
+            return NotImplemented
+        return self._phrases == other._phrases and self._categories == other._categories
+
+    def __hash__(self) -> int:
+        return hash((self._phrases, self._categories))
+
     def __repr__(self) -> str:
         return f"StrategicLexicon({len(self)} phrases from {self.source})"
 

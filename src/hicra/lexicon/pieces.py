@@ -30,6 +30,7 @@ whole and every token's own decoded string is located in it left to right.
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -105,6 +106,8 @@ def backend_of(tokenizer: Any) -> Any:
 
 SPECIAL = b"\x00"
 
+# Per-tokenizer caches, keyed by id() and holding the tokenizer itself so the id stays unique.
+_LOCK = threading.Lock()
 _CACHE: OrderedDict[int, tuple[Any, PieceTable]] = OrderedDict()
 _PLAIN: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
 
@@ -125,9 +128,11 @@ def plain_backend(tokenizer: Any) -> Any:
         copy = Tokenizer.from_str(backend.to_str())
         copy.no_padding()
         copy.no_truncation()
-        hit = _PLAIN[id(backend)] = (backend, copy)
-        while len(_PLAIN) > 8:
-            _PLAIN.popitem(last=False)
+        hit = (backend, copy)
+        with _LOCK:
+            _PLAIN[id(backend)] = hit
+            while len(_PLAIN) > 8:
+                _PLAIN.popitem(last=False)
     return hit[1]
 
 
@@ -141,9 +146,10 @@ def piece_table(tokenizer: Any) -> PieceTable:
     table = _build(backend)
     if table.family != "aligned" and not _verify(table, backend):
         table = _aligned_table(backend)
-    _CACHE[id(backend)] = (backend, table)
-    while len(_CACHE) > 8:
-        _CACHE.popitem(last=False)
+    with _LOCK:
+        _CACHE[id(backend)] = (backend, table)
+        while len(_CACHE) > 8:
+            _CACHE.popitem(last=False)
     return table
 
 
@@ -175,9 +181,10 @@ def _table(family, pieces, special_mask, strip_first, detached) -> PieceTable:
 
 def _unknown_ids(backend: Any, vocab: dict[str, int]) -> set[int]:
     """The model's unknown-token id (its text is lost, so it is treated like a special)."""
-    state = json.loads(backend.model.__getstate__())
-    if state.get("unk_token") in vocab:
-        return {vocab[state["unk_token"]]}
+    model = backend.model
+    if hasattr(model, "unk_token"):  # BPE, WordPiece, WordLevel: cheap attribute
+        return {vocab[model.unk_token]} if model.unk_token in vocab else set()
+    state = json.loads(model.__getstate__())  # Unigram keeps unk_id only in its state
     return {state["unk_id"]} if isinstance(state.get("unk_id"), int) else set()
 
 
