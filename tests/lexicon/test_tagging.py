@@ -211,3 +211,12 @@ def test_unknown_decoder_uses_the_aligned_fallback(tokenizers_by_family):
     planning_mask = tag_batch(DEFAULT, ids, raw, mask)
     for b, result in enumerate(results):
         assert planning_mask[b][torch.from_numpy(mask[b])].tolist() == result.planning_mask.tolist(), TEXTS[b]
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (2, 0), (3, 4)])
+def test_empty_batches_and_all_padding(tokenizers_by_family, shape):
+    for tok in tokenizers_by_family.values():
+        ids = torch.zeros(shape, dtype=torch.long)
+        out = tag_batch(DEFAULT, ids, tok, torch.zeros(shape, dtype=torch.long))
+        assert out.shape == shape and out.dtype == torch.bool and not out.any()
+    assert tag(DEFAULT, "", tok).planning_mask.shape == (0,)
