@@ -20,8 +20,8 @@ def train_main(argv: list[str] | None = None) -> int:
     from hicra.trainer.config import parse_args
     from hicra.trainer.grpo import train
 
-    cfg, _ = parse_args(argv)
     try:
+        cfg, _ = parse_args(argv)
         run_dir = train(cfg)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"hicra train: {err}", file=sys.stderr)

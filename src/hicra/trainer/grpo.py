@@ -50,6 +50,7 @@ from hicra.trainer.config import TrainConfig, validate
 from hicra.trainer.logprobs import response_logp
 from hicra.trainer.logging import MetricSinks, ProgressBar
 from hicra.trainer.rollout import RolloutBatch, sample_responses
+from hicra.tasks.countdown import summarize_diagnostics  # pooled rates, generic over keys
 from hicra.trainer.setup import build_optimizer, load_lexicon, load_policy, load_task
 
 # Options that may change between a run and its resumption without changing its result.
@@ -258,8 +259,12 @@ def check_resumable(run_dir: Path, cfg: TrainConfig) -> None:
                          "use a new --run-dir or --no-resume")
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) RL training as configured; returns the run directory."""
+def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
+    """Run (or resume) RL training as configured; returns the run directory.
+
+    task: a `hicra.tasks.Task` object to use instead of `cfg.task` (library use, tests);
+    lexicon: a StrategicLexicon instead of `cfg.lexicon` / the task's own.
+    """
     validate(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -269,8 +274,8 @@ def train(cfg: TrainConfig) -> Path:
         check_resumable(run_dir, cfg)
     start_step, source = (found[0], found[1]) if found else (0, Path(cfg.model))
     seed_everything(cfg.seed)
-    task = load_task(cfg.task, cfg.task_options)
-    lexicon = load_lexicon(cfg.lexicon, task)
+    task = task if task is not None else load_task(cfg.task, cfg.task_options)
+    lexicon = lexicon if lexicon is not None else load_lexicon(cfg.lexicon, task)
     model, tokenizer = load_policy(source, cfg.device, cfg.dtype)
     ref_model = None
     if cfg.kl_beta > 0:
@@ -282,7 +287,7 @@ def train(cfg: TrainConfig) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
-    from hicra.tasks.countdown import summarize_diagnostics  # pooled rates; generic over keys
+    summarize = getattr(task, "summarize_diagnostics", None) or summarize_diagnostics
 
     if not cfg.resume:
         clear_checkpoints(run_dir)  # a fresh start must not be resumed into later
@@ -299,7 +304,7 @@ def train(cfg: TrainConfig) -> Path:
             update_stats = update(cfg, step, model, optimizer, scheduler, data)
             t2 = time.perf_counter()
             if step % cfg.log_every == 0 or step == cfg.steps:
-                metrics = step_record(cfg, data, lexicon, summarize_diagnostics) | update_stats
+                metrics = step_record(cfg, data, lexicon, summarize) | update_stats
                 metrics |= data.timings | {"time/update_s": t2 - t1, "time/step_s": t2 - t0}
                 writer.log_metrics(step, metrics)
                 if cfg.rollouts_per_step:

@@ -1,0 +1,251 @@
+"""`hicra demo`: the paper's two-phase dynamic on a laptop, GRPO and HICRA side by side.
+
+    hicra demo            # ~10 minutes on 2 CPU cores (SFT is cached after the first run)
+    hicra demo --quick    # the same pipeline on a smoke-test budget (< 1 minute)
+
+1. SFT warm start of a tiny Llama on the countdown world's imperfect corpus
+   (`hicra.trainer.sft.run_sft`, cached under ~/.cache/hicra/sft).
+2. Two RL arms from that checkpoint with the same seed, hence the same problem stream:
+   GRPO and HICRA (alpha 0.2), in two processes of one thread each (one per core).
+3. `hicra.reports.build_report` -> report.html + PNGs, both arms overlaid.
+4. A text summary: accuracy, execution errors, backtracking, length, semantic entropy, the
+   detected phase transition, timings, and where the report is.
+
+Every demo writes to a new timestamped directory under --out (runs/demo/ by default), so a
+previous demo's results are never overwritten; runs/demo/latest points to the newest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing as mp
+import sys
+import time
+from dataclasses import asdict, replace
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+ARMS = (("grpo", "grpo"), ("hicra", "hicra"))  # (run name, credit mode)
+# (metric, label, format) of the summary table
+SUMMARY_ROWS = (
+    ("accuracy", "accuracy", "{:.3f}"),
+    ("task/exec_error_rate", "execution-step error rate", "{:.3f}"),
+    ("task/first_attempt_exec_error", "first attempt has an arithmetic slip", "{:.3f}"),
+    ("task/backtrack_after_failed_check", "backtracks after a failed check", "{:.3f}"),
+    ("task/repeated_strategy", "retries a failed strategy", "{:.3f}"),
+    ("entropy/execution", "execution-token entropy", "{:.3f}"),
+    ("entropy/planning", "planning-token entropy", "{:.3f}"),
+    ("semantic/entropy", "semantic entropy of strategic grams", "{:.3f}"),
+    ("length/mean", "response length (tokens)", "{:.1f}"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hicra demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="smoke-test budget: tiny SFT, 3 RL steps (< 1 minute)")
+    p.add_argument("--out", default="runs/demo", help="parent directory; each demo gets a new timestamped folder")
+    p.add_argument("--steps", type=int, default=None, help="RL steps per arm (default: the recipe's, 80)")
+    p.add_argument("--seed", type=int, default=0, help="seed of both arms (same problems, same sampling seeds)")
+    p.add_argument("--alpha", type=float, default=0.2, help="HICRA alpha")
+    p.add_argument("--recipe", default=None, help="YAML TrainConfig recipe for both arms (default: the demo's)")
+    p.add_argument("--sequential", action="store_true", help="run the arms one after the other (one core)")
+    p.add_argument("--force-sft", action="store_true", help="retrain the SFT warm start even if cached")
+    return p
+
+
+def recipe_path(quick: bool) -> Path:
+    name = "demo_quick.yaml" if quick else "demo.yaml"
+    return Path(str(resources.files("hicra.trainer").joinpath("recipes", name)))
+
+
+def sft_config(quick: bool, seed: int):
+    """The SFT warm start of the demo (quick: a tiny model and a few steps, no evaluation)."""
+    from hicra.trainer.sft import SFTConfig
+
+    if quick:
+        return SFTConfig(steps=20, batch_size=16, hidden=32, layers=2, heads=2, intermediate=64,
+                         eval_samples=0, seed=seed, progress=False)
+    return SFTConfig(seed=seed)
+
+
+def new_demo_dir(parent: Path, quick: bool) -> Path:
+    """A fresh folder parent/YYYYmmdd-HHMMSS[-quick] (suffixed -2, -3 ... if taken)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S") + ("-quick" if quick else "")
+    path, n = parent / stamp, 1
+    while path.exists():
+        n += 1
+        path = parent / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    latest = parent / "latest"
+    try:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(path.name)
+    except OSError:
+        pass  # no symlinks here (e.g. some Windows setups): the timestamped folder is enough
+    return path
+
+
+def _run_arm(config: dict, log_path: str) -> None:
+    """Child process: one RL arm, one thread, its output in train.log."""
+    import torch
+
+    from hicra.trainer.config import TrainConfig
+    from hicra.trainer.grpo import train
+
+    with open(log_path, "a", buffering=1) as log:
+        sys.stdout = sys.stderr = log
+        torch.set_num_threads(1)
+        train(TrainConfig(**config))
+
+
+def run_arms(configs: list, parallel: bool) -> dict[str, float]:
+    """Run the arms (in parallel processes, or one after the other), with one progress bar
+    each fed from the metrics files; returns each arm's wall time in seconds."""
+    from tqdm.auto import tqdm
+
+    ctx = mp.get_context("spawn")
+    bars = [tqdm(total=c.steps, desc=f"{Path(c.run_dir).name:>5}", unit="step", position=i, dynamic_ncols=True)
+            for i, c in enumerate(configs)]
+    waves = [configs] if parallel else [[c] for c in configs]
+    seconds: dict[str, float] = {}
+    try:
+        for wave in waves:
+            start = time.perf_counter()
+            procs = []
+            for c in wave:
+                proc = ctx.Process(target=_run_arm, args=(asdict(c), str(Path(c.run_dir) / "train.log")))
+                Path(c.run_dir).mkdir(parents=True, exist_ok=True)
+                proc.start()
+                procs.append((c, proc))
+            while any(proc.is_alive() for _, proc in procs):
+                for c, proc in procs:
+                    _refresh(bars[configs.index(c)], Path(c.run_dir))
+                    name = Path(c.run_dir).name
+                    if name not in seconds and not proc.is_alive():
+                        seconds[name] = time.perf_counter() - start
+                time.sleep(0.5)
+            for c, proc in procs:
+                proc.join()
+                seconds.setdefault(Path(c.run_dir).name, time.perf_counter() - start)
+                _refresh(bars[configs.index(c)], Path(c.run_dir))
+                if proc.exitcode != 0:
+                    log = Path(c.run_dir) / "train.log"
+                    tail = log.read_text(errors="replace").strip().splitlines()[-8:] if log.exists() else []
+                    raise RuntimeError(f"RL arm {Path(c.run_dir).name} failed (exit {proc.exitcode}); "
+                                       f"end of {log}:\n" + "\n".join(tail))
+    finally:
+        for bar in bars:
+            bar.close()
+    return seconds
+
+
+def _refresh(bar, run_dir: Path) -> None:
+    metrics = run_dir / "metrics.jsonl"
+    if not metrics.exists():
+        return
+    lines = metrics.read_text().splitlines()
+    if not lines:
+        return
+    try:
+        last = json.loads(lines[-1])
+    except json.JSONDecodeError:
+        return
+    shown = {}
+    for key, label in (("accuracy", "acc"), ("task/exec_error_rate", "err"),
+                       ("task/backtrack_after_failed_check", "bt"), ("length/mean", "len")):
+        value = last.get(key)
+        if isinstance(value, (int, float)):
+            shown[label] = f"{value:.2f}" if label != "len" else f"{value:.0f}"
+    bar.set_postfix(shown, refresh=False)
+    bar.update(int(last["step"]) - bar.n)
+
+
+def summarize(analyses, timings: dict[str, float], report: Path, header: str) -> str:
+    """The text summary printed at the end (first -> last values per arm, phases, timings)."""
+    first_last = {}
+    for a in analyses:
+        rows = {}
+        final = a.final()
+        for key, _, _ in SUMMARY_ROWS:
+            series = a.series.get(key)
+            if series is None or not any(math.isfinite(v) for v in series):
+                continue
+            head = [v for v in series if math.isfinite(v)][: max(1, min(5, len(series) // 10))]
+            rows[key] = (sum(head) / len(head), final.get(key, float("nan")))
+        first_last[a.name] = rows
+    width = max(len(label) for _, label, _ in SUMMARY_ROWS)
+    lines = [header, "", f"{'':{width}}  " + "  ".join(f"{a.name:>17}" for a in analyses),
+             f"{'(first steps -> last steps)':{width}}"]
+    for key, label, fmt in SUMMARY_ROWS:
+        cells = []
+        for a in analyses:
+            pair = first_last[a.name].get(key)
+            cells.append(f"{fmt.format(pair[0])} -> {fmt.format(pair[1])}" if pair else "n/a")
+        if any(c != "n/a" for c in cells):
+            lines.append(f"{label:{width}}  " + "  ".join(f"{c:>17}" for c in cells))
+    phases = [f"{a.phases.kind}" + (f" @ step {a.phases.transition_step}" if a.phases.transition_step is not None else "")
+              for a in analyses]
+    lines.append(f"{'phase detector':{width}}  " + "  ".join(f"{p:>17}" for p in phases))
+    lines += ["", "time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), f"report: {report}"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    t_start = time.perf_counter()
+    from hicra.tasks.countdown import CountdownTask
+    from hicra.trainer.config import load_yaml, validate
+    from hicra.trainer.sft import is_complete, run_sft, sft_dir
+
+    base = load_yaml(args.recipe or recipe_path(args.quick))
+    if args.steps is not None:
+        base = replace(base, steps=args.steps)
+    task = CountdownTask()
+    out = new_demo_dir(Path(args.out), args.quick)
+    print(f"hicra demo -> {out}")
+
+    sft = sft_config(args.quick, args.seed)
+    cached = is_complete(sft_dir(sft, task)) and not args.force_sft
+    print("1/3 SFT warm start: " + ("cached" if cached else "training (cached for the next demo)"))
+    t0 = time.perf_counter()
+    checkpoint = run_sft(sft, task, force=args.force_sft)
+    timings = {"SFT" + (" (cached)" if cached else ""): time.perf_counter() - t0}
+
+    configs = [replace(base, model=str(checkpoint), credit_mode=mode, alpha=args.alpha, seed=args.seed,
+                       run_dir=str(out / name), resume=False, progress=False) for name, mode in ARMS]
+    for c in configs:
+        validate(c)
+    mode = "one after the other" if args.sequential else "in parallel"
+    print(f"2/3 RL: GRPO and HICRA (alpha {args.alpha}), {base.steps} steps of "
+          f"{base.prompts_per_step} prompts x {base.samples_per_prompt} samples, {mode}")
+    t0 = time.perf_counter()
+    arm_seconds = run_arms(configs, parallel=not args.sequential)
+    timings["RL"] = time.perf_counter() - t0
+
+    print("3/3 report")
+    from hicra.dynamics.analysis import analyze_run
+    from hicra.reports import build_report
+
+    lexicon = task.planning_lexicon()
+    analyses = [analyze_run(Path(c.run_dir), lexicon=lexicon) for c in configs]
+    report = build_report(analyses, out / "report", title=f"hicra demo: GRPO vs HICRA (alpha {args.alpha})",
+                          lexicon=lexicon)
+    timings["total"] = time.perf_counter() - t_start
+    header = (f"hicra demo: GRPO vs HICRA (alpha {args.alpha}) on the countdown world, seed {args.seed}, "
+              f"{base.steps} RL steps from {checkpoint}")
+    text = summarize(analyses, timings, report, header)
+    (out / "summary.txt").write_text(text + "\n")
+    (out / "summary.json").write_text(json.dumps({
+        "sft_checkpoint": str(checkpoint), "timings_s": timings, "arm_seconds": arm_seconds,
+        "runs": [a.summary() for a in analyses], "report": str(report),
+    }, indent=2, default=str) + "\n")
+    print("\n" + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""`hicra demo --quick`: the README's first command on a smoke-test budget, end to end."""
+
+import json
+
+import pytest
+
+from hicra.demo import main, new_demo_dir
+
+
+def test_demo_dirs_are_never_reused(tmp_path):
+    first = new_demo_dir(tmp_path, quick=True)
+    second = new_demo_dir(tmp_path, quick=True)
+    assert first != second and first.is_dir() and second.is_dir()
+    assert (tmp_path / "latest").resolve() == second.resolve()
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_demo_quick_writes_report_runs_and_summary(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HICRA_CACHE", str(tmp_path / "cache"))
+    assert main(["--quick", "--out", str(tmp_path / "demo")]) == 0
+    out = (tmp_path / "demo" / "latest").resolve()
+    assert (out / "report" / "report.html").is_file()
+    assert list((out / "report").glob("*.png"))
+    for arm in ("grpo", "hicra"):
+        lines = (out / arm / "metrics.jsonl").read_text().splitlines()
+        assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
+        assert json.loads((out / arm / "config.json").read_text())["credit_mode"] == arm
+    summary = json.loads((out / "summary.json").read_text())
+    assert [r["name"] for r in summary["runs"]] == ["grpo", "hicra"]
+    printed = capsys.readouterr().out
+    assert "report:" in printed and str(out / "report" / "report.html") in printed

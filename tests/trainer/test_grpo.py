@@ -1,0 +1,106 @@
+"""End-to-end runs of the built-in trainer on a random tiny model (a few seconds each)."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hicra.dynamics.rundir import RunReader
+from hicra.trainer.checkpoint import list_checkpoints
+from hicra.trainer.config import TrainConfig
+from hicra.trainer.grpo import train
+
+
+def tiny_config(model_dir, run_dir, **overrides) -> TrainConfig:
+    base = TrainConfig(model=str(model_dir), prompts_per_step=3, samples_per_prompt=4, max_new_tokens=10,
+                       lr=1e-3, steps=3, seed=0, run_dir=str(run_dir), checkpoint_every=1,
+                       rollouts_per_step=5, progress=False)
+    return replace(base, **overrides)
+
+
+def final_params(run_dir) -> dict[str, torch.Tensor]:
+    step, path = list_checkpoints(run_dir)[-1]
+    return load_file(str(path / "model.safetensors"))
+
+
+def metric_lines(run_dir) -> list[str]:
+    """metrics.jsonl without wall-clock fields, as text (NaN-safe exact comparison)."""
+    lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [json.dumps({k: v for k, v in m.items() if k != "time" and not k.startswith("time/")}) for m in lines]
+
+
+def test_train_writes_metrics_rollouts_checkpoints_and_learns(tiny_model_dir, dense_task, digit_lexicon, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(tiny_model_dir, run), task=dense_task, lexicon=digit_lexicon)
+    metrics = RunReader(run).metrics()
+    assert [m["step"] for m in metrics] == [1, 2, 3]
+    for key in ("accuracy", "reward/mean", "entropy/planning", "entropy/execution", "nll/execution",
+                "semantic/entropy", "task/exec_error_rate", "loss/pg_loss", "update/grad_norm", "time/step_s"):
+        assert key in metrics[-1], key
+    rollouts = RunReader(run).rollouts(2)
+    assert len(rollouts) == 5
+    row = rollouts[0]
+    assert len(row["token_ids"]) == len(row["logp"]) == len(row["entropy"]) == len(row["planning_mask"])
+    assert json.loads((run / "config.json").read_text())["credit_mode"] == "hicra"
+    assert [s for s, _ in list_checkpoints(run)] == [2, 3]  # keep_checkpoints=2
+    initial = load_file(str(tiny_model_dir / "model.safetensors"))
+    trained = final_params(run)
+    changed = [k for k in initial if not torch.equal(initial[k], trained[k])]
+    assert len(changed) == len(initial)
+
+
+def test_resume_gives_the_same_result_as_an_uninterrupted_run(tiny_model_dir, dense_task, digit_lexicon, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    cfg = tiny_config(tiny_model_dir, straight, steps=4, checkpoint_every=2, epochs_per_batch=2, minibatches=2)
+    train(cfg, task=dense_task, lexicon=digit_lexicon)
+    # "killed" after step 3: the checkpoint of step 2 exists, step 3's metrics were written
+    train(replace(cfg, run_dir=str(resumed), steps=3), task=dense_task, lexicon=digit_lexicon)
+    assert [s for s, _ in list_checkpoints(resumed)] == [2, 3]
+    (list_checkpoints(resumed)[-1][1] / "trainer_state.pt").unlink()  # lose the last one
+    train(replace(cfg, run_dir=str(resumed)), task=dense_task, lexicon=digit_lexicon)
+    a, b = final_params(straight), final_params(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert metric_lines(straight) == metric_lines(resumed)
+
+
+def test_resume_refuses_changed_options(tiny_model_dir, dense_task, digit_lexicon, tmp_path):
+    cfg = tiny_config(tiny_model_dir, tmp_path / "run", steps=1)
+    train(cfg, task=dense_task, lexicon=digit_lexicon)
+    with pytest.raises(ValueError, match="lr"):
+        train(replace(cfg, steps=2, lr=5e-4), task=dense_task, lexicon=digit_lexicon)
+
+
+def test_hicra_alpha_zero_is_exactly_grpo(tiny_model_dir, dense_task, digit_lexicon, tmp_path):
+    runs = {}
+    for name, mode, alpha in (("grpo", "grpo", 0.2), ("hicra0", "hicra", 0.0), ("hicra", "hicra", 0.2)):
+        cfg = tiny_config(tiny_model_dir, tmp_path / name, credit_mode=mode, alpha=alpha, steps=2)
+        train(cfg, task=dense_task, lexicon=digit_lexicon)
+        runs[name] = (final_params(tmp_path / name), metric_lines(tmp_path / name))
+    grpo, hicra0, hicra = runs["grpo"], runs["hicra0"], runs["hicra"]
+    assert all(torch.equal(grpo[0][k], hicra0[0][k]) for k in grpo[0])
+    assert grpo[1] == hicra0[1]
+    assert json.loads(hicra[1][0])["tokens/planning_fraction"] > 0
+    assert not all(torch.equal(grpo[0][k], hicra[0][k]) for k in grpo[0])  # alpha > 0 does differ
+
+
+def test_micro_batches_match_one_pass(tiny_model_dir, dense_task, digit_lexicon, tmp_path):
+    params = {}
+    for name, micro, agg in (("one", 0, "seq_mean_token_mean"), ("micro", 5, "seq_mean_token_mean")):
+        train(tiny_config(tiny_model_dir, tmp_path / name, steps=1, micro_batch_size=micro, loss_agg=agg),
+              task=dense_task, lexicon=digit_lexicon)
+        params[name] = final_params(tmp_path / name)
+    for k in params["one"]:
+        torch.testing.assert_close(params["one"][k], params["micro"][k], rtol=1e-4, atol=1e-6)
+
+
+def test_kl_reference_dynamic_sampling_and_baseline_modes_run(tiny_model_dir, dense_task, digit_lexicon, tmp_path):
+    cfg = tiny_config(tiny_model_dir, tmp_path / "kl", steps=2, kl_beta=0.1, dynamic_sampling=True,
+                      credit_mode="top_entropy", entropy_coef=0.01, dual_clip=3.0, epochs_per_batch=2)
+    train(cfg, task=dense_task, lexicon=digit_lexicon)
+    first, second = RunReader(tmp_path / "kl").metrics()
+    assert first["loss/kl"] > 0  # second epoch: the policy has moved from the reference
+    assert 0 < first["update/kept_frac"] < 1  # some groups were all-zero and dropped
+    # step 2 of this seed draws only all-zero groups: dynamic sampling skips the update
+    assert second["update/skipped"] == 1.0 and second["update/kept_frac"] == 0.0
