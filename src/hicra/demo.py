@@ -61,7 +61,7 @@ def recipe_path(quick: bool) -> Path:
     return Path(str(resources.files("hicra.trainer").joinpath("recipes", name)))
 
 
-def sft_config(quick: bool, seed: int):
+def sft_config(quick: bool, seed: int = 0):
     """The SFT warm start of the demo (quick: a tiny model and a few steps, no evaluation)."""
     from hicra.trainer.sft import SFTConfig
 
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     out = new_demo_dir(Path(args.out), args.quick)
     print(f"hicra demo -> {out}")
 
-    sft = sft_config(args.quick, args.seed)
+    sft = sft_config(args.quick, 0)  # one cached warm start; --seed varies the RL arms
     cached = is_complete(sft_dir(sft, task)) and not args.force_sft
     print("1/3 SFT warm start: " + ("cached" if cached else "training (cached for the next demo)"))
     t0 = time.perf_counter()
