@@ -126,6 +126,8 @@ def ols_slope(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> Slope:
     x, y = x[ok], y[ok]
     if x.size < 3 or np.ptp(x) == 0:
         return Slope(float("nan"), float("nan"), float("nan"), int(x.size))
+    if np.ptp(y) == 0:  # a constant series: exactly flat
+        return Slope(0.0, 0.0, 0.0, int(x.size))
     fit = stats.linregress(x, y)
     half = stats.t.ppf(0.5 + confidence / 2, x.size - 2) * fit.stderr
     return Slope(float(fit.slope), float(fit.slope - half), float(fit.slope + half), int(x.size))
@@ -243,7 +245,8 @@ def detect_phases(
     end = float(np.median(smooth[-max(1, min_size // 2):]))
     drop_before = start - at_turn
     drop_total = start - end
-    share = drop_before / drop_total if drop_total > 0 else float("nan")
+    # a share of a drop lost in the noise means nothing
+    share = drop_before / drop_total if drop_total > max(sigma, 1e-12) else float("nan")
     before = ols_slope(xe[: k + 1], ye[: k + 1], config.confidence)
     after_exec = ols_slope(xe[k:], ye[k:], config.confidence)
     evidence.update(

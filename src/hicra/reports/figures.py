@@ -64,6 +64,8 @@ def _phases(ax, runs: Sequence[RunAnalysis]) -> None:
 
 
 def _empty(ax, why: str) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
     ax.text(0.5, 0.5, "not available:\n" + why, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4", wrap=True)
 
 
@@ -117,6 +119,9 @@ def panel(ax, which: str, runs: Sequence[RunAnalysis]) -> None:
         why = "needs texts or token masks, and rewards"
     ax.set_xlabel("step")
     ax.grid(alpha=0.3)
+    for a in (ax, twin):
+        if a is not None:
+            a.ticklabel_format(axis="y", useOffset=False)
     if not drawn:
         _empty(ax, why)
         return
