@@ -45,6 +45,11 @@ class TrlScriptArguments:
         default=None,
         metadata={"help": "Instruction appended to each math problem; default: put the answer in \\boxed{}."},
     )
+    image_field: str | None = field(
+        default=None,
+        metadata={"help": "Vision-language models: the column with each problem's image(s) (path relative to "
+                  "the data file, bytes, or an HF image dict; or a list of them). Loads the model's processor."},
+    )
     system_prompt: str | None = field(default=None, metadata={"help": "Optional system message."})
     limit: int | None = field(default=None, metadata={"help": "Use only the first N problems."})
     num_problems: int = field(
@@ -110,7 +115,29 @@ def build_task(script_args, training_args, tokenizer):
     problems = load_math_problems(script_args.data, script_args.prompt_field, script_args.answer_field,
                                   instruction=instruction, limit=script_args.limit)
     reward = make_math_reward(script_args.format_reward, script_args.verify_timeout_s)
-    return task_dataset(problems, tokenizer, script_args.system_prompt), [reward]
+    images = problem_images(script_args) if script_args.image_field else None
+    return task_dataset(problems, tokenizer, script_args.system_prompt, images), [reward]
+
+
+def problem_images(script_args) -> list[list]:
+    """Per problem (file order, same --limit), its images from --image_field."""
+    from hicra.integrations.trl.data import load_image
+    from hicra.tasks.datasets import DatasetError, get_field, read_records
+
+    records = read_records(script_args.data)[: script_args.limit]
+    base_dir = os.path.dirname(os.path.abspath(script_args.data))
+    out = []
+    for row, record in enumerate(records):
+        where = f"{script_args.data} row {row}: field {script_args.image_field!r}"
+        value = get_field(record, script_args.image_field)
+        if value is None:
+            raise DatasetError(f"{where} is missing")
+        values = value if isinstance(value, list) else [value]
+        try:
+            out.append([load_image(v, base_dir, where) for v in values])
+        except ValueError as error:
+            raise DatasetError(str(error)) from None
+    return out
 
 
 def train_trl(argv: list[str] | None = None) -> int:
@@ -120,14 +147,16 @@ def train_trl(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     script_args, training_args, model_args = parse(argv)
 
-    from transformers import AutoTokenizer
+    from transformers import AutoProcessor, AutoTokenizer
     from trl import get_peft_config, get_quantization_config
 
     from hicra.integrations.trl.trainer import HICRATrainer
 
     path = model_args.model_name_or_path
-    tokenizer = AutoTokenizer.from_pretrained(path, revision=model_args.model_revision,
-                                              trust_remote_code=training_args.trust_remote_code)
+    # a vision-language model needs its processor (image processor + tokenizer), as in TRL
+    auto = AutoProcessor if script_args.image_field else AutoTokenizer
+    tokenizer = auto.from_pretrained(path, revision=model_args.model_revision,
+                                     trust_remote_code=training_args.trust_remote_code)
     try:
         train_dataset, reward_funcs = build_task(script_args, training_args, tokenizer)
     except (DatasetError, FileNotFoundError) as error:
