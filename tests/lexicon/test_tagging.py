@@ -220,3 +220,37 @@ def test_empty_batches_and_all_padding(tokenizers_by_family, shape):
         out = tag_batch(DEFAULT, ids, tok, torch.zeros(shape, dtype=torch.long))
         assert out.shape == shape and out.dtype == torch.bool and not out.any()
     assert tag(DEFAULT, "", tok).planning_mask.shape == (0,)
+
+
+def loop_offsets(pieces: list[bytes]) -> tuple[str, list[tuple[int, int]]]:
+    """Reference: per-byte walk; a token owns every character one of its bytes belongs to."""
+    data = b"".join(pieces)
+    text = data.decode("utf-8", "surrogateescape")
+    char_of_byte = []
+    for k, ch in enumerate(text):
+        char_of_byte += [k] * (1 if 0xDC80 <= ord(ch) <= 0xDCFF else len(ch.encode("utf-8")))
+    spans, at = [], 0
+    for piece in pieces:
+        assert piece, "byte-level text pieces are never empty"
+        spans.append((char_of_byte[at], char_of_byte[at + len(piece) - 1] + 1))
+        at += len(piece)
+    return text, spans
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), valid=st.booleans())
+def test_byte_level_offsets_equal_loop_reference(tokenizers_by_family, data, valid):
+    """Byte-level ids, valid UTF-8 (an encoded text) or not (random ids, split characters):
+    the vectorised offsets equal a per-byte walk."""
+    tok = tokenizers_by_family["byte_level"]
+    table = piece_table(tok)
+    if valid:
+        text = data.draw(st.text(alphabet="ab so\nжé€😀数’", max_size=30))
+        ids = np.asarray(tok(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
+    else:
+        text_ids = np.flatnonzero(~table.special_mask[:-1]).tolist()
+        ids = np.asarray(data.draw(st.lists(st.sampled_from(text_ids), max_size=30)), dtype=np.int64)
+    rows = decode_rows(table, [ids], backend_of(tok))
+    text, spans = loop_offsets([table.pieces[i] for i in ids])
+    assert rows.text == text
+    assert list(zip(rows.char_starts.tolist(), rows.char_ends.tolist())) == spans

@@ -86,11 +86,15 @@ def normalize_codes(text: str, detached_punctuation: bool = False) -> tuple[np.n
         lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
         index = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
         folded = "".join(pieces)
-    codes = _code_points(folded)
-    small = codes < len(_REMAP)
-    codes = np.where(small, _REMAP[np.where(small, codes, 0)], codes)
+    codes = _code_points(folded).copy()
+    # Only control characters, "`" and non-ASCII can change: remap just those positions.
+    for where in (np.flatnonzero(codes < 32), np.flatnonzero(codes == 96), np.flatnonzero(codes >= 128)):
+        if len(where):
+            picked = codes[where]
+            codes[where] = np.where(picked < len(_REMAP), _REMAP[np.minimum(picked, len(_REMAP) - 1)], picked)
     is_space = codes == 32
-    keep = ~(is_space & np.concatenate(([False], is_space[:-1])))
+    keep = np.ones(len(codes), dtype=bool)
+    keep[1:] = ~(is_space[1:] & is_space[:-1])
     if not keep.all():
         codes, index = codes[keep], index[keep]
     if detached_punctuation and len(codes):

@@ -59,6 +59,10 @@ class PieceTable:
                           entry (used for out-of-range ids) are b"\x00".
     piece_lengths:        (V + 1,) int64 byte length of each piece.
     piece_starts:         (V + 1,) int64 where each piece starts in ``blob``.
+    piece_chars:          (V + 1,) int64 UTF-8 lead bytes of each piece (bytes that begin a
+                          character): the characters it adds to a valid UTF-8 text.
+    piece_continues:      (V + 1,) bool, the piece begins inside a character (its first byte
+                          is a continuation byte; byte-level BPE only).
     blob:                 (total bytes,) uint8, all pieces concatenated.
     special_mask:         (V + 1,) bool, True for ids that stand for no text.
     strip_first_space:    decoding drops one leading space of a row's first text piece.
@@ -70,6 +74,8 @@ class PieceTable:
     pieces: list[bytes]
     piece_lengths: np.ndarray
     piece_starts: np.ndarray
+    piece_chars: np.ndarray
+    piece_continues: np.ndarray
     blob: np.ndarray
     special_mask: np.ndarray
     strip_first_space: bool
@@ -176,7 +182,13 @@ def _table(family, pieces, special_mask, strip_first, detached) -> PieceTable:
     lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
     starts = np.cumsum(lengths) - lengths
     blob = np.frombuffer(b"".join(pieces), dtype=np.uint8)
-    return PieceTable(family, pieces, lengths, starts, blob, special_mask, strip_first, detached)
+    is_lead = (blob & 0xC0) != 0x80
+    chars = np.add.reduceat(is_lead.astype(np.int64), starts) if len(blob) else np.zeros(len(pieces), np.int64)
+    chars = np.where(lengths > 0, chars, 0)  # reduceat reads one element for empty pieces
+    continues = (lengths > 0) & ~is_lead[np.minimum(starts, max(len(blob) - 1, 0))] if len(blob) else lengths > 0
+    return PieceTable(
+        family, pieces, lengths, starts, chars, continues, blob, special_mask, strip_first, detached
+    )
 
 
 def _unknown_ids(backend: Any, vocab: dict[str, int]) -> set[int]:
@@ -301,7 +313,7 @@ def decode_rows(table: PieceTable, rows: list[np.ndarray], backend: Any = None) 
     seq[slots] = flat
     lengths = table.piece_lengths[seq]
     sources = table.piece_starts[seq]
-    emptied = np.zeros(0, dtype=np.int64)
+    emptied = spaced = np.zeros(0, dtype=np.int64)
     if table.strip_first_space and len(flat):
         text_tokens = np.flatnonzero(~table.special_mask[flat])
         token_rows = np.searchsorted(row_bounds, text_tokens, side="right") - 1
@@ -315,10 +327,20 @@ def decode_rows(table: PieceTable, rows: list[np.ndarray], backend: Any = None) 
     out_starts = out_ends - lengths
     gather = np.repeat(sources - out_starts, lengths) + np.arange(int(out_ends[-1]) if len(seq) else 0)
     data = table.blob[gather].tobytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        # Valid UTF-8: count characters per token from the table, no per-byte work. A token
+        # that begins inside a character (byte-level BPE) also owns that character.
+        chars = table.piece_chars[seq]
+        chars[spaced] -= 1
+        char_ends = np.cumsum(chars)
+        starts = (char_ends - chars)[slots] - (table.piece_continues[seq[slots]] & (lengths[slots] > 0))
+        return _own_first_char(DecodedRows(text, starts, char_ends[slots], row_bounds), emptied)
     byte_starts, byte_ends = out_starts[slots], out_ends[slots]
     text = data.decode("utf-8", "surrogateescape")
-    if len(text) == len(data):
-        return _own_first_char(DecodedRows(text, byte_starts, byte_ends, row_bounds), emptied)
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     char_bytes = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
     char_bytes[(codes >= 0xDC80) & (codes <= 0xDCFF)] = 1  # surrogate escape: one raw byte
