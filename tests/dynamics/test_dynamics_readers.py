@@ -136,3 +136,19 @@ def test_fold_window_closes_old_steps_and_rejects_out_of_order(lexicon):
         fold_records(recs, lexicon, max_open_steps=2)
     rows, _, _ = fold_records(recs, lexicon, max_open_steps=0)
     assert rows[1]["responses"] == 2
+
+
+def test_run_lexicon_comes_from_the_run_config(tmp_path):
+    from hicra.dynamics import RunWriter
+    from hicra.dynamics.analysis import run_lexicon
+
+    lex_file = tmp_path / "mine.txt"
+    lex_file.write_text("zebra move\n")
+    with RunWriter(tmp_path / "run", {"lexicon": str(lex_file)}) as w:
+        w.log_rollouts(0, [{"prompt_id": "a", "prompt": "", "response": "a zebra move", "reward": 1.0, "correct": True}])
+    run = analyze_run(tmp_path / "run")
+    assert run.lexicon.source == str(lex_file) and run.rows[0]["semantic/occurrences"] == 1
+    assert run.summary()["lexicon"] == str(lex_file)
+    countdown = run_lexicon({"task": "countdown", "lexicon": ""})
+    assert countdown is not None and countdown.categories()
+    assert run_lexicon({"task": "other"}) is None

@@ -57,6 +57,7 @@ class RunAnalysis:
     missing: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     records: int = 0
+    lexicon: Any = None
 
     def final(self, last: int | None = None) -> dict[str, float]:
         """Each series' mean over its last `last` finite values (default: 10% of the steps,
@@ -81,6 +82,7 @@ class RunAnalysis:
             "phases": {k: phases[k] for k in ("transition_step", "kind", "evidence", "signals")},
             "final": self.final(),
             "missing": self.missing,
+            "lexicon": getattr(self.lexicon, "source", None),
         }
 
 
@@ -220,6 +222,25 @@ def fold_records(records: Iterable[dict[str, Any]], lexicon: Any, keep_examples:
     return {step: rows[step] for step in sorted(rows)}, examples.result(), count
 
 
+def run_lexicon(config: dict[str, Any]) -> Any:
+    """The planning lexicon a run trained with, from its config.json; None when unknown.
+
+    Reads `lexicon` (built-in trainer) or `lexicon_path` (TRL adapter) when it names an
+    existing file; with an empty one, the task's own lexicon (`task: countdown`).
+    """
+    from hicra.lexicon import StrategicLexicon
+
+    for key in ("lexicon", "lexicon_path"):
+        path = config.get(key)
+        if isinstance(path, str) and path and Path(path).is_file():
+            return StrategicLexicon.from_file(path)
+    if config.get("task") == "countdown":
+        from hicra.tasks.countdown import lexicon_path
+
+        return StrategicLexicon.from_file(str(lexicon_path()))
+    return None
+
+
 def analyze_run(
     path: str | Path,
     *,
@@ -232,9 +253,15 @@ def analyze_run(
     max_open_steps: int = MAX_OPEN_STEPS,
     phase_config: PhaseConfig = PhaseConfig(),
 ) -> RunAnalysis:
-    """Analyse one run (hicra run dir, verl rollout dir, JSONL/parquet file or dir)."""
+    """Analyse one run (hicra run dir, verl rollout dir, JSONL/parquet file or dir).
+
+    lexicon: the Strategic Grams for the text metrics; None: the run's own (a hicra run's
+    config.json, see `run_lexicon`), else the published 249 SGs.
+    """
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
+    if lexicon is None and fmt == "hicra":
+        lexicon = run_lexicon(RunReader(path).config())
     if lexicon is None:
         from hicra.lexicon import StrategicLexicon
 
@@ -273,4 +300,5 @@ def analyze_run(
         missing=missing,
         config=config,
         records=count,
+        lexicon=lexicon,
     )

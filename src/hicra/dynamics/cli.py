@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output directory for report.html, PNGs, summary.json")
     p.add_argument("--json", action="store_true", help="print the JSON summary to stdout")
     p.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: detect)")
-    p.add_argument("--lexicon", type=Path, help="Strategic-Gram lexicon file (default: the published 249 SGs)")
+    p.add_argument("--lexicon", type=Path, help="Strategic-Gram lexicon file (default: a hicra run's own, "
+                   "from its config.json; else the published 249 SGs)")
     p.add_argument("--name", action="append", help="display name of each RUN, in order (repeatable)")
     p.add_argument("--title", default="hicra training dynamics", help="report title")
     p.add_argument("--max-open-steps", type=int, default=16,
@@ -81,7 +82,8 @@ def text_summary(runs: list, page: Path) -> str:
     for run in runs:
         ph = run.phases
         span = f"steps {run.steps[0]}..{run.steps[-1]} ({run.steps.size} logged)" if run.steps.size else "no steps"
-        lines.append(f"{run.name} [{run.format}] {span}, {run.records} responses read")
+        lines.append(f"{run.name} [{run.format}] {span}, {run.records} responses read, "
+                     f"lexicon {getattr(run.lexicon, 'source', '-')}")
         t = "-" if ph.transition_step is None else ph.transition_step
         lines.append(f"  phases: {ph.kind}, transition step {t}")
         ev = ph.evidence
@@ -117,8 +119,9 @@ def analyze_main(argv: list[str] | None = None) -> int:
     from hicra.reports import build_report
 
     try:
-        lexicon = StrategicLexicon.from_file(args.lexicon) if args.lexicon else StrategicLexicon.default()
+        lexicon = StrategicLexicon.from_file(args.lexicon) if args.lexicon else None
         if args.prompts is not None:
+            lexicon = lexicon or StrategicLexicon.default()
             from hicra.dynamics.checkpoints import CheckpointConfig, checkpoints_to_run
 
             cfg = CheckpointConfig(samples=args.samples, max_new_tokens=args.max_new_tokens,

@@ -28,17 +28,14 @@ def build_report(
 
     runs: run directories / dumps (paths, analysed with `hicra.dynamics.analysis.analyze_run`
         and the given lexicon) or `RunAnalysis` objects, overlaid in the same panels.
-    lexicon: highlights the example responses and computes text metrics (default: the
-        published Strategic Grams).
+    lexicon: computes text metrics of runs given as paths and highlights the examples
+        (default: each run's own lexicon from its config.json, else the published Strategic
+        Grams).
     """
     from hicra.dynamics.analysis import RunAnalysis, analyze_run
     from hicra.reports.figures import draw_figures
     from hicra.reports.html import render_page
 
-    if lexicon is None:
-        from hicra.lexicon import StrategicLexicon
-
-        lexicon = StrategicLexicon.default()
     analyses = [r if isinstance(r, RunAnalysis) else analyze_run(r, lexicon=lexicon, progress=progress) for r in runs]
     if not analyses:
         raise ValueError("build_report needs at least one run")

@@ -113,7 +113,9 @@ def render_page(runs: Sequence[RunAnalysis], figures: dict[str, Path], title: st
         h.append("<h2>Missing metrics</h2><ul>")
         h += [f"<li><b>{html.escape(n)}</b>: {html.escape(g)}: {html.escape(w)}</li>" for n, g, w in missing]
         h.append("</ul>")
-    h.append("<h2>Example responses</h2><p class='muted'>Strategic Grams (planning tokens) highlighted.</p>")
+    h.append("<h2>Example responses</h2><p class='muted'>Strategic Grams (planning tokens) highlighted; "
+             "lexicon: " + html.escape(", ".join(sorted({str(getattr(lexicon or r.lexicon, 'source', '-')) for r in runs})))
+             + ".</p>")
     for run in runs:
         for when in ("early", "late"):
             for rec in run.examples.get(when, []):
@@ -123,7 +125,7 @@ def render_page(runs: Sequence[RunAnalysis], figures: dict[str, Path], title: st
                 h.append(f"<h3>{html.escape(run.name)}: {when} ({meta})</h3>")
                 if rec.get("prompt"):
                     h.append(f"<div class='muted'>prompt: {html.escape(str(rec['prompt'])[:400])}</div>")
-                h.append(f"<pre class='resp'>{highlight(cut, lexicon)}</pre>")
+                h.append(f"<pre class='resp'>{highlight(cut, lexicon or run.lexicon)}</pre>")
     configs = [(r.name, r.config) for r in runs if r.config]
     if configs:
         h.append("<h2>Configurations</h2>")
