@@ -84,3 +84,28 @@ def test_train_trl_countdown_task(tmp_path):
     reader = RunReader(out / "hicra_run")
     assert reader.config()["lexicon_path"].endswith("lexicon.tsv")
     assert "trl/rewards/countdown_reward/mean" in reader.metrics()[0]
+
+
+@pytest.mark.slow
+def test_two_processes_gather_the_global_batch(tiny_dir, data_file, tmp_path):
+    """torchrun, 2 CPU processes (gloo): hicra's metrics and rollouts cover both processes' responses."""
+    import os
+    import subprocess
+    import sys
+
+    from hicra.dynamics.rundir import RunReader
+
+    out = tmp_path / "out"
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    cmd = [torchrun, "--nproc_per_node", "2", "-m", "hicra.integrations.trl.cli", "--model", str(tiny_dir),
+           "--data", data_file, "--output_dir", str(out), "--instruction", "", *CPU_FLAGS]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    reader = RunReader(out / "hicra_run")
+    assert reader.metrics()[0]["responses"] == 8  # 2 processes x 4 completions
+    rows = reader.rollouts(1)
+    assert len(rows) == 8
+    groups = {}
+    for row in rows:
+        groups.setdefault(row["group"], set()).add(row["prompt_id"])
+    assert len(groups) == 2 and all(len(ids) == 1 for ids in groups.values())  # one prompt per group of 4
