@@ -7,9 +7,10 @@ accuracy (phase 2, exploration). Here it is a number:
 1. Pick the execution series (first present: rel_perplexity/execution, entropy/execution,
    nll/execution), the exploration series (semantic/entropy) and the accuracy series
    (val/accuracy, accuracy, reward/mean).
-2. Smooth each with a running median (window `smooth_frac` of the steps, odd, >= 3): robust to
-   single-step outliers.
-3. The turn is the knee of the smoothed execution series: the breakpoint of the best
+2. Smooth each with a running median (window `smooth_frac` of the steps, odd, >= 3), and
+   despike the execution series: residuals from the median clipped at 4 robust sigmas (robust
+   to single-step outliers without rounding off the corner).
+3. The turn is the knee of the despiked execution series: the breakpoint of the best
    two-segment continuous piecewise-linear fit (ruptures `Binseg`, cost "clinear", one
    breakpoint: the exhaustive single-split search, each segment >= `min_segment_frac` of the
    steps).
@@ -156,6 +157,16 @@ def noise_sigma(y: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
 
 
+def despike(y: np.ndarray, smooth: np.ndarray, limit: float = 4.0) -> np.ndarray:
+    """y with residuals from its running median clipped at `limit` robust sigmas: outliers lose
+    their pull on a least-squares fit, while the corners the median would round off stay."""
+    resid = y - smooth
+    scale = 1.4826 * np.median(np.abs(resid - np.median(resid)))
+    if not np.isfinite(scale) or scale == 0:
+        return smooth
+    return smooth + np.clip(resid, -limit * scale, limit * scale)
+
+
 def knee_index(y: np.ndarray, min_size: int) -> int:
     """Index where the second segment of the best 2-piece continuous linear fit starts."""
     import ruptures
@@ -236,7 +247,7 @@ def detect_phases(
     ok = np.isfinite(ex)
     xe, ye = x[ok], ex[ok]
     smooth = running_median(ye, window)
-    k = knee_index(smooth, min_size)
+    k = knee_index(despike(ye, smooth), min_size)
     k = min(max(k, 1), ye.size - 1)
     turn_step = int(xe[k])
     turn = int(np.searchsorted(x, turn_step))
