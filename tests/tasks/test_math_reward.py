@@ -133,6 +133,39 @@ def test_model_text_is_never_evaluated(tmp_path, pool):
     assert not marker.exists()
 
 
+def test_sympy_parse_expr_only_sees_number_literals(monkeypatch):
+    """sympy's parse_expr evaluates its input with eval. math-verify's plain-expression
+    extraction hands it whole answers; hicra uses LaTeX extraction only, where the sole route to
+    it is latex2sympy's `sympy.Number(token)` on a lexer-validated number literal. (Routing the
+    answers through ExprExtractionConfig alone makes this test fail.)"""
+    import re
+
+    import math_verify.parser
+    import sympy.parsing.sympy_parser
+
+    from hicra.tasks.math_reward import _verify_in_this_process
+
+    pairs = [("1/2", "0.5", True), ("x^2+2x+1", "(x+1)^2", True), ("3", "a+b", False),
+             ("3", "__import__('os').getpid()", False)]
+    for gold, predicted, _ in pairs:  # sympy imports some modules lazily; let that happen first
+        _verify_in_this_process(gold, predicted)
+    original, seen = sympy.parsing.sympy_parser.parse_expr, []
+
+    def numbers_only(text, *args, **kwargs):
+        seen.append(text)
+        if not re.fullmatch(r"[0-9.]+", str(text)):
+            raise AssertionError(f"parse_expr called on {text!r}")
+        return original(text, *args, **kwargs)
+
+    monkeypatch.setattr(math_verify.parser, "parse_expr", numbers_only)
+    monkeypatch.setattr(sympy.parsing.sympy_parser, "parse_expr", numbers_only)
+    math_verify.parser.parse_expr_cached.cache_clear()
+    math_verify.parser.parse_latex_cached.cache_clear()
+    for gold, predicted, equivalent in pairs:
+        assert _verify_in_this_process(gold, predicted) is equivalent
+    assert seen and all(re.fullmatch(r"[0-9.]+", str(text)) for text in seen)
+
+
 # ------------------------------------------------------------------ scoring
 def test_score_response_reward_and_format(pool):
     good = score_response(r"thus \boxed{\dfrac{1}{2}}", r"\frac12", pool=pool, timeout_s=10)
