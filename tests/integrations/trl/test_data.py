@@ -54,7 +54,7 @@ def test_images_column_from_paths_and_one_line_errors(tmp_path):
 def test_math_reward_func_scores_boxed_answers():
     from hicra.integrations.trl.rewards import make_math_reward
 
-    reward = make_math_reward(format_reward=0.1)
+    reward = make_math_reward(format_reward=0.1, timeout_s=60.0)  # generous: the test machine is shared
     completions = ["so \\boxed{\\frac{1}{2}}", [{"role": "assistant", "content": "it is \\boxed{3}"}], "no box"]
     assert reward(completions=completions, answer=["0.5", "4", "1"]) == pytest.approx([1.1, 0.1, 0.0])
 

@@ -183,7 +183,7 @@ def test_lora_with_gradient_accumulation_and_two_iterations(tiny, dataset, tmp_p
 
 
 @pytest.mark.parametrize("mode", [
-    "entropy_adv",
+    pytest.param("entropy_adv", marks=pytest.mark.slow),
     pytest.param("top_entropy", marks=pytest.mark.slow),
     pytest.param("entropy_reg", marks=pytest.mark.slow),
     pytest.param("grpo", marks=pytest.mark.slow),
