@@ -202,12 +202,15 @@ def main(argv=None) -> int:
         "mask_agreement": round(agreement, 5),
         "threads": {"torch": torch.get_num_threads(), "RAYON_NUM_THREADS": os.environ["RAYON_NUM_THREADS"]},
         "cpu_affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "cpu_count": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "machine": platform.processor() or platform.machine(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{args.batch} responses, {result['tokens']:,} tokens, {megabytes:.2f} MB of text ({source})\n")
+    print(f"{args.batch} responses, {result['tokens']:,} tokens, {megabytes:.2f} MB of text ({source}); "
+          f"load average {result['load_average_1m']} on {result['cpu_count']} cores\n")
     print("| pipeline (ids -> (B, T) mask) | wall ms / batch | wall MB/s | CPU ms / batch | CPU MB/s |")
     print("|---|---:|---:|---:|---:|")
     for name, key in (("hicra `tag_batch` (one Aho-Corasick pass)", "hicra"), ("naive: decode, re-encode, 249 regexes", "naive_regex")):

@@ -254,3 +254,20 @@ def test_byte_level_offsets_equal_loop_reference(tokenizers_by_family, data, val
     text, spans = loop_offsets([table.pieces[i] for i in ids])
     assert rows.text == text
     assert list(zip(rows.char_starts.tolist(), rows.char_ends.tolist())) == spans
+
+
+def test_byte_level_added_tokens_decode_like_the_backend(tokenizers_by_family):
+    """Non-special added tokens (Qwen's <think>) pass through the byte decoder like any
+    token; special ones (<|im_end|>) stand for no text."""
+    from tokenizers import Tokenizer
+
+    raw = Tokenizer.from_str(tokenizers_by_family["byte_level"].backend_tokenizer.to_str())
+    raw.add_tokens(["<think>", "über", "ж", "\u00ad"])
+    raw.add_special_tokens(["<|im_end|>"])
+    text = "<think>so über ж\u00adwait<|im_end|>"
+    ids = raw.encode(text, add_special_tokens=False).ids
+    table = piece_table(raw)
+    assert table.family == "byte_level"
+    rows = decode_rows(table, [np.asarray(ids)], raw)
+    assert rows.text.replace("\x00", "") == raw.decode(ids, skip_special_tokens=True).replace("\ufffd", "\udcfc")
+    assert tag_batch(DEFAULT, np.asarray([ids]), raw).tolist() == [tag(DEFAULT, text, raw).planning_mask.tolist()]

@@ -142,7 +142,6 @@ def plain_backend(tokenizer: Any) -> Any:
     return hit[1]
 
 
-
 def piece_table(tokenizer: Any) -> PieceTable:
     """The (cached, verified) PieceTable of a tokenizer; built once, in well under a second."""
     backend = backend_of(tokenizer)
@@ -182,10 +181,10 @@ def _table(family, pieces, special_mask, strip_first, detached) -> PieceTable:
     lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
     starts = np.cumsum(lengths) - lengths
     blob = np.frombuffer(b"".join(pieces), dtype=np.uint8)
-    is_lead = (blob & 0xC0) != 0x80
-    chars = np.add.reduceat(is_lead.astype(np.int64), starts) if len(blob) else np.zeros(len(pieces), np.int64)
-    chars = np.where(lengths > 0, chars, 0)  # reduceat reads one element for empty pieces
-    continues = (lengths > 0) & ~is_lead[np.minimum(starts, max(len(blob) - 1, 0))] if len(blob) else lengths > 0
+    is_lead = (blob & 0xC0) != 0x80  # the byte begins a character
+    leads_before = np.concatenate(([0], np.cumsum(is_lead)))
+    chars = leads_before[starts + lengths] - leads_before[starts]
+    continues = (lengths > 0) & ~np.append(is_lead, True)[starts]
     return PieceTable(
         family, pieces, lengths, starts, chars, continues, blob, special_mask, strip_first, detached
     )
@@ -276,9 +275,20 @@ def _gpt2_byte_decoder() -> dict[str, int]:
 _BYTE_DECODER = _gpt2_byte_decoder()
 
 
+# Fast path: translate to latin-1 and encode. Characters below 256 outside the byte alphabet
+# map to U+FFFF, which latin-1 cannot encode, so such a token takes the exact slow path.
+_BYTE_TRANSLATE = str.maketrans(
+    {chr(c): "\uffff" for c in range(256) if chr(c) not in _BYTE_DECODER}
+    | {c: chr(b) for c, b in _BYTE_DECODER.items()}
+)
+
+
 def _byte_level_piece(token: str) -> bytes:
-    # A char outside the byte alphabet (an added token's text) stands for its own UTF-8.
-    return b"".join(bytes([_BYTE_DECODER[c]]) if c in _BYTE_DECODER else c.encode() for c in token)
+    try:
+        return token.translate(_BYTE_TRANSLATE).encode("latin-1")
+    except UnicodeEncodeError:
+        # A char outside the byte alphabet (an added token's text) stands for its own UTF-8.
+        return b"".join(bytes([_BYTE_DECODER[c]]) if c in _BYTE_DECODER else c.encode() for c in token)
 
 
 def _aligned_table(backend: Any) -> PieceTable:
