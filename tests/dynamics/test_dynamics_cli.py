@@ -77,3 +77,13 @@ def test_analyze_checkpoints(tmp_path, capsys):
                 "length/mean", "length/truncated_frac"):
         assert key in final
     assert final["entropy/execution"] > 0
+
+
+def test_progress_bar_on_stderr_when_asked(tmp_path, capsys):
+    from hicra.dynamics.analysis import analyze_run
+
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(f'{{"step": {i // 300}, "completion": "but wait {i}"}}\n' for i in range(3000)))
+    analyze_run(path, progress=True)
+    err = capsys.readouterr().err
+    assert "d.jsonl" in err and "B/s" in err
