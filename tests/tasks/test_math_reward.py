@@ -191,39 +191,32 @@ def test_compute_score_dict(pool):
 PATHOLOGICAL = [r"9^{9^{9^{9}}}", r"10^{10^{10^{10}}}!"]
 
 
-@pytest.mark.parametrize("predicted", PATHOLOGICAL)
-def test_pathological_inputs_time_out_and_the_pool_recovers(predicted, pool):
-    start = time.monotonic()
-    assert answers_equivalent("1", predicted, timeout_s=1.0, pool=pool) is None
-    assert time.monotonic() - start < 5.0
-    assert answers_equivalent(r"\frac12", "0.5", timeout_s=30, pool=pool) is True
-
-
-def test_deeply_nested_input_returns_a_verdict_in_time(pool):
-    predicted = "(" * 400 + "1" + ")" * 400
-    start = time.monotonic()
-    verdict = answers_equivalent("2", predicted, timeout_s=2.0, pool=pool)
-    assert verdict in (False, None)
-    assert time.monotonic() - start < 8.0
-
-
-def test_timeout_from_a_worker_thread(pool):
+def test_pathological_inputs_time_out_in_a_worker_thread_and_the_pool_recovers(pool):
+    # math-verify's own timeout (signal.alarm) raises outside the main thread; ours does not.
     results = {}
 
     def work():
-        results["slow"] = score_response(r"\boxed{9^{9^{9^{9}}}}", "1", timeout_s=1.0, pool=pool)
-        results["fast"] = answers_equivalent(r"\frac12", "0.5", timeout_s=30, pool=pool)
+        for predicted in PATHOLOGICAL:
+            start = time.monotonic()
+            results[predicted] = (answers_equivalent("1", predicted, timeout_s=0.5, pool=pool),
+                                  time.monotonic() - start)
+        start = time.monotonic()
+        nested = "(" * 400 + "1" + ")" * 400  # deeply nested: a verdict or a timeout, in time
+        results["nested"] = (answers_equivalent("2", nested, timeout_s=1.0, pool=pool), time.monotonic() - start)
+        results["after"] = answers_equivalent(r"\frac12", "0.5", timeout_s=30, pool=pool)
 
     thread = threading.Thread(target=work)
     thread.start()
-    thread.join(60)
-    assert results["slow"].timed_out and not results["slow"].correct
-    assert results["fast"] is True
+    thread.join(120)
+    for predicted in PATHOLOGICAL:
+        verdict, seconds = results[predicted]
+        assert verdict is None and seconds < 5.0, (predicted, verdict, seconds)
+    assert results["nested"][0] in (False, None) and results["nested"][1] < 6.0
+    assert results["after"] is True
 
 
-def _score_in_child(args):
-    predicted, gold = args
-    result = score_response(rf"\boxed{{{predicted}}}", gold, timeout_s=1.0)
+def _score_in_child(predicted):
+    result = score_response(rf"\boxed{{{predicted}}}", "1", timeout_s=0.5)
     return result.correct, result.timed_out
 
 
@@ -231,5 +224,4 @@ def test_timeout_from_a_daemonic_worker_process():
     # multiprocessing.Pool workers are daemonic and may not use multiprocessing children:
     # the verifier pool uses plain subprocesses, so this works.
     with multiprocessing.get_context("spawn").Pool(1) as workers:
-        results = workers.map(_score_in_child, [(r"9^{9^{9^{9}}}", "1"), (r"\frac{1}{2}", "0.5")])
-    assert results == [(False, True), (True, False)]
+        assert workers.map(_score_in_child, [PATHOLOGICAL[0]]) == [(False, True)]
