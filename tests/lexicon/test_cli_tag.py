@@ -48,6 +48,10 @@ def test_tag_errors(tmp_path, capsys):
     assert f"{bad}:1:" in capsys.readouterr().err
     assert main(["tag", "--tokenizer", str(tmp_path / "nope"), "so"]) == 2
     assert "not a local tokenizer directory" in capsys.readouterr().err
+    (tmp_path / "empty_tokenizer").mkdir()
+    assert main(["tag", "--tokenizer", str(tmp_path / "empty_tokenizer"), "so"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"hicra tag: cannot use --tokenizer {tmp_path / 'empty_tokenizer'}") and err.count("\n") == 1
     with pytest.raises(SystemExit):
         main(["tag"])
     with pytest.raises(SystemExit, match="cannot read --file"):

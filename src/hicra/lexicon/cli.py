@@ -114,7 +114,13 @@ def tag_main(argv: list[str]) -> int:
         if not args.tokenizer.is_dir():
             print(f"hicra tag: --tokenizer {args.tokenizer} is not a local tokenizer directory", file=sys.stderr)
             return 2
-        result = lexicon.tag(text, AutoTokenizer.from_pretrained(str(args.tokenizer)))
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(args.tokenizer))
+            result = lexicon.tag(text, tokenizer)
+        except (OSError, ValueError, TypeError) as err:
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            print(f"hicra tag: cannot use --tokenizer {args.tokenizer}: {first_line}", file=sys.stderr)
+            return 2
         tokens, offsets, planning_mask, spans = result.tokens, result.offsets, result.planning_mask, result.spans
     if args.json:
         payload = {
