@@ -23,8 +23,9 @@ from hicra.dynamics.phases import running_median
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 PANELS = ("perplexity", "entropy", "semantic", "length_accuracy")
-EXTRA_PREFIXES = ("task/", "backtrack/", "length/truncated_frac", "tokens/planning_fraction",
-                  "chars/planning_fraction", "pass@", "semantic/rate_", "semantic/distinct_grams")
+EXTRA_PREFIXES = ("task/", "backtrack/", "semantic/rate_", "semantic/entropy_", "pass@", "length/truncated_frac",
+                  "tokens/planning_fraction", "chars/planning_fraction", "semantic/distinct_grams")
+"""Diagnostic series drawn as extra panels, in this order (task diagnostics first)."""
 
 
 def _plt():
@@ -136,14 +137,17 @@ def panel(ax, which: str, runs: Sequence[RunAnalysis]) -> None:
     ax.legend(seen.values(), seen.keys(), fontsize=7, loc="best")
 
 
-def extra_keys(runs: Sequence[RunAnalysis], limit: int = 12) -> list[str]:
-    """Diagnostic series present in any run (task/*, backtrack rate, pass@k, ...)."""
-    keys: list[str] = []
+def extra_keys(runs: Sequence[RunAnalysis], limit: int = 24) -> list[str]:
+    """Diagnostic series present in any run (task/*, backtrack rate, pass@k, ...), grouped in
+    EXTRA_PREFIXES order, at most `limit`."""
+    keys: set[str] = set()
     for run in runs:
         for k, v in run.series.items():
-            if k not in keys and k.startswith(EXTRA_PREFIXES) and np.isfinite(v).sum() >= 2:
-                keys.append(k)
-    return sorted(keys)[:limit]
+            if k.startswith(EXTRA_PREFIXES) and np.isfinite(v).sum() >= 2:
+                keys.add(k)
+    rank = {p: i for i, p in enumerate(EXTRA_PREFIXES)}
+    group = lambda k: min(rank[p] for p in EXTRA_PREFIXES if k.startswith(p))  # noqa: E731
+    return sorted(keys, key=lambda k: (group(k), k))[:limit]
 
 
 def draw_figures(runs: Sequence[RunAnalysis], out_dir: Path, dpi: int = 110, separate_panels: bool = True) -> dict[str, Path]:
