@@ -52,6 +52,12 @@ def test_apostrophe_variants_and_case():
     assert phrases_found(lexicon, "Wait,\tthat’s NOT right") == ["wait, that's not right"]
 
 
+def test_unicode_hyphens_are_hyphens_and_dashes_are_not():
+    lexicon = StrategicLexicon.from_phrases(["step-by-step reasoning"])
+    assert phrases_found(lexicon, "Step\u2010by\u2011step reasoning") == ["step-by-step reasoning"]
+    assert phrases_found(lexicon, "step\u2013by\u2014step reasoning") == []
+
+
 def test_casefold_expansion_keeps_offsets():
     lexicon = StrategicLexicon.from_phrases(["strasse", "so"])
     text = "Die STRAßE, so"  # "ß" folds to "ss": one original char, two normalised

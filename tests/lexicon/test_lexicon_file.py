@@ -71,6 +71,13 @@ def test_bad_lines_name_file_and_line(tmp_path, content, message):
     assert "\n" not in str(err.value)
 
 
+def test_byte_order_mark_and_crlf_are_not_part_of_a_phrase(tmp_path):
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeff## step\r\nso\tdeduction\r\n".encode("utf-8"))
+    lexicon = StrategicLexicon.from_file(path)
+    assert lexicon.phrases == ("## step", "so") and lexicon.category("so") == "deduction"
+
+
 def test_unreadable_file_is_one_line_error(tmp_path):
     with pytest.raises(LexiconFormatError, match="missing.txt: cannot read"):
         StrategicLexicon.from_file(tmp_path / "missing.txt")

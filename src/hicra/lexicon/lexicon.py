@@ -90,7 +90,7 @@ class StrategicLexicon:
         """Read a lexicon file (format in the module docstring)."""
         path = Path(path)
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not part of a phrase
         except (OSError, UnicodeDecodeError) as err:
             raise LexiconFormatError(f"{path}: cannot read lexicon file: {err}") from err
         phrases, categories, where = [], [], []

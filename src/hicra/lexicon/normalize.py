@@ -8,7 +8,8 @@ Normalisation, in order:
 
 1. case folding (`str.casefold`) one character at a time; a character that folds to several
    ("ß" -> "ss") maps all of them back to itself;
-2. apostrophe variants (' ’ ‘ ʼ ′ ＇ `) become "'";
+2. apostrophe variants (' ’ ‘ ʼ ′ ＇ `) become "'", and the Unicode hyphens U+2010/U+2011
+   become "-" (en and em dashes are dashes, not hyphens, and stay as they are);
 3. every whitespace character (`str.isspace`) becomes " ", and a run of them becomes one;
 4. optionally (``detached_punctuation=True``) a space next to a punctuation character is
    dropped, so "wait , but" and "wait, but" read alike. Tagging switches this on for
@@ -33,6 +34,7 @@ from typing import NamedTuple
 import numpy as np
 
 APOSTROPHES = "'\u2019\u2018\u02bc\u2032\uff07`"
+HYPHENS = "-\u2010\u2011"  # hyphen-minus, hyphen, non-breaking hyphen (dashes stay dashes)
 # Every character for which str.isspace() is true (checked by the tests).
 WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
@@ -40,11 +42,12 @@ WHITESPACE = (
     + "\u2028\u2029\u202f\u205f\u3000"
 )
 
-# Code-point remap table (apostrophes -> "'", whitespace -> " "): one char to one char, so it
+# Code-point remap table (apostrophes -> "'", hyphens -> "-", whitespace -> " "): one char to one char, so it
 # keeps positions. Applied with numpy: str.translate is slow on non-ASCII text.
 _REMAP = np.arange(0xFF08, dtype=np.uint32)
 _REMAP[[ord(c) for c in APOSTROPHES]] = ord("'")
 _REMAP[[ord(c) for c in WHITESPACE]] = ord(" ")
+_REMAP[[ord(c) for c in HYPHENS]] = ord("-")
 
 
 class NormalizedText(NamedTuple):
