@@ -92,6 +92,11 @@ class CountdownTask:
         """The JSON-able config (what caches key on)."""
         return self.config.to_dict()
 
+    @staticmethod
+    def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
+        """Batch means of `score(...).diagnostics` (see the module function of this name)."""
+        return summarize_diagnostics(diagnostics)
+
 
 def lexicon_path():
     """Path of the world's lexicon file (phrase<TAB>category)."""
