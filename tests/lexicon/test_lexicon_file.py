@@ -28,16 +28,17 @@ def test_file_format_comments_categories_and_roundtrip(tmp_path):
     path = tmp_path / "lex.txt"
     path.write_text(
         "# my lexicon\n#\n\n## step\nlet's try a different approach\tbranching\n"
-        "  we   can use the fact that\tdeduction\nbut the problem mentions that\tbacktracing\n#x\n",
+        "  we   can use the fact that\tdeduction\nbut the problem mentions that\tbacktracing\n#x\n"
+        "   # an indented comment\nso\t\n",
         encoding="utf-8",
     )
     lexicon = StrategicLexicon.from_file(path)
     assert lexicon.phrases == (
         "## step", "let's try a different approach", "we can use the fact that",
-        "but the problem mentions that", "#x",
+        "but the problem mentions that", "#x", "so",
     )
     assert lexicon.category("let's try a different approach") == "branching"
-    assert lexicon.category("## step") is None
+    assert lexicon.category("## step") is None and lexicon.category("so") is None
     assert lexicon.categories() == {
         "branching": ["let's try a different approach"],
         "deduction": ["we can use the fact that"],

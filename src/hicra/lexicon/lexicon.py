@@ -96,7 +96,7 @@ class StrategicLexicon:
         phrases, categories, where = [], [], []
         for number, raw in enumerate(lines, start=1):
             line = raw.rstrip("\r\n")
-            if not line.strip() or is_comment(line):
+            if not line.strip() or is_comment(line.strip()):
                 continue
             fields = line.split("\t")
             if len(fields) > 2:
@@ -104,7 +104,7 @@ class StrategicLexicon:
                     f"{path}:{number}: expected 'phrase' or 'phrase<TAB>category', got {len(fields)} tab-separated fields"
                 )
             phrases.append(fields[0])
-            categories.append(fields[1].strip() if len(fields) == 2 else None)
+            categories.append(fields[1].strip() or None if len(fields) == 2 else None)  # "so<TAB>" = no category
             where.append(f"{path}:{number}")
         return cls._build(phrases, categories, where, source=str(path))
 
