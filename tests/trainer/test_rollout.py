@@ -69,3 +69,17 @@ def test_logp_and_entropy_hand_computed():
     assert torch.allclose(entropy, torch.tensor([[1.5 * torch.log(torch.tensor(2.0)).item()]]))
     hot_logp, hot_entropy = logp_and_entropy(logits, torch.tensor([[1]]), temperature=1e6)  # ~uniform
     assert torch.allclose(hot_entropy, torch.log(torch.tensor([[3.0]])), atol=1e-4)
+
+
+def test_sampler_logp_matches_teacher_forcing_through_cache_compaction(tiny_model_dir):
+    """Rows stop at different lengths and are dropped from the KV cache mid-batch: the
+    sampler's own log-probs must still equal a fresh teacher-forced pass, row by row."""
+    model, tok = load_policy(tiny_model_dir, "cpu")
+    batch = sample_responses(model, tok, PROMPTS, 32, 40, 0.7, torch.Generator().manual_seed(3))
+    lengths = batch.response_mask.sum(1)
+    assert lengths.min() < lengths.max() and (~batch.truncated_mask).float().mean() > 0.25
+    logp, _ = response_logp(model, batch.prompt_ids, batch.prompt_mask, batch.response_ids,
+                            batch.response_mask, temperature=0.7)
+    m = batch.response_mask
+    torch.testing.assert_close(batch.sample_logp[m], logp.detach()[m], rtol=1e-4, atol=1e-4)
+    assert (batch.sample_logp[~m] == 0).all()

@@ -33,6 +33,9 @@ class RolloutBatch:
     group_ids: (B,) long, index of the prompt each row answers.
     truncated_mask: (B,) bool, True where the response hit max_new_tokens without EOS.
     texts: B decoded responses (special tokens dropped), what the verifier scores.
+    sample_logp: (B, T) float32 log-prob of each sampled token under the sampling
+        distribution (logits / temperature), 0 on padding; the teacher-forced logp of the
+        trainer recomputes it (they agree to float precision).
     """
 
     prompt_ids: torch.Tensor
@@ -42,6 +45,7 @@ class RolloutBatch:
     group_ids: torch.Tensor
     truncated_mask: torch.Tensor
     texts: list[str]
+    sample_logp: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return self.response_ids.shape[0]
@@ -59,6 +63,7 @@ class RolloutBatch:
             group_ids=self.group_ids[rows],
             truncated_mask=self.truncated_mask[rows],
             texts=[self.texts[i] for i in idx],
+            sample_logp=None if self.sample_logp is None else self.sample_logp[rows],
         )
 
 
@@ -112,7 +117,9 @@ def sample_responses(
     """Sample `samples_per_prompt` responses to each prompt, KV-cached, at `temperature`.
 
     Returns a RolloutBatch with B = len(prompts) * samples_per_prompt rows, group-major
-    (rows g*G .. g*G+G-1 answer prompt g).
+    (rows g*G .. g*G+G-1 answer prompt g). Rows that emitted EOS are dropped from the KV
+    cache as the batch goes (when the cache supports `batch_select_indices`), so the cost of
+    a step follows the mean response length more than the longest one.
     """
     device = next(model.parameters()).device
     eos = tokenizer.eos_token_id
@@ -129,19 +136,34 @@ def sample_responses(
     cache, next_logits = _cache_of(out), out.logits[:, -1, :]  # (B, V)
     last_position = positions[:, -1:]  # (B, 1)
 
-    tokens, live_masks = [], []
-    finished = torch.zeros(batch, dtype=torch.bool, device=device)
-    for _ in range(max_new_tokens):
-        probs = torch.softmax(next_logits.float() / temperature, dim=-1)  # (B, V)
-        token = torch.multinomial(probs, 1, generator=generator).squeeze(1)  # (B,)
-        token = torch.where(finished, torch.full_like(token, pad), token)
-        tokens.append(token)
-        live_masks.append(~finished)
+    response_ids = torch.full((batch, max_new_tokens), pad, dtype=torch.long, device=device)  # (B, T)
+    response_mask = torch.zeros((batch, max_new_tokens), dtype=torch.bool, device=device)  # (B, T)
+    sample_logp = torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device)  # (B, T)
+    rows = torch.arange(batch, device=device)  # original row of each row still in the cache
+    done = torch.zeros(batch, dtype=torch.bool, device=device)  # per cached row: emitted EOS
+    can_compact = hasattr(cache, "batch_select_indices")
+    length = 0
+    for t in range(max_new_tokens):
+        log_probs = torch.log_softmax(next_logits.float() / temperature, dim=-1)  # (b, V)
+        token = torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(1)  # (b,)
+        token_logp = log_probs.gather(1, token[:, None]).squeeze(1)
+        token = torch.where(done, torch.full_like(token, pad), token)
+        response_ids[rows, t] = token
+        response_mask[rows, t] = ~done
+        sample_logp[rows, t] = torch.where(done, torch.zeros_like(token_logp), token_logp)
+        length = t + 1
         if eos is not None:
-            finished = finished | (token == eos)
-        if bool(finished.all()):
+            done = done | (token == eos)
+        if bool(done.all()):
             break
-        attention_mask = torch.cat([attention_mask, torch.ones((batch, 1), dtype=torch.long, device=device)], 1)
+        # Drop finished rows from the KV cache once a quarter of the rows are done, so the long
+        # tail of a batch does not pay for the rows that already stopped.
+        if can_compact and int(done.sum()) * 4 >= len(rows):
+            keep = (~done).nonzero().flatten()
+            cache.batch_select_indices(keep)
+            rows, token, done = rows[keep], token[keep], done[keep]
+            attention_mask, last_position = attention_mask[keep], last_position[keep]
+        attention_mask = torch.cat([attention_mask, torch.ones((len(rows), 1), dtype=torch.long, device=device)], 1)
         last_position = last_position + 1
         out = model(
             input_ids=token[:, None],
@@ -153,8 +175,11 @@ def sample_responses(
         )
         cache, next_logits = _cache_of(out), out.logits[:, -1, :]
 
-    response_ids = torch.stack(tokens, 1)  # (B, T)
-    response_mask = torch.stack(live_masks, 1)  # (B, T)
+    response_ids, response_mask = response_ids[:, :length], response_mask[:, :length]
+    if eos is None:
+        truncated_mask = torch.ones(batch, dtype=torch.bool, device=device)
+    else:
+        truncated_mask = ~((response_ids == eos) & response_mask).any(1)
     texts = tokenizer.batch_decode(
         [ids[mask].tolist() for ids, mask in zip(response_ids.cpu(), response_mask.cpu())],
         skip_special_tokens=True,
@@ -166,6 +191,7 @@ def sample_responses(
         response_ids=response_ids,
         response_mask=response_mask,
         group_ids=group_ids,
-        truncated_mask=~finished,
+        truncated_mask=truncated_mask,
         texts=texts,
+        sample_logp=sample_logp[:, :length],
     )
