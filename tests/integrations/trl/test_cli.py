@@ -17,15 +17,15 @@ CPU_FLAGS = [
 
 
 def test_train_trl_math_end_to_end_then_analyze(tiny_dir, data_file, tmp_path, lexicon_file):
+    from hicra.cli import main
     from hicra.dynamics.rundir import RunReader
-    from hicra.integrations.trl.cli import train_trl
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"credit_mode: hicra\nhicra_alpha: 0.3\nlexicon_path: {lexicon_file}\nlearning_rate: 0.01\n")
     out = tmp_path / "out"
-    code = train_trl(["--backend", "trl", "--model", str(tiny_dir), "--data", data_file, "--recipe", str(recipe),
-                      "--output_dir", str(out), "--instruction", "", *CPU_FLAGS])
-    assert code == 0
+    argv = ["train", "--backend", "trl", "--model", str(tiny_dir), "--data", data_file, "--recipe", str(recipe),
+            "--output_dir", str(out), "--instruction", "", *CPU_FLAGS]
+    assert main(argv) == 0  # the real `hicra` dispatcher
     assert (out / "model.safetensors").exists()
     reader = RunReader(out / "hicra_run")
     config = reader.config()
@@ -35,6 +35,7 @@ def test_train_trl_math_end_to_end_then_analyze(tiny_dir, data_file, tmp_path, l
     assert {"tokens/planning_fraction", "entropy/all", "nll/all", "trl/rewards/math_reward/mean"} <= set(metrics[0])
     rows = reader.rollouts(1)
     assert len(rows) == 4 and rows[0]["prompt_id"] == "train-0" and rows[0]["prompt"].startswith("2 + 2 =")
+    assert main(argv) == 2, "a second run into the same run directory is refused before loading anything"
 
     if importlib.util.find_spec("hicra.reports") is None or not hasattr(
         importlib.import_module("hicra.reports"), "build_report"

@@ -146,6 +146,13 @@ def train_trl(argv: list[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     script_args, training_args, model_args = parse(argv)
+    run_dir = training_args.rollout_dir or os.path.join(training_args.output_dir, "hicra_run")
+    metrics = os.path.join(run_dir, "metrics.jsonl")
+    holds_a_run = os.path.exists(metrics) and os.path.getsize(metrics) > 0
+    if training_args.write_run_dir and holds_a_run and not training_args.resume_from_checkpoint:
+        print(f"hicra train: error: {metrics} already holds a run; pass --resume_from_checkpoint to continue it "
+              "or choose a new --output_dir / --rollout_dir", file=sys.stderr)
+        return 2
 
     from transformers import AutoProcessor, AutoTokenizer
     from trl import get_peft_config, get_quantization_config
