@@ -105,9 +105,10 @@ class HFGenerator:
         self.config = config
         torch.manual_seed(config.seed)
 
-    def generate(self, prompts: list[str]) -> list[Generation]:
-        """One sample per prompt (callers repeat a prompt n times)."""
+    def generate(self, prompts: list[str], n: int) -> list[list[Generation]]:
+        """n samples for each prompt (the prompt is repeated n times in the batch)."""
         config, tokenizer = self.config, self.tokenizer
+        prompts = [prompt for prompt in prompts for _ in range(n)]
         # Rendered prompts already carry the chat template's special tokens.
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not tokenizer.chat_template)
         encoded = {key: value.to(self.device) for key, value in encoded.items() if key in ("input_ids", "attention_mask")}
@@ -128,7 +129,7 @@ class HFGenerator:
             length = len(row) if truncated else length
             text = tokenizer.decode(row[:length], skip_special_tokens=True)
             generations.append(Generation(text, length, truncated))
-        return generations
+        return [generations[i:i + n] for i in range(0, len(generations), n)]
 
 
 class VLLMGenerator:
@@ -140,14 +141,15 @@ class VLLMGenerator:
         self.llm = LLM(model=config.model, seed=config.seed, tensor_parallel_size=config.tensor_parallel_size)
         self.tokenizer = self.llm.get_tokenizer()
         self.params = SamplingParams(
-            n=1, temperature=config.temperature, top_p=config.top_p,
+            n=config.n, temperature=config.temperature, top_p=config.top_p,
             max_tokens=config.max_new_tokens, seed=config.seed,
         )
 
-    def generate(self, prompts: list[str]) -> list[Generation]:
+    def generate(self, prompts: list[str], n: int) -> list[list[Generation]]:
+        """n samples for each prompt through SamplingParams(n=...) (one prefill per prompt)."""
         outputs = self.llm.generate(prompts, self.params, use_tqdm=False)
         return [
-            Generation(o.outputs[0].text, len(o.outputs[0].token_ids), o.outputs[0].finish_reason == "length")
+            [Generation(c.text, len(c.token_ids), c.finish_reason == "length") for c in o.outputs]
             for o in outputs
         ]
 
@@ -246,15 +248,15 @@ def evaluate_file(config: EvalConfig, path: str, generator, pool) -> dict[str, A
     todo = [p for p in problems if p.id not in done]
     if done:
         print(f"[{name}] resuming: {len(done)} of {len(problems)} problems already sampled", file=sys.stderr)
-    per_call = max(1, config.batch_size // config.n) if isinstance(generator, HFGenerator) else max(1, 256 // config.n)
+    per_call = max(1, config.batch_size // config.n) if isinstance(generator, HFGenerator) else max(1, 1024 // config.n)
     start = time.monotonic()
     with open(samples_path, "a") as out, ThreadPoolExecutor(max(1, pool.size)) as scorers:
         for first in range(0, len(todo), per_call):
             chunk: list[Problem] = todo[first:first + per_call]
             prompts = [render_prompt(p.prompt, generator.tokenizer, config.system_prompt) for p in chunk]
-            generations = generator.generate([prompt for prompt in prompts for _ in range(config.n)])
+            groups = generator.generate(prompts, config.n)
             for i, problem in enumerate(chunk):
-                group = generations[i * config.n:(i + 1) * config.n]
+                group = groups[i]
                 scores = list(scorers.map(
                     lambda g, answer=str(problem.answer): score_response(g.text, answer, timeout_s=config.timeout_s, pool=pool),
                     group,
