@@ -212,3 +212,24 @@ def test_baseline_credit_modes_train(mode, tiny, dataset, tmp_path, lexicon_file
     if mode == "entropy_reg":
         assert trainer.entropy_coef == pytest.approx(1e-3)
     assert not (tmp_path / "hicra_run").exists()
+
+
+@pytest.mark.slow
+def test_resume_from_checkpoint_continues_the_run_dir(tiny_dir, dataset, tmp_path, lexicon_file):
+    from hicra.dynamics.rundir import RunReader
+    from hicra.models import load_model_and_tokenizer
+
+    first = hicra_trainer(load_model_and_tokenizer(tiny_dir), dataset, tmp_path, lexicon_file, max_steps=3,
+                          save_strategy="steps", save_steps=2)
+    first.train()
+    reader = RunReader(tmp_path / "hicra_run")
+    assert [m["step"] for m in reader.metrics()] == [1, 2, 3] and reader.rollout_steps() == [1, 2, 3]
+
+    again = hicra_trainer(load_model_and_tokenizer(tiny_dir), dataset, tmp_path, lexicon_file, max_steps=4,
+                          save_strategy="no")
+    again.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
+    steps = [m["step"] for m in reader.metrics()]
+    assert steps == [1, 2, 3, 4], steps  # step 3 of the first run replaced by the resumed run's
+    assert reader.rollout_steps() == [1, 2, 3, 4]
+    with open(tmp_path / "hicra_run" / "metrics.jsonl") as f:
+        assert [int(line.split('"step": ')[1].split(",")[0]) for line in f] == [1, 2, 3, 4]
