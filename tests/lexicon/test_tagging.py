@@ -271,3 +271,16 @@ def test_byte_level_added_tokens_decode_like_the_backend(tokenizers_by_family):
     rows = decode_rows(table, [np.asarray(ids)], raw)
     assert rows.text.replace("\x00", "") == raw.decode(ids, skip_special_tokens=True).replace("\ufffd", "\udcfc")
     assert tag_batch(DEFAULT, np.asarray([ids]), raw).tolist() == [tag(DEFAULT, text, raw).planning_mask.tolist()]
+
+
+def test_tokens_added_after_first_use_rebuild_the_table(tokenizers_by_family):
+    from tokenizers import Tokenizer
+
+    raw = Tokenizer.from_str(tokenizers_by_family["byte_level"].backend_tokenizer.to_str())
+    before = piece_table(raw)
+    raw.add_tokens(["hmmmm"])
+    after = piece_table(raw)
+    assert after is not before and len(after.pieces) == len(before.pieces) + 1
+    lexicon = StrategicLexicon.from_phrases(["hmmmm"])
+    ids = np.asarray([raw.encode("hmmmm", add_special_tokens=False).ids])
+    assert tag_batch(lexicon, ids, raw).tolist() == [[True]]

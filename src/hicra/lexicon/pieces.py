@@ -114,7 +114,7 @@ SPECIAL = b"\x00"
 
 # Per-tokenizer caches, keyed by id() and holding the tokenizer itself so the id stays unique.
 _LOCK = threading.Lock()
-_CACHE: OrderedDict[int, tuple[Any, PieceTable]] = OrderedDict()
+_CACHE: OrderedDict[int, tuple[Any, int, PieceTable]] = OrderedDict()
 _PLAIN: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
 
 
@@ -145,14 +145,15 @@ def plain_backend(tokenizer: Any) -> Any:
 def piece_table(tokenizer: Any) -> PieceTable:
     """The (cached, verified) PieceTable of a tokenizer; built once, in well under a second."""
     backend = backend_of(tokenizer)
+    size = backend.get_vocab_size(with_added_tokens=True)  # tokens added later invalidate
     hit = _CACHE.get(id(backend))
-    if hit is not None and hit[0] is backend:  # the stored reference keeps the id unique
-        return hit[1]
+    if hit is not None and hit[0] is backend and hit[1] == size:  # the reference keeps the id unique
+        return hit[2]
     table = _build(backend)
     if table.family != "aligned" and not _verify(table, backend):
         table = _aligned_table(backend)
     with _LOCK:
-        _CACHE[id(backend)] = (backend, table)
+        _CACHE[id(backend)] = (backend, size, table)
         while len(_CACHE) > 8:
             _CACHE.popitem(last=False)
     return table
