@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
@@ -74,26 +73,3 @@ def data_file(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return str(path)
 
-
-def _shim_tag_batch() -> None:
-    """Temporary stand-in while hicra.lexicon.tagging is being written: word-level tokens only."""
-    import torch
-
-    from hicra.lexicon.lexicon import StrategicLexicon
-
-    def tag_batch(self, token_ids, tokenizer, response_mask=None, **kwargs):
-        ids = torch.as_tensor(token_ids)
-        words = set(self.phrases)
-        out = torch.zeros(ids.shape, dtype=torch.bool)
-        for i in range(ids.shape[0]):
-            for j in range(ids.shape[1]):
-                out[i, j] = tokenizer.convert_ids_to_tokens(int(ids[i, j])) in words
-        if response_mask is not None:
-            out &= torch.as_tensor(response_mask).bool()
-        return out
-
-    StrategicLexicon.tag_batch = tag_batch
-
-
-if importlib.util.find_spec("hicra.lexicon.tagging") is None:
-    _shim_tag_batch()

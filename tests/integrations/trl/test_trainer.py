@@ -78,7 +78,8 @@ def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, l
             to_loss.append((inputs["completion_ids"].clone(), inputs["advantages"].clone()))
             return super()._compute_loss(model, inputs)
 
-    trainer = hicra_trainer(tiny, dataset, tmp_path, lexicon_file, trainer_cls=Spy, hicra_alpha=0.2)
+    trainer = hicra_trainer(tiny, dataset, tmp_path, lexicon_file, trainer_cls=Spy, hicra_alpha=0.2,
+                            report_to=["tensorboard"])
     before = params(trainer.model)
     trainer.train()
     after = params(trainer.model)
@@ -108,6 +109,14 @@ def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, l
         assert advantages.shape == ids.shape
         for row, adv in zip(ids, advantages):
             assert torch.equal(adv, by_completion[tuple(row.tolist())])
+
+    # report_to: hicra's metrics reach TensorBoard next to TRL's
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next((tmp_path / "runs").rglob("events.out.tfevents*")).parent))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {"train/hicra/tokens/planning_fraction", "train/hicra/semantic/entropy", "train/loss"} <= tags, tags
 
     reader = RunReader(tmp_path / "hicra_run")
     assert reader.config()["credit_mode"] == "hicra" and reader.config()["backend"] == "trl"
