@@ -95,16 +95,33 @@ def micro_batches(rows: torch.Tensor, size: int) -> list[torch.Tensor]:
     return [rows] if size <= 0 else list(rows.split(size))
 
 
+def rows_logp(model, batch: RolloutBatch, rows: torch.Tensor, temperature: float, entropy_grad: bool = False):
+    """(logp, entropy), each (len(rows), T), of some rows, with the forward trimmed to the
+    longest response among them (the padding columns beyond it are 0)."""
+    width = int(batch.response_mask[rows].sum(1).max()) if len(rows) else 0
+    width = max(width, 1)
+    logp, entropy = response_logp(model, batch.prompt_ids[rows], batch.prompt_mask[rows],
+                                  batch.response_ids[rows, :width], batch.response_mask[rows, :width],
+                                  temperature, entropy_grad=entropy_grad)
+    pad = batch.response_ids.shape[1] - width
+    return torch.nn.functional.pad(logp, (0, pad)), torch.nn.functional.pad(entropy, (0, pad))
+
+
+def by_length(batch: RolloutBatch, rows: torch.Tensor) -> torch.Tensor:
+    """`rows` sorted by response length (stable), so micro-batches hold similar lengths and
+    trimming removes most padding."""
+    return rows[torch.argsort(batch.response_mask[rows].sum(1), stable=True)]
+
+
 @torch.no_grad()
 def score_tokens(model, batch: RolloutBatch, temperature: float, micro_batch_size: int):
     """(logp, entropy), each (B, T), of the sampled responses under `model`, no gradient."""
-    logps, entropies = [], []
-    for rows in micro_batches(torch.arange(len(batch), device=batch.response_ids.device), micro_batch_size):
-        logp, entropy = response_logp(model, batch.prompt_ids[rows], batch.prompt_mask[rows],
-                                      batch.response_ids[rows], batch.response_mask[rows], temperature)
-        logps.append(logp)
-        entropies.append(entropy)
-    return torch.cat(logps), torch.cat(entropies)
+    logp = torch.zeros(batch.response_ids.shape, dtype=torch.float32, device=batch.response_ids.device)
+    entropy = torch.zeros_like(logp)
+    rows = torch.arange(len(batch), device=batch.response_ids.device)
+    for micro in micro_batches(by_length(batch, rows) if micro_batch_size > 0 else rows, micro_batch_size):
+        logp[micro], entropy[micro] = rows_logp(model, batch, micro, temperature)
+    return logp, entropy
 
 
 def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexicon) -> StepData:
@@ -159,12 +176,12 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
         order = rows[torch.randperm(len(rows), generator=generator).to(rows.device)] if cfg.minibatches > 1 else rows
         for minibatch in order.chunk(cfg.minibatches):
             optimizer.zero_grad(set_to_none=True)
-            weights = minibatch_weights(data.batch.response_mask[minibatch], cfg.loss_agg, cfg.micro_batch_size)
+            b = data.batch
+            if cfg.micro_batch_size > 0:
+                minibatch = by_length(b, minibatch)
+            weights = minibatch_weights(b.response_mask[minibatch], cfg.loss_agg, cfg.micro_batch_size)
             for micro, weight in zip(micro_batches(minibatch, cfg.micro_batch_size), weights):
-                b = data.batch
-                logp, entropy = response_logp(model, b.prompt_ids[micro], b.prompt_mask[micro],
-                                              b.response_ids[micro], b.response_mask[micro], cfg.temperature,
-                                              entropy_grad=entropy_grad)
+                logp, entropy = rows_logp(model, b, micro, cfg.temperature, entropy_grad)
                 loss, stats = credit_policy_loss(
                     mode, logp, data.old_logp[micro], data.token_advantage[micro], b.response_mask[micro],
                     agg_mode=cfg.loss_agg, norm_const=cfg.max_new_tokens,
