@@ -166,8 +166,13 @@ def _verify_in_this_process(gold: str, predicted: str) -> bool:
 def _worker_main() -> None:
     """Serve JSON lines {"gold", "predicted"} -> {"equivalent"} on stdin/stdout until EOF."""
     import logging
+    import resource
 
     logging.disable(logging.WARNING)  # math-verify warns that its timeout is disabled
+    # A runaway expression (a huge power) fails with MemoryError instead of exhausting the host.
+    limit = int(os.environ.get("HICRA_VERIFY_MEMORY_MB", "2048")) * 2**20
+    if limit > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     _verify_in_this_process("1", "1")  # warm the imports before saying ready
     out = sys.stdout
     out.write('{"ready": true}\n')
