@@ -3,6 +3,8 @@
     python benchmarks/bench_demo_seeds.py                     # 5 seeds x 2 arms, demo recipe
     python benchmarks/bench_demo_seeds.py --seeds 0 1 2 3 4 5 6 7 --steps 80
     python benchmarks/bench_demo_seeds.py --arms grpo hicra hicra:0.5 hicra:-0.2   # alpha sweep
+    python benchmarks/bench_demo_seeds.py --arms grpo hicra hicra@placebo           # placebo mask
+    python benchmarks/bench_demo_seeds.py --arms grpo hicra hicra@my_lexicon.txt    # other lexicon
 
 One SFT warm start (the demo's, seed 0, cached) is shared by every run; the RL seed changes
 the problem stream and the sampling. For each seed the arms run in parallel (one thread
@@ -40,10 +42,14 @@ def bootstrap_ci(values, n_boot: int = 10_000, seed: int = 0, level: float = 0.9
     return float(lo), float(hi)
 
 
-def parse_arm(spec: str) -> tuple[str, str, float]:
-    """'grpo' | 'hicra' | 'hicra:0.5' -> (name, credit mode, alpha)."""
-    mode, _, alpha = spec.partition(":")
-    return (spec.replace(":", "_a"), mode, float(alpha) if alpha else 0.2)
+def parse_arm(spec: str) -> tuple[str, str, float, str]:
+    """'grpo' | 'hicra' | 'hicra:0.5' | 'hicra@placebo' | 'hicra@FILE' -> (name, credit mode,
+    alpha, lexicon: '' = the world's own, 'placebo' = the world's mask shuffled within each
+    response (TrainConfig.placebo_mask), else a lexicon file)."""
+    head, _, lexicon = spec.partition("@")
+    mode, _, alpha = head.partition(":")
+    name = head.replace(":", "_a") + ("_" + Path(lexicon).stem if lexicon else "")
+    return (name, mode, float(alpha) if alpha else 0.2, lexicon)
 
 
 def stats(values) -> dict:
@@ -89,17 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work)
     if work.exists():
         shutil.rmtree(work)
-    lexicon = task.planning_lexicon()
-    per_seed: dict[str, dict[int, dict]] = {name: {} for name, _, _ in arms}
-    curves: dict[str, list[np.ndarray]] = {name: [] for name, _, _ in arms}
+    lexicon = task.planning_lexicon()  # metrics always use the world's lexicon
+    per_seed: dict[str, dict[int, dict]] = {name: {} for name, *_ in arms}
+    curves: dict[str, list[np.ndarray]] = {name: [] for name, *_ in arms}
     for seed in args.seeds:
         configs = [replace(base, model=str(checkpoint), credit_mode=mode, alpha=alpha, seed=seed,
-                           run_dir=str(work / f"seed{seed}" / name), resume=False, progress=False)
-                   for name, mode, alpha in arms]
+                           lexicon="" if lex == "placebo" else lex, placebo_mask=lex == "placebo",
+                           metrics_lexicon="task", run_dir=str(work / f"seed{seed}" / name),
+                           resume=False, progress=False)
+                   for name, mode, alpha, lex in arms]
         t = time.perf_counter()
         print(f"seed {seed}: {', '.join(a for a in args.arms)}")
         run_arms(configs, parallel=True)
-        for (name, _, _), c in zip(arms, configs):
+        for (name, *_), c in zip(arms, configs):
             a = analyze_run(Path(c.run_dir), lexicon=lexicon)
             final = a.final(last=5)
             per_seed[name][seed] = {"final_accuracy": final.get("accuracy", math.nan),
@@ -109,11 +117,11 @@ def main(argv: list[str] | None = None) -> int:
             curves[name].append(a.series.get("accuracy", np.full(len(a.steps), np.nan)))
         print(f"  {time.perf_counter() - t:.0f} s: " + ", ".join(
             f"{n} acc {per_seed[n][seed]['final_accuracy']:.3f} turn {per_seed[n][seed]['transition_step']}"
-            for n, _, _ in arms))
+            for n, *_ in arms))
 
     summary = {"seeds": args.seeds, "steps": base.steps, "sft_checkpoint": str(checkpoint),
                "recipe": str(args.recipe or recipe_path(args.quick)), "arms": {}}
-    for name, _, _ in arms:
+    for name, *_ in arms:
         rows = [per_seed[name][s] for s in args.seeds]
         tr = [r["transition_step"] for r in rows]
         summary["arms"][name] = {
@@ -125,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             "per_seed": rows,
         }
     ref = arms[0][0]
-    for name, _, _ in arms[1:]:
+    for name, *_ in arms[1:]:
         diff = [per_seed[name][s]["final_accuracy"] - per_seed[ref][s]["final_accuracy"] for s in args.seeds]
         summary["arms"][name][f"paired_diff_vs_{ref}"] = stats(diff)
     write_outputs(summary, curves, args)

@@ -104,3 +104,16 @@ def test_kl_reference_dynamic_sampling_and_baseline_modes_run(tiny_model_dir, de
     assert 0 < first["update/kept_frac"] < 1  # some groups were all-zero and dropped
     # step 2 of this seed draws only all-zero groups: dynamic sampling skips the update
     assert second["update/skipped"] == 1.0 and second["update/kept_frac"] == 0.0
+
+
+def test_placebo_mask_keeps_counts_and_moves_positions():
+    from hicra.trainer.grpo import shuffle_within_rows
+
+    gen = torch.Generator().manual_seed(0)
+    response_mask = torch.tensor([[True] * 6 + [False] * 2, [True] * 8])
+    mask = torch.tensor([[True, True, False, False, False, False, False, False],
+                         [False, False, False, False, False, True, True, True]])
+    shuffled = [shuffle_within_rows(mask, response_mask, gen) for _ in range(20)]
+    for s in shuffled:
+        assert torch.equal(s.sum(1), mask.sum(1)) and not (s & ~response_mask).any()
+    assert any(not torch.equal(s, mask) for s in shuffled)

@@ -45,7 +45,13 @@ class TrainConfig:
     """Extra keyword arguments of the mode's advantage transform (YAML only), e.g. {rho: 0.2}."""
 
     lexicon: str = ""
-    """Planning-phrase lexicon file (one phrase a line). Empty: the task's own planning lexicon."""
+    """Planning-phrase lexicon file (one phrase a line) of the credit assignment. Empty: the task's own planning lexicon."""
+
+    placebo_mask: bool = False
+    """Ablation (the paper's placebo): credit goes to a random mask with as many tokens per response as the planning mask; metrics keep the real mask."""
+
+    metrics_lexicon: str = ""
+    """Lexicon of the dynamics metrics: empty = the same as `lexicon`; `task` = the task's own (e.g. for a placebo run); or a file."""
 
     advantage_scale: Literal["group", "batch", "none"] = "group"
     """Divide (reward - group mean) by the group std, the batch std, or nothing (Dr. GRPO)."""

@@ -143,13 +143,27 @@ def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexi
     ref_logp = None
     if ref_model is not None:
         ref_logp, _ = score_tokens(ref_model, batch, cfg.temperature, cfg.micro_batch_size)
+    credit_mask = planning_mask
+    if cfg.placebo_mask:
+        credit_mask = shuffle_within_rows(planning_mask, batch.response_mask, generator)
     mode = resolve_credit_mode(cfg.credit_mode)
-    token_advantage = token_advantages(mode, advantages, batch.response_mask, planning_mask=planning_mask,
+    token_advantage = token_advantages(mode, advantages, batch.response_mask, planning_mask=credit_mask,
                                        entropy=entropy, **credit_params(cfg))  # (B, T)
     t3 = time.perf_counter()
     return StepData(problems, batch, rewards, correct, [s.diagnostics for s in scores], planning_mask,
                     advantages, old_logp, entropy, ref_logp, token_advantage,
                     {"time/rollout_s": t1 - t0, "time/reward_s": t2 - t1, "time/score_s": t3 - t2})
+
+
+def shuffle_within_rows(mask: torch.Tensor, response_mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(B, T) bool mask whose True entries are moved to random response positions of the same
+    row (same count per row): the placebo planning mask."""
+    out = torch.zeros_like(mask)
+    for i in range(mask.shape[0]):
+        positions = response_mask[i].nonzero().flatten()
+        order = torch.randperm(len(positions), generator=generator, device=generator.device).to(positions.device)
+        out[i, positions] = mask[i, positions[order]]
+    return out
 
 
 def credit_params(cfg: TrainConfig) -> dict[str, Any]:
@@ -231,11 +245,15 @@ def clip_gradients(model, max_norm: float) -> float:
     return float(torch.norm(torch.stack([p.grad.norm() for p in params]))) if params else 0.0
 
 
-def step_record(cfg: TrainConfig, data: StepData, lexicon, task_summary) -> dict[str, float]:
-    """Step 9: the metrics of one step's rollouts (dynamics names + task/ diagnostics)."""
+def step_record(cfg: TrainConfig, data: StepData, lexicon, task_summary, metrics_mask=None) -> dict[str, float]:
+    """Step 9: the metrics of one step's rollouts (dynamics names + task/ diagnostics).
+
+    lexicon: the metrics lexicon; metrics_mask: its (B, T) planning mask when it is not the
+    credit lexicon (None: the credit planning mask)."""
     b = data.batch
+    planning_mask = data.planning_mask if metrics_mask is None else metrics_mask
     metrics = step_metrics(b.texts, lexicon, entropy=data.entropy, logp=data.old_logp,
-                           response_mask=b.response_mask, planning_mask=data.planning_mask,
+                           response_mask=b.response_mask, planning_mask=planning_mask,
                            rewards=data.rewards, correct=data.correct, truncated=b.truncated_mask,
                            group_ids=b.group_ids)
     for name, value in task_summary(data.diagnostics).items():
@@ -293,6 +311,9 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     seed_everything(cfg.seed)
     task = task if task is not None else load_task(cfg.task, cfg.task_options)
     lexicon = lexicon if lexicon is not None else load_lexicon(cfg.lexicon, task)
+    metrics_lexicon = lexicon
+    if cfg.metrics_lexicon:
+        metrics_lexicon = load_lexicon("" if cfg.metrics_lexicon == "task" else cfg.metrics_lexicon, task)
     model, tokenizer = load_policy(source, cfg.device, cfg.dtype)
     ref_model = None
     if cfg.kl_beta > 0:
@@ -321,7 +342,11 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
             update_stats = update(cfg, step, model, optimizer, scheduler, data)
             t2 = time.perf_counter()
             if step % cfg.log_every == 0 or step == cfg.steps:
-                metrics = step_record(cfg, data, lexicon, summarize) | update_stats
+                metrics_mask = None
+                if metrics_lexicon is not lexicon:
+                    metrics_mask = metrics_lexicon.tag_batch(data.batch.response_ids.cpu(), tokenizer,
+                                                             data.batch.response_mask.cpu()).to(cfg.device)
+                metrics = step_record(cfg, data, metrics_lexicon, summarize, metrics_mask) | update_stats
                 metrics |= data.timings | {"time/update_s": t2 - t1, "time/step_s": t2 - t0}
                 writer.log_metrics(step, metrics)
                 if cfg.rollouts_per_step:
