@@ -128,7 +128,7 @@ def normalize_answer(answer: str) -> str:
     '1000'
     """
     text = answer.strip().rstrip(".").strip()
-    text = _WRAPPERS.sub("", text).strip()
+    text = _WRAPPERS.sub("", text).strip().rstrip(".")
     text = text.replace("\\left", "").replace("\\right", "")
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     text = re.sub(r"\s+", "", text)
