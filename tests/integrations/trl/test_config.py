@@ -66,3 +66,12 @@ def test_trainer_refuses_a_plain_grpo_config_and_untested_trl(tmp_path, monkeypa
     check_trl_version("1.16.3")
     monkeypatch.setenv("HICRA_ALLOW_UNTESTED_TRL", "1")
     check_trl_version("2.0.0")
+
+
+def test_importing_the_adapter_package_does_not_import_trl():
+    import subprocess
+    import sys
+
+    code = "import sys, hicra.integrations, hicra.integrations.trl; print('trl' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
