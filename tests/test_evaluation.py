@@ -79,6 +79,16 @@ def test_eval_never_overwrites_without_force_and_resumes(checkpoint, data, tmp_p
     assert run_eval(checkpoint, data, out, "--temperature", "1.0", "--force") == 0
 
 
+def test_duplicate_ids_fall_back_to_row_numbers(checkpoint, tmp_path, capsys):
+    path = tmp_path / "dups.jsonl"
+    path.write_text("".join(json.dumps({**p, "id": 7}) + "\n" for p in PROBLEMS))
+    assert run_eval(checkpoint, str(path), tmp_path / "eval") == 0
+    assert "not unique" in capsys.readouterr().err
+    samples = (tmp_path / "eval" / "samples" / "dups.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in samples] == ["dups-0", "dups-1", "dups-2"]
+    assert json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["dups"]["problems"] == 3
+
+
 def test_missing_data_file_is_named(checkpoint, tmp_path):
     with pytest.raises(SystemExit, match="dataset file not found: .*nope.jsonl"):
         run_eval(checkpoint, str(tmp_path / "nope.jsonl"), tmp_path / "eval")

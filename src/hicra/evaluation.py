@@ -23,7 +23,7 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from hicra.tasks.base import Problem
@@ -243,6 +243,9 @@ def evaluate_file(config: EvalConfig, path: str, generator, pool) -> dict[str, A
     instruction = DEFAULT_INSTRUCTION if config.instruction is None else config.instruction
     problems = load_math_problems(path, config.prompt_field, config.answer_field, instruction, config.limit)
     name = benchmark_name(path)
+    if len({p.id for p in problems}) != len(problems):  # ids key the resume file: make them unique
+        print(f"[{name}] problem ids are not unique; using row numbers instead", file=sys.stderr)
+        problems = [replace(p, id=f"{name}-{p.meta['row']}") for p in problems]
     samples_path = os.path.join(config.out, "samples", f"{name}.jsonl")
     done = _load_done(samples_path)
     todo = [p for p in problems if p.id not in done]
