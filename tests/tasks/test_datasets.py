@@ -81,6 +81,14 @@ def test_explicit_fields_override_detection(tmp_path):
     assert (problem.prompt, problem.answer) == ("Compute 2+2.", "4")
 
 
+def test_deduplicate_keeps_the_first_of_repeated_rows(tmp_path):
+    rows = LAYOUTS["dapo_math_17k"] * 3 + [{**LAYOUTS["dapo_math_17k"][0], "reward_model": {"ground_truth": "3"}}]
+    path = write(tmp_path / "dapo.jsonl", rows, "jsonl")
+    assert len(load_math_problems(path)) == 4
+    kept = load_math_problems(path, deduplicate=True)
+    assert [(p.answer, p.meta["row"]) for p in kept] == [("2", 0), ("3", 3)]
+
+
 def test_limit(tmp_path):
     path = write(tmp_path / "m.jsonl", LAYOUTS["minerva"] * 5, "jsonl")
     assert len(load_math_problems(path, limit=3)) == 3

@@ -148,12 +148,15 @@ def load_math_problems(
     answer_field: str | None = None,
     instruction: str = DEFAULT_INSTRUCTION,
     limit: int | None = None,
+    deduplicate: bool = False,
 ) -> list[Problem]:
     """Problems from one local file.
 
     prompt_field / answer_field: column names (dotted for nested); None = auto-detect.
     instruction: appended to each problem after a blank line ("" for none).
     limit: keep only the first `limit` rows.
+    deduplicate: keep only the first row of each (problem, answer) pair (DAPO-Math-17k's
+        parquet release repeats each problem many times).
     Each Problem has id (from an id column, else "<file stem>-<row>"), prompt (problem +
     instruction), answer (the reference string) and meta {"problem", "data_source", "row"}.
     """
@@ -178,7 +181,7 @@ def load_math_problems(
     id_field = detect_field(records, ID_FIELDS)
     stem = os.path.splitext(os.path.basename(path))[0]
     from_solution = answer_field.split(".")[-1] == "solution"
-    problems = []
+    problems, seen = [], set()
     for row, record in enumerate(records):
         where = f"{path} row {row}"
         raw_prompt, raw_answer = get_field(record, prompt_field), get_field(record, answer_field)
@@ -191,6 +194,10 @@ def load_math_problems(
             answer = answer_text(raw_answer, from_solution)
         except (TypeError, ValueError) as error:
             raise DatasetError(f"{where}: {error}") from error
+        if deduplicate:
+            if (problem, answer) in seen:
+                continue
+            seen.add((problem, answer))
         ident = get_field(record, id_field) if id_field else None
         data_source = record.get("data_source") if isinstance(record.get("data_source"), str) else stem
         problems.append(

@@ -49,10 +49,12 @@ class MathTask:
         prompt_field: str | None = None,
         answer_field: str | None = None,
         instruction: str = DEFAULT_INSTRUCTION,
+        deduplicate: bool = False,
         **options,
     ) -> "MathTask":
-        """Load a parquet/json/jsonl file (see hicra.tasks.datasets) into a task."""
-        problems = load_math_problems(path, prompt_field, answer_field, instruction)
+        """Load a parquet/json/jsonl file (see hicra.tasks.datasets) into a task; options are
+        the dataclass fields (name, rewards, timeout_s, lexicon_path)."""
+        problems = load_math_problems(path, prompt_field, answer_field, instruction, deduplicate=deduplicate)
         name = options.pop("name", None) or os.path.splitext(os.path.basename(path))[0]
         return cls(name=name, problems=problems, **options)
 

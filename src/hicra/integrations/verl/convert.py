@@ -49,7 +49,7 @@ def verl_record(problem: Problem, index: int, split: str, data_source: str | Non
 def convert(paths: list[str], out: str, *, split: str = "train", data_source: str | None = None,
             prompt_field: str | None = None, answer_field: str | None = None,
             instruction: str = DEFAULT_INSTRUCTION, system_prompt: str | None = None,
-            force: bool = False) -> int:
+            deduplicate: bool = False, force: bool = False) -> int:
     """Write the rows of every input file to one verl parquet file; return the row count."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -58,7 +58,7 @@ def convert(paths: list[str], out: str, *, split: str = "train", data_source: st
         raise FileExistsError(f"{out} exists; pass --force to overwrite it")
     rows: list[dict[str, Any]] = []
     for path in paths:
-        for problem in load_math_problems(path, prompt_field, answer_field, instruction):
+        for problem in load_math_problems(path, prompt_field, answer_field, instruction, deduplicate=deduplicate):
             rows.append(verl_record(problem, len(rows), split, data_source, system_prompt))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), out)
@@ -75,12 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answer-field", default=None)
     parser.add_argument("--instruction", default=DEFAULT_INSTRUCTION, help='appended to each problem ("" for none)')
     parser.add_argument("--system-prompt", default=None)
+    parser.add_argument("--deduplicate", action="store_true", help="drop repeated (problem, answer) rows")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     args = parser.parse_args(argv)
     try:
         count = convert(args.inputs, args.out, split=args.split, data_source=args.data_source,
                         prompt_field=args.prompt_field, answer_field=args.answer_field,
-                        instruction=args.instruction, system_prompt=args.system_prompt, force=args.force)
+                        instruction=args.instruction, system_prompt=args.system_prompt,
+                        deduplicate=args.deduplicate, force=args.force)
     except (DatasetError, FileExistsError) as error:
         print(f"hicra-to-verl: {error}", file=sys.stderr)
         return 2
