@@ -25,6 +25,7 @@ from verl.protocol import DataProto
 from verl.trainer.ppo.v1 import trainer_base
 from verl.workers.utils.padding import response_to_nested
 
+from hicra.credit import resolve_credit_mode
 from hicra.integrations.verl.credit import apply_credit_to_batch
 from hicra.integrations.verl.settings import HICRASettings
 
@@ -66,7 +67,13 @@ class HICRAAdvantageMixin:
         settings = self.hicra_settings()
         if settings is None:
             return batch
-        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=self._hicra_fields(batch))
+        fields = self._hicra_fields(batch)
+        if "entropy" in resolve_credit_mode(settings.credit_mode).requires and "entropy" not in fields:
+            raise ValueError(
+                f"hicra.credit_mode={settings.credit_mode} needs verl's per-token entropy, which verl does not "
+                "compute in rollout-correction bypass mode (algorithm.rollout_correction.bypass_mode=true)"
+            )
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
         response_mask = data["response_mask"]  # nested (B, T_i)
         padded = DataProto(batch=data.to_padded_tensor())  # (B, T) right padded, as verl does
         metrics.update(apply_credit_to_batch(padded.batch, self.tokenizer, self.hicra_lexicon(), settings))
