@@ -12,6 +12,8 @@ pytest.importorskip("verl")
 pytest.importorskip("transfer_queue")
 ray = pytest.importorskip("ray")
 
+import os  # noqa: E402
+
 import torch  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -31,12 +33,24 @@ def transfer_queue():
     import transfer_queue as tq
     from omegaconf import OmegaConf
 
+    # The plug-in variable as a user exports it before launching verl: Ray workers of the local
+    # instance inherit it (test_plugin_reaches_ray_workers).
+    saved = os.environ.get("VERL_USE_EXTERNAL_MODULES")
+    os.environ["VERL_USE_EXTERNAL_MODULES"] = "hicra.integrations.verl.plugin"
+    src = os.path.dirname(os.path.dirname(os.path.dirname(__import__("hicra").__file__)))
+    saved_path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = src + os.pathsep + (saved_path or "")
     # Logical CPUs: TransferQueue's controller and storage actors each ask for one.
     ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False)
     tq.init(OmegaConf.create({"backend": {"SimpleStorage": {"num_data_storage_units": 1}}}))
     yield tq
     tq.close()
     ray.shutdown()
+    for name, value in (("VERL_USE_EXTERNAL_MODULES", saved), ("PYTHONPATH", saved_path)):
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +141,15 @@ def test_plugin_module_installs_through_verl_external_modules_variable():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["HICRAPPOTrainerSync", "HICRAPPOTrainerColocateAsync", "HICRAPPOTrainerSeparateAsync"]
+
+
+def test_plugin_reaches_ray_workers(transfer_queue):
+    """verl looks the trainer class up inside its TaskRunner Ray actor: there, too, it is HICRA's."""
+
+    @ray.remote
+    def trainer_class_name():
+        from verl.trainer.ppo.v1 import get_trainer_cls
+
+        return get_trainer_cls("sync").__name__
+
+    assert ray.get(trainer_class_name.remote()) == "HICRAPPOTrainerSync"
