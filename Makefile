@@ -1,6 +1,8 @@
 # hicra: the two commands of the README, each doing all of its own set-up.
 #   make demo   -> creates .venv, installs hicra, runs the offline GRPO vs HICRA demo
-#   make test   -> creates .venv, installs hicra with test extras, runs the fast test suite
+#   make test   -> creates .venv, installs hicra with test extras, runs the fast test suite;
+#                  then the verl plug-in's CPU tests in a second venv (.venv-verl), because
+#                  verl 0.9.1 pins transformers<5.11 and would downgrade the main one
 # GPU users: override the torch build, e.g.  make test TORCH_SPEC="torch==2.9.1"
 #   (or TORCH_SPEC="" to keep whatever torch the venv already has).
 
@@ -10,8 +12,11 @@ TORCH_SPEC ?= torch==2.13.0
 EXTRAS     ?= all
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.hicra-installed
+VERL_VENV  ?= .venv-verl
+VERL_SPEC  ?= verl==0.9.1 TransferQueue==0.1.11 cachetools fastapi uvicorn
+VERL_STAMP := $(VERL_VENV)/.hicra-installed
 
-.PHONY: install demo demo-quick test test-slow bench clean
+.PHONY: install demo demo-quick test test-core test-verl test-slow bench clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,8 +33,23 @@ demo: $(STAMP)
 demo-quick: $(STAMP)
 	$(VENV)/bin/hicra demo --quick $(DEMO_ARGS)
 
-test: $(STAMP)
+$(VERL_STAMP): pyproject.toml Makefile
+	test -x $(VERL_VENV)/bin/python || $(PYTHON) -m venv $(VERL_VENV)
+	$(VERL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	if [ -n "$(TORCH_SPEC)" ]; then $(VERL_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"; fi
+	$(VERL_VENV)/bin/python -m pip install --quiet $(VERL_SPEC) "math-verify>=0.8" "pyahocorasick>=2.1" "pytest>=8"
+	$(VERL_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(VERL_STAMP)
+
+test: test-core test-verl
+
+test-core: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# verl's CPU tests (its DataProto, its real _compute_advantage, its reward loader); they skip
+# in the main venv, which has no verl.
+test-verl: $(VERL_STAMP)
+	$(VERL_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/integrations/verl -m "slow or not slow"
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
@@ -38,4 +58,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache
+	rm -rf $(VENV) $(VERL_VENV) build src/*.egg-info .pytest_cache
