@@ -178,18 +178,18 @@ def summarize(analyses, timings: dict[str, float], report: Path, header: str) ->
             rows[key] = (sum(head) / len(head), final.get(key, float("nan")))
         first_last[a.name] = rows
     width = max(len(label) for _, label, _ in SUMMARY_ROWS)
-    lines = [header, "", f"{'':{width}}  " + "  ".join(f"{a.name:>17}" for a in analyses),
-             f"{'(first steps -> last steps)':{width}}"]
+    col = 28
+    lines = [header, "", f"{'(first steps -> last steps)':{width}}  " + "  ".join(f"{a.name:>{col}}" for a in analyses)]
     for key, label, fmt in SUMMARY_ROWS:
         cells = []
         for a in analyses:
             pair = first_last[a.name].get(key)
             cells.append(f"{fmt.format(pair[0])} -> {fmt.format(pair[1])}" if pair else "n/a")
         if any(c != "n/a" for c in cells):
-            lines.append(f"{label:{width}}  " + "  ".join(f"{c:>17}" for c in cells))
+            lines.append(f"{label:{width}}  " + "  ".join(f"{c:>{col}}" for c in cells))
     phases = [f"{a.phases.kind}" + (f" @ step {a.phases.transition_step}" if a.phases.transition_step is not None else "")
               for a in analyses]
-    lines.append(f"{'phase detector':{width}}  " + "  ".join(f"{p:>17}" for p in phases))
+    lines.append(f"{'phase detector':{width}}  " + "  ".join(f"{p:>{col}}" for p in phases))
     lines += ["", "time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), f"report: {report}"]
     return "\n".join(lines)
 
