@@ -14,15 +14,15 @@ from hicra.tasks.countdown import CountdownTask
 
 class DenseCountdownTask(CountdownTask):
     """The countdown world's problems and diagnostics with a dense reward: the share of
-    response words that are "1" (so a random policy's responses differ in reward)."""
+    response words that are digits (so a random policy's responses differ in reward)."""
 
     name = "countdown_dense"
 
     def score(self, problem, response):
         verdict = super().score(problem, response)
         words = response.split()
-        reward = sum(w == "1" for w in words) / max(len(words), 1)
-        return Score(reward=reward, correct=reward > 0.05, diagnostics=verdict.diagnostics)
+        reward = sum(w.isdigit() for w in words) / max(len(words), 1)
+        return Score(reward=reward, correct=reward > 0.2, diagnostics=verdict.diagnostics)
 
 
 @pytest.fixture(scope="session")

@@ -101,9 +101,19 @@ def test_kl_reference_dynamic_sampling_and_baseline_modes_run(tiny_model_dir, de
     train(cfg, task=dense_task, lexicon=digit_lexicon)
     first, second = RunReader(tmp_path / "kl").metrics()
     assert first["loss/kl"] > 0  # second epoch: the policy has moved from the reference
-    assert 0 < first["update/kept_frac"] < 1  # some groups were all-zero and dropped
-    # step 2 of this seed draws only all-zero groups: dynamic sampling skips the update
-    assert second["update/skipped"] == 1.0 and second["update/kept_frac"] == 0.0
+    assert 0 < first["update/kept_frac"] <= 1 and first["update/skipped"] == 0.0
+
+
+def test_steps_without_signal_make_no_update(tiny_model_dir, tmp_path):
+    """The real countdown verifier gives a random model reward 0 everywhere: every advantage is
+    zero, so no optimizer step is taken and the weights stay the initial ones."""
+    from hicra.tasks.countdown import CountdownTask
+
+    train(tiny_config(tiny_model_dir, tmp_path / "run", steps=2, dynamic_sampling=True), task=CountdownTask())
+    assert [m["update/skipped"] for m in RunReader(tmp_path / "run").metrics()] == [1.0, 1.0]
+    initial = load_file(str(tiny_model_dir / "model.safetensors"))
+    trained = final_params(tmp_path / "run")
+    assert all(torch.equal(initial[k], trained[k]) for k in initial)
 
 
 def test_placebo_mask_keeps_counts_and_moves_positions():

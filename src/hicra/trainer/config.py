@@ -110,6 +110,9 @@ class TrainConfig:
     dynamic_sampling: bool = False
     """DAPO dynamic sampling: drop groups whose rewards are all equal before the update."""
 
+    skip_zero_signal: bool = True
+    """Make no optimizer step when every token advantage is zero (and no KL/entropy term): Adam would only replay its momentum."""
+
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value (0: off)."""
 

@@ -25,7 +25,9 @@ Algorithm, for each step s = 1 .. steps (theta_{s-1} = the policy before the ste
 Departures from the paper (which states none of these): the loss of the paper's GRPO is
 used with DAPO's clip-higher (eps_low 0.2, eps_high 0.28) and token-mean aggregation by
 default; no KL by default; dynamic sampling, when on, filters the uninformative groups out
-of the update but does not draw replacement prompts (the step's compute stays fixed); the
+of the update but does not draw replacement prompts (the step's compute stays fixed); a step
+whose token advantages are all zero (and no KL or entropy term) makes no optimizer step, since
+Adam would otherwise keep moving the weights on stale momentum (`skip_zero_signal`); the
 model is kept in eval mode (no dropout) for sampling and for the update, so with one epoch
 the ratio is exactly 1; log-probs use logits / temperature.
 """
@@ -182,8 +184,11 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
         rows = rows[informative_group_mask(data.rewards, data.batch.group_ids)]
     stats_sum: dict[str, float] = {}
     n_updates = 0
-    if len(rows) == 0:
-        return {"update/skipped": 1.0, "update/kept_frac": 0.0}
+    entropy_coef = cfg.entropy_coef or mode.entropy_coef
+    no_signal = not bool(data.token_advantage.any()) and cfg.kl_beta == 0 and entropy_coef == 0
+    if len(rows) == 0 or (cfg.skip_zero_signal and no_signal):
+        # The loss gradient is exactly zero: an optimizer step would only replay Adam's momentum.
+        return {"update/skipped": 1.0, "update/kept_frac": len(rows) / len(data.batch)}
     generator = torch.Generator(device="cpu").manual_seed(step_seed(cfg.seed, step) ^ 0x5EED)
     entropy_grad = mode.entropy_needs_grad or cfg.entropy_coef > 0
     for _ in range(cfg.epochs_per_batch):
@@ -216,6 +221,7 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
     out["update/optimizer_steps"] = float(n_updates)
     out["update/kept_frac"] = len(rows) / len(data.batch)
     out["update/lr"] = scheduler.get_last_lr()[0]
+    out["update/skipped"] = 0.0
     return out
 
 
