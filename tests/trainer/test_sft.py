@@ -66,3 +66,20 @@ def test_tiny_sft_run_learns_and_is_cached(tmp_path):
     AutoTokenizer.from_pretrained(str(path))
     AutoModelForCausalLM.from_pretrained(str(path))
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary leftovers
+
+
+def test_cli_reuses_the_cache(tmp_path, capsys):
+    from hicra.trainer.sft_cli import sft_main
+
+    config = SFTConfig(
+        steps=2, batch_size=4, hidden=16, layers=1, heads=2, intermediate=32, eval_samples=0,
+        cache_dir=str(tmp_path), progress=False,
+    )
+    path = run_sft(config, CountdownTask())
+    argv = ["--steps", "2", "--batch_size", "4", "--hidden", "16", "--layers", "1", "--heads", "2",
+            "--intermediate", "32", "--eval_samples", "0", "--cache_dir", str(tmp_path),
+            "--progress", "false"]
+    assert sft_main(argv) == 0
+    assert f"reused cached checkpoint: {path}" in capsys.readouterr().out
+    assert sft_main(argv + ["--task.backtrack_rate", "1.5"]) == 2
+    assert "CountdownConfig.backtrack_rate" in capsys.readouterr().err
