@@ -207,3 +207,41 @@ def test_every_sft_word_is_in_the_vocabulary_and_corpus_parses():
         assert problem.prompt == example.prompt
         assert set(example.prompt.split()) | set(example.response.split()) <= vocab
         assert TASK.score(problem, example.response).diagnostics["well_formed"] == 1.0
+
+
+def corpus_summary(n=300, **knobs):
+    task = CountdownTask(CountdownConfig(**knobs))
+    rng = np.random.default_rng(11)
+    problems = task.sample_problems(n, np.random.default_rng(11))
+    examples = task.sft_examples(n, rng)
+    scores = [task.score(p, e.response) for p, e in zip(problems, examples)]
+    summary = task.summarize_diagnostics([s.diagnostics for s in scores])
+    summary["accuracy"] = float(np.mean([s.correct for s in scores]))
+    return summary, examples
+
+
+def test_corpus_knobs_change_the_measured_rates():
+    clean, _ = corpus_summary(add_error_rate=0.0, mul_error_rate=0.0)
+    sloppy, _ = corpus_summary(add_error_rate=0.3, mul_error_rate=0.3)
+    assert clean["exec_error_rate"] == 0.0 and 0.2 < sloppy["exec_error_rate"] < 0.4
+    never, _ = corpus_summary(backtrack_rate=0.0)
+    always, _ = corpus_summary(backtrack_rate=1.0, repeat_strategy_rate=0.0)
+    assert never["backtrack_after_failed_check"] == 0.0 and never["attempts"] == 1.0
+    # a failed check is always followed by a backtrack except on the last allowed attempt
+    assert always["backtrack_after_failed_check"] > 0.9
+    assert always["repeated_strategy"] == 0.0 and always["accuracy"] > 0.6 > never["accuracy"]
+    repeat, _ = corpus_summary(backtrack_rate=1.0, repeat_strategy_rate=1.0)
+    assert repeat["repeated_strategy"] > 0.5 and repeat["distinct_strategies"] == 1.0
+    unchecked, _ = corpus_summary(check_rate=0.0)
+    assert unchecked["checks"] == 0.0 and unchecked["backtracks"] == 0.0
+    oracle, _ = corpus_summary(first_choice_oracle_rate=1.0)
+    blind, _ = corpus_summary()
+    assert oracle["first_strategy_solves"] == 1.0 and 0.15 < blind["first_strategy_solves"] < 0.35
+
+
+def test_phrase_zipf_skews_the_paraphrases():
+    _, skewed = corpus_summary(phrase_zipf=4.0)
+    _, uniform = corpus_summary(phrase_zipf=0.0)
+    first = grammar.phrases_of("choose")[0]
+    share = lambda examples: np.mean([e.response.startswith(first) for e in examples])  # noqa: E731
+    assert share(skewed) > 0.85 and share(uniform) < 0.35
