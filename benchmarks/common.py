@@ -184,11 +184,10 @@ def suppress_token(model, token_id: int):
     """Forward hook making `token_id` impossible (logit -inf) in every output of `model`:
     with the EOS id, every response runs to max_new_tokens (fixed-length benchmarks).
     Returns the hook handle (`.remove()` to undo)."""
-    import torch
-
     def hook(module, inputs, output):
-        logits = output.logits
-        logits[..., token_id] = torch.finfo(logits.dtype).min
+        # -1e9, not the dtype's minimum: / temperature < 1 must not overflow to -inf
+        # (p * log p would then be 0 * -inf = NaN in the entropy).
+        output.logits[..., token_id] = -1e9
         return output
 
     return model.register_forward_hook(hook)
