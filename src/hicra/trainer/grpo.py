@@ -34,7 +34,6 @@ the ratio is exactly 1; log-probs use logits / temperature.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from dataclasses import asdict, dataclass, field
@@ -368,12 +367,4 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     return run_dir
 
 
-def final_accuracy(run_dir: Path, last: int = 5) -> float:
-    """Mean accuracy of the last `last` logged steps of a run (NaN if none)."""
-    from hicra.dynamics.rundir import RunReader
-
-    values = [m["accuracy"] for m in RunReader(run_dir).metrics() if m.get("accuracy") is not None]
-    return float(np.mean(values[-last:])) if values else math.nan
-
-
-__all__ = ["StepData", "TrainConfig", "collect", "final_accuracy", "step_seed", "train", "update"]
+__all__ = ["StepData", "TrainConfig", "collect", "step_seed", "train", "update"]
