@@ -187,7 +187,11 @@ def suppress_token(model, token_id: int):
     def hook(module, inputs, output):
         # -1e9, not the dtype's minimum: / temperature < 1 must not overflow to -inf
         # (p * log p would then be 0 * -inf = NaN in the entropy).
-        output.logits[..., token_id] = -1e9
+        # TRL's training forward returns fused log-probs without logits: nothing to mask
+        # there (the token is never sampled, so its log-prob is never read).
+        logits = getattr(output, "logits", None)
+        if logits is not None:
+            logits[..., token_id] = -1e9
         return output
 
     return model.register_forward_hook(hook)
