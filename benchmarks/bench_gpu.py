@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = run(settings, str(out / "model"), CountdownTask(), out)
     header = (f"Built-in trainer vs TRL {machine['trl']} GRPOTrainer (HICRATrainer, alpha 0.2) on "
-              f"{machine.get("gpu", device)}, {params / 1e6:.2f}M-parameter random-init Llama {shape}, {dtype}, "
+              f"{machine.get('gpu', device)}, {params / 1e6:.2f}M-parameter random-init Llama {shape}, {dtype}, "
               f"{settings.prompts} prompts x {settings.samples} samples x exactly {settings.max_new_tokens} tokens "
               f"(EOS suppressed), micro-batch {settings.micro_batch}, {settings.steps} timed steps each after "
               f"{settings.warmup} warmup (alternating), torch {machine['torch']}, {machine['date_utc']}.\n\n")
