@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", default=None, help="YAML TrainConfig recipe for both arms (default: the demo's)")
     p.add_argument("--sequential", action="store_true", help="run the arms one after the other (one core)")
     p.add_argument("--force-sft", action="store_true", help="retrain the SFT warm start even if cached")
+    p.add_argument("--sft-steps", type=int, default=None, help="SFT optimizer steps (default: the demo's)")
+    p.add_argument("--checkpoint", default=None, help="start RL from this HF checkpoint instead of the SFT stage")
     return p
 
 
@@ -209,11 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"hicra demo -> {out}")
 
     sft = sft_config(args.quick, 0)  # one cached warm start; --seed varies the RL arms
-    cached = is_complete(sft_dir(sft, task)) and not args.force_sft
-    print("1/3 SFT warm start: " + ("cached" if cached else "training (cached for the next demo)"))
+    if args.sft_steps is not None:
+        sft = replace(sft, steps=args.sft_steps)
     t0 = time.perf_counter()
-    checkpoint = run_sft(sft, task, force=args.force_sft)
-    timings = {"SFT" + (" (cached)" if cached else ""): time.perf_counter() - t0}
+    if args.checkpoint:
+        print(f"1/3 SFT warm start: skipped, RL starts from {args.checkpoint}")
+        checkpoint = Path(args.checkpoint)
+        timings = {}
+    else:
+        cached = is_complete(sft_dir(sft, task)) and not args.force_sft
+        print("1/3 SFT warm start: " + ("cached" if cached else "training (cached for the next demo)"))
+        checkpoint = run_sft(sft, task, force=args.force_sft)
+        timings = {"SFT" + (" (cached)" if cached else ""): time.perf_counter() - t0}
 
     configs = [replace(base, model=str(checkpoint), credit_mode=mode, alpha=args.alpha, seed=args.seed,
                        run_dir=str(out / name), resume=False, progress=False) for name, mode in ARMS]
