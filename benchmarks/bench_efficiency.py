@@ -63,11 +63,18 @@ DONE = "bench_done.json"
 
 
 def arm_overrides(spec: str) -> dict:
-    """An arm name of ARMS, or 'MODE' / 'MODE:ALPHA' of the credit registry (e.g. hicra:0.3)."""
+    """An arm name of ARMS, or 'MODE' / 'MODE:ALPHA' of the credit registry (e.g. hicra:0.3),
+    optionally '@FILE': credit from that lexicon file (e.g. a placebo lexicon of
+    `hicra mine`/`hicra.lexicon.placebo`), metrics from the world's own lexicon."""
     if spec in ARMS:
         return dict(ARMS[spec])
     from hicra.credit import resolve_credit_mode
 
+    head, _, lexicon = spec.partition("@")
+    if lexicon:
+        if not Path(lexicon).is_file():
+            raise SystemExit(f"--arms {spec!r}: lexicon file not found: {lexicon}")
+        return arm_overrides(head) | {"lexicon": str(Path(lexicon).resolve()), "metrics_lexicon": "task"}
     mode, _, alpha = spec.partition(":")
     try:
         resolve_credit_mode(mode)
@@ -232,7 +239,7 @@ def plot(runs: dict[str, dict[int, dict]], seeds: list[int], path: Path) -> None
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--arms", nargs="+", default=DEFAULT_ARMS, help="arm names (--list-arms) or MODE[:ALPHA]")
+    p.add_argument("--arms", nargs="+", default=DEFAULT_ARMS, help="arm names (--list-arms) or MODE[:ALPHA][@LEXICON_FILE]")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--steps", type=int, default=None, help="RL steps per run (default: the demo recipe's)")
     p.add_argument("--recipe", default=None, help="TrainConfig YAML (default: the demo's)")

@@ -160,3 +160,12 @@ def test_builtin_stepper_phases_add_up_to_the_step():
     assert sum(seconds[k] for k in PHASES) == pytest.approx(record["step_s"], rel=1e-6)
     assert min(seconds[k] for k in PHASES if k != "other") > 0
     assert record["samples"] == 4 and record["tokens"] == 4 * 8  # EOS suppressed: full length
+
+
+def test_efficiency_arm_with_lexicon_file(tmp_path):
+    lexicon = tmp_path / "placebo.txt"
+    lexicon.write_text("vs\n")
+    arm = bench_efficiency.arm_overrides(f"hicra:0.5@{lexicon}")
+    assert arm == {"credit_mode": "hicra", "alpha": 0.5, "lexicon": str(lexicon), "metrics_lexicon": "task"}
+    with pytest.raises(SystemExit, match="not found"):
+        bench_efficiency.arm_overrides(f"hicra@{tmp_path / 'missing.txt'}")
