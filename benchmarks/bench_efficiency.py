@@ -104,11 +104,24 @@ def run_one(config: dict) -> dict:
     return marker
 
 
-def is_done(run_dir: Path, steps: int) -> bool:
+def run_state(run_dir: Path, config: dict) -> str:
+    """'done' (finished with this config and step count), 'resume' (same config, unfinished),
+    or 'fresh' (nothing there, or a run made with other options, e.g. another SFT checkpoint,
+    which is then replaced)."""
     import json
 
+    from hicra.trainer.grpo import RUN_CONTROL_FIELDS
+
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        return "fresh"
+    saved, now = json.loads(saved_path.read_text()), json.loads(json.dumps(config))
+    if any(saved.get(k) != v for k, v in now.items() if k not in RUN_CONTROL_FIELDS):
+        return "fresh"
     marker = run_dir / DONE
-    return marker.is_file() and json.loads(marker.read_text()).get("steps") == steps
+    if marker.is_file() and json.loads(marker.read_text()).get("steps") == config["steps"]:
+        return "done"
+    return "resume"
 
 
 def logged_steps(run_dir: Path) -> int:
@@ -118,7 +131,14 @@ def logged_steps(run_dir: Path) -> int:
 
 def run_all(jobs: list[tuple[str, int, dict]], workers: int) -> None:
     """Run the unfinished jobs in `workers` processes, printing progress every 30 s."""
-    todo = [(a, s, c) for a, s, c in jobs if not is_done(Path(c["run_dir"]), c["steps"])]
+    todo = []
+    for arm, seed, config in jobs:
+        state = run_state(Path(config["run_dir"]), config)
+        if state == "fresh" and Path(config["run_dir"]).exists():
+            print(f"{arm} seed {seed}: the run there was made with other options; starting it afresh")
+            (Path(config["run_dir"]) / DONE).unlink(missing_ok=True)
+        if state != "done":
+            todo.append((arm, seed, config | {"resume": state == "resume"}))
     print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already done; {len(todo)} to run on {workers} workers")
     if not todo:
         return
@@ -126,21 +146,27 @@ def run_all(jobs: list[tuple[str, int, dict]], workers: int) -> None:
     ctx = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(run_one, c): (a, s, c) for a, s, c in todo}
-        pending, finished = set(futures), 0
+        pending, finished, failed = set(futures), 0, []
         while pending:
             done, pending = cf.wait(pending, timeout=30, return_when=cf.FIRST_COMPLETED)
             for f in done:
                 arm, seed, c = futures[f]
                 finished += 1
-                f.result()  # re-raise a worker's error here, with its traceback
                 elapsed = time.perf_counter() - t0
                 eta = elapsed / finished * (len(todo) - finished)
+                if f.exception() is not None:  # keep the other runs going; report at the end
+                    failed.append(f"{arm} seed {seed}: {type(f.exception()).__name__}: {f.exception()}")
+                    print(f"[{finished}/{len(todo)}] {arm} seed {seed} FAILED: {failed[-1]}", flush=True)
+                    continue
                 print(f"[{finished}/{len(todo)}] {arm} seed {seed} done; {elapsed / 60:.1f} min elapsed, "
                       f"~{eta / 60:.1f} min left", flush=True)
             running = [(futures[f][0], futures[f][1], logged_steps(Path(futures[f][2]["run_dir"])), futures[f][2]["steps"])
                        for f in pending if f.running()]
             if running and not done:
                 print("  running: " + ", ".join(f"{a}/s{s} {k}/{n}" for a, s, k, n in running), flush=True)
+    if failed:
+        raise SystemExit(f"{len(failed)} run(s) failed (rerun the same command to retry them; finished runs are "
+                         "kept):\n  " + "\n  ".join(failed))
 
 
 def collect_run(run_dir: Path, lexicon) -> dict:

@@ -169,3 +169,16 @@ def test_efficiency_arm_with_lexicon_file(tmp_path):
     assert arm == {"credit_mode": "hicra", "alpha": 0.5, "lexicon": str(lexicon), "metrics_lexicon": "task"}
     with pytest.raises(SystemExit, match="not found"):
         bench_efficiency.arm_overrides(f"hicra@{tmp_path / 'missing.txt'}")
+
+
+def test_efficiency_run_state(tmp_path):
+    import json
+
+    config = {"model": "sft-a", "credit_mode": "hicra", "steps": 10, "adam_betas": (0.9, 0.999), "progress": False}
+    assert bench_efficiency.run_state(tmp_path, config) == "fresh"
+    (tmp_path / "config.json").write_text(json.dumps(config | {"progress": True}))  # control fields may differ
+    assert bench_efficiency.run_state(tmp_path, config) == "resume"
+    (tmp_path / bench_efficiency.DONE).write_text(json.dumps({"steps": 10}))
+    assert bench_efficiency.run_state(tmp_path, config) == "done"
+    assert bench_efficiency.run_state(tmp_path, config | {"steps": 20}) == "resume"  # extend
+    assert bench_efficiency.run_state(tmp_path, config | {"model": "sft-b"}) == "fresh"  # another checkpoint
