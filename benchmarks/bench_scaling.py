@@ -185,8 +185,10 @@ def report(length: list[dict], size: list[dict], tagging: list[dict], header: st
 
 
 def plot(length: list[dict], size: list[dict], tagging: list[dict], path: Path) -> None:
+    """Step time by phase (log-log, left axis) and peak RSS (right axis) against length and
+    size; tagging time against batch size."""
     pyplot = plt()
-    fig, axes = pyplot.subplots(1, 4, figsize=(15, 3.4))
+    fig, axes = pyplot.subplots(1, 3, figsize=(14, 3.6))
     for ax, pts, key, label in ((axes[0], length, "length", "response tokens"),
                                 (axes[1], size, "parameters", "parameters")):
         if not pts:
@@ -198,19 +200,16 @@ def plot(length: list[dict], size: list[dict], tagging: list[dict], path: Path) 
         ax.set_xlabel(label)
         ax.set_ylabel("seconds per step")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    for pts, key, label in ((length, "length", "vs length"), (size, "parameters", "vs size")):
-        if pts:
-            axes[2].plot(range(len(pts)), [p["peak_rss_mb"] for p in pts], "-o", label=f"peak RSS {label}")
-    axes[2].set_xlabel("sweep point (see table)")
-    axes[2].set_ylabel("MB")
-    axes[2].legend(fontsize=7)
-    axes[2].grid(alpha=0.3)
+        memory = ax.twinx()
+        memory.plot(x, [p["peak_rss_mb"] for p in pts], ":s", color="grey", label="peak RSS (right)")
+        memory.set_ylabel("peak RSS, MB", color="grey")
+        lines = ax.get_legend_handles_labels()[0] + memory.get_legend_handles_labels()[0]
+        ax.legend(lines, [h.get_label() for h in lines], fontsize=7, loc="upper left")
     if tagging:
-        axes[3].loglog([t["batch"] for t in tagging], [1e3 * t["seconds"] for t in tagging], "-o")
-        axes[3].set_xlabel("responses in the batch")
-        axes[3].set_ylabel("tagging ms")
-        axes[3].grid(alpha=0.3, which="both")
+        axes[2].loglog([t["batch"] for t in tagging], [1e3 * t["seconds"] for t in tagging], "-o")
+        axes[2].set_xlabel("responses in the batch")
+        axes[2].set_ylabel("tagging ms")
+        axes[2].grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
