@@ -60,7 +60,7 @@ def test_tiny_sft_run_learns_and_is_cached(tmp_path):
     assert cache_key(SFTConfig(steps=26), TASK) != cache_key(SFTConfig(steps=25), TASK)
     from hicra.tasks.countdown import CountdownConfig
 
-    assert cache_key(config, CountdownTask(CountdownConfig(backtrack_rate=0.3))) != cache_key(config, TASK)
+    assert cache_key(config, CountdownTask(CountdownConfig(backtrack_rate=0.5))) != cache_key(config, TASK)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     AutoTokenizer.from_pretrained(str(path))
