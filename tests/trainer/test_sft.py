@@ -69,7 +69,9 @@ def test_tiny_sft_run_learns_and_is_cached(tmp_path):
 
 
 def test_cli_reuses_the_cache(tmp_path, capsys):
-    from hicra.trainer.sft_cli import sft_main
+    from hicra.trainer.sft_cli import build_parser, sft_main
+
+    assert "--task.backtrack_rate" in build_parser().format_help()  # every docstring formats
 
     config = SFTConfig(
         steps=2, batch_size=4, hidden=16, layers=1, heads=2, intermediate=32, eval_samples=0,

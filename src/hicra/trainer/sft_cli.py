@@ -52,7 +52,8 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type, prefix: st
         if f.name == "extra":
             continue
         default = f.default if f.default is not MISSING else None
-        kwargs: dict[str, Any] = {"default": None, "help": f"{docs.get(f.name, '')} (default: {default})"}
+        help_text = f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%")  # argparse formats help with %
+        kwargs: dict[str, Any] = {"default": None, "help": help_text}
         if isinstance(default, bool):
             kwargs["type"] = _parse_bool
             kwargs["metavar"] = "BOOL"
