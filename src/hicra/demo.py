@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hicra demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke-test budget: tiny SFT, 3 RL steps (< 1 minute)")
     p.add_argument("--out", default="runs/demo", help="parent directory; each demo gets a new timestamped folder")
-    p.add_argument("--steps", type=int, default=None, help="RL steps per arm (default: the recipe's, 80)")
+    p.add_argument("--steps", type=int, default=None, help="RL steps per arm (default: the recipe's, 160)")
     p.add_argument("--seed", type=int, default=0, help="seed of both arms (same problems, same sampling seeds)")
     p.add_argument("--alpha", type=float, default=0.2, help="HICRA alpha")
     p.add_argument("--recipe", default=None, help="YAML TrainConfig recipe for both arms (default: the demo's)")
