@@ -13,9 +13,7 @@ are never overwritten without ``--force``. docs/mining.md explains every option.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
 import json
 import os
 import sys
@@ -23,27 +21,18 @@ import time
 from pathlib import Path
 
 from hicra.lexicon.mining import MiningConfig
+from hicra.fielddocs import field_docs
 
 
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
 
 
-def _field_docs(cls) -> dict[str, str]:
-    """Attribute docstrings of a dataclass (the string under each field)."""
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body
-    docs = {}
-    for a, b in zip(body, body[1:]):
-        if (isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr)
-                and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)):
-            docs[a.target.id] = " ".join(b.value.value.split())
-    return docs
 
 
 def _add_config_flags(p: argparse.ArgumentParser, cls) -> None:
     """One flag per dataclass field (``--min-df`` for ``min_df``), help from its docstring."""
-    docs = _field_docs(cls)
+    docs = field_docs(cls)
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         help_ = docs.get(f.name, "").replace("%", "%%") + f" (default: {f.default})"

@@ -13,13 +13,12 @@ below, a YAML recipe (`--config recipe.yaml`, keys = field names) and command-li
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from hicra.fielddocs import field_docs
 
 
 @dataclass
@@ -165,21 +164,6 @@ class TrainConfig:
     """Show a progress bar with the key numbers."""
 
 
-def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each dataclass field, read from the class source."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, nxt in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-            and isinstance(nxt.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
-    return docs
 
 
 def _coerce(name: str, value: Any, hint: Any, where: str) -> Any:

@@ -10,29 +10,14 @@ and the starting-point metrics.
 from __future__ import annotations
 
 import argparse
-import ast
-import inspect
 import json
 import sys
 from dataclasses import MISSING, fields
 from typing import Any
 
+from hicra.fielddocs import field_docs
 
-def field_docs(cls: type) -> dict[str, str]:
-    """The attribute docstrings (the string literal under each field) of a dataclass."""
-    docs: dict[str, str] = {}
-    tree = ast.parse(inspect.getsource(cls))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    for node, following in zip(body, body[1:]):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(following, ast.Expr)
-            and isinstance(following.value, ast.Constant)
-            and isinstance(following.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(following.value.value.split())
-    return docs
+
 
 
 def _parse_bool(text: str) -> bool:
