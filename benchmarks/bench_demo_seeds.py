@@ -30,16 +30,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 
-
-def bootstrap_ci(values, n_boot: int = 10_000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean (NaNs dropped; (nan, nan) when < 2 values)."""
-    x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-    if x.size < 2:
-        return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+from common import bootstrap_ci  # noqa: E402  (benchmarks/common.py, beside this script)
 
 
 def parse_arm(spec: str) -> tuple[str, str, float, str]:
