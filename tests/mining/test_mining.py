@@ -3,7 +3,7 @@ from collections import Counter
 import numpy as np
 from scipy import sparse
 
-from conftest import DISTRACTORS, PLANTED, synthetic_corpus
+from mining_synthetic import DISTRACTORS, PLANTED, synthetic_corpus
 from hicra.lexicon import StrategicLexicon
 from hicra.lexicon.lexicon_cli import lexicon_main
 from hicra.lexicon.mining import (
