@@ -52,12 +52,13 @@ class TrlCredit:
 
     @property
     def needs_entropy(self) -> bool:
-        """True when the mode asks for the token entropy (entropy_adv, top_entropy, entropy_reg).
+        """True when the mode's advantage transform reads the (detached) token entropy
+        (entropy_adv, top_entropy).
 
-        entropy_reg's entropy enters TRL's loss with gradient, computed there by TRL itself; the
-        registry still asks for it in ``token_advantages`` (its transform is the identity).
+        entropy_reg's entropy enters the loss with gradient (`entropy_needs_grad`); TRL computes
+        it there itself, so no extra no-grad forward is needed for it.
         """
-        return "entropy" in self.mode.requires
+        return "entropy" in self.mode.requires and not self.mode.entropy_needs_grad
 
     def planning_mask(self, completion_ids: Tensor, response_mask: Tensor) -> Tensor:
         """(B, T) bool planning mask of TRL's right-padded completion ids, on their device."""
