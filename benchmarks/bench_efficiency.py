@@ -301,9 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     checkpoint = run_sft(sft_config(args.quick, 0), task)
     print(f"SFT checkpoint {checkpoint} ({time.perf_counter() - t0:.0f} s)")
-    jobs = []
-    for arm in args.arms:
-        for seed in args.seeds:
+    jobs = []  # seed-major: a run stopped part-way leaves every arm with the same seeds done
+    for seed in args.seeds:
+        for arm in args.arms:
             cfg = replace(base, model=str(checkpoint), seed=seed, run_dir=str(out / "runs" / arm / f"seed{seed}"),
                           resume=True, progress=False, threads=1, **overrides[arm])
             jobs.append((arm, seed, asdict(cfg)))
