@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{machine.get('gpu', device)}, {params / 1e6:.2f}M-parameter random-init Llama {shape}, {dtype}, "
               f"{settings.prompts} prompts x {settings.samples} samples x exactly {settings.max_new_tokens} tokens "
               f"(EOS suppressed), micro-batch {settings.micro_batch}, {settings.steps} timed steps each after "
-              f"{settings.warmup} warmup (alternating), torch {machine['torch']}, {machine['date_utc']}.\n\n")
+              f"{settings.warmup} warmup (alternating), TRL gradient checkpointing off as in the built-in trainer, torch {machine['torch']}, {machine['date_utc']}.\n\n")
     text = report(result, settings, params, header)
     b, t = result["builtin"], result["trl"]
     text += (f"Fraction of step time in generation: built-in {100 * b['generation_share']:.0f}%, "

@@ -71,6 +71,9 @@ class SpeedSettings:
     """Suppress EOS so every response has max_new_tokens tokens (random-weight models)."""
     seed: int = 0
     """Seed of the prompts and of both engines."""
+    trl_gradient_checkpointing: bool = False
+    """TRL's GradientCheckpointing (GRPOConfig's default is on). Off by default here because the
+    built-in trainer keeps activations: with it on, TRL recomputes the forward in the backward."""
 
 
 def train_config(s: SpeedSettings, model_path: str):
@@ -110,7 +113,7 @@ def trl_trainer(s: SpeedSettings, model, tokenizer, task, output_dir: Path):
         epsilon=0.2, epsilon_high=0.28, beta=0.0, loss_type="dapo", max_grad_norm=1.0,
         max_steps=total, logging_steps=10**6, save_strategy="no", report_to=[], seed=s.seed,
         use_cpu=s.device == "cpu", bf16=s.dtype == "bfloat16", shuffle_dataset=False,
-        dataloader_num_workers=0, disable_tqdm=True,
+        dataloader_num_workers=0, disable_tqdm=True, gradient_checkpointing=s.trl_gradient_checkpointing,
     )
     return HICRATrainer(model=model, reward_funcs=[task_reward_func(task)], args=args,
                         train_dataset=task_dataset(problems, tokenizer), processing_class=tokenizer)
@@ -277,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (both engines)")
     p.add_argument("--model", default=None, help="checkpoint (default: the demo's SFT warm start)")
+    p.add_argument("--trl-gradient-checkpointing", action="store_true",
+                   help="TRL with gradient checkpointing on (GRPOConfig's default; the built-in trainer has none)")
     p.add_argument("--out", default=None)
     p.add_argument("--quick", action="store_true", help="smoke test: quick SFT model, 4 x 4, 32 tokens, 2 steps")
     args = p.parse_args(argv)
@@ -291,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     base = SpeedSettings(prompts=4, samples=4, max_new_tokens=32, micro_batch=8, steps=2) if args.quick else SpeedSettings()
     given = {k: v for k, v in {"prompts": args.prompts, "samples": args.samples, "max_new_tokens": args.max_new_tokens,
                                "micro_batch": args.micro_batch, "steps": args.steps}.items() if v is not None}
-    settings = replace(base, warmup=args.warmup, **given)
+    settings = replace(base, warmup=args.warmup, trl_gradient_checkpointing=args.trl_gradient_checkpointing, **given)
     task = CountdownTask()
     model_path = args.model or str(run_sft(sft_config(args.quick, 0), task))
     out = out_dir("speed_vs_trl_quick" if args.quick else "speed_vs_trl", args.out)
@@ -307,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"Built-in trainer vs TRL {machine['trl']} GRPOTrainer, HICRA alpha 0.2, {params / 1e6:.2f}M-parameter "
               f"Llama ({model_path}), {settings.prompts} prompts x {settings.samples} samples, at most "
               f"{settings.max_new_tokens} new tokens, micro-batch {settings.micro_batch}, {settings.steps} timed steps "
-              f"each (alternating), {args.threads} torch thread(s), {machine['cpu']}, {machine['date_utc']}.\n\n")
+              f"each (alternating), {args.threads} torch thread(s), TRL gradient checkpointing "
+              f"{'on' if settings.trl_gradient_checkpointing else 'off'}, {machine['cpu']}, {machine['date_utc']}.\n\n")
     text = report(result, settings, params, header)
     write_json(out / "results.json", {"settings": settings.__dict__, "model": model_path, "parameters": params,
                                       "threads": args.threads, "machine": machine, **result})
