@@ -221,7 +221,7 @@ class BuiltinStepper:
     only, the functions the loop calls: sample_responses (generation), task.score (scoring),
     lexicon.tag_batch (tagging), group_advantages (advantage), token_advantages
     (credit_transform: the HICRA transform, or the identity broadcast for GRPO), score_tokens (old_logp: the no-grad pass for the ratio and
-    entropy), update minus optimizer.step (forward_backward), optimizer.step (optimizer).
+    entropy; 0 when the trainer fuses it into the update's forward, `fuse_scoring`), update minus optimizer.step (forward_backward), optimizer.step (optimizer).
     `metrics=True` also times the step's dynamics metrics (step_record) as `metrics`.
     """
 
@@ -267,10 +267,14 @@ class BuiltinStepper:
                      score_tokens=t.wrap(grpo.score_tokens, "old_logp")):
             data = grpo.collect(cfg, self.step_index, self.model, None, self.tokenizer, task, lexicon)
             t1 = t.now()
+            scored_before = t.seconds.get("old_logp", 0.0)
             stats = grpo.update(cfg, self.step_index, self.model, self.optimizer, self.scheduler, data)
             t2 = t.now()
         seconds = t.take()
-        seconds["forward_backward"] = (t2 - t1) - seconds.get("optimizer", 0.0)
+        seconds.setdefault("old_logp", 0.0)  # 0 with fused scoring: the update's forward supplies it
+        # a skipped update with fused scoring runs the no-grad pass inside `update`
+        scored_in_update = seconds["old_logp"] - scored_before
+        seconds["forward_backward"] = (t2 - t1) - seconds.get("optimizer", 0.0) - scored_in_update
         seconds["other"] = (t1 - t0) - sum(seconds.get(k, 0.0) for k in
                                            ("generation", "scoring", "tagging", "advantage",
                                                             "credit_transform", "old_logp"))

@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -154,12 +156,14 @@ def test_builtin_stepper_phases_add_up_to_the_step():
     suppress_token(model, tokenizer.eos_token_id)
     cfg = TrainConfig(model="(in memory)", credit_mode="hicra", prompts_per_step=2, samples_per_prompt=2,
                       max_new_tokens=8, skip_zero_signal=False, progress=False, rollouts_per_step=0)
-    record = BuiltinStepper(cfg, model, tokenizer, task=task, metrics=True).step()
-    seconds = record["seconds"]
-    assert set(PHASES) <= set(seconds) and "metrics" in seconds
-    assert sum(seconds[k] for k in PHASES) == pytest.approx(record["step_s"], rel=1e-6)
-    assert min(seconds[k] for k in PHASES if k != "other") > 0
-    assert record["samples"] == 4 and record["tokens"] == 4 * 8  # EOS suppressed: full length
+    for fuse in (True, False):  # fused: the update's forward supplies old_logp, so that phase is 0
+        record = BuiltinStepper(replace(cfg, fuse_scoring=fuse), model, tokenizer, task=task, metrics=True).step()
+        seconds = record["seconds"]
+        assert set(PHASES) <= set(seconds) and "metrics" in seconds
+        assert sum(seconds[k] for k in PHASES) == pytest.approx(record["step_s"], rel=1e-6)
+        assert min(seconds[k] for k in PHASES if k not in ("other", "old_logp")) > 0
+        assert (seconds["old_logp"] > 0) is not fuse
+        assert record["samples"] == 4 and record["tokens"] == 4 * 8  # EOS suppressed: full length
 
 
 def test_efficiency_arm_with_lexicon_file(tmp_path):

@@ -95,6 +95,48 @@ def test_micro_batches_match_one_pass(tiny_model_dir, dense_task, digit_lexicon,
         torch.testing.assert_close(params["one"][k], params["micro"][k], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode,micro", [("hicra", 0), ("hicra", 5), ("entropy_reg", 5), ("kl_cov", 0)])
+def test_fused_scoring_equals_the_separate_no_grad_pass(tiny_model_dir, dense_task, digit_lexicon, tmp_path, mode, micro):
+    """One epoch of one minibatch: taking old_logp and entropy from the update's forward gives
+    the same weights, metrics and rollouts as the separate pass, bit for bit."""
+    from hicra.credit import resolve_credit_mode
+    from hicra.trainer.grpo import fused_scoring
+
+    runs = {}
+    for fuse in (True, False):
+        cfg = tiny_config(tiny_model_dir, tmp_path / str(fuse), credit_mode=mode, micro_batch_size=micro,
+                          fuse_scoring=fuse)
+        assert fused_scoring(cfg, resolve_credit_mode(mode)) is fuse
+        train(cfg, task=dense_task, lexicon=digit_lexicon)
+        runs[fuse] = (final_params(tmp_path / str(fuse)), metric_lines(tmp_path / str(fuse)),
+                      RunReader(tmp_path / str(fuse)).rollouts(3))
+    (p1, m1, r1), (p0, m0, r0) = runs[True], runs[False]
+    assert all(torch.equal(p1[k], p0[k]) for k in p1)
+    assert m1 == m0
+    assert [(r["logp"], r["entropy"]) for r in r1] == [(r["logp"], r["entropy"]) for r in r0]
+
+
+def test_fused_scoring_is_off_where_the_update_cannot_supply_it(tiny_model_dir, tmp_path):
+    from hicra.credit import resolve_credit_mode
+    from hicra.trainer.grpo import fused_scoring
+
+    cfg = tiny_config(tiny_model_dir, tmp_path)
+    assert fused_scoring(cfg, resolve_credit_mode("hicra"))
+    assert not fused_scoring(cfg, resolve_credit_mode("top_entropy"))  # its transform reads the entropy
+    for changed in ({"epochs_per_batch": 2}, {"minibatches": 2}, {"dynamic_sampling": True}, {"fuse_scoring": False}):
+        assert not fused_scoring(replace(cfg, **changed), resolve_credit_mode("hicra")), changed
+
+
+def test_fused_scoring_still_scores_a_step_without_update(tiny_model_dir, tmp_path):
+    """Reward 0 everywhere: the update is skipped, and the no-grad pass supplies the metrics."""
+    from hicra.tasks.countdown import CountdownTask
+
+    train(tiny_config(tiny_model_dir, tmp_path / "run", steps=1), task=CountdownTask())
+    (metrics,) = RunReader(tmp_path / "run").metrics()
+    assert metrics["update/skipped"] == 1.0 and metrics["entropy/execution"] > 0
+    assert all(len(r["logp"]) == len(r["token_ids"]) and any(r["logp"]) for r in RunReader(tmp_path / "run").rollouts(1))
+
+
 def test_kl_reference_dynamic_sampling_and_baseline_modes_run(tiny_model_dir, dense_task, digit_lexicon, tmp_path):
     cfg = tiny_config(tiny_model_dir, tmp_path / "kl", steps=2, kl_beta=0.1, dynamic_sampling=True,
                       credit_mode="top_entropy", entropy_coef=0.01, dual_clip=3.0, epochs_per_batch=2)

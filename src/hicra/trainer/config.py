@@ -130,6 +130,9 @@ class TrainConfig:
     micro_batch_size: int = 0
     """Rows per forward/backward pass (gradient accumulation inside a minibatch); 0: the whole minibatch."""
 
+    fuse_scoring: bool = True
+    """With one epoch of one minibatch, take old_logp and entropy from the update's forward instead of a separate no-grad pass (same numbers, one forward less per step)."""
+
     threads: int = 0
     """torch CPU threads (0: leave torch's default)."""
 

@@ -12,7 +12,11 @@ Algorithm, for each step s = 1 .. steps (theta_{s-1} = the policy before the ste
  5. advantages A_i = (R_i - mean_group R) / (std_group R + eps) (group_advantages; the
     `advantage_scale` option picks group std, batch std or none).
  6. old_logp, entropy (B, T) under theta_{s-1} in one teacher-forced pass (no grad);
-    ref_logp under the starting checkpoint when kl_beta > 0.
+    ref_logp under the starting checkpoint when kl_beta > 0. With one epoch of one minibatch
+    over every row, the update's own first forward runs under theta_{s-1} on the same
+    micro-batches, so that pass is skipped and the update's forward supplies old_logp and
+    entropy (`fuse_scoring`, see `fused_scoring`); a transform that reads the entropy before
+    the update (top_entropy, entropy_adv) keeps the separate pass.
  7. token advantages from the credit mode (token_advantages): GRPO broadcasts A_i;
     HICRA gives A_i + alpha * |A_i| on planning tokens.
  8. epochs_per_batch epochs, each over `minibatches` shuffled minibatches, of
@@ -55,7 +59,7 @@ from hicra.tasks.countdown import summarize_diagnostics  # pooled rates, generic
 from hicra.trainer.setup import build_optimizer, load_lexicon, load_policy, load_task
 
 # Options that may change between a run and its resumption without changing its result.
-RUN_CONTROL_FIELDS = {"steps", "resume", "device", "threads", "checkpoint_every", "keep_checkpoints",
+RUN_CONTROL_FIELDS = {"steps", "resume", "device", "threads", "checkpoint_every", "keep_checkpoints", "fuse_scoring",
                       "log_every", "tensorboard", "wandb", "wandb_project", "progress", "run_dir"}
 
 
@@ -73,8 +77,8 @@ class StepData:
     diagnostics: list[dict[str, float]]
     planning_mask: torch.Tensor
     advantages: torch.Tensor
-    old_logp: torch.Tensor
-    entropy: torch.Tensor
+    old_logp: torch.Tensor | None  # None until the update fills it (fused scoring)
+    entropy: torch.Tensor | None
     ref_logp: torch.Tensor | None = None
     token_advantage: torch.Tensor | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -125,6 +129,15 @@ def score_tokens(model, batch: RolloutBatch, temperature: float, micro_batch_siz
     return logp, entropy
 
 
+def fused_scoring(cfg: TrainConfig, mode) -> bool:
+    """True when the update's forward can stand in for step 6's no-grad pass: one epoch of one
+    minibatch over every row (so it runs under theta_{s-1} on every row, in the same
+    micro-batches, and the ratio is exactly 1) and a transform that does not read the entropy."""
+    reads_entropy = "entropy" in mode.requires and mode.advantage_transform != "identity"
+    return (cfg.fuse_scoring and cfg.epochs_per_batch == 1 and cfg.minibatches == 1 and not cfg.dynamic_sampling
+            and not reads_entropy)
+
+
 def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexicon) -> StepData:
     """Steps 1-7 of the algorithm: problems -> rollouts -> rewards -> masks -> advantages."""
     t0 = time.perf_counter()
@@ -140,14 +153,16 @@ def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexi
     planning_mask = planning_mask.to(cfg.device) & batch.response_mask  # (B, T)
     advantages = group_advantages(rewards, batch.group_ids, scale=cfg.advantage_scale)  # (B,)
     t2 = time.perf_counter()
-    old_logp, entropy = score_tokens(model, batch, cfg.temperature, cfg.micro_batch_size)
+    mode = resolve_credit_mode(cfg.credit_mode)
+    old_logp = entropy = None
+    if not fused_scoring(cfg, mode):
+        old_logp, entropy = score_tokens(model, batch, cfg.temperature, cfg.micro_batch_size)
     ref_logp = None
     if ref_model is not None:
         ref_logp, _ = score_tokens(ref_model, batch, cfg.temperature, cfg.micro_batch_size)
     credit_mask = planning_mask
     if cfg.placebo_mask:
         credit_mask = shuffle_within_rows(planning_mask, batch.response_mask, generator)
-    mode = resolve_credit_mode(cfg.credit_mode)
     token_advantage = token_advantages(mode, advantages, batch.response_mask, planning_mask=credit_mask,
                                        entropy=entropy, **credit_params(cfg))  # (B, T)
     t3 = time.perf_counter()
@@ -185,11 +200,17 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
     n_updates = 0
     entropy_coef = cfg.entropy_coef or mode.entropy_coef
     no_signal = not bool(data.token_advantage.any()) and cfg.kl_beta == 0 and entropy_coef == 0
+    fill = data.old_logp is None  # fused scoring: this update's forward is the old-policy pass
     if len(rows) == 0 or (cfg.skip_zero_signal and no_signal):
         # The loss gradient is exactly zero: an optimizer step would only replay Adam's momentum.
+        if fill:
+            data.old_logp, data.entropy = score_tokens(model, data.batch, cfg.temperature, cfg.micro_batch_size)
         return {"update/skipped": 1.0, "update/kept_frac": len(rows) / len(data.batch)}
     generator = torch.Generator(device="cpu").manual_seed(step_seed(cfg.seed, step) ^ 0x5EED)
     entropy_grad = mode.entropy_needs_grad or cfg.entropy_coef > 0
+    if fill:
+        data.old_logp = torch.zeros(data.batch.response_ids.shape, dtype=torch.float32, device=cfg.device)
+        data.entropy = torch.zeros_like(data.old_logp)
     for _ in range(cfg.epochs_per_batch):
         order = rows[torch.randperm(len(rows), generator=generator).to(rows.device)] if cfg.minibatches > 1 else rows
         for minibatch in order.chunk(cfg.minibatches):
@@ -200,6 +221,8 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
             weights = minibatch_weights(b.response_mask[minibatch], cfg.loss_agg, cfg.micro_batch_size)
             for micro, weight in zip(micro_batches(minibatch, cfg.micro_batch_size), weights):
                 logp, entropy = rows_logp(model, b, micro, cfg.temperature, entropy_grad)
+                if fill:  # one epoch, one minibatch: each row passes here once, under theta_{s-1}
+                    data.old_logp[micro], data.entropy[micro] = logp.detach(), entropy.detach()
                 loss, stats = credit_policy_loss(
                     mode, logp, data.old_logp[micro], data.token_advantage[micro], b.response_mask[micro],
                     agg_mode=cfg.loss_agg, norm_const=cfg.max_new_tokens,
