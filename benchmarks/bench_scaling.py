@@ -196,7 +196,10 @@ def plot(length: list[dict], size: list[dict], tagging: list[dict], path: Path) 
         x = [p[key] for p in pts]
         ax.loglog(x, [p["step_s"] for p in pts], "k-o", label="step")
         for k in ("generation", "old_logp", "forward_backward", "tagging"):
-            ax.loglog(x, [max(p["phase_s"][k], 1e-5) for p in pts], "--.", label=k)
+            if any(p["phase_s"][k] > 0 for p in pts):  # old_logp is 0 with fused scoring
+                ax.loglog(x, [max(p["phase_s"][k], 1e-5) for p in pts], "--.", label=k)
+        ax.set_xticks(x, [f"{v:,}" if key == "length" else f"{v / 1e6:.0f}M" for v in x], fontsize=7)
+        ax.minorticks_off()
         ax.set_xlabel(label)
         ax.set_ylabel("seconds per step")
         ax.grid(alpha=0.3, which="both")
@@ -216,6 +219,7 @@ def plot(length: list[dict], size: list[dict], tagging: list[dict], path: Path) 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--replot", action="store_true", help="redraw scaling.png from the output folder's results.json")
     p.add_argument("--only", choices=["length", "size", "tagging"], nargs="+", default=["length", "size", "tagging"])
     p.add_argument("--lengths", type=int, nargs="+", default=None)
     p.add_argument("--length-for-size", type=int, default=256, help="response length of the size sweep")
@@ -242,6 +246,13 @@ def main(argv: list[str] | None = None) -> int:
         n = 16 if args.quick else args.length_for_size
         points += [{"sweep": "size", "hidden": h, "layers": layer, "length": n, **common} for h, layer in sizes]
     out = out_dir("scaling_quick" if args.quick else "scaling", args.out)
+    if args.replot:
+        import json
+
+        saved = json.loads((out / "results.json").read_text())
+        plot(saved["length"], saved["size"], saved["tagging"], out / "scaling.png")
+        print(f"redrawn: {out}/scaling.png")
+        return 0
     t0 = time.perf_counter()
     results = run_points(points)
     tagging = tagging_times([16, 64] if args.quick else TAG_BATCHES) if "tagging" in args.only else []
