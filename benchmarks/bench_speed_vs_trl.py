@@ -1,6 +1,6 @@
 """Speed: hicra's built-in trainer against TRL's GRPOTrainer, same settings, alternating steps.
 
-    python benchmarks/bench_speed_vs_trl.py            # demo SFT model, 16 x 8, 160 tokens, 6 steps each
+    python benchmarks/bench_speed_vs_trl.py            # demo SFT model, 16 x 8, 160 tokens, 12 steps each
     python benchmarks/bench_speed_vs_trl.py --quick    # smoke test (quick SFT model, 4 x 4, 32 tokens)
     python benchmarks/bench_speed_vs_trl.py --steps 10 --prompts 16 --samples 8 --max-new-tokens 160
 
@@ -59,7 +59,7 @@ class SpeedSettings:
     """Learning rate (constant)."""
     micro_batch: int = 32
     """Rows per forward/backward pass (must divide N G)."""
-    steps: int = 6
+    steps: int = 12
     """Timed steps per engine."""
     warmup: int = 1
     """Untimed steps per engine first."""
