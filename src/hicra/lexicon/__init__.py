@@ -5,15 +5,30 @@
     >>> lexicon.find_spans("Wait, let's try again.")[:2]
     [Span(start=0, end=4, phrase='wait'), Span(start=6, end=11, phrase="let's")]
 
+`load_detector(name)` returns a planning detector by name (`lexicon`: the published list).
 `lexicon.tag(text, tokenizer)` marks the planning tokens of one text;
 `lexicon.tag_batch(token_ids, tokenizer, response_mask)` does it for a padded (B, T) batch of
 response ids, which is what trainers call every step. docs/tagging.md has the rules.
 """
 
+from hicra.lexicon.detectors import Detector, PlanningDetector, detector_names, load_detector, register_detector
 from hicra.lexicon.lexicon import LexiconFormatError, Span, StrategicLexicon
 from hicra.lexicon.normalize import normalize_text
 
-__all__ = ["LexiconFormatError", "Span", "StrategicLexicon", "TagResult", "normalize_text", "tag", "tag_batch"]
+__all__ = [
+    "Detector",
+    "LexiconFormatError",
+    "PlanningDetector",
+    "Span",
+    "StrategicLexicon",
+    "TagResult",
+    "detector_names",
+    "load_detector",
+    "normalize_text",
+    "register_detector",
+    "tag",
+    "tag_batch",
+]
 
 
 def __getattr__(name: str):
