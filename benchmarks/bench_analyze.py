@@ -105,7 +105,7 @@ def _peak_rss_mb() -> float:
 def child_memory(path: str) -> None:
     """Runs in a fresh process: stream `path`, sample RSS against the bytes read."""
     from hicra.dynamics.analysis import fold_records
-    from hicra.dynamics.readers import iter_plain
+    from hicra.runs.readers import iter_plain
     from hicra.lexicon import StrategicLexicon
 
     lexicon = StrategicLexicon.default()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hicra.dynamics import RunWriter, step_metrics
+from hicra.dynamics import step_metrics
+from hicra.runs import RunWriter
 
 GRAMS = ["wait", "alternatively", "let me check", "but", "so", "another approach",
          "we can use the fact that", "break down the problem"]

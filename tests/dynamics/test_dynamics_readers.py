@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hicra.dynamics.analysis import analyze_run, fold_records, planning_mask_from_offsets
-from hicra.dynamics.readers import FieldMap, InputFormatError, detect_format, iter_plain, iter_records
+from hicra.runs.readers import FieldMap, InputFormatError, detect_format, iter_plain, iter_records
 from hicra.lexicon import StrategicLexicon
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -139,7 +139,7 @@ def test_fold_window_closes_old_steps_and_rejects_out_of_order(lexicon):
 
 
 def test_run_lexicon_comes_from_the_run_config(tmp_path):
-    from hicra.dynamics import RunWriter
+    from hicra.runs import RunWriter
     from hicra.dynamics.analysis import run_lexicon
 
     lex_file = tmp_path / "mine.txt"

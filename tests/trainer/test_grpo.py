@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hicra.dynamics.rundir import RunReader
+from hicra.runs import RunReader
 from hicra.trainer.checkpoint import list_checkpoints
 from hicra.trainer.config import TrainConfig
 from hicra.trainer.grpo import train

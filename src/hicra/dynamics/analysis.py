@@ -18,8 +18,8 @@ import numpy as np
 
 from hicra.dynamics.accumulators import StepAccumulator
 from hicra.dynamics.phases import PhaseConfig, PhaseResult, detect_phases, series_from_metrics
-from hicra.dynamics.readers import FieldMap, detect_format, iter_records
-from hicra.dynamics.rundir import RunReader
+from hicra.runs.readers import FieldMap, detect_format, iter_records
+from hicra.runs import RunReader
 
 _FLUSH = 512  # records buffered per step before folding (amortises per-call overhead)
 
@@ -194,7 +194,7 @@ def fold_records(records: Iterable[dict[str, Any]], lexicon: Any, keep_examples:
     """
     from collections import OrderedDict
 
-    from hicra.dynamics.readers import InputFormatError
+    from hicra.runs.readers import InputFormatError
 
     open_steps: OrderedDict[int, _StepFolder] = OrderedDict()
     rows: dict[int, dict[str, float]] = {}

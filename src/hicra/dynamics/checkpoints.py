@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from hicra.dynamics.readers import InputFormatError
+from hicra.runs.readers import InputFormatError
 
 PROMPT_FIELDS = ("prompt", "question", "problem", "input")
 ANSWER_FIELDS = ("answer", "gt_answer", "gt", "ground_truth", "solution")
@@ -171,7 +171,7 @@ def checkpoints_to_run(
     import torch
 
     from hicra.dynamics.accumulators import StepAccumulator
-    from hicra.dynamics.rundir import RunWriter
+    from hicra.runs import RunWriter
     from hicra.models import load_model_and_tokenizer
 
     prompts = load_prompts(prompts_path, cfg.max_prompts)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hicra.dynamics.readers import FORMATS, FieldMap, InputFormatError
+from hicra.runs.readers import FORMATS, FieldMap, InputFormatError
 
 SUMMARY_KEYS = ("accuracy", "reward/mean", "length/mean", "length/mean_words", "rel_perplexity/execution",
                 "entropy/execution", "semantic/entropy", "semantic/cond_entropy")

@@ -142,7 +142,7 @@ def lexicon_sensitivity(texts_by_step: dict[int, list[str]], lexicon, frac: floa
 
 def run_texts_by_step(run_dir: str, text_field: str = "response") -> dict[int, list[str]]:
     """step -> response texts of a run directory's rollouts (docs/run-directory.md)."""
-    from hicra.dynamics import RunReader
+    from hicra.runs import RunReader
 
     reader = RunReader(run_dir)
     out: dict[int, list[str]] = {}

@@ -49,7 +49,7 @@ import torch
 
 from hicra.credit import credit_policy_loss, group_advantages, informative_group_mask, resolve_credit_mode, token_advantages
 from hicra.dynamics.accumulators import step_metrics
-from hicra.dynamics.rundir import RunWriter
+from hicra.runs import RunWriter
 from hicra.trainer.checkpoint import clear_checkpoints, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
 from hicra.trainer.config import TrainConfig, validate
 from hicra.trainer.logprobs import response_logp

@@ -54,7 +54,7 @@ def params(model) -> dict[str, torch.Tensor]:
 
 
 def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, lexicon_file, planning_words):
-    from hicra.dynamics.rundir import RunReader
+    from hicra.runs import RunReader
     from hicra.integrations.trl import HICRATrainer
 
     credited, to_loss = {}, []
@@ -142,7 +142,7 @@ def test_alpha_zero_gives_grpo_trainer_loss_and_parameters(tiny_dir, dataset, tm
     """The acceptance test: HICRA with alpha = 0 is TRL's GRPOTrainer, to 1e-6, on a seeded run."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from hicra.dynamics.rundir import RunReader
+    from hicra.runs import RunReader
     from hicra.models import load_model_and_tokenizer
 
     def run(alpha, steps=2):
@@ -231,7 +231,7 @@ def test_baseline_credit_modes_train(mode, tiny, dataset, tmp_path, lexicon_file
 
 @pytest.mark.slow
 def test_resume_from_checkpoint_continues_the_run_dir(tiny_dir, dataset, tmp_path, lexicon_file):
-    from hicra.dynamics.rundir import RunReader
+    from hicra.runs import RunReader
     from hicra.models import load_model_and_tokenizer
 
     first = hicra_trainer(load_model_and_tokenizer(tiny_dir), dataset, tmp_path, lexicon_file, max_steps=3,

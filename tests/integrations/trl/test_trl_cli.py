@@ -18,7 +18,7 @@ CPU_FLAGS = [
 
 def test_train_trl_math_end_to_end_then_analyze(tiny_dir, data_file, tmp_path, lexicon_file):
     from hicra.cli import main
-    from hicra.dynamics.rundir import RunReader
+    from hicra.runs import RunReader
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"credit_mode: hicra\nhicra_alpha: 0.3\nlexicon_path: {lexicon_file}\nlearning_rate: 0.01\n")
@@ -70,7 +70,7 @@ def test_train_trl_requires_data_for_math(tiny_dir, tmp_path):
 @pytest.mark.slow
 def test_train_trl_countdown_task(tmp_path):
     """The countdown world's verifier as the reward, on a tiny model with the world's vocabulary."""
-    from hicra.dynamics.rundir import RunReader
+    from hicra.runs import RunReader
     from hicra.integrations.trl.cli import train_trl
     from hicra.models import build_tiny_model, build_tokenizer
     from hicra.tasks.countdown import CountdownTask
@@ -94,7 +94,7 @@ def test_two_processes_gather_the_global_batch(tiny_dir, data_file, tmp_path):
     import subprocess
     import sys
 
-    from hicra.dynamics.rundir import RunReader
+    from hicra.runs import RunReader
 
     out = tmp_path / "out"
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")

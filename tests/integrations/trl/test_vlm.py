@@ -64,7 +64,7 @@ def test_hicra_trainer_on_a_tiny_vlm(tmp_path, lexicon_file):
     from datasets import Dataset
     from PIL import Image
 
-    from hicra.dynamics.rundir import RunReader
+    from hicra.runs import RunReader
     from hicra.integrations.trl import HICRAConfig, HICRATrainer
     from hicra.integrations.trl.rewards import completion_text
 

@@ -26,7 +26,7 @@ from accelerate.utils import gather_object
 from torch import Tensor
 
 from hicra.dynamics.accumulators import step_metrics
-from hicra.dynamics.rundir import RunWriter
+from hicra.runs import RunWriter
 
 HICRA_PREFIX = "hicra/"
 TRL_PREFIX = "trl/"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from hicra.dynamics import RunReader, RunWriter
-from hicra.dynamics.rundir import rollout_path
+from hicra.runs import RunReader, RunWriter
+from hicra.runs.rundir import rollout_path
 
 
 def _records(step, n=3):
@@ -102,3 +102,11 @@ def test_metrics_lines_are_plain_json(tmp_path):
         w.log_metrics(7, {"a": float("inf")})
     line = json.loads((tmp_path / "metrics.jsonl").read_text())
     assert line["step"] == 7 and line["a"] is None and "time" in line
+
+
+def test_old_import_path_warns_and_still_works():
+    import hicra.dynamics
+
+    with pytest.warns(DeprecationWarning, match="hicra.runs.RunWriter"):
+        writer_class = hicra.dynamics.RunWriter
+    assert writer_class is RunWriter

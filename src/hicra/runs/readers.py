@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from hicra.dynamics.rundir import RunReader, rollout_path
+from hicra.runs.rundir import RunReader, rollout_path
 
 FORMATS = ("auto", "hicra", "verl", "jsonl")
 _VERL_FILE = re.compile(r"^(\d+)\.jsonl$")
