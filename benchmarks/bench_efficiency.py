@@ -41,7 +41,7 @@ from common import (area_under_curve, describe, fmt_stat, machine_info, markdown
 # name -> TrainConfig overrides. The placebo is the trainer's `placebo_mask`: each response's
 # planning-token flags moved to random positions of the same response (same count per
 # response), credit-only; metrics keep the world's lexicon. The paper's n-gram placebo
-# (hicra.lexicon.placebo) cannot be built in this world: outside planning phrases its text
+# (hicra.ablations.placebo) cannot be built in this world: outside planning phrases its text
 # is digits and symbols, so the only word n-grams left are "vs", "no" and "yes" (docs/benchmarks.md).
 ARMS: dict[str, dict] = {
     "grpo": {"credit_mode": "grpo"},
@@ -65,7 +65,7 @@ DONE = "bench_done.json"
 def arm_overrides(spec: str) -> dict:
     """An arm name of ARMS, or 'MODE' / 'MODE:ALPHA' of the credit registry (e.g. hicra:0.3),
     optionally '@FILE': credit from that lexicon file (e.g. a placebo lexicon of
-    `hicra mine`/`hicra.lexicon.placebo`), metrics from the world's own lexicon."""
+    `hicra mine`/`hicra.ablations.placebo`), metrics from the world's own lexicon."""
     if spec in ARMS:
         return dict(ARMS[spec])
     from hicra.credit import resolve_credit_mode

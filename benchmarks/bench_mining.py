@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 from hicra.lexicon import StrategicLexicon
-from hicra.lexicon.corpus import read_texts
-from hicra.lexicon.lexicon_cli import lexicon_main
-from hicra.lexicon.quality import compare, comparison_markdown
+from hicra.mining.corpus import read_texts
+from hicra.ablations.cli import lexicon_main
+from hicra.ablations.quality import compare, comparison_markdown
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "math500_sky_t1_27b_traces.jsonl.gz"
 

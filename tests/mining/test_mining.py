@@ -5,8 +5,8 @@ from scipy import sparse
 
 from mining_synthetic import DISTRACTORS, PLANTED, synthetic_corpus
 from hicra.lexicon import StrategicLexicon
-from hicra.lexicon.lexicon_cli import lexicon_main
-from hicra.lexicon.mining import (
+from hicra.ablations.cli import lexicon_main
+from hicra.mining.mining import (
     MiningConfig,
     cluster_document_frequency,
     effective_min_df,

@@ -1,14 +1,14 @@
-from hicra.lexicon.ngrams import (
+from hicra.mining.ngrams import (
     document_frequency,
     document_ngrams,
-    normalise_text,
+    ngram_text,
     word_runs,
     words,
 )
 
 
 def test_normalise_case_apostrophes_whitespace():
-    assert normalise_text("Let\u2019s   TRY \t again\r\n\n NOW") == "let's try again\nnow"
+    assert ngram_text("Let\u2019s   TRY \t again\r\n\n NOW") == "let's try again\nnow"
 
 
 def test_runs_break_at_sentences_lines_and_punctuation():

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from hicra.lexicon import StrategicLexicon
-from hicra.lexicon.lexicon_cli import lexicon_main
-from hicra.lexicon.quality import compare
+from hicra.ablations.cli import lexicon_main
+from hicra.ablations.quality import compare
 
 TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "math500_sky_t1_27b_traces.jsonl.gz"
 

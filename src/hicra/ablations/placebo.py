@@ -9,7 +9,7 @@ placebo n-gram with
 - a document frequency in the same log2 bin: bin(df) = floor(log2 df), i.e. 1, 2-3, 4-7, ...
 
 measured on a reference corpus. A real phrase absent from the corpus (df 0) is matched to
-the rarest bin (df 1). Candidates are the corpus n-grams of `hicra.lexicon.ngrams` (no
+the rarest bin (df 1). Candidates are the corpus n-grams of `hicra.mining.ngrams` (no
 punctuation inside) that neither are nor contain a real phrase. Where a (length, bin) pool is
 used up the nearest bin of the same length is tried, then lengths one word off. The result
 records every pairing, so the report shows how close the match came.
@@ -28,7 +28,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 
-from hicra.lexicon.ngrams import document_frequency, normalise_phrase, words
+from hicra.mining.ngrams import document_frequency, ngram_phrase, words
 
 
 def frequency_bin(df: int) -> int:
@@ -67,7 +67,7 @@ def placebo_lexicon(lexicon, texts: list[str], seed: int = 0, progress: bool = F
     real_df = phrase_document_frequency(lexicon, texts)
     n_lo, n_hi = min(length.values(), default=1), max(length.values(), default=1)
     df, _ = document_frequency(texts, n_lo, n_hi, progress=progress)
-    real_keys = {normalise_phrase(p) for p in real}
+    real_keys = {ngram_phrase(p) for p in real}
 
     pools: dict[tuple[int, int], list[str]] = {}
     for g in sorted(df):

@@ -6,7 +6,7 @@ import json
 import math
 from pathlib import Path
 
-from hicra.lexicon.mining import MiningResult
+from hicra.mining.mining import MiningResult
 
 
 def report_json(result: MiningResult, extra: dict | None = None) -> str:
