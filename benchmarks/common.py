@@ -228,10 +228,11 @@ class BuiltinStepper:
     def __init__(self, cfg, model=None, tokenizer=None, task=None, lexicon=None, metrics: bool = False):
         import torch
 
+        from hicra.tasks import load_task
         from hicra.trainer import setup
 
         self.cfg, self.metrics = cfg, metrics
-        self.task = task if task is not None else setup.load_task(cfg.task, cfg.task_options)
+        self.task = task if task is not None else load_task(cfg.task, cfg.task_options)
         self.lexicon = lexicon if lexicon is not None else setup.load_lexicon(cfg.lexicon, self.task)
         if model is None:
             model, tokenizer = setup.load_policy(cfg.model, cfg.device, cfg.dtype)
@@ -281,8 +282,7 @@ class BuiltinStepper:
         step_s = t2 - t0
         if self.metrics:
             t3 = t.now()
-            grpo.step_record(cfg, data, self.lexicon, getattr(self.task, "summarize_diagnostics",
-                                                              grpo.summarize_diagnostics))
+            grpo.step_record(cfg, data, self.task, self.lexicon)
             seconds["metrics"] = t.now() - t3
         return {"seconds": seconds, "step_s": step_s, "samples": len(data.batch),
                 "tokens": int(data.batch.response_mask.sum()), "skipped": bool(stats.get("update/skipped", 0.0)),

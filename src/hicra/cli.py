@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("hicra.trainer.cli:sft_main", "supervised warm start of a model on a task's corpus"),
     "train": ("hicra.trainer.cli:train_main", "RL training with GRPO/HICRA (--backend builtin|trl)"),
     "demo": ("hicra.demo:main", "offline demo: SFT, then GRPO vs HICRA, then a report"),
-    "analyze": ("hicra.dynamics.cli:analyze_main", "training-dynamics report for one or more runs"),
+    "analyze": ("hicra.reports.cli:analyze_main", "training-dynamics report for one or more runs"),
     "eval": ("hicra.evaluation:main", "pass@1 / pass@k evaluation of a model on math benchmarks"),
     "to-verl": ("hicra.integrations.verl.convert:main", "convert a math dataset to verl's parquet schema"),
 }

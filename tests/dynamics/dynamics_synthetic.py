@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +42,18 @@ def write_run(run_dir: Path, lexicon, *, seed: int = 0, steps: int = 60, turn: i
                     for i in range(batch)
                 ])
     return Path(run_dir)
+
+
+def write_verl(dump: Path, steps=(1, 2, 3), n=8, with_acc=True) -> Path:
+    """Files as verl 0.9.1's `_dump_generations` writes them: <step>.jsonl, one object a line."""
+    dump.mkdir(parents=True, exist_ok=True)
+    for step in steps:
+        lines = []
+        for i in range(n):
+            entry = {"input": f"user: problem {i % 2}\nassistant:", "output": f"Wait, let me check. {step} {i}",
+                     "gts": "4", "score": float(i < step), "step": step}
+            if with_acc:
+                entry["acc"] = i < step
+            lines.append(json.dumps(entry))
+        (dump / f"{step}.jsonl").write_text("\n".join(lines) + "\n")
+    return dump

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dynamics_synthetic import write_verl
 from hicra.dynamics.analysis import analyze_run, fold_records, planning_mask_from_offsets
 from hicra.runs.readers import FieldMap, InputFormatError, detect_format, iter_plain, iter_records
 from hicra.lexicon import StrategicLexicon
@@ -18,21 +19,6 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 @pytest.fixture(scope="module")
 def lexicon():
     return StrategicLexicon.default()
-
-
-def write_verl(dump: Path, steps=(1, 2, 3), n=8, with_acc=True) -> Path:
-    """Files as verl 0.9.1's `_dump_generations` writes them: <step>.jsonl, one object a line."""
-    dump.mkdir(parents=True, exist_ok=True)
-    for step in steps:
-        lines = []
-        for i in range(n):
-            entry = {"input": f"user: problem {i % 2}\nassistant:", "output": f"Wait, let me check. {step} {i}",
-                     "gts": "4", "score": float(i < step), "step": step}
-            if with_acc:
-                entry["acc"] = i < step
-            lines.append(json.dumps(entry))
-        (dump / f"{step}.jsonl").write_text("\n".join(lines) + "\n")
-    return dump
 
 
 def test_verl_dump(tmp_path, lexicon):

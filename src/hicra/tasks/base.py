@@ -6,12 +6,14 @@ this protocol, so the built-in trainer, `hicra eval` and the demo never special-
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-if TYPE_CHECKING:
-    import numpy as np
+import numpy as np
 
+if TYPE_CHECKING:
     from hicra.lexicon import StrategicLexicon
 
 
@@ -57,3 +59,44 @@ class Task(Protocol):
 
     def planning_lexicon(self) -> "StrategicLexicon":
         """The lexicon whose phrases are this task's planning moves."""
+
+    # Optional: ``summarize_diagnostics(diagnostics) -> dict[str, float]``, the batch summary of
+    # ``score(...).diagnostics`` (e.g. pooled conditional rates); `summarize_diagnostics` below
+    # falls back to `mean_diagnostics` for a task without one.
+
+
+def mean_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Batch means of per-response diagnostics, key by key, NaN and absent values skipped
+    (NaN where a key has no value at all).
+
+    >>> mean_diagnostics([{"boxed_rate": 1.0}, {"boxed_rate": 0.0, "timeouts": float("nan")}])
+    {'boxed_rate': 0.5, 'timeouts': nan}
+    """
+    rows = list(diagnostics)
+    out: dict[str, float] = {}
+    for key in dict.fromkeys(k for row in rows for k in row):
+        values = [row[key] for row in rows if key in row and not math.isnan(row[key])]
+        out[key] = float(np.mean(values)) if values else math.nan
+    return out
+
+
+def summarize_diagnostics(task: Any, diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """The task's own ``summarize_diagnostics`` when it has one, else `mean_diagnostics`."""
+    summarize = getattr(task, "summarize_diagnostics", None)
+    return summarize(diagnostics) if summarize is not None else mean_diagnostics(diagnostics)
+
+
+def load_task(name: str, options: Mapping[str, Any] | None = None) -> Any:
+    """The task called `name`, constructed with `options` (a run's ``task_options``).
+
+    >>> load_task("countdown").name
+    'countdown'
+    """
+    if name == "countdown":
+        from hicra.tasks.countdown import CountdownConfig, CountdownTask
+
+        try:
+            return CountdownTask(CountdownConfig.from_dict(dict(options or {})))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"task_options for task 'countdown': {err}") from None
+    raise ValueError(f"task: unknown task {name!r}; known: countdown")

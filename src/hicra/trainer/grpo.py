@@ -55,8 +55,8 @@ from hicra.trainer.config import TrainConfig, validate
 from hicra.trainer.logprobs import response_logp
 from hicra.trainer.logging import MetricSinks, ProgressBar
 from hicra.trainer.rollout import RolloutBatch, sample_responses
-from hicra.tasks.countdown import summarize_diagnostics  # pooled rates, generic over keys
-from hicra.trainer.setup import build_optimizer, load_lexicon, load_policy, load_task
+from hicra.tasks import load_task, summarize_diagnostics
+from hicra.trainer.setup import build_optimizer, load_lexicon, load_policy
 
 # Options that may change between a run and its resumption without changing its result.
 RUN_CONTROL_FIELDS = {"steps", "resume", "device", "threads", "checkpoint_every", "keep_checkpoints", "fuse_scoring",
@@ -273,9 +273,10 @@ def clip_gradients(model, max_norm: float) -> float:
     return float(torch.norm(torch.stack([p.grad.norm() for p in params]))) if params else 0.0
 
 
-def step_record(cfg: TrainConfig, data: StepData, lexicon, task_summary, metrics_mask=None) -> dict[str, float]:
+def step_record(cfg: TrainConfig, data: StepData, task, lexicon, metrics_mask=None) -> dict[str, float]:
     """Step 9: the metrics of one step's rollouts (dynamics names + task/ diagnostics).
 
+    task: summarises the verifier's diagnostics (`hicra.tasks.summarize_diagnostics`);
     lexicon: the metrics lexicon; metrics_mask: its (B, T) planning mask when it is not the
     credit lexicon (None: the credit planning mask)."""
     b = data.batch
@@ -284,7 +285,7 @@ def step_record(cfg: TrainConfig, data: StepData, lexicon, task_summary, metrics
                            response_mask=b.response_mask, planning_mask=planning_mask,
                            rewards=data.rewards, correct=data.correct, truncated=b.truncated_mask,
                            group_ids=b.group_ids)
-    for name, value in task_summary(data.diagnostics).items():
+    for name, value in summarize_diagnostics(task, data.diagnostics).items():
         metrics[f"task/{name}"] = value
     metrics["advantage/abs_mean"] = float(data.advantages.abs().mean())
     metrics["advantage/zero_frac"] = float((data.advantages == 0).float().mean())
@@ -353,7 +354,6 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
-    summarize = getattr(task, "summarize_diagnostics", None) or summarize_diagnostics
 
     if not cfg.resume:
         clear_checkpoints(run_dir)  # a fresh start must not be resumed into later
@@ -374,7 +374,7 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
                 if metrics_lexicon is not lexicon:
                     metrics_mask = metrics_lexicon.tag_batch(data.batch.response_ids.cpu(), tokenizer,
                                                              data.batch.response_mask.cpu()).to(cfg.device)
-                metrics = step_record(cfg, data, metrics_lexicon, summarize, metrics_mask) | update_stats
+                metrics = step_record(cfg, data, task, metrics_lexicon, metrics_mask) | update_stats
                 metrics |= data.timings | {"time/update_s": t2 - t1, "time/step_s": t2 - t0}
                 writer.log_metrics(step, metrics)
                 if cfg.rollouts_per_step:

@@ -12,18 +12,6 @@ from hicra.trainer.config import TrainConfig
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def load_task(name: str, options: dict[str, Any]):
-    """The task called `name`, constructed with `options` (TrainConfig.task_options)."""
-    if name == "countdown":
-        from hicra.tasks.countdown import CountdownConfig, CountdownTask
-
-        try:
-            return CountdownTask(CountdownConfig.from_dict(options))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"task_options for task 'countdown': {err}") from None
-    raise ValueError(f"task: unknown task {name!r}; known: countdown")
-
-
 def load_lexicon(path: str, task):
     """The planning lexicon: the file at `path`, or the task's own when `path` is empty."""
     if not path:

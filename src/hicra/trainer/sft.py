@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -318,8 +318,10 @@ def evaluate_sampling(
     temperature sampling: no top-k / top-p) to n fresh problems drawn with `seed`.
 
     Uses `task.summarize_diagnostics` when the task has one (pooled conditional rates),
-    else NaN-skipping means."""
+    else NaN-skipping means (`hicra.tasks.summarize_diagnostics`)."""
     import torch
+
+    from hicra.tasks import summarize_diagnostics
 
     rng = np.random.default_rng(seed)
     problems = task.sample_problems(n, rng)
@@ -348,17 +350,8 @@ def evaluate_sampling(
     finally:
         tokenizer.padding_side = side
         torch.random.set_rng_state(generator_state)
-    diagnostics = [s.diagnostics for s in scores]
-    summarize = getattr(task, "summarize_diagnostics", None)
-    if summarize is not None:
-        summary = summarize(diagnostics)
-    else:
-        keys = dict.fromkeys(k for d in diagnostics for k in d)
-        summary = {k: float(np.nanmean([d[k] for d in diagnostics if k in d])) for k in keys}
+    summary = summarize_diagnostics(task, [s.diagnostics for s in scores])
     summary["accuracy"] = float(np.mean([s.correct for s in scores]))
     summary["reward"] = float(np.mean([s.reward for s in scores]))
     return {k: round(v, 4) for k, v in summary.items()}
 
-
-def config_field_names() -> list[str]:
-    return [f.name for f in fields(SFTConfig)]

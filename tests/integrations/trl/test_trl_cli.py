@@ -41,7 +41,7 @@ def test_train_trl_math_end_to_end_then_analyze(tiny_dir, data_file, tmp_path, l
         importlib.import_module("hicra.reports"), "build_report"
     ):
         pytest.skip("hicra.reports is not written yet: `hicra analyze` cannot run")
-    from hicra.dynamics.cli import analyze_main
+    from hicra.reports.cli import analyze_main
 
     report = tmp_path / "report"
     assert analyze_main([str(out / "hicra_run"), "--out", str(report)]) == 0

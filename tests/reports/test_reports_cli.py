@@ -4,10 +4,9 @@ import json
 
 import pytest
 
-from dynamics_synthetic import write_run
+from dynamics_synthetic import write_run, write_verl
 from hicra.cli import main
 from hicra.lexicon import StrategicLexicon
-from test_dynamics_readers import write_verl
 
 
 @pytest.fixture(scope="module")
