@@ -8,10 +8,10 @@ Chen et al.'s unbiased estimator 1 - C(n-c, k)/C(n, k), for k = 1, 2, 4, ... <= 
 
 Writes, under --out: `results.json` and `results.md` (one row per data file), `config.json`
 (the options), and `samples/<benchmark>.jsonl` (every response with its verdict, one line per
-problem). Generation uses vLLM when it is installed (`--backend auto`), else transformers
-`generate` (batched, KV-cached). A run interrupted before `results.json` is written resumes from
-the samples files (same options required); an existing `results.json` is never overwritten
-without `--force`.
+problem). Generation uses vLLM when it is installed (`--backend auto`), else hicra's own
+KV-cached sampler on the transformers model (`hicra.models.sampling`, batched). A run
+interrupted before `results.json` is written resumes from the samples files (same options
+required); an existing `results.json` is never overwritten without `--force`.
 """
 
 from __future__ import annotations
@@ -85,50 +85,38 @@ class Generation:
 
 # ----------------------------------------------------------------------------- generators
 class HFGenerator:
-    """transformers `generate`, left-padded batches, KV cache on."""
+    """hicra's own KV-cached sampler (`hicra.models.sampling`) on a transformers model."""
 
     def __init__(self, config: EvalConfig) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.torch = torch
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
         self.tokenizer = AutoTokenizer.from_pretrained(config.model)
-        self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = AutoModelForCausalLM.from_pretrained(config.model, dtype=dtype).to(self.device).eval()
         eos = self.model.generation_config.eos_token_id
-        self.eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
-        self.eos_ids.discard(None)
+        eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
+        eos_ids.discard(None)
+        self.eos_ids = sorted(eos_ids)  # any of them ends a response
         self.config = config
-        torch.manual_seed(config.seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
 
     def generate(self, prompts: list[str], n: int) -> list[list[Generation]]:
-        """n samples for each prompt (the prompt is repeated n times in the batch)."""
+        """n samples for each prompt (rows g*n .. g*n+n-1 answer prompt g)."""
+        from hicra.models.sampling import sample_responses
+
         config, tokenizer = self.config, self.tokenizer
-        prompts = [prompt for prompt in prompts for _ in range(n)]
         # Rendered prompts already carry the chat template's special tokens.
-        encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not tokenizer.chat_template)
-        encoded = {key: value.to(self.device) for key, value in encoded.items() if key in ("input_ids", "attention_mask")}
-        sampling = {"do_sample": True, "temperature": config.temperature, "top_p": config.top_p}
-        with self.torch.no_grad():
-            output = self.model.generate(
-                **encoded,
-                **(sampling if config.temperature > 0 else {"do_sample": False}),
-                max_new_tokens=config.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                use_cache=True,
-            )
-        responses = output[:, encoded["input_ids"].shape[1]:]  # (B, T)
-        generations = []
-        for row in responses.tolist():
-            length = next((i + 1 for i, token in enumerate(row) if token in self.eos_ids), None)
-            truncated = length is None
-            length = len(row) if truncated else length
-            text = tokenizer.decode(row[:length], skip_special_tokens=True)
-            generations.append(Generation(text, length, truncated))
+        batch = sample_responses(self.model, tokenizer, prompts, n, config.max_new_tokens, config.temperature,
+                                 self.generator, top_p=config.top_p, eos_token_ids=self.eos_ids,
+                                 add_special_tokens=not tokenizer.chat_template)
+        lengths = batch.response_mask.sum(1).tolist()
+        truncated = batch.truncated_mask.tolist()
+        generations = [Generation(text, int(length), bool(cut))
+                       for text, length, cut in zip(batch.texts, lengths, truncated)]
         return [generations[i:i + n] for i in range(0, len(generations), n)]
 
 

@@ -1,9 +1,8 @@
-"""Fixtures of the trainer tests: a random tiny Llama on the countdown vocabulary, and a
-task with a dense reward so that a random model gets non-zero advantages."""
+"""Fixtures of the trainer tests: a task with a dense reward so that a random model gets
+non-zero advantages (the random tiny Llama, `tiny_model_dir`, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
@@ -23,16 +22,6 @@ class DenseCountdownTask(CountdownTask):
         words = response.split()
         reward = sum(w.isdigit() for w in words) / max(len(words), 1)
         return Score(reward=reward, correct=reward > 0.2, diagnostics=verdict.diagnostics)
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory) -> Path:
-    from hicra.models import build_tiny_model, build_tokenizer
-
-    out = tmp_path_factory.mktemp("tiny_model")
-    tokenizer = build_tokenizer(CountdownTask(), out_dir=out)
-    build_tiny_model(tokenizer, hidden=32, layers=2, heads=2, max_positions=128, seed=0, out_dir=out)
-    return out
 
 
 @pytest.fixture

@@ -94,55 +94,30 @@ def _render(tokenizer: Any, prompt: str) -> str:
     return prompt
 
 
-def score_tokens(model: Any, sequences: Any, attention_mask: Any, prompt_len: int, batch: int):
-    """Teacher-forced (entropy, logp) of the response part of `sequences`, each (B, T_resp).
+def sample_checkpoint(model: Any, tokenizer: Any, prompts: Sequence[dict], lexicon: Any, cfg: CheckpointConfig):
+    """Yield (records, batch dict for step_metrics) per prompt batch of one checkpoint.
 
-    sequences: (B, P + T_resp) prompt (left-padded to P) + sampled response ids.
+    Sampling and scoring are hicra's own (`hicra.models.sampling`, `hicra.models.scoring`),
+    the same code as the built-in trainer's; the sampler draws from a generator seeded with
+    `cfg.seed`, so every checkpoint sees the same random stream.
     """
     import torch
 
-    ents, lps = [], []
-    with torch.no_grad():
-        for i in range(0, sequences.shape[0], batch):
-            ids, mask = sequences[i:i + batch], attention_mask[i:i + batch]
-            logits = model(input_ids=ids, attention_mask=mask).logits[:, prompt_len - 1:-1].float()
-            logp_all = torch.log_softmax(logits, dim=-1)  # (b, T_resp, V)
-            ents.append(-(logp_all.exp() * logp_all).sum(-1))
-            lps.append(logp_all.gather(-1, ids[:, prompt_len:].unsqueeze(-1)).squeeze(-1))
-    return torch.cat(ents), torch.cat(lps)
+    from hicra.models.sampling import sample_responses
+    from hicra.models.scoring import score_tokens
 
-
-def sample_checkpoint(model: Any, tokenizer: Any, prompts: Sequence[dict], lexicon: Any, cfg: CheckpointConfig):
-    """Yield (records, batch dict for step_metrics) per prompt batch of one checkpoint."""
-    import torch
-
-    from hicra.lexicon.tagging import tag_batch
-
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    tokenizer.padding_side = "left"
+    generator = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
     for start in range(0, len(prompts), cfg.prompts_per_batch):
         chunk = prompts[start:start + cfg.prompts_per_batch]
-        enc = tokenizer([_render(tokenizer, p["prompt"]) for p in chunk], return_tensors="pt", padding=True)
-        enc = {k: v.to(cfg.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-        with torch.no_grad():
-            out = model.generate(**enc, do_sample=True, temperature=cfg.temperature, top_p=1.0, top_k=0,
-                                 max_new_tokens=cfg.max_new_tokens, num_return_sequences=cfg.samples,
-                                 pad_token_id=pad, eos_token_id=eos)
-        plen = enc["input_ids"].shape[1]
-        resp = out[:, plen:]  # (B, T)
-        is_eos = resp == eos
-        # real tokens: up to and including the first EOS
-        after_eos = (is_eos.cumsum(1) - is_eos.long()) > 0
-        response_mask = ~after_eos
-        truncated = ~is_eos.any(1)
-        prompt_mask = enc["attention_mask"].repeat_interleave(cfg.samples, 0)
-        attention = torch.cat([prompt_mask, response_mask.long()], 1)
-        entropy, logp = score_tokens(model, out, attention, plen, cfg.score_batch)
-        planning = tag_batch(lexicon, resp.cpu(), tokenizer, response_mask.cpu())
-        texts = [tokenizer.decode(resp[i][response_mask[i]].tolist(), skip_special_tokens=True) for i in range(resp.shape[0])]
+        batch = sample_responses(model, tokenizer, [_render(tokenizer, p["prompt"]) for p in chunk], cfg.samples,
+                                 cfg.max_new_tokens, cfg.temperature, generator)
+        # scored under the model's own distribution (temperature 1), whatever it was sampled at
+        logp, entropy = score_tokens(model, batch, 1.0, cfg.score_batch)  # (B, T) each
+        response_mask, resp = batch.response_mask.cpu(), batch.response_ids.cpu()
+        logp, entropy, truncated = logp.cpu(), entropy.cpu(), batch.truncated_mask.cpu()
+        planning = lexicon.tag_batch(resp, tokenizer, response_mask)
         records = []
-        for i, text in enumerate(texts):
+        for i, text in enumerate(batch.texts):
             p = chunk[i // cfg.samples]
             rec = {"prompt_id": p["prompt_id"], "prompt": p["prompt"], "response": text,
                    "reward": float("nan"), "correct": None, "truncated": bool(truncated[i])}
@@ -151,12 +126,12 @@ def sample_checkpoint(model: Any, tokenizer: Any, prompts: Sequence[dict], lexic
 
                 score = score_response(text, p["answer"])
                 rec["reward"], rec["correct"] = float(score.reward), bool(score.correct)
-            m = response_mask[i].cpu()
-            rec.update(token_ids=resp[i][m].tolist(), logp=logp[i].cpu()[m].tolist(),
-                       entropy=entropy[i].cpu()[m].tolist(), planning_mask=planning[i][m].tolist())
+            m = response_mask[i]
+            rec.update(token_ids=resp[i][m].tolist(), logp=logp[i][m].tolist(),
+                       entropy=entropy[i][m].tolist(), planning_mask=planning[i][m].tolist())
             records.append(rec)
-        yield records, {"entropy": entropy.cpu(), "logp": logp.cpu(), "response_mask": response_mask.cpu(),
-                        "planning_mask": planning.cpu(), "truncated": truncated.cpu(), "texts": texts}
+        yield records, {"entropy": entropy, "logp": logp, "response_mask": response_mask,
+                        "planning_mask": planning, "truncated": truncated, "texts": batch.texts}
 
 
 def checkpoints_to_run(
@@ -168,11 +143,9 @@ def checkpoints_to_run(
     progress: bool = False,
 ) -> Path:
     """Sample and score every checkpoint; write one hicra run directory; return it."""
-    import torch
-
     from hicra.dynamics.accumulators import StepAccumulator
-    from hicra.runs import RunWriter
     from hicra.models import load_model_and_tokenizer
+    from hicra.runs import RunWriter
 
     prompts = load_prompts(prompts_path, cfg.max_prompts)
     ordered = sorted((checkpoint_step(Path(d), i), Path(d)) for i, d in enumerate(model_dirs))
@@ -187,7 +160,6 @@ def checkpoints_to_run(
                 print(f"[{n}/{len(ordered)}] sampling {path} (step {step})", file=sys.stderr)
             model, tokenizer = load_model_and_tokenizer(path)
             model.to(cfg.device).eval()
-            torch.manual_seed(cfg.seed)
             acc = StepAccumulator(lexicon)
             all_records = []
             for records, b in sample_checkpoint(model, tokenizer, prompts, lexicon, cfg):

@@ -49,12 +49,12 @@ import torch
 
 from hicra.credit import credit_policy_loss, group_advantages, informative_group_mask, resolve_credit_mode, token_advantages
 from hicra.dynamics.accumulators import step_metrics
+from hicra.models.sampling import RolloutBatch, sample_responses
+from hicra.models.scoring import by_length, micro_batches, rows_logp, score_tokens
 from hicra.runs import RunWriter
 from hicra.trainer.checkpoint import clear_checkpoints, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
 from hicra.trainer.config import TrainConfig, validate
-from hicra.trainer.logprobs import response_logp
 from hicra.trainer.logging import MetricSinks, ProgressBar
-from hicra.trainer.rollout import RolloutBatch, sample_responses
 from hicra.tasks import load_task, summarize_diagnostics
 from hicra.trainer.setup import build_optimizer, load_lexicon, load_policy
 
@@ -93,40 +93,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def micro_batches(rows: torch.Tensor, size: int) -> list[torch.Tensor]:
-    """Split a (K,) index tensor into chunks of `size` (0: one chunk)."""
-    return [rows] if size <= 0 else list(rows.split(size))
-
-
-def rows_logp(model, batch: RolloutBatch, rows: torch.Tensor, temperature: float, entropy_grad: bool = False):
-    """(logp, entropy), each (len(rows), T), of some rows, with the forward trimmed to the
-    longest response among them (the padding columns beyond it are 0)."""
-    width = int(batch.response_mask[rows].sum(1).max()) if len(rows) else 0
-    width = max(width, 1)
-    logp, entropy = response_logp(model, batch.prompt_ids[rows], batch.prompt_mask[rows],
-                                  batch.response_ids[rows, :width], batch.response_mask[rows, :width],
-                                  temperature, entropy_grad=entropy_grad)
-    pad = batch.response_ids.shape[1] - width
-    return torch.nn.functional.pad(logp, (0, pad)), torch.nn.functional.pad(entropy, (0, pad))
-
-
-def by_length(batch: RolloutBatch, rows: torch.Tensor) -> torch.Tensor:
-    """`rows` sorted by response length (stable), so micro-batches hold similar lengths and
-    trimming removes most padding."""
-    return rows[torch.argsort(batch.response_mask[rows].sum(1), stable=True)]
-
-
-@torch.no_grad()
-def score_tokens(model, batch: RolloutBatch, temperature: float, micro_batch_size: int):
-    """(logp, entropy), each (B, T), of the sampled responses under `model`, no gradient."""
-    logp = torch.zeros(batch.response_ids.shape, dtype=torch.float32, device=batch.response_ids.device)
-    entropy = torch.zeros_like(logp)
-    rows = torch.arange(len(batch), device=batch.response_ids.device)
-    for micro in micro_batches(by_length(batch, rows) if micro_batch_size > 0 else rows, micro_batch_size):
-        logp[micro], entropy[micro] = rows_logp(model, batch, micro, temperature)
-    return logp, entropy
 
 
 def fused_scoring(cfg: TrainConfig, mode) -> bool:

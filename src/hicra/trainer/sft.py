@@ -314,42 +314,23 @@ def evaluate_sampling(
     seed: int = 0,
     batch_size: int = 128,
 ) -> dict[str, float]:
-    """Accuracy and mean diagnostics of n responses sampled (KV-cached `generate`, pure
-    temperature sampling: no top-k / top-p) to n fresh problems drawn with `seed`.
+    """Accuracy and mean diagnostics of n responses sampled (`hicra.models.sampling`, KV-cached,
+    pure temperature sampling: no top-k / top-p) to n fresh problems drawn with `seed`.
 
     Uses `task.summarize_diagnostics` when the task has one (pooled conditional rates),
     else NaN-skipping means (`hicra.tasks.summarize_diagnostics`)."""
     import torch
 
+    from hicra.models.sampling import sample_responses
     from hicra.tasks import summarize_diagnostics
 
-    rng = np.random.default_rng(seed)
-    problems = task.sample_problems(n, rng)
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
+    problems = task.sample_problems(n, np.random.default_rng(seed))
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     scores = []
-    try:
-        for begin in range(0, n, batch_size):
-            chunk = problems[begin : begin + batch_size]
-            batch = tokenizer([p.prompt for p in chunk], return_tensors="pt", padding=True)
-            with torch.no_grad():
-                output = model.generate(
-                    **batch,
-                    do_sample=True,
-                    temperature=temperature,
-                    top_k=0,
-                    top_p=1.0,
-                    max_new_tokens=max_new_tokens,
-                    eos_token_id=tokenizer.eos_token_id,
-                    pad_token_id=tokenizer.pad_token_id,
-                )
-            texts = tokenizer.batch_decode(output[:, batch.input_ids.shape[1] :], skip_special_tokens=True)
-            scores += [task.score(p, t) for p, t in zip(chunk, texts)]
-    finally:
-        tokenizer.padding_side = side
-        torch.random.set_rng_state(generator_state)
+    for begin in range(0, n, batch_size):
+        chunk = problems[begin : begin + batch_size]
+        batch = sample_responses(model, tokenizer, [p.prompt for p in chunk], 1, max_new_tokens, temperature, generator)
+        scores += [task.score(p, text) for p, text in zip(chunk, batch.texts)]
     summary = summarize_diagnostics(task, [s.diagnostics for s in scores])
     summary["accuracy"] = float(np.mean([s.correct for s in scores]))
     summary["reward"] = float(np.mean([s.reward for s in scores]))

@@ -1,4 +1,5 @@
-"""Teacher-forced log-probabilities and entropies of sampled responses.
+"""Teacher-forced log-probabilities and entropies of sampled responses: the one scorer of hicra
+(the built-in trainer's old-policy pass and update, `hicra analyze --prompts`).
 
 `logp` is log pi(y_t | x, y_<t) of the sampled token y_t (its negative is the surprisal);
 `entropy` is H(pi(. | x, y_<t)), the entropy of the full next-token distribution. Both are
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from hicra.trainer.rollout import position_ids_from_mask
+from hicra.models.sampling import RolloutBatch, position_ids_from_mask
 
 
 def logp_and_entropy(logits: torch.Tensor, token_ids: torch.Tensor, temperature: float = 1.0, entropy_grad: bool = True):
@@ -53,3 +54,37 @@ def response_logp(
     # logits at position P-1+t predict response token t; the last position predicts nothing.
     logits = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1], position_ids=positions[:, :-1]).logits
     return logp_and_entropy(logits[:, width - 1 :], response_ids, temperature, entropy_grad)
+
+
+def micro_batches(rows: torch.Tensor, size: int) -> list[torch.Tensor]:
+    """Split a (K,) index tensor into chunks of `size` (0: one chunk)."""
+    return [rows] if size <= 0 else list(rows.split(size))
+
+
+def rows_logp(model, batch: RolloutBatch, rows: torch.Tensor, temperature: float, entropy_grad: bool = False):
+    """(logp, entropy), each (len(rows), T), of some rows, with the forward trimmed to the
+    longest response among them (the padding columns beyond it are 0)."""
+    width = int(batch.response_mask[rows].sum(1).max()) if len(rows) else 0
+    width = max(width, 1)
+    logp, entropy = response_logp(model, batch.prompt_ids[rows], batch.prompt_mask[rows],
+                                  batch.response_ids[rows, :width], batch.response_mask[rows, :width],
+                                  temperature, entropy_grad=entropy_grad)
+    pad = batch.response_ids.shape[1] - width
+    return torch.nn.functional.pad(logp, (0, pad)), torch.nn.functional.pad(entropy, (0, pad))
+
+
+def by_length(batch: RolloutBatch, rows: torch.Tensor) -> torch.Tensor:
+    """`rows` sorted by response length (stable), so micro-batches hold similar lengths and
+    trimming removes most padding."""
+    return rows[torch.argsort(batch.response_mask[rows].sum(1), stable=True)]
+
+
+@torch.no_grad()
+def score_tokens(model, batch: RolloutBatch, temperature: float, micro_batch_size: int):
+    """(logp, entropy), each (B, T), of the sampled responses under `model`, no gradient."""
+    logp = torch.zeros(batch.response_ids.shape, dtype=torch.float32, device=batch.response_ids.device)
+    entropy = torch.zeros_like(logp)
+    rows = torch.arange(len(batch), device=batch.response_ids.device)
+    for micro in micro_batches(by_length(batch, rows) if micro_batch_size > 0 else rows, micro_batch_size):
+        logp[micro], entropy[micro] = rows_logp(model, batch, micro, temperature)
+    return logp, entropy

@@ -1,4 +1,5 @@
-"""Sampling G responses per prompt with a KV cache, into a typed `RolloutBatch`.
+"""Sampling G responses per prompt with a KV cache, into a typed `RolloutBatch`: the one sampler
+of hicra (the built-in trainer, SFT's evaluation, `hicra analyze --prompts` and `hicra eval`).
 
 Works with any Hugging Face causal LM (`model(input_ids, attention_mask, position_ids,
 past_key_values, use_cache=True)`). Prompts are left-padded, so every row's next token sits
@@ -9,7 +10,7 @@ that is what makes stop-and-resume exact.
 Why not `model.generate`: on CPU with a ~1M-parameter model the per-token overhead of
 `generate` (logits processors, stopping criteria, cache bookkeeping) dominates the forward
 itself; this loop does the same KV-cached ancestral sampling (pure temperature, no top-k /
-top-p) and is faster there (docs/trainer.md gives the measurement).
+top-p unless asked) and is faster there (docs/trainer.md gives the measurement).
 
 Example: prompts ["a", "b"], samples_per_prompt 3 -> B = 6 rows, group_ids [0,0,0,1,1,1].
 """
@@ -50,22 +51,6 @@ class RolloutBatch:
     def __len__(self) -> int:
         return self.response_ids.shape[0]
 
-    def select(self, rows: torch.Tensor) -> "RolloutBatch":
-        """The rows given by a (K,) index or (B,) bool tensor (e.g. dynamic sampling)."""
-        if rows.dtype == torch.bool:
-            rows = rows.nonzero().flatten()
-        idx = rows.tolist()
-        return RolloutBatch(
-            prompt_ids=self.prompt_ids[rows],
-            prompt_mask=self.prompt_mask[rows],
-            response_ids=self.response_ids[rows],
-            response_mask=self.response_mask[rows],
-            group_ids=self.group_ids[rows],
-            truncated_mask=self.truncated_mask[rows],
-            texts=[self.texts[i] for i in idx],
-            sample_logp=None if self.sample_logp is None else self.sample_logp[rows],
-        )
-
 
 def pad_token_id(tokenizer) -> int:
     """The tokenizer's pad id, falling back to EOS (many causal-LM tokenizers have no pad)."""
@@ -75,9 +60,10 @@ def pad_token_id(tokenizer) -> int:
     return int(pad)
 
 
-def encode_prompts(tokenizer, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded prompt ids (N, P) and mask (N, P) bool, with the tokenizer's special tokens."""
-    encoded = [tokenizer(p)["input_ids"] for p in prompts]
+def encode_prompts(tokenizer, prompts: list[str], add_special_tokens: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded prompt ids (N, P) and mask (N, P) bool (with the tokenizer's special tokens
+    unless add_special_tokens is False, e.g. for prompts already rendered by a chat template)."""
+    encoded = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
     width = max(len(ids) for ids in encoded)
     pad = pad_token_id(tokenizer)
     ids = torch.full((len(encoded), width), pad, dtype=torch.long)
@@ -104,6 +90,28 @@ def _cache_of(output):
     return cache if cache is not None else output.past_key_values
 
 
+def _draw(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None):
+    """One token per row from (b, V) logits -> (token (b,), its log-prob (b,)) in float32."""
+    if temperature == 0:
+        log_probs = torch.log_softmax(logits.float(), dim=-1)  # (b, V)
+        token = log_probs.argmax(-1)
+    else:
+        log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)  # (b, V)
+        if top_p < 1.0:
+            log_probs = _nucleus(log_probs, top_p)
+        token = torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(1)  # (b,)
+    return token, log_probs.gather(1, token[:, None]).squeeze(1)
+
+
+def _nucleus(log_probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """(b, V) log-probs restricted to the smallest set of most likely tokens whose mass reaches
+    top_p (the most likely token always kept), renormalised; -inf elsewhere."""
+    sorted_lp, order = log_probs.sort(-1, descending=True)
+    mass_before = sorted_lp.exp().cumsum(-1) - sorted_lp.exp()  # mass of the tokens ranked above
+    drop = torch.zeros_like(log_probs, dtype=torch.bool).scatter(-1, order, mass_before >= top_p)
+    return torch.log_softmax(log_probs.masked_fill(drop, float("-inf")), dim=-1)
+
+
 @torch.no_grad()
 def sample_responses(
     model,
@@ -113,6 +121,10 @@ def sample_responses(
     max_new_tokens: int,
     temperature: float = 1.0,
     generator: torch.Generator | None = None,
+    *,
+    top_p: float = 1.0,
+    eos_token_ids: list[int] | None = None,
+    add_special_tokens: bool = True,
 ) -> RolloutBatch:
     """Sample `samples_per_prompt` responses to each prompt, KV-cached, at `temperature`.
 
@@ -120,11 +132,16 @@ def sample_responses(
     (rows g*G .. g*G+G-1 answer prompt g). Rows that emitted EOS are dropped from the KV
     cache as the batch goes (when the cache supports `batch_select_indices`), so the cost of
     a step follows the mean response length more than the longest one.
+
+    temperature 0: greedy (argmax; sample_logp then under logits / 1). top_p < 1: nucleus
+    sampling, sample_logp under the renormalised nucleus. eos_token_ids: the tokens that end a
+    response (default: the tokenizer's eos); add_special_tokens: see `encode_prompts`.
     """
     device = next(model.parameters()).device
-    eos = tokenizer.eos_token_id
+    eos = tokenizer.eos_token_id if eos_token_ids is None else (eos_token_ids[0] if eos_token_ids else None)
+    stop = None if eos_token_ids is None or len(eos_token_ids) < 2 else torch.tensor(eos_token_ids, device=device)
     pad = pad_token_id(tokenizer)
-    prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts)
+    prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, add_special_tokens)
     prompt_ids = prompt_ids.repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, P)
     prompt_mask = prompt_mask.repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, P)
     batch = prompt_ids.shape[0]
@@ -144,15 +161,15 @@ def sample_responses(
     can_compact = hasattr(cache, "batch_select_indices")
     length = 0
     for t in range(max_new_tokens):
-        log_probs = torch.log_softmax(next_logits.float() / temperature, dim=-1)  # (b, V)
-        token = torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(1)  # (b,)
-        token_logp = log_probs.gather(1, token[:, None]).squeeze(1)
+        token, token_logp = _draw(next_logits, temperature, top_p, generator)  # (b,), (b,)
         token = torch.where(done, torch.full_like(token, pad), token)
         response_ids[rows, t] = token
         response_mask[rows, t] = ~done
         sample_logp[rows, t] = torch.where(done, torch.zeros_like(token_logp), token_logp)
         length = t + 1
-        if eos is not None:
+        if stop is not None:
+            done = done | torch.isin(token, stop)
+        elif eos is not None:
             done = done | (token == eos)
         if bool(done.all()):
             break
@@ -178,6 +195,8 @@ def sample_responses(
     response_ids, response_mask = response_ids[:, :length], response_mask[:, :length]
     if eos is None:
         truncated_mask = torch.ones(batch, dtype=torch.bool, device=device)
+    elif stop is not None:
+        truncated_mask = ~(torch.isin(response_ids, stop) & response_mask).any(1)
     else:
         truncated_mask = ~((response_ids == eos) & response_mask).any(1)
     texts = tokenizer.batch_decode(
