@@ -266,10 +266,11 @@ class BuiltinStepper:
                      group_advantages=t.wrap(grpo.group_advantages, "advantage"),
                      token_advantages=t.wrap(grpo.token_advantages, "credit_transform"),
                      score_tokens=t.wrap(grpo.score_tokens, "old_logp")):
-            data = grpo.collect(cfg, self.step_index, self.model, None, self.tokenizer, task, lexicon)
+            data, old = grpo.collect(cfg, self.step_index, self.model, None, self.tokenizer, task, lexicon)
             t1 = t.now()
             scored_before = t.seconds.get("old_logp", 0.0)
-            stats = grpo.update(cfg, self.step_index, self.model, self.optimizer, self.scheduler, data)
+            stats, old_logp, entropy = grpo.update(cfg, self.step_index, self.model, self.optimizer,
+                                                   self.scheduler, data, old)
             t2 = t.now()
         seconds = t.take()
         seconds.setdefault("old_logp", 0.0)  # 0 with fused scoring: the update's forward supplies it
@@ -282,7 +283,7 @@ class BuiltinStepper:
         step_s = t2 - t0
         if self.metrics:
             t3 = t.now()
-            grpo.step_record(cfg, data, self.task, self.lexicon)
+            grpo.step_record(cfg, data, old_logp, entropy, self.task, self.lexicon)
             seconds["metrics"] = t.now() - t3
         return {"seconds": seconds, "step_s": step_s, "samples": len(data.batch),
                 "tokens": int(data.batch.response_mask.sum()), "skipped": bool(stats.get("update/skipped", 0.0)),

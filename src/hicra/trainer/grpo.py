@@ -65,9 +65,10 @@ RUN_CONTROL_FIELDS = {"steps", "resume", "device", "threads", "checkpoint_every"
 
 @dataclass
 class StepData:
-    """Everything one step computes before the update; B = N * G rows.
+    """Everything one step computes before the update except the old policy's scores (which
+    `collect` or the update return: see `fused_scoring`); B = N * G rows.
 
-    planning_mask, old_logp, entropy, ref_logp, token_advantage: (B, T); rewards, advantages: (B,).
+    planning_mask, token_advantage, ref_logp: (B, T); rewards, correct, advantages: (B,).
     """
 
     problems: list
@@ -77,11 +78,14 @@ class StepData:
     diagnostics: list[dict[str, float]]
     planning_mask: torch.Tensor
     advantages: torch.Tensor
-    old_logp: torch.Tensor | None  # None until the update fills it (fused scoring)
-    entropy: torch.Tensor | None
+    token_advantage: torch.Tensor
     ref_logp: torch.Tensor | None = None
-    token_advantage: torch.Tensor | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+
+OldScores = tuple[torch.Tensor, torch.Tensor]
+"""(old_logp, entropy), each (B, T): the sampled tokens' log-probs and the next-token entropies
+under theta_{s-1}."""
 
 
 def step_seed(seed: int, step: int) -> int:
@@ -104,8 +108,11 @@ def fused_scoring(cfg: TrainConfig, mode) -> bool:
             and not reads_entropy)
 
 
-def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexicon) -> StepData:
-    """Steps 1-7 of the algorithm: problems -> rollouts -> rewards -> masks -> advantages."""
+def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexicon) -> tuple[StepData, OldScores | None]:
+    """Steps 1-7 of the algorithm: problems -> rollouts -> rewards -> masks -> advantages.
+
+    Returns (data, old): old = (old_logp, entropy) from the no-grad pass, or None when the
+    update's own forward supplies them (`fused_scoring`; `update` returns them then)."""
     t0 = time.perf_counter()
     problems = task.sample_problems(cfg.prompts_per_step, np.random.default_rng([cfg.seed, step]))
     generator = torch.Generator(device=cfg.device).manual_seed(step_seed(cfg.seed, step))
@@ -120,9 +127,7 @@ def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexi
     advantages = group_advantages(rewards, batch.group_ids, scale=cfg.advantage_scale)  # (B,)
     t2 = time.perf_counter()
     mode = resolve_credit_mode(cfg.credit_mode)
-    old_logp = entropy = None
-    if not fused_scoring(cfg, mode):
-        old_logp, entropy = score_tokens(model, batch, cfg.temperature, cfg.micro_batch_size)
+    old = None if fused_scoring(cfg, mode) else score_tokens(model, batch, cfg.temperature, cfg.micro_batch_size)
     ref_logp = None
     if ref_model is not None:
         ref_logp, _ = score_tokens(ref_model, batch, cfg.temperature, cfg.micro_batch_size)
@@ -130,11 +135,12 @@ def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexi
     if cfg.placebo_mask:
         credit_mask = shuffle_within_rows(planning_mask, batch.response_mask, generator)
     token_advantage = token_advantages(mode, advantages, batch.response_mask, planning_mask=credit_mask,
-                                       entropy=entropy, **credit_params(cfg))  # (B, T)
+                                       entropy=None if old is None else old[1], **credit_params(cfg))  # (B, T)
     t3 = time.perf_counter()
-    return StepData(problems, batch, rewards, correct, [s.diagnostics for s in scores], planning_mask,
-                    advantages, old_logp, entropy, ref_logp, token_advantage,
+    data = StepData(problems, batch, rewards, correct, [s.diagnostics for s in scores], planning_mask,
+                    advantages, token_advantage, ref_logp,
                     {"time/rollout_s": t1 - t0, "time/reward_s": t2 - t1, "time/score_s": t3 - t2})
+    return data, old
 
 
 def shuffle_within_rows(mask: torch.Tensor, response_mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -156,8 +162,13 @@ def credit_params(cfg: TrainConfig) -> dict[str, Any]:
     return params
 
 
-def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepData) -> dict[str, float]:
-    """Step 8: epochs of clipped-loss minibatch updates on the step's rollouts."""
+def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepData,
+           old: OldScores | None) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+    """Step 8: epochs of clipped-loss minibatch updates on the step's rollouts.
+
+    old: (old_logp, entropy) from `collect`, or None with fused scoring: then this update's
+    first (and only) forward, under theta_{s-1}, supplies them. Returns (statistics, old_logp,
+    entropy); `data` is not modified."""
     mode = resolve_credit_mode(cfg.credit_mode)
     rows = torch.arange(len(data.batch), device=cfg.device)
     if cfg.dynamic_sampling:
@@ -166,17 +177,19 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
     n_updates = 0
     entropy_coef = cfg.entropy_coef or mode.entropy_coef
     no_signal = not bool(data.token_advantage.any()) and cfg.kl_beta == 0 and entropy_coef == 0
-    fill = data.old_logp is None  # fused scoring: this update's forward is the old-policy pass
+    fill = old is None  # fused scoring: this update's forward is the old-policy pass
     if len(rows) == 0 or (cfg.skip_zero_signal and no_signal):
         # The loss gradient is exactly zero: an optimizer step would only replay Adam's momentum.
         if fill:
-            data.old_logp, data.entropy = score_tokens(model, data.batch, cfg.temperature, cfg.micro_batch_size)
-        return {"update/skipped": 1.0, "update/kept_frac": len(rows) / len(data.batch)}
+            old = score_tokens(model, data.batch, cfg.temperature, cfg.micro_batch_size)
+        return {"update/skipped": 1.0, "update/kept_frac": len(rows) / len(data.batch)}, *old
     generator = torch.Generator(device="cpu").manual_seed(step_seed(cfg.seed, step) ^ 0x5EED)
     entropy_grad = mode.entropy_needs_grad or cfg.entropy_coef > 0
     if fill:
-        data.old_logp = torch.zeros(data.batch.response_ids.shape, dtype=torch.float32, device=cfg.device)
-        data.entropy = torch.zeros_like(data.old_logp)
+        old_logp = torch.zeros(data.batch.response_ids.shape, dtype=torch.float32, device=cfg.device)  # (B, T)
+        old_entropy = torch.zeros_like(old_logp)  # (B, T)
+    else:
+        old_logp, old_entropy = old
     for _ in range(cfg.epochs_per_batch):
         order = rows[torch.randperm(len(rows), generator=generator).to(rows.device)] if cfg.minibatches > 1 else rows
         for minibatch in order.chunk(cfg.minibatches):
@@ -188,9 +201,9 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
             for micro, weight in zip(micro_batches(minibatch, cfg.micro_batch_size), weights):
                 logp, entropy = rows_logp(model, b, micro, cfg.temperature, entropy_grad)
                 if fill:  # one epoch, one minibatch: each row passes here once, under theta_{s-1}
-                    data.old_logp[micro], data.entropy[micro] = logp.detach(), entropy.detach()
+                    old_logp[micro], old_entropy[micro] = logp.detach(), entropy.detach()
                 loss, stats = credit_policy_loss(
-                    mode, logp, data.old_logp[micro], data.token_advantage[micro], b.response_mask[micro],
+                    mode, logp, old_logp[micro], data.token_advantage[micro], b.response_mask[micro],
                     agg_mode=cfg.loss_agg, norm_const=cfg.max_new_tokens,
                     ref_logp=None if data.ref_logp is None else data.ref_logp[micro], beta=cfg.kl_beta,
                     entropy=entropy, entropy_coef=cfg.entropy_coef or None,
@@ -210,7 +223,7 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
     out["update/kept_frac"] = len(rows) / len(data.batch)
     out["update/lr"] = scheduler.get_last_lr()[0]
     out["update/skipped"] = 0.0
-    return out
+    return out, old_logp, old_entropy
 
 
 def minibatch_weights(response_mask: torch.Tensor, agg_mode: str, micro_batch_size: int) -> list[float]:
@@ -239,15 +252,17 @@ def clip_gradients(model, max_norm: float) -> float:
     return float(torch.norm(torch.stack([p.grad.norm() for p in params]))) if params else 0.0
 
 
-def step_record(cfg: TrainConfig, data: StepData, task, lexicon, metrics_mask=None) -> dict[str, float]:
+def step_record(cfg: TrainConfig, data: StepData, old_logp: torch.Tensor, entropy: torch.Tensor, task, lexicon,
+                metrics_mask=None) -> dict[str, float]:
     """Step 9: the metrics of one step's rollouts (dynamics names + task/ diagnostics).
 
+    old_logp, entropy: (B, T) under theta_{s-1} (from `collect` or `update`);
     task: summarises the verifier's diagnostics (`hicra.tasks.summarize_diagnostics`);
     lexicon: the metrics lexicon; metrics_mask: its (B, T) planning mask when it is not the
     credit lexicon (None: the credit planning mask)."""
     b = data.batch
     planning_mask = data.planning_mask if metrics_mask is None else metrics_mask
-    metrics = step_metrics(b.texts, lexicon, entropy=data.entropy, logp=data.old_logp,
+    metrics = step_metrics(b.texts, lexicon, entropy=entropy, logp=old_logp,
                            response_mask=b.response_mask, planning_mask=planning_mask,
                            rewards=data.rewards, correct=data.correct, truncated=b.truncated_mask,
                            group_ids=b.group_ids)
@@ -258,8 +273,10 @@ def step_record(cfg: TrainConfig, data: StepData, task, lexicon, metrics_mask=No
     return metrics
 
 
-def rollout_records(data: StepData, step: int, keep: int) -> list[dict[str, Any]]:
-    """The first `keep` responses of the step (whole groups first) with per-token columns."""
+def rollout_records(data: StepData, old_logp: torch.Tensor, entropy: torch.Tensor, step: int,
+                    keep: int) -> list[dict[str, Any]]:
+    """The first `keep` responses of the step (whole groups first) with per-token columns
+    (old_logp, entropy: (B, T) under theta_{s-1})."""
     records = []
     b = data.batch
     for i in range(min(keep, len(b))):
@@ -270,8 +287,8 @@ def rollout_records(data: StepData, step: int, keep: int) -> list[dict[str, Any]
             "reward": float(data.rewards[i]), "correct": bool(data.correct[i]),
             "advantage": float(data.advantages[i]), "truncated": bool(b.truncated_mask[i]),
             "group": int(b.group_ids[i]),
-            "token_ids": b.response_ids[i][mask].tolist(), "logp": data.old_logp[i][mask].tolist(),
-            "entropy": data.entropy[i][mask].tolist(), "planning_mask": data.planning_mask[i][mask].tolist(),
+            "token_ids": b.response_ids[i][mask].tolist(), "logp": old_logp[i][mask].tolist(),
+            "entropy": entropy[i][mask].tolist(), "planning_mask": data.planning_mask[i][mask].tolist(),
         })
     return records
 
@@ -331,20 +348,20 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     try:
         for step in range(start_step + 1, cfg.steps + 1):
             t0 = time.perf_counter()
-            data = collect(cfg, step, model, ref_model, tokenizer, task, lexicon)
+            data, old = collect(cfg, step, model, ref_model, tokenizer, task, lexicon)
             t1 = time.perf_counter()
-            update_stats = update(cfg, step, model, optimizer, scheduler, data)
+            update_stats, old_logp, entropy = update(cfg, step, model, optimizer, scheduler, data, old)
             t2 = time.perf_counter()
             if step % cfg.log_every == 0 or step == cfg.steps:
                 metrics_mask = None
                 if metrics_lexicon is not lexicon:
                     metrics_mask = metrics_lexicon.tag_batch(data.batch.response_ids.cpu(), tokenizer,
                                                              data.batch.response_mask.cpu()).to(cfg.device)
-                metrics = step_record(cfg, data, task, metrics_lexicon, metrics_mask) | update_stats
+                metrics = step_record(cfg, data, old_logp, entropy, task, metrics_lexicon, metrics_mask) | update_stats
                 metrics |= data.timings | {"time/update_s": t2 - t1, "time/step_s": t2 - t0}
                 writer.log_metrics(step, metrics)
                 if cfg.rollouts_per_step:
-                    writer.log_rollouts(step, rollout_records(data, step, cfg.rollouts_per_step))
+                    writer.log_rollouts(step, rollout_records(data, old_logp, entropy, step, cfg.rollouts_per_step))
                 sinks.log(step, metrics)
                 bar.update(step, metrics)
             if step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
