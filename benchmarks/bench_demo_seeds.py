@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     curves: dict[str, list[np.ndarray]] = {name: [] for name, *_ in arms}
     for seed in args.seeds:
         configs = [replace(base, model=str(checkpoint), credit_mode=mode, alpha=alpha, seed=seed,
-                           lexicon="" if lex == "placebo" else lex, placebo_mask=lex == "placebo",
+                           detector="" if lex == "placebo" else lex, placebo_mask=lex == "placebo",
                            metrics_lexicon="task", run_dir=str(work / f"seed{seed}" / name),
                            resume=False, progress=False)
                    for name, mode, alpha, lex in arms]

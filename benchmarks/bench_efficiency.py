@@ -74,7 +74,7 @@ def arm_overrides(spec: str) -> dict:
     if lexicon:
         if not Path(lexicon).is_file():
             raise SystemExit(f"--arms {spec!r}: lexicon file not found: {lexicon}")
-        return arm_overrides(head) | {"lexicon": str(Path(lexicon).resolve()), "metrics_lexicon": "task"}
+        return arm_overrides(head) | {"detector": str(Path(lexicon).resolve()), "metrics_lexicon": "task"}
     mode, _, alpha = spec.partition(":")
     try:
         resolve_credit_mode(mode)

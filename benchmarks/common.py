@@ -228,12 +228,13 @@ class BuiltinStepper:
     def __init__(self, cfg, model=None, tokenizer=None, task=None, lexicon=None, metrics: bool = False):
         import torch
 
+        from hicra.lexicon import load_detector
         from hicra.tasks import load_task
         from hicra.trainer import setup
 
         self.cfg, self.metrics = cfg, metrics
         self.task = task if task is not None else load_task(cfg.task, cfg.task_options)
-        self.lexicon = lexicon if lexicon is not None else setup.load_lexicon(cfg.lexicon, self.task)
+        self.lexicon = lexicon if lexicon is not None else load_detector(cfg.detector, self.task)
         if model is None:
             model, tokenizer = setup.load_policy(cfg.model, cfg.device, cfg.dtype)
         self.model, self.tokenizer = model, tokenizer

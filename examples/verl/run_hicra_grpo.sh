@@ -17,7 +17,7 @@ NNODES=${NNODES:-1}
 NGPUS=${NGPUS:-8}
 ALPHA=${ALPHA:-0.2}
 CREDIT_MODE=${CREDIT_MODE:-hicra}
-LEXICON=${LEXICON:-null}                                      # null = the published 249 Strategic Grams
+DETECTOR=${DETECTOR:-${LEXICON:-null}}  # a detector name or lexicon file; null = the published 249 Strategic Grams
 EXPERIMENT=${EXPERIMENT:-${CREDIT_MODE}_alpha${ALPHA}}
 REWARD_FILE=$(python -c "import hicra.integrations.verl.reward as m; print(m.__file__)")
 
@@ -73,6 +73,6 @@ python -m verl.trainer.main_ppo \
     trainer.total_epochs=10 \
     +hicra.credit_mode="$CREDIT_MODE" \
     +hicra.alpha="$ALPHA" \
-    +hicra.lexicon_path="$LEXICON" \
+    +hicra.detector="$DETECTOR" \
     +hicra.log_metrics=true \
     "$@"

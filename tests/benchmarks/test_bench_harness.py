@@ -170,7 +170,7 @@ def test_efficiency_arm_with_lexicon_file(tmp_path):
     lexicon = tmp_path / "placebo.txt"
     lexicon.write_text("vs\n")
     arm = bench_efficiency.arm_overrides(f"hicra:0.5@{lexicon}")
-    assert arm == {"credit_mode": "hicra", "alpha": 0.5, "lexicon": str(lexicon), "metrics_lexicon": "task"}
+    assert arm == {"credit_mode": "hicra", "alpha": 0.5, "detector": str(lexicon), "metrics_lexicon": "task"}
     with pytest.raises(SystemExit, match="not found"):
         bench_efficiency.arm_overrides(f"hicra@{tmp_path / 'missing.txt'}")
 

@@ -124,9 +124,10 @@ def test_fold_window_closes_old_steps_and_rejects_out_of_order(lexicon):
     assert rows[1]["responses"] == 2
 
 
-def test_run_lexicon_comes_from_the_run_config(tmp_path):
+def test_run_detector_comes_from_the_run_config(tmp_path):
+    from hicra.dynamics.analysis import run_detector
     from hicra.runs import RunWriter
-    from hicra.dynamics.analysis import run_lexicon
+    from hicra.tasks.countdown import CountdownTask
 
     lex_file = tmp_path / "mine.txt"
     lex_file.write_text("zebra move\n")
@@ -135,6 +136,10 @@ def test_run_lexicon_comes_from_the_run_config(tmp_path):
     run = analyze_run(tmp_path / "run")
     assert run.lexicon.source == str(lex_file) and run.rows[0]["semantic/occurrences"] == 1
     assert run.summary()["lexicon"] == str(lex_file)
-    countdown = run_lexicon({"task": "countdown", "lexicon": ""})
+    countdown = run_detector({"task": "countdown", "lexicon": ""})
     assert countdown is not None and countdown.categories()
-    assert run_lexicon({"task": "other"}) is None
+    # the task's own lexicon, as the trainer resolved it (strategy names included)
+    assert countdown.phrases == CountdownTask().planning_lexicon().phrases
+    assert run_detector({"task": "other"}) is None
+    assert run_detector({"detector": "lexicon"}).source.endswith("strategic_grams_wang2025.txt")
+    assert run_detector({"task": "countdown", "detector": str(lex_file)}).source == str(lex_file)

@@ -2,7 +2,8 @@ import dataclasses
 
 import pytest
 
-from hicra.trainer.config import TrainConfig, config_from_dict, field_docs, load_yaml, parse_args, validate
+from hicra.fielddocs import field_docs
+from hicra.trainer.config import TrainConfig, config_from_dict, load_yaml, parse_args, validate
 
 
 def test_every_field_has_a_docstring():

@@ -71,7 +71,7 @@ def test_tiny_sft_run_learns_and_is_cached(tmp_path):
 def test_cli_reuses_the_cache(tmp_path, capsys):
     from hicra.trainer.sft_cli import build_parser, sft_main
 
-    assert "--task.backtrack_rate" in build_parser().format_help()  # every docstring formats
+    assert "--task.backtrack-rate" in build_parser().format_help()  # every docstring formats
 
     config = SFTConfig(
         steps=2, batch_size=4, hidden=16, layers=1, heads=2, intermediate=32, eval_samples=0,
@@ -81,7 +81,11 @@ def test_cli_reuses_the_cache(tmp_path, capsys):
     argv = ["--steps", "2", "--batch_size", "4", "--hidden", "16", "--layers", "1", "--heads", "2",
             "--intermediate", "32", "--eval_samples", "0", "--cache_dir", str(tmp_path),
             "--progress", "false"]
-    assert sft_main(argv) == 0
-    assert f"reused cached checkpoint: {path}" in capsys.readouterr().out
+    assert sft_main(argv) == 0  # the spellings of earlier releases, each with a deprecation line
+    out, err = capsys.readouterr()
+    assert f"reused cached checkpoint: {path}" in out
+    assert "--batch_size is deprecated; use --batch-size" in err and "--progress false is deprecated; use --no-progress" in err
+    kebab = [a.replace("_", "-") if a.startswith("--") else a for a in argv[:-2]] + ["--no-progress"]
+    assert sft_main(kebab) == 0 and "deprecated" not in capsys.readouterr().err
     assert sft_main(argv + ["--task.backtrack_rate", "1.5"]) == 2
     assert "CountdownConfig.backtrack_rate" in capsys.readouterr().err

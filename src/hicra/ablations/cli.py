@@ -18,20 +18,21 @@ import json
 import sys
 from pathlib import Path
 
+from hicra.cli_args import ArgumentParser
 from hicra.mining.cli import CliError, add_corpus_flags, add_mine_command, check_out, read_corpus
 
 
 def _load_lexicon(spec: str):
-    from hicra.lexicon import LexiconFormatError, StrategicLexicon
+    """A LEXICON argument through `hicra.lexicon.load_detector`; these checks need a phrase list."""
+    from hicra.lexicon import StrategicLexicon, load_detector
 
-    if spec in ("default", "published"):
-        return StrategicLexicon.default()
-    if not Path(spec).is_file():
-        raise CliError(f"{spec}: no such lexicon file (or say 'default')")
     try:
-        return StrategicLexicon.from_file(spec)
-    except LexiconFormatError as e:
+        lexicon = load_detector("default" if spec == "published" else spec)
+    except ValueError as e:  # a LexiconFormatError too
         raise CliError(str(e)) from None
+    if not isinstance(lexicon, StrategicLexicon):
+        raise CliError(f"{spec}: a detector without a phrase list; give a lexicon file or 'default'")
+    return lexicon
 
 
 # ---- subcommands ---------------------------------------------------------------------------
@@ -137,8 +138,8 @@ def cmd_sensitivity(args) -> int:
 # ---- parser --------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hicra lexicon", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="hicra lexicon", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_mine_command(sub)

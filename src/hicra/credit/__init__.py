@@ -7,7 +7,9 @@ Pure tensor functions (torch only), batch-first, boolean masks, no config object
 
 ``token_advantages`` and ``credit_policy_loss`` run a named credit mode ("grpo", "hicra",
 "entropy_adv", "top_entropy", "entropy_reg", "clip_cov", "kl_cov"); the built-in trainer and the
-TRL / verl adapters call those two. See docs/credit.md for the equations and defaults.
+TRL / verl adapters call those two. ``CreditSettings(mode, alpha, options, detector).resolve()``
+decides which options apply to a mode, for every trainer alike. See docs/credit.md for the
+equations and defaults.
 """
 
 from hicra.credit.advantages import (
@@ -28,6 +30,7 @@ from hicra.credit.baselines import (
 from hicra.credit.losses import AGG_MODES, agg_loss, kl_k3, masked_mean, policy_loss, ppo_clip_loss
 from hicra.credit.registry import (
     CreditMode,
+    advantage_param_names,
     credit_mode_names,
     credit_policy_loss,
     get_advantage_transform,
@@ -38,10 +41,14 @@ from hicra.credit.registry import (
     resolve_credit_mode,
     token_advantages,
 )
+from hicra.credit.settings import CreditSettings, ResolvedCredit
 
 __all__ = [
     "AGG_MODES",
     "CreditMode",
+    "CreditSettings",
+    "ResolvedCredit",
+    "advantage_param_names",
     "agg_loss",
     "clip_cov_loss",
     "credit_mode_names",

@@ -37,6 +37,7 @@ from hicra.credit.losses import policy_loss, ppo_clip_loss
 
 __all__ = [
     "CreditMode",
+    "advantage_param_names",
     "credit_mode_names",
     "credit_policy_loss",
     "get_advantage_transform",
@@ -222,6 +223,17 @@ def _keyword_names(fn: Callable, skip: int) -> set[str]:
     return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
+def advantage_param_names(mode: str | CreditMode) -> set[str]:
+    """The keyword parameters the mode's advantage transform takes (what ``**params`` of
+    `token_advantages` may hold).
+
+    >>> sorted(advantage_param_names("hicra")), sorted(advantage_param_names("entropy_adv"))
+    (['alpha'], ['a', 'k'])
+    """
+    transform = get_advantage_transform(resolve_credit_mode(mode).advantage_transform)
+    return _keyword_names(transform, 2) - {"planning_mask", "entropy"}
+
+
 def _merge(kind: str, mode: CreditMode, defaults: Mapping, overrides: dict, accepted: set) -> dict:
     params = {**defaults, **overrides}
     unknown = set(params) - accepted
@@ -264,7 +276,7 @@ def token_advantages(
     # for its loss, not for its (identity) transform, so it is not demanded here.
     transform = get_advantage_transform(mode.advantage_transform)
     params = _merge("advantage transform " + repr(mode.advantage_transform), mode,
-                    mode.advantage_params, params, _keyword_names(transform, 2) - {"planning_mask", "entropy"})
+                    mode.advantage_params, params, advantage_param_names(mode))
     advantages = broadcast_advantages("token_advantages", advantages, response_mask.shape)
     out = transform(advantages, response_mask, planning_mask=planning_mask, entropy=entropy, **params)
     return torch.where(response_mask, out, torch.zeros_like(out))

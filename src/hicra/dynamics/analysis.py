@@ -222,23 +222,31 @@ def fold_records(records: Iterable[dict[str, Any]], lexicon: Any, keep_examples:
     return {step: rows[step] for step in sorted(rows)}, examples.result(), count
 
 
-def run_lexicon(config: dict[str, Any]) -> Any:
-    """The planning lexicon a run trained with, from its config.json; None when unknown.
+def run_detector(config: dict[str, Any]) -> Any:
+    """The planning detector a run made its mask with, from its config.json; None when unknown.
 
-    Reads `lexicon` (built-in trainer) or `lexicon_path` (TRL adapter) when it names an
-    existing file; with an empty one, the task's own lexicon (`task: countdown`).
+    Reads the spec every trainer records, `detector` (or the older keys `lexicon` of the
+    built-in trainer, `lexicon_path` of the TRL adapter), and resolves it as the trainer did:
+    `hicra.lexicon.load_detector(spec, task)` with the run's `task` (and `task_options`), so an
+    empty spec is the task's own lexicon. A spec that no longer resolves (a lexicon file that
+    was moved) falls back to the task's own lexicon, else None.
     """
-    from hicra.lexicon import StrategicLexicon
+    from hicra.lexicon import load_detector
+    from hicra.tasks import load_task
 
-    for key in ("lexicon", "lexicon_path"):
-        path = config.get(key)
-        if isinstance(path, str) and path and Path(path).is_file():
-            return StrategicLexicon.from_file(path)
-    if config.get("task") == "countdown":
-        from hicra.tasks.countdown import lexicon_path
-
-        return StrategicLexicon.from_file(str(lexicon_path()))
-    return None
+    spec = next((config[k] for k in ("detector", "lexicon", "lexicon_path") if k in config), None)
+    task = None
+    if isinstance(config.get("task"), str):
+        try:
+            task = load_task(config["task"], config.get("task_options") or {})
+        except ValueError:
+            task = None
+    if isinstance(spec, str) and spec:
+        try:
+            return load_detector(spec, task)
+        except ValueError:
+            pass
+    return task.planning_lexicon() if task is not None else None
 
 
 def analyze_run(
@@ -255,13 +263,13 @@ def analyze_run(
 ) -> RunAnalysis:
     """Analyse one run (hicra run dir, verl rollout dir, JSONL/parquet file or dir).
 
-    lexicon: the Strategic Grams for the text metrics; None: the run's own (a hicra run's
-    config.json, see `run_lexicon`), else the published 249 SGs.
+    lexicon: the planning detector for the text metrics; None: the one the run recorded (a hicra
+    run's config.json, see `run_detector`), else the published 249 SGs.
     """
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
     if lexicon is None and fmt == "hicra":
-        lexicon = run_lexicon(RunReader(path).config())
+        lexicon = run_detector(RunReader(path).config())
     if lexicon is None:
         from hicra.lexicon import StrategicLexicon
 

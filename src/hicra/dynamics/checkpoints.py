@@ -144,6 +144,7 @@ def checkpoints_to_run(
 ) -> Path:
     """Sample and score every checkpoint; write one hicra run directory; return it."""
     from hicra.dynamics.accumulators import StepAccumulator
+    from hicra.lexicon import detector_name
     from hicra.models import load_model_and_tokenizer
     from hicra.runs import RunWriter
 
@@ -153,7 +154,8 @@ def checkpoints_to_run(
     if len(set(steps)) != len(steps):
         raise ValueError(f"checkpoints map to repeated steps {steps}: name them with distinct trailing numbers")
     config = {"source": "checkpoints", "checkpoints": [str(d) for _, d in ordered],
-              "prompts": str(prompts_path), **asdict(cfg)}
+              "prompts": str(prompts_path), "detector": detector_name(lexicon), "detector_name": detector_name(lexicon),
+              **asdict(cfg)}
     with RunWriter(run_dir, config, overwrite=True) as writer:
         for n, (step, path) in enumerate(ordered, 1):
             if progress:

@@ -11,7 +11,16 @@
 response ids, which is what trainers call every step. docs/tagging.md has the rules.
 """
 
-from hicra.lexicon.detectors import Detector, PlanningDetector, detector_names, load_detector, register_detector
+from hicra.lexicon.detectors import (
+    Detector,
+    PlanningDetector,
+    describe_detectors,
+    detector_name,
+    detector_names,
+    load_detector,
+    register_alias,
+    register_detector,
+)
 from hicra.lexicon.lexicon import LexiconFormatError, Span, StrategicLexicon
 from hicra.lexicon.normalize import normalize_text
 
@@ -22,9 +31,12 @@ __all__ = [
     "Span",
     "StrategicLexicon",
     "TagResult",
+    "describe_detectors",
+    "detector_name",
     "detector_names",
     "load_detector",
     "normalize_text",
+    "register_alias",
     "register_detector",
     "tag",
     "tag_batch",

@@ -2,6 +2,7 @@
 
     hicra tag "But wait, let's try a different approach."
     hicra tag --file trace.txt --tokenizer path/to/hf_tokenizer_dir --json
+    hicra tag --detector my_lexicon.txt "Let me double-check."
 
 Without --tokenizer the text is split into words and punctuation marks (no download, no
 model needed). Planning tokens are shown in colour on a terminal and as [[token]] otherwise.
@@ -39,9 +40,11 @@ def _tag_parser() -> argparse.ArgumentParser:
         help="local Hugging Face tokenizer directory (default: split into words and punctuation)",
     )
     parser.add_argument(
-        "--lexicon", type=Path, default=None,
-        help="lexicon file, one phrase a line (default: the published 249 Strategic Grams)",
+        "--detector", default=None,
+        help="planning detector: a registered name (lexicon: the published 249 Strategic Grams, the "
+        "default) or a lexicon file, one phrase a line",
     )
+    parser.add_argument("--lexicon", dest="detector", help=argparse.SUPPRESS)  # the old name of --detector
     parser.add_argument("--json", action="store_true", help="print {tokens, planning_mask, spans} as JSON")
     parser.add_argument(
         "--color", choices=("auto", "always", "never"), default="auto",
@@ -93,15 +96,17 @@ def _render(text: str, offsets: np.ndarray, planning_mask: np.ndarray, color: bo
 
 def tag_main(argv: list[str]) -> int:
     """`hicra tag`: print the text with planning tokens highlighted, or JSON with --json."""
+    if any(a == "--lexicon" or a.startswith("--lexicon=") for a in argv):
+        print("hicra tag: --lexicon is deprecated; use --detector", file=sys.stderr)
     args = _tag_parser().parse_args(argv)
-    from hicra.lexicon import LexiconFormatError, StrategicLexicon
+    from hicra.lexicon import load_detector
     from hicra.lexicon.tagging import overlap_mask
 
     text = _read_text(args)
     try:
-        lexicon = StrategicLexicon.default() if args.lexicon is None else StrategicLexicon.from_file(args.lexicon)
-    except LexiconFormatError as err:
-        print(f"hicra tag: {err}", file=sys.stderr)
+        lexicon = load_detector(args.detector or "lexicon")
+    except ValueError as err:  # LexiconFormatError is a ValueError
+        print(f"hicra tag: --detector: {err}", file=sys.stderr)
         return 2
     if args.tokenizer is None:
         tokens, offsets = _word_tokens(text)

@@ -49,12 +49,25 @@ class PlanningDetector(Protocol):
 
 class Detector:
     """Base of detectors that are not a lexicon: ``span_arrays``, ``tag`` and ``tag_batch``
-    from the subclass's ``find_spans``. ``name`` is the registry name."""
+    from the subclass's ``find_spans``, and what the dynamics metrics read (``find_grams``,
+    ``category``). ``name`` is the registry name."""
 
     name = "detector"
 
     def find_spans(self, text: str) -> list[Span]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def find_grams(self, text: str) -> list[Span]:
+        """The units semantic entropy counts: the spans, leftmost first, overlaps dropped."""
+        grams: list[Span] = []
+        for span in sorted(self.find_spans(text)):
+            if not grams or span.start >= grams[-1].end:
+                grams.append(span)
+        return grams
+
+    def category(self, phrase: str) -> str | None:
+        """A span's kind (a lexicon's branching / backtracing / deduction); None: unknown."""
+        return None
 
     def span_arrays(self, text: str, detached_punctuation: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         spans = self.find_spans(text)

@@ -16,26 +16,12 @@ import os
 import time
 from pathlib import Path
 
-from hicra.fielddocs import field_docs
+from hicra.cli_args import add_dataclass_flags, dataclass_values
 from hicra.mining.mining import MiningConfig
 
 
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
-
-
-def add_config_flags(p: argparse.ArgumentParser, cls) -> None:
-    """One flag per dataclass field (``--min-df`` for ``min_df``), help from its docstring."""
-    docs = field_docs(cls)
-    for f in dataclasses.fields(cls):
-        flag = "--" + f.name.replace("_", "-")
-        help_ = docs.get(f.name, "").replace("%", "%%") + f" (default: {f.default})"
-        if f.type in (bool, "bool"):
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                           default=f.default, help=help_)
-        else:
-            kind = {"int": int, "float": float, "str": str}.get(str(f.type), type(f.default))
-            p.add_argument(flag, dest=f.name, type=kind, default=f.default, help=help_)
 
 
 def add_corpus_flags(p: argparse.ArgumentParser, correct_default: str | None) -> None:
@@ -88,7 +74,7 @@ def cmd_mine(args) -> int:
     for p in (prefix.with_name(prefix.name + ".md"), prefix.with_name(prefix.name + ".json")):
         check_out(p, args.force)
     try:
-        config = MiningConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(MiningConfig)})
+        config = MiningConfig(**dataclass_values(args, MiningConfig))
     except ValueError as e:
         raise CliError(str(e)) from None
     prototypes = read_prototypes(args.prototypes) if args.prototypes else None
@@ -135,5 +121,5 @@ def add_mine_command(sub) -> None:
     p.add_argument("--cache-dir", help=f"embedding cache (default: {default_cache_dir()})")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--prototypes", help="phrase<TAB>category file of labelled prototypes")
-    add_config_flags(p, MiningConfig)
+    add_dataclass_flags(p, MiningConfig, title="MiningConfig")
     p.set_defaults(func=cmd_mine)

@@ -36,8 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output directory for report.html, PNGs, summary.json")
     p.add_argument("--json", action="store_true", help="print the JSON summary to stdout")
     p.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: detect)")
-    p.add_argument("--lexicon", type=Path, help="Strategic-Gram lexicon file (default: a hicra run's own, "
-                   "from its config.json; else the published 249 SGs)")
+    p.add_argument("--detector", help="planning detector of the text metrics: a registered name (lexicon: the "
+                   "published 249 Strategic Grams) or a lexicon file (default: the one each hicra run recorded "
+                   "in its config.json; else the published lexicon)")
+    p.add_argument("--lexicon", dest="detector", help=argparse.SUPPRESS)  # the old name of --detector
     p.add_argument("--name", action="append", help="display name of each RUN, in order (repeatable)")
     p.add_argument("--title", default="hicra training dynamics", help="report title")
     p.add_argument("--max-open-steps", type=int, default=16,
@@ -109,19 +111,22 @@ def text_summary(runs: list, page: Path) -> str:
 
 
 def analyze_main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--lexicon" or a.startswith("--lexicon=") for a in argv):
+        print("hicra analyze: --lexicon is deprecated; use --detector", file=sys.stderr)
     args = build_parser().parse_args(argv)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     if args.name and len(args.name) != len(args.runs):
         print(f"hicra analyze: {len(args.name)} --name for {len(args.runs)} runs", file=sys.stderr)
         return 2
     from hicra.dynamics.analysis import analyze_run
-    from hicra.lexicon import StrategicLexicon
+    from hicra.lexicon import load_detector
     from hicra.reports import build_report
 
     try:
-        lexicon = StrategicLexicon.from_file(args.lexicon) if args.lexicon else None
+        lexicon = load_detector(args.detector) if args.detector else None
         if args.prompts is not None:
-            lexicon = lexicon or StrategicLexicon.default()
+            lexicon = lexicon or load_detector("lexicon")
             from hicra.dynamics.checkpoints import CheckpointConfig, checkpoints_to_run
 
             cfg = CheckpointConfig(samples=args.samples, max_new_tokens=args.max_new_tokens,

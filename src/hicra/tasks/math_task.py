@@ -30,7 +30,8 @@ class MathTask:
     correct_reward / incorrect_reward: reward for a right / wrong (or missing) final answer.
     format_reward: added when the response holds exactly one non-empty \\boxed{} (0 = off).
     timeout_s: deadline of one math-verify equivalence check (a timeout counts as wrong).
-    lexicon_path: planning-phrase file; None = the published 249-phrase Strategic-Gram list.
+    lexicon_path: planning detector (`hicra.lexicon.load_detector`: a registered name or a lexicon
+        file); None = the published 249-phrase Strategic-Gram list.
     """
 
     name: str
@@ -89,8 +90,6 @@ class MathTask:
         )
 
     def planning_lexicon(self) -> "StrategicLexicon":
-        from hicra.lexicon import StrategicLexicon
+        from hicra.lexicon import load_detector
 
-        if self.lexicon_path:
-            return StrategicLexicon.from_file(self.lexicon_path)
-        return StrategicLexicon.default()
+        return load_detector(self.lexicon_path or "lexicon")

@@ -7,16 +7,18 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 
 def train_main(argv: list[str] | None = None) -> int:
     """Entry point of `hicra train`; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if _backend(argv) == "trl":
+    backend, rest = _backend_parser().parse_known_args(argv)
+    if backend.backend == "trl":
         from hicra.integrations.trl.cli import train_trl
 
-        return int(train_trl([a for a in _drop_backend(argv)]) or 0)
+        return int(train_trl(rest) or 0)
     from hicra.trainer.config import parse_args
     from hicra.trainer.grpo import train
 
@@ -30,25 +32,11 @@ def train_main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _backend(argv: list[str]) -> str:
-    for i, arg in enumerate(argv):
-        if arg == "--backend" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--backend="):
-            return arg.split("=", 1)[1]
-    return "builtin"
-
-
-def _drop_backend(argv: list[str]) -> list[str]:
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--backend":
-            skip = True
-        elif not arg.startswith("--backend="):
-            out.append(arg)
-    return out
+def _backend_parser() -> argparse.ArgumentParser:
+    """Only --backend: the rest of the command line belongs to the backend's own parser."""
+    parser = argparse.ArgumentParser(prog="hicra train", add_help=False, allow_abbrev=False)
+    parser.add_argument("--backend", choices=["builtin", "trl"], default="builtin")
+    return parser
 
 
 def sft_main(argv: list[str] | None = None) -> int:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from hicra.fielddocs import field_docs
+from hicra.cli_args import ArgumentParser, add_dataclass_flags, dataclass_values, given_deprecated
+from hicra.credit import CreditSettings
 
 
 @dataclass
@@ -38,19 +40,22 @@ class TrainConfig:
     """Credit-assignment mode from the `hicra.credit` registry: grpo, hicra, entropy_adv, top_entropy, entropy_reg, clip_cov, kl_cov."""
 
     alpha: float = 0.2
-    """HICRA boost: planning tokens get A + alpha*|A| (hicra mode only; 0 gives GRPO exactly)."""
+    """HICRA boost in [-1, 1]: planning tokens get A + alpha*|A| (hicra mode only; 0 gives GRPO exactly, < 0 reverse HICRA)."""
 
     credit_options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments of the mode's advantage transform (YAML only), e.g. {rho: 0.2}."""
 
-    lexicon: str = ""
-    """Planning-phrase lexicon file (one phrase a line) of the credit assignment. Empty: the task's own planning lexicon."""
+    detector: str = ""
+    """Planning detector of the credit assignment (`hicra.lexicon.load_detector`): a registered name (lexicon: the published 249 Strategic Grams) or a lexicon file (one phrase a line). Empty or `task`: the task's own planning lexicon."""
+
+    lexicon: str | None = None
+    """Deprecated name of `detector` (accepted with a warning)."""
 
     placebo_mask: bool = False
     """Ablation (the paper's placebo): credit goes to a random mask with as many tokens per response as the planning mask; metrics keep the real mask."""
 
     metrics_lexicon: str = ""
-    """Lexicon of the dynamics metrics: empty = the same as `lexicon`; `task` = the task's own (e.g. for a placebo run); or a file."""
+    """Detector of the dynamics metrics, spelled as `detector`: empty = the same as `detector`; `task` = the task's own (e.g. for a placebo run); a registered name or a file."""
 
     advantage_scale: Literal["group", "batch", "none"] = "group"
     """Divide (reward - group mean) by the group std, the batch std, or nothing (Dr. GRPO)."""
@@ -166,6 +171,26 @@ class TrainConfig:
     progress: bool = True
     """Show a progress bar with the key numbers."""
 
+    def __post_init__(self) -> None:
+        for old, new in DEPRECATED.items():
+            value = getattr(self, old)
+            if value is not None:
+                warnings.warn(f"TrainConfig.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
+                setattr(self, new, value)
+                setattr(self, old, None)
+
+    def credit_settings(self) -> CreditSettings:
+        """The credit options as the `CreditSettings` every hicra trainer resolves."""
+        return CreditSettings(self.credit_mode, self.alpha, self.credit_options, self.detector)
+
+
+# Deprecated field -> its name now (kept for one release; not written to a run's config.json).
+DEPRECATED = {"lexicon": "detector"}
+
+
+def run_config(cfg: TrainConfig) -> dict[str, Any]:
+    """The config as a run directory records it: the fields without the deprecated aliases."""
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in DEPRECATED}
 
 
 
@@ -238,27 +263,12 @@ def load_yaml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
 
 
 def build_parser(prog: str = "hicra train") -> argparse.ArgumentParser:
-    """An argparse parser generated from TrainConfig: one flag per field, its docstring as help."""
-    parser = argparse.ArgumentParser(prog=prog, description=TrainConfig.__doc__)
+    """The parser of `hicra train`, generated from TrainConfig (`hicra.cli_args`): one flag per
+    field, its docstring as help."""
+    parser = ArgumentParser(prog=prog, description=TrainConfig.__doc__)
     parser.add_argument("--config", help="YAML recipe; flags given on the command line override it")
     parser.add_argument("--backend", choices=["builtin", "trl"], default="builtin", help="training engine")
-    hints, docs = get_type_hints(TrainConfig), field_docs(TrainConfig)
-    defaults = TrainConfig()
-    for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        hint, default = hints[f.name], getattr(defaults, f.name)
-        help_ = f"{docs.get(f.name, '')} (default: {default!r})".replace("%", "%%")
-        origin, args = get_origin(hint), get_args(hint)
-        if hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_)
-        elif origin is dict:
-            continue  # mappings are set from YAML only
-        elif origin is tuple:
-            parser.add_argument(flag, nargs=len(args), type=float, default=None, metavar="X", help=help_)
-        elif origin is Literal:
-            parser.add_argument(flag, choices=list(args), default=None, help=help_)
-        else:
-            parser.add_argument(flag, type=str, default=None, metavar=f.name.upper(), help=help_)
+    add_dataclass_flags(parser, TrainConfig, deprecated=DEPRECATED, raw=True)
     return parser
 
 
@@ -266,14 +276,10 @@ def parse_args(argv: list[str], prog: str = "hicra train") -> tuple[TrainConfig,
     """defaults < YAML recipe (--config) < flags. Returns the config and the raw namespace."""
     parser = build_parser(prog)
     ns = parser.parse_args(argv)
+    given_deprecated(ns, DEPRECATED, prog)
     cfg = load_yaml(ns.config) if ns.config else TrainConfig()
-    given = {
-        f.name: getattr(ns, f.name)
-        for f in dataclasses.fields(TrainConfig)
-        if getattr(ns, f.name, None) is not None
-    }
     try:
-        cfg = config_from_dict(given, where="command line", base=cfg)
+        cfg = config_from_dict(dataclass_values(ns, TrainConfig), where="command line", base=cfg)
     except ValueError as err:
         parser.error(str(err))
     return cfg, ns
@@ -301,3 +307,7 @@ def validate(cfg: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ValueError(f"TrainConfig: {message}")
+    try:
+        cfg.credit_settings().resolve()
+    except ValueError as err:
+        raise ValueError(f"TrainConfig: {err}") from None

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,15 +48,16 @@ import numpy as np
 import torch
 
 from hicra.credit import credit_policy_loss, group_advantages, informative_group_mask, resolve_credit_mode, token_advantages
+from hicra.lexicon import detector_name, load_detector
 from hicra.dynamics.accumulators import step_metrics
 from hicra.models.sampling import RolloutBatch, sample_responses
 from hicra.models.scoring import by_length, micro_batches, rows_logp, score_tokens
 from hicra.runs import RunWriter
 from hicra.trainer.checkpoint import clear_checkpoints, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
-from hicra.trainer.config import TrainConfig, validate
+from hicra.trainer.config import DEPRECATED, TrainConfig, run_config, validate
 from hicra.trainer.logging import MetricSinks, ProgressBar
 from hicra.tasks import load_task, summarize_diagnostics
-from hicra.trainer.setup import build_optimizer, load_lexicon, load_policy
+from hicra.trainer.setup import build_optimizer, load_policy
 
 # Options that may change between a run and its resumption without changing its result.
 RUN_CONTROL_FIELDS = {"steps", "resume", "device", "threads", "checkpoint_every", "keep_checkpoints", "fuse_scoring",
@@ -126,7 +127,8 @@ def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexi
     planning_mask = planning_mask.to(cfg.device) & batch.response_mask  # (B, T)
     advantages = group_advantages(rewards, batch.group_ids, scale=cfg.advantage_scale)  # (B,)
     t2 = time.perf_counter()
-    mode = resolve_credit_mode(cfg.credit_mode)
+    credit = cfg.credit_settings().resolve()
+    mode = credit.mode
     old = None if fused_scoring(cfg, mode) else score_tokens(model, batch, cfg.temperature, cfg.micro_batch_size)
     ref_logp = None
     if ref_model is not None:
@@ -135,7 +137,7 @@ def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexi
     if cfg.placebo_mask:
         credit_mask = shuffle_within_rows(planning_mask, batch.response_mask, generator)
     token_advantage = token_advantages(mode, advantages, batch.response_mask, planning_mask=credit_mask,
-                                       entropy=None if old is None else old[1], **credit_params(cfg))  # (B, T)
+                                       entropy=None if old is None else old[1], **credit.advantage_params)  # (B, T)
     t3 = time.perf_counter()
     data = StepData(problems, batch, rewards, correct, [s.diagnostics for s in scores], planning_mask,
                     advantages, token_advantage, ref_logp,
@@ -152,14 +154,6 @@ def shuffle_within_rows(mask: torch.Tensor, response_mask: torch.Tensor, generat
         order = torch.randperm(len(positions), generator=generator, device=generator.device).to(positions.device)
         out[i, positions] = mask[i, positions[order]]
     return out
-
-
-def credit_params(cfg: TrainConfig) -> dict[str, Any]:
-    """The advantage-transform overrides of the configured mode (alpha for hicra)."""
-    params = dict(cfg.credit_options)
-    if resolve_credit_mode(cfg.credit_mode).advantage_transform == "hicra":
-        params.setdefault("alpha", cfg.alpha)
-    return params
 
 
 def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepData,
@@ -298,7 +292,10 @@ def check_resumable(run_dir: Path, cfg: TrainConfig) -> None:
     import json
 
     saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
-    now = json.loads(json.dumps(asdict(cfg), default=str))
+    for old, new in DEPRECATED.items():  # a run recorded before a rename
+        if old in saved and new not in saved:
+            saved[new] = saved.pop(old)
+    now = json.loads(json.dumps(run_config(cfg), default=str))
     changed = sorted(k for k in now if k not in RUN_CONTROL_FIELDS and k in saved and saved[k] != now[k])
     if changed:
         diff = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
@@ -306,11 +303,19 @@ def check_resumable(run_dir: Path, cfg: TrainConfig) -> None:
                          "use a new --run-dir or --no-resume")
 
 
+def _load(spec: str, task, option: str):
+    """load_detector with the option's name in its one-line error."""
+    try:
+        return load_detector(spec, task)
+    except ValueError as err:
+        raise ValueError(f"{option}: {err}") from None
+
+
 def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     """Run (or resume) RL training as configured; returns the run directory.
 
     task: a `hicra.tasks.Task` object to use instead of `cfg.task` (library use, tests);
-    lexicon: a StrategicLexicon instead of `cfg.lexicon` / the task's own.
+    lexicon: a planning detector (e.g. a StrategicLexicon) instead of `cfg.detector`.
     """
     validate(cfg)
     if cfg.threads:
@@ -322,10 +327,8 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     start_step, source = (found[0], found[1]) if found else (0, Path(cfg.model))
     seed_everything(cfg.seed)
     task = task if task is not None else load_task(cfg.task, cfg.task_options)
-    lexicon = lexicon if lexicon is not None else load_lexicon(cfg.lexicon, task)
-    metrics_lexicon = lexicon
-    if cfg.metrics_lexicon:
-        metrics_lexicon = load_lexicon("" if cfg.metrics_lexicon == "task" else cfg.metrics_lexicon, task)
+    lexicon = lexicon if lexicon is not None else _load(cfg.detector, task, "detector")
+    metrics_lexicon = _load(cfg.metrics_lexicon, task, "metrics_lexicon") if cfg.metrics_lexicon else lexicon
     model, tokenizer = load_policy(source, cfg.device, cfg.dtype)
     ref_model = None
     if cfg.kl_beta > 0:
@@ -341,7 +344,8 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     if not cfg.resume:
         clear_checkpoints(run_dir)  # a fresh start must not be resumed into later
     # Resuming with no checkpoint yet restarts at step 0: metrics of the lost steps are dropped.
-    writer = RunWriter(run_dir, asdict(cfg), resume_from_step=start_step if cfg.resume else None,
+    record = run_config(cfg) | {"detector_name": detector_name(lexicon)}
+    writer = RunWriter(run_dir, record, resume_from_step=start_step if cfg.resume else None,
                        overwrite=not cfg.resume)
     sinks = MetricSinks(cfg, run_dir)
     bar = ProgressBar(cfg, start_step)

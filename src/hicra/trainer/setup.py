@@ -1,4 +1,5 @@
-"""Building what a run needs from its config: task, lexicon, policy, optimizer."""
+"""Building what a run needs from its config: policy and optimizer (the task comes from
+`hicra.tasks.load_task`, the planning detector from `hicra.lexicon.load_detector`)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,6 @@ import torch
 from hicra.trainer.config import TrainConfig
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def load_lexicon(path: str, task):
-    """The planning lexicon: the file at `path`, or the task's own when `path` is empty."""
-    if not path:
-        return task.planning_lexicon()
-    from hicra.lexicon import StrategicLexicon
-
-    if not Path(path).is_file():
-        raise ValueError(f"lexicon: file not found: {path}")
-    return StrategicLexicon.from_file(path)
 
 
 def load_policy(path: str | Path, device: str, dtype: str = "float32"):

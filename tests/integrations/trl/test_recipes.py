@@ -31,7 +31,7 @@ def test_training_recipe_parses(recipe, tmp_path):
     raw = yaml.safe_load(recipe.read_text())
     assert model_args.model_name_or_path == raw["model"]
     assert training_args.credit_mode == raw["credit_mode"]
-    for key in ("hicra_alpha", "loss_type", "num_generations", "max_completion_length", "use_vllm", "vllm_mode"):
+    for key in ("alpha", "loss_type", "num_generations", "max_completion_length", "use_vllm", "vllm_mode"):
         if key in raw:
             assert getattr(training_args, key) == raw[key], key
     generation_batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps

@@ -40,7 +40,7 @@ def hicra_trainer(tiny, dataset, out_dir, lexicon_file, trainer_cls=None, **over
     from hicra.integrations.trl import HICRAConfig, HICRATrainer
 
     model, tokenizer = tiny
-    args = HICRAConfig(**base_kwargs(out_dir, lexicon_path=lexicon_file, **overrides))
+    args = HICRAConfig(**base_kwargs(out_dir, detector=lexicon_file, **overrides))
     cls = trainer_cls or HICRATrainer
     return cls(model=model, reward_funcs=count_reward, args=args, train_dataset=dataset, processing_class=tokenizer)
 
@@ -78,7 +78,7 @@ def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, l
             to_loss.append((inputs["completion_ids"].clone(), inputs["advantages"].clone()))
             return super()._compute_loss(model, inputs)
 
-    trainer = hicra_trainer(tiny, dataset, tmp_path, lexicon_file, trainer_cls=Spy, hicra_alpha=0.2,
+    trainer = hicra_trainer(tiny, dataset, tmp_path, lexicon_file, trainer_cls=Spy, alpha=0.2,
                             report_to=["tensorboard"])
     before = params(trainer.model)
     trainer.train()
@@ -153,7 +153,7 @@ def test_alpha_zero_gives_grpo_trainer_loss_and_parameters(tiny_dir, dataset, tm
             trainer = GRPOTrainer(model=model, reward_funcs=count_reward, args=args, train_dataset=dataset,
                                   processing_class=tokenizer)
         else:
-            trainer = hicra_trainer(tiny, dataset, tmp_path / f"hicra_{alpha}", lexicon_file, hicra_alpha=alpha,
+            trainer = hicra_trainer(tiny, dataset, tmp_path / f"hicra_{alpha}", lexicon_file, alpha=alpha,
                                     max_steps=steps, **extra)
         trainer.train()
         return losses(trainer), params(trainer.model)
@@ -180,7 +180,7 @@ def test_lora_with_gradient_accumulation_and_two_iterations(tiny, dataset, tmp_p
 
     model, tokenizer = tiny
     args = HICRAConfig(**base_kwargs(
-        tmp_path, lexicon_path=lexicon_file, per_device_train_batch_size=4, gradient_accumulation_steps=2,
+        tmp_path, detector=lexicon_file, per_device_train_batch_size=4, gradient_accumulation_steps=2,
         num_iterations=2, max_steps=2,
     ))
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
@@ -216,7 +216,7 @@ def test_baseline_credit_modes_train(mode, tiny, dataset, tmp_path, lexicon_file
     # a = 0.01: the entropy bonus 0.01 H stays under |A| / k, so it varies from token to token.
     params = '{"a": 0.01}' if mode == "entropy_adv" else None
     trainer = hicra_trainer(tiny, dataset, tmp_path, lexicon_file, trainer_cls=Spy, credit_mode=mode,
-                            credit_params=params, max_steps=1, log_dynamics_metrics=False, write_run_dir=False)
+                            credit_options=params, max_steps=1, log_dynamics_metrics=False, write_run_dir=False)
     trainer.train()
     advantages, mask = seen[0]
     assert advantages.dim() == 2 and bool((advantages[~mask] == 0).all())

@@ -21,6 +21,7 @@ def test_train_trl_math_end_to_end_then_analyze(tiny_dir, data_file, tmp_path, l
     from hicra.runs import RunReader
 
     recipe = tmp_path / "recipe.yaml"
+    # the old names of alpha and detector, as a recipe written before the rename has them
     recipe.write_text(f"credit_mode: hicra\nhicra_alpha: 0.3\nlexicon_path: {lexicon_file}\nlearning_rate: 0.01\n")
     out = tmp_path / "out"
     argv = ["train", "--backend", "trl", "--model", str(tiny_dir), "--data", data_file, "--recipe", str(recipe),
@@ -29,7 +30,8 @@ def test_train_trl_math_end_to_end_then_analyze(tiny_dir, data_file, tmp_path, l
     assert (out / "model.safetensors").exists()
     reader = RunReader(out / "hicra_run")
     config = reader.config()
-    assert config["hicra_alpha"] == 0.3 and config["credit_mode"] == "hicra" and config["lexicon"] == lexicon_file
+    assert config["alpha"] == 0.3 and config["credit_mode"] == "hicra" and config["detector"] == lexicon_file
+    assert config["detector_name"] == lexicon_file  # which detector made the mask
     metrics = reader.metrics()
     assert [m["step"] for m in metrics] == [1, 2]
     assert {"tokens/planning_fraction", "entropy/all", "nll/all", "trl/rewards/math_reward/mean"} <= set(metrics[0])
@@ -83,7 +85,7 @@ def test_train_trl_countdown_task(tmp_path):
                       "--output_dir", str(out), *CPU_FLAGS])
     assert code == 0
     reader = RunReader(out / "hicra_run")
-    assert reader.config()["lexicon_path"].endswith("lexicon.tsv")
+    assert reader.config()["detector"].endswith("lexicon.tsv")
     assert "trl/rewards/countdown_reward/mean" in reader.metrics()[0]
 
 

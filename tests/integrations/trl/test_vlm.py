@@ -78,7 +78,7 @@ def test_hicra_trainer_on_a_tiny_vlm(tmp_path, lexicon_file):
 
     args = HICRAConfig(output_dir=str(tmp_path), use_cpu=True, per_device_train_batch_size=4, num_generations=4,
                        max_completion_length=6, max_steps=2, learning_rate=1e-2, logging_steps=1, report_to=[],
-                       save_strategy="no", seed=0, lexicon_path=lexicon_file, disable_tqdm=True)
+                       save_strategy="no", seed=0, detector=lexicon_file, disable_tqdm=True)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = HICRATrainer(model=model, reward_funcs=reward, args=args, train_dataset=dataset,
                            processing_class=processor)

@@ -127,3 +127,14 @@ def test_on_verl_dataproto_after_verl_grpo(tokenizer):
     assert torch.allclose(after[planning], advantages[planning] + 0.2 * advantages[planning].abs())
     assert torch.equal(after[~planning], advantages[~planning])
     assert "hicra/entropy/planning" in metrics  # verl's legacy name `entropys` is read too
+
+
+def test_settings_share_the_credit_rule_and_keep_the_old_key():
+    settings = HICRASettings.from_verl_config({"hicra": {"credit_mode": "top_entropy", "credit_options": {"rho": 0.1}}})
+    assert settings.advantage_params() == {"rho": 0.1}
+    assert HICRASettings(alpha=-0.3).advantage_params() == {"alpha": -0.3}
+    with pytest.raises(ValueError, match=r"hicra.credit_options: credit mode 'top_entropy' does not take \['a'\]"):
+        HICRASettings.from_verl_config({"hicra": {"credit_mode": "top_entropy", "credit_options": {"a": 1}}})
+    with pytest.warns(DeprecationWarning, match="hicra.lexicon_path is deprecated; use hicra.detector"):
+        old = HICRASettings.from_verl_config({"hicra": {"lexicon_path": "my.txt"}})
+    assert old.detector == "my.txt" and old.lexicon_path is None

@@ -20,7 +20,7 @@ def script_overrides() -> list[str]:
     import hicra.integrations.verl.reward as reward_module
 
     values = {"TRAIN_FILES": "/data/train.parquet", "VAL_FILES": "/data/val.parquet", "MODEL": "/models/m",
-              "NNODES": "2", "NGPUS": "8", "ALPHA": "0.2", "CREDIT_MODE": "hicra", "LEXICON": "null",
+              "NNODES": "2", "NGPUS": "8", "ALPHA": "0.2", "CREDIT_MODE": "hicra", "DETECTOR": "null", "LEXICON": "null",
               "EXPERIMENT": "hicra_alpha0.2", "REWARD_FILE": reward_module.__file__}
     text = SCRIPT.read_text()
     call = text[text.index("python -m verl.trainer.main_ppo"):]
@@ -46,7 +46,7 @@ def test_script_overrides_compose_with_verl_config():
         config = compose(config_name="ppo_trainer", overrides=overrides)  # unknown keys would raise
     assert config.trainer.use_v1 and config.trainer.v1.trainer_mode == "sync"
     assert config.actor_rollout_ref.rollout.n == 8 and config.trainer.nnodes == 2
-    assert HICRASettings.from_verl_config(config) == HICRASettings(alpha=0.2, lexicon_path=None)
+    assert HICRASettings.from_verl_config(config) == HICRASettings(alpha=0.2, detector=None)
 
     from verl.trainer.ppo.reward import get_custom_reward_fn
 

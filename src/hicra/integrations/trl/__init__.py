@@ -2,7 +2,7 @@
 
     from hicra.integrations.trl import HICRAConfig, HICRATrainer
 
-    args = HICRAConfig(output_dir="out", hicra_alpha=0.2, credit_mode="hicra")
+    args = HICRAConfig(output_dir="out", credit_mode="hicra", alpha=0.2)
     trainer = HICRATrainer(model="Qwen/Qwen2.5-Math-1.5B", reward_funcs=math_reward_func,
                            args=args, train_dataset=dataset)
     trainer.train()

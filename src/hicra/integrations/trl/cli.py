@@ -4,8 +4,8 @@
                 [any HICRAConfig / GRPOConfig / TrainingArguments flag] [any TRL ModelConfig flag]
 
 Flags are TRL's own (``TrlParser`` over ``HICRAConfig`` and ``trl.ModelConfig``), so a TRL user's
-recipe works as is; ``--recipe YAML`` (alias of TRL's ``--config``) sets defaults that the
-command line overrides. Multi-GPU: ``accelerate launch --config_file recipes/trl/zero2.yaml -m
+recipe works as is; every flag has both spellings (``--output-dir``, ``--output_dir``).
+``--recipe YAML`` (alias of TRL's ``--config``) sets defaults that the command line overrides. Multi-GPU: ``accelerate launch --config_file recipes/trl/zero2.yaml -m
 hicra.integrations.trl.cli --model ...`` (docs/trl.md).
 """
 
@@ -68,9 +68,6 @@ def parse(argv: list[str]):
     from hicra.integrations.trl.config import HICRAConfig
 
     argv = ["--config" if a == "--recipe" else a for a in argv]
-    if "--backend" in argv:  # forwarded by `hicra train`
-        i = argv.index("--backend")
-        del argv[i : i + 2]
     parser = TrlParser((TrlScriptArguments, HICRAConfig, ModelConfig), prog="hicra train --backend trl")
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
     if script_args.model:
@@ -103,10 +100,10 @@ def build_task(script_args, training_args, tokenizer):
             problems = task.sample_problems(script_args.num_problems, np.random.default_rng(training_args.seed))
         if script_args.limit is not None:
             problems = problems[: script_args.limit]
-        if training_args.lexicon_path is None:  # the world's own planning moves, not the math list
+        if training_args.detector is None:  # the world's own planning moves, not the math list
             from hicra.tasks.countdown.task import lexicon_path
 
-            training_args.lexicon_path = str(lexicon_path())
+            training_args.detector = str(lexicon_path())
         return task_dataset(problems, tokenizer, script_args.system_prompt), [task_reward_func(task)]
 
     from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems

@@ -1,24 +1,31 @@
 """``HICRAConfig``: TRL's ``GRPOConfig`` plus the options of hicra's credit assignment and metrics.
 
 Every field is a dataclass field with a ``help`` string, like TRL's own, so ``TrlParser`` /
-``HfArgumentParser`` turn them into command-line flags (``--hicra_alpha 0.2``) and recipe-YAML keys.
+``HfArgumentParser`` turn them into command-line flags and recipe-YAML keys. HfArgumentParser
+accepts both spellings of a flag (``--credit-mode`` and ``--credit_mode``; ``--no-write-run-dir``
+for a boolean that defaults to true). The credit options have the names they have in every hicra
+trainer (``credit_mode``, ``alpha``, ``credit_options``, ``detector``) and one rule decides which
+apply (`hicra.credit.CreditSettings.resolve`).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from trl import GRPOConfig
 
-from hicra.credit.registry import resolve_credit_mode
+from hicra.credit import CreditSettings, resolve_credit_mode
 
 # TRL's `_compute_loss` plays the part of hicra's "ppo_clip" loss, so every credit mode whose
 # policy loss is "ppo_clip" runs in TRL: its advantage transform gives the (B, T) advantages.
 # "entropy_reg" adds TRL's own entropy bonus (`entropy_coef`). "clip_cov" and "kl_cov" change the
 # loss itself (a gradient detach / a KL term on the current policy's log-ratio) and are refused.
 TRL_LOSS = "ppo_clip"
+# Deprecated field -> its name now (accepted with a warning for one release).
+RENAMED = {"hicra_alpha": "alpha", "credit_params": "credit_options", "lexicon_path": "detector"}
 
 
 @dataclass
@@ -28,18 +35,22 @@ class HICRAConfig(GRPOConfig):
     Parameters:
         > Parameters that control credit assignment
 
-        hicra_alpha (`float`, *optional*, defaults to `0.2`):
-            HICRA's alpha: planning tokens get advantage `A + alpha * |A|`. `0.0` is exactly GRPO.
-        lexicon_path (`str` or `None`, *optional*, defaults to `None`):
-            Strategic-Gram lexicon file (one phrase a line, or hicra's TSV). `None` uses the
-            published 249-phrase list shipped with hicra.
         credit_mode (`str`, *optional*, defaults to `"hicra"`):
             One of `grpo`, `hicra`, `entropy_adv`, `top_entropy`, `entropy_reg` (TRL's entropy
             bonus; `entropy_coef` 0 becomes 0.001). `clip_cov` and `kl_cov` change the loss
             itself and are refused (use hicra's built-in trainer).
-        credit_params (`dict`, `str` or `None`, *optional*, defaults to `None`):
-            Extra keyword parameters of the credit mode (JSON on the command line), e.g.
-            `{"rho": 0.2}` for `top_entropy`.
+        alpha (`float`, *optional*, defaults to `0.2`):
+            HICRA's alpha in [-1, 1]: planning tokens get advantage `A + alpha * |A|`. `0.0` is
+            exactly GRPO; a negative alpha is reverse HICRA. Applies to the `hicra` mode only.
+        credit_options (`dict`, `str` or `None`, *optional*, defaults to `None`):
+            Extra keyword parameters of the credit mode's advantage transform (JSON on the command
+            line), e.g. `{"rho": 0.2}` for `top_entropy`.
+        detector (`str` or `None`, *optional*, defaults to `None`):
+            Planning detector (`hicra.lexicon.load_detector`): a registered name such as `lexicon`,
+            or a lexicon file (one phrase a line, or hicra's TSV). `None` uses the published
+            249-phrase list shipped with hicra.
+        hicra_alpha, credit_params, lexicon_path:
+            Deprecated names of `alpha`, `credit_options` and `detector` (accepted with a warning).
 
         > Parameters that control hicra's metrics and run directory
 
@@ -59,17 +70,6 @@ class HICRAConfig(GRPOConfig):
             first reward function gives it at least this value.
     """
 
-    hicra_alpha: float = field(
-        default=0.2,
-        metadata={"help": "HICRA's alpha: planning tokens get advantage A + alpha*|A|. 0.0 is exactly GRPO."},
-    )
-    lexicon_path: str | None = field(
-        default=None,
-        metadata={
-            "help": "Strategic-Gram lexicon file (one phrase a line, or hicra's TSV). None uses the published "
-            "249-phrase list shipped with hicra."
-        },
-    )
     credit_mode: str = field(
         default="hicra",
         metadata={
@@ -77,10 +77,25 @@ class HICRAConfig(GRPOConfig):
             "bonus, entropy_coef defaults to 0.001). clip_cov/kl_cov need hicra's built-in trainer.",
         },
     )
-    credit_params: dict | str | None = field(
+    alpha: float = field(
+        default=0.2,
+        metadata={"help": "HICRA's alpha in [-1, 1]: planning tokens get advantage A + alpha*|A| (hicra mode "
+                  "only). 0.0 is exactly GRPO."},
+    )
+    credit_options: dict | str | None = field(
         default=None,
         metadata={"help": "Extra parameters of the credit mode as a dict or JSON string, e.g. '{\"rho\": 0.2}'."},
     )
+    detector: str | None = field(
+        default=None,
+        metadata={
+            "help": "Planning detector: a registered name (lexicon) or a lexicon file (one phrase a line, or "
+            "hicra's TSV). None uses the published 249-phrase list shipped with hicra."
+        },
+    )
+    hicra_alpha: float | None = field(default=None, metadata={"help": "Deprecated: use --alpha."})
+    credit_params: dict | str | None = field(default=None, metadata={"help": "Deprecated: use --credit-options."})
+    lexicon_path: str | None = field(default=None, metadata={"help": "Deprecated: use --detector."})
     log_dynamics_metrics: bool = field(
         default=True,
         metadata={
@@ -107,6 +122,12 @@ class HICRAConfig(GRPOConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        for old, new in RENAMED.items():
+            value = getattr(self, old)
+            if value is not None:
+                warnings.warn(f"HICRAConfig.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
+                setattr(self, new, value)
+                setattr(self, old, None)
         try:
             mode = resolve_credit_mode(self.credit_mode)
         except ValueError as err:
@@ -120,22 +141,26 @@ class HICRAConfig(GRPOConfig):
         if mode.entropy_coef and self.entropy_coef == 0.0 and not self.use_adaptive_entropy:
             # entropy_reg: TRL's own entropy bonus (loss - entropy_coef * H) with the mode's default weight
             self.entropy_coef = mode.entropy_coef
-        if not 0.0 <= self.hicra_alpha <= 1.0:
-            raise ValueError(f"HICRAConfig.hicra_alpha: expected a value in [0, 1], got {self.hicra_alpha}")
-        if isinstance(self.credit_params, str):
+        if isinstance(self.credit_options, str):
             try:
-                self.credit_params = json.loads(self.credit_params)
+                self.credit_options = json.loads(self.credit_options)
             except json.JSONDecodeError as err:
-                raise ValueError(f"HICRAConfig.credit_params: not valid JSON ({err}): {self.credit_params!r}") from None
-        if self.credit_params is not None and not isinstance(self.credit_params, dict):
-            raise ValueError(f"HICRAConfig.credit_params: expected a JSON object, got {self.credit_params!r}")
-        if self.credit_params and "alpha" in self.credit_params:
-            raise ValueError("HICRAConfig.credit_params: set HICRA's alpha with hicra_alpha, not credit_params")
+                raise ValueError(f"HICRAConfig.credit_options: not valid JSON ({err}): {self.credit_options!r}") from None
+        if self.credit_options is not None and not isinstance(self.credit_options, dict):
+            raise ValueError(f"HICRAConfig.credit_options: expected a JSON object, got {self.credit_options!r}")
+        try:
+            self.credit_settings().resolve()
+        except ValueError as err:
+            raise ValueError(f"HICRAConfig.{err}") from None
         if self.rollouts_per_step is not None and self.rollouts_per_step < 0:
             raise ValueError(f"HICRAConfig.rollouts_per_step: expected >= 0 or None, got {self.rollouts_per_step}")
 
+    def credit_settings(self) -> CreditSettings:
+        """The credit options as the `CreditSettings` every hicra trainer resolves."""
+        return CreditSettings(self.credit_mode, self.alpha, self.credit_options or {}, self.detector)
+
     def hicra_options(self) -> dict[str, Any]:
         """The hicra-specific fields as a plain dict (written into the run directory's config)."""
-        names = ("hicra_alpha", "lexicon_path", "credit_mode", "credit_params", "log_dynamics_metrics",
+        names = ("credit_mode", "alpha", "credit_options", "detector", "log_dynamics_metrics",
                  "write_run_dir", "rollout_dir", "rollouts_per_step", "correct_threshold")
         return {name: getattr(self, name) for name in names}

@@ -13,38 +13,31 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from hicra.credit.registry import CreditMode, resolve_credit_mode, token_advantages
-from hicra.lexicon import StrategicLexicon
-
-
-def load_lexicon(path: str | None) -> StrategicLexicon:
-    """The lexicon at ``path``, or the published list when ``path`` is None."""
-    return StrategicLexicon.default() if path is None else StrategicLexicon.from_file(path)
+from hicra.credit.registry import CreditMode, token_advantages
+from hicra.lexicon import load_detector
 
 
 @dataclass
 class TrlCredit:
-    """One credit mode bound to a lexicon and a tokenizer.
+    """One credit mode bound to a planning detector and a tokenizer.
 
     mode: the resolved credit mode.
     params: keyword overrides of the mode's advantage parameters (``alpha`` for hicra).
-    lexicon: the Strategic-Gram lexicon (used for the planning mask and the metrics).
+    lexicon: the planning detector (used for the planning mask and the metrics).
     tokenizer: a fast tokenizer (its offsets align phrases with token ids).
     """
 
     mode: CreditMode
     params: dict[str, Any]
-    lexicon: StrategicLexicon
+    lexicon: Any
     tokenizer: Any
 
     @classmethod
     def from_config(cls, args: Any, tokenizer: Any) -> "TrlCredit":
-        """From an ``HICRAConfig``: ``credit_mode``, ``credit_params``, ``hicra_alpha``, ``lexicon_path``."""
-        mode = resolve_credit_mode(args.credit_mode)
-        params = dict(args.credit_params or {})
-        if "alpha" in mode.advantage_params:
-            params["alpha"] = args.hicra_alpha
-        return cls(mode, params, load_lexicon(args.lexicon_path), tokenizer)
+        """From an ``HICRAConfig``: its ``credit_settings()``, resolved, and its ``detector``."""
+        settings = args.credit_settings()
+        resolved = settings.resolve()
+        return cls(resolved.mode, resolved.advantage_params, load_detector(settings.detector), tokenizer)
 
     @property
     def needs_planning_mask(self) -> bool:

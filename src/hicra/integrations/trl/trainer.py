@@ -31,6 +31,7 @@ from trl.models.utils import disable_gradient_checkpointing
 from hicra.integrations.trl.config import HICRAConfig
 from hicra.integrations.trl.credit import TrlCredit
 from hicra.integrations.trl.rundir import TrlRunRecorder
+from hicra.lexicon.detectors import detector_name
 
 __all__ = ["HICRAConfig", "HICRATrainer", "TESTED_TRL"]
 
@@ -70,7 +71,7 @@ class HICRATrainer(GRPOTrainer):
         if not isinstance(config, HICRAConfig):
             raise TypeError(
                 f"HICRATrainer: args must be an HICRAConfig (got {type(config).__name__}); "
-                "HICRAConfig takes every GRPOConfig option plus hicra_alpha, credit_mode, ..."
+                "HICRAConfig takes every GRPOConfig option plus credit_mode, alpha, detector, ..."
             )
         super().__init__(*args, **kwargs)
         tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
@@ -157,6 +158,6 @@ class HICRATrainer(GRPOTrainer):
         config = {"backend": "trl", "trl_version": trl.__version__, **self.args.hicra_options()}
         config["grpo"] = {k: v for k, v in self.args.to_dict().items() if k not in config}
         config["model"] = getattr(getattr(self.model, "config", None), "_name_or_path", None)
-        config["lexicon"] = self.hicra_credit.lexicon.source if self.hicra_credit.lexicon is not None else None
+        config["detector_name"] = detector_name(self.hicra_credit.lexicon)
         return config
 

@@ -6,8 +6,9 @@ tokens. The hook therefore sits one level up, in the trainer: `_compute_advantag
 verl's own (KL-in-reward, rollout correction, the configured estimator, e.g. GRPO) and stores
 the advantages in verl's TransferQueue; then the hook reads back `responses`, `response_mask`,
 `advantages` (and `entropy`, `old_log_probs` when present), tags planning tokens with the
-lexicon, applies the credit mode (A + alpha*|A| on planning tokens for "hicra") and writes
-`advantages` back in verl's nested layout. The actor's PPO loss then uses them unchanged.
+planning detector (`hicra.detector`; the published lexicon by default), applies the credit
+mode (A + alpha*|A| on planning tokens for "hicra") and writes `advantages` back in verl's
+nested layout. The actor's PPO loss then uses them unchanged.
 
 `install()` swaps every registered v1 trainer (sync, colocate_async, separate_async) for its
 HICRA subclass in verl's `TRAINER_REGISTRY`, keeping the mode names, since verl branches on
@@ -45,10 +46,9 @@ class HICRAAdvantageMixin:
 
     def hicra_lexicon(self):
         if self._hicra_lexicon is None:
-            from hicra.lexicon import StrategicLexicon
+            from hicra.lexicon import load_detector
 
-            path = self.hicra_settings().lexicon_path
-            self._hicra_lexicon = StrategicLexicon.from_file(path) if path else StrategicLexicon.default()
+            self._hicra_lexicon = load_detector(self.hicra_settings().detector)
         return self._hicra_lexicon
 
     def _hicra_fields(self, batch: Any) -> list[str]:
