@@ -16,7 +16,7 @@ VERL_VENV  ?= .venv-verl
 VERL_SPEC  ?= verl==0.9.1 TransferQueue==0.1.11 cachetools fastapi uvicorn
 VERL_STAMP := $(VERL_VENV)/.hicra-installed
 
-.PHONY: install demo demo-quick test test-core test-verl test-slow bench clean
+.PHONY: install demo demo-quick test test-core test-verl test-slow bench lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,8 +54,15 @@ test-verl: $(VERL_STAMP)
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
+# The smoke-size run (--quick) of every benchmark that has one, results under benchmarks/out/
+# (~3 min on 2 cores); the full runs and their runtimes are listed in benchmarks/README.md.
+BENCH_QUICK := bench_efficiency bench_speed_vs_trl bench_scaling bench_gpu
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	set -e; for b in $(BENCH_QUICK); do echo "== $$b --quick"; $(PY) benchmarks/$$b.py --quick; done
+
+# Lint (ruff, settings in pyproject.toml). Not part of `make test`.
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks conftest.py
 
 clean:
 	rm -rf $(VENV) $(VERL_VENV) build src/*.egg-info .pytest_cache

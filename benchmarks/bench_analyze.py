@@ -105,8 +105,8 @@ def _peak_rss_mb() -> float:
 def child_memory(path: str) -> None:
     """Runs in a fresh process: stream `path`, sample RSS against the bytes read."""
     from hicra.dynamics.analysis import fold_records
-    from hicra.runs.readers import iter_plain
     from hicra.lexicon import StrategicLexicon
+    from hicra.runs.readers import iter_plain
 
     lexicon = StrategicLexicon.default()
     size = os.path.getsize(path)

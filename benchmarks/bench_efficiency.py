@@ -35,8 +35,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (area_under_curve, describe, fmt_stat, machine_info, markdown_table, out_dir,  # noqa: E402
-                    paired_difference, plt, steps_to_reach, trailing_mean, write_json)
+from common import (  # noqa: E402
+    area_under_curve,
+    describe,
+    fmt_stat,
+    machine_info,
+    markdown_table,
+    out_dir,
+    paired_difference,
+    plt,
+    steps_to_reach,
+    trailing_mean,
+    write_json,
+)
 
 # name -> TrainConfig overrides. The placebo is the trainer's `placebo_mask`: each response's
 # planning-token flags moved to random positions of the same response (same count per

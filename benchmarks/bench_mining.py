@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hicra.lexicon import StrategicLexicon
-from hicra.mining.corpus import read_texts
 from hicra.ablations.cli import lexicon_main
 from hicra.ablations.quality import compare, comparison_markdown
+from hicra.lexicon import StrategicLexicon
+from hicra.mining.corpus import read_texts
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "math500_sky_t1_27b_traces.jsonl.gz"
 

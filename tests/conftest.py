@@ -15,5 +15,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("tiny_model")
     tokenizer = build_tokenizer(CountdownTask(), out_dir=out)
-    build_tiny_model(tokenizer, hidden=32, layers=2, heads=2, max_positions=128, seed=0, out_dir=out)
+    build_tiny_model(
+        tokenizer, hidden=32, layers=2, heads=2, max_positions=128, seed=0, out_dir=out
+    )
     return out

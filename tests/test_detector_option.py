@@ -33,7 +33,9 @@ def test_tag_takes_a_registered_detector_and_refuses_an_unknown_one(capsys):
     assert capsys.readouterr().out == "try [[12]] then [[7]]\n"
     assert main(["tag", "--detector", "no-such-detector", "x"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("hicra tag: --detector: unknown detector 'no-such-detector'") and NAME in err
+    assert (
+        err.startswith("hicra tag: --detector: unknown detector 'no-such-detector'") and NAME in err
+    )
 
 
 def test_train_records_its_detector_and_analyze_uses_it(tiny_model_dir, tmp_path, capsys):
@@ -43,12 +45,31 @@ def test_train_records_its_detector_and_analyze_uses_it(tiny_model_dir, tmp_path
     from hicra.runs import RunReader
 
     run = tmp_path / "run"
-    argv = ["train", "--model", str(tiny_model_dir), "--detector", NAME, "--steps", "1", "--prompts-per-step", "2",
-            "--samples-per-prompt", "2", "--max-new-tokens", "12", "--threads", "1", "--no-progress",
-            "--run-dir", str(run)]
+    argv = [
+        "train",
+        "--model",
+        str(tiny_model_dir),
+        "--detector",
+        NAME,
+        "--steps",
+        "1",
+        "--prompts-per-step",
+        "2",
+        "--samples-per-prompt",
+        "2",
+        "--max-new-tokens",
+        "12",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--run-dir",
+        str(run),
+    ]
     assert main(argv) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["detector"] == NAME and config["detector_name"] == NAME and "lexicon" not in config
+    assert (
+        config["detector"] == NAME and config["detector_name"] == NAME and "lexicon" not in config
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
     rows = RunReader(run).rollouts(1)
     assert rows
@@ -63,16 +84,43 @@ def test_train_with_a_lexicon_file(tiny_model_dir, tmp_path):
     lexicon = tmp_path / "lex.txt"
     lexicon.write_text("so\n")
     run = tmp_path / "run"
-    argv = ["train", "--model", str(tiny_model_dir), "--detector", str(lexicon), "--steps", "1",
-            "--prompts-per-step", "2", "--samples-per-prompt", "2", "--max-new-tokens", "4", "--threads", "1",
-            "--no-progress", "--run-dir", str(run), "--rollouts-per-step", "0"]
+    argv = [
+        "train",
+        "--model",
+        str(tiny_model_dir),
+        "--detector",
+        str(lexicon),
+        "--steps",
+        "1",
+        "--prompts-per-step",
+        "2",
+        "--samples-per-prompt",
+        "2",
+        "--max-new-tokens",
+        "4",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--run-dir",
+        str(run),
+        "--rollouts-per-step",
+        "0",
+    ]
     assert main(argv) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["detector"] == str(lexicon) and config["detector_name"] == str(lexicon)
 
 
 def test_train_refuses_an_unknown_detector_before_loading_anything(tmp_path, capsys):
-    argv = ["train", "--model", str(tmp_path / "no-model"), "--detector", "nope", "--run-dir", str(tmp_path / "r")]
+    argv = [
+        "train",
+        "--model",
+        str(tmp_path / "no-model"),
+        "--detector",
+        "nope",
+        "--run-dir",
+        str(tmp_path / "r"),
+    ]
     assert main(argv) == 2
     assert capsys.readouterr().err.startswith("hicra train: detector: unknown detector 'nope'")
 

@@ -50,7 +50,9 @@ def module_name(path: Path) -> str:
 def imported_modules(path: Path) -> list[tuple[int, str]]:
     """(line, absolute module) of every import statement in the file, nested ones included."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    package = (
+        module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    )
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -64,8 +66,11 @@ def imported_modules(path: Path) -> list[tuple[int, str]]:
             out.append((node.lineno, target))
             # `from hicra import reports` imports the part "reports" (`__version__` is the root)
             if target == "hicra":
-                out += [(node.lineno, f"hicra.{alias.name}") for alias in node.names
-                        if (PACKAGE / alias.name).is_dir() or (PACKAGE / f"{alias.name}.py").is_file()]
+                out += [
+                    (node.lineno, f"hicra.{alias.name}")
+                    for alias in node.names
+                    if (PACKAGE / alias.name).is_dir() or (PACKAGE / f"{alias.name}.py").is_file()
+                ]
     return out
 
 
@@ -84,14 +89,22 @@ def arrows() -> list[tuple[str, int, str, str]]:
 
 
 def test_every_part_has_a_layer():
-    parts = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
-             if (p.is_file() and p.suffix == ".py") or (p / "__init__.py").is_file()}
-    assert not parts - set(RANK), f"add {sorted(parts - set(RANK))} to LAYERS here and in docs/architecture.md"
+    parts = {
+        p.stem if p.is_file() else p.name
+        for p in PACKAGE.iterdir()
+        if (p.is_file() and p.suffix == ".py") or (p / "__init__.py").is_file()
+    }
+    assert not parts - set(RANK), (
+        f"add {sorted(parts - set(RANK))} to LAYERS here and in docs/architecture.md"
+    )
 
 
 def test_no_import_points_up_the_layers():
-    bad = [f"{file}:{line}: {src} (layer {RANK[src]}) imports {dst} (layer {RANK.get(dst, '?')})"
-           for file, line, src, dst in arrows() if dst not in RANK or RANK[dst] > RANK[src]]
+    bad = [
+        f"{file}:{line}: {src} (layer {RANK[src]}) imports {dst} (layer {RANK.get(dst, '?')})"
+        for file, line, src, dst in arrows()
+        if dst not in RANK or RANK[dst] > RANK[src]
+    ]
     assert not bad, "imports against the layer order:\n" + "\n".join(bad)
 
 
@@ -108,7 +121,7 @@ def test_no_cycle_between_parts():
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycle.extend(path[path.index(nxt):] + [node, nxt] if nxt in path else [node, nxt])
+                cycle.extend(path[path.index(nxt) :] + [node, nxt] if nxt in path else [node, nxt])
                 return True
             if state.get(nxt) is None and visit(nxt, path + [node]):
                 return True
@@ -126,16 +139,23 @@ def test_credit_imports_only_torch_and_itself():
     for path in sorted((PACKAGE / "credit").rglob("*.py")):
         for line, target in imported_modules(path):
             top = target.split(".")[0]
-            assert top in ("torch", "hicra", "__future__") or top in sys.stdlib_module_names, \
+            assert top in ("torch", "hicra", "__future__") or top in sys.stdlib_module_names, (
                 f"{path.relative_to(SRC.parent)}:{line}: credit/ imports {target}"
+            )
             if top == "hicra":
-                assert part_of(target) == "credit", f"{path.relative_to(SRC.parent)}:{line}: credit/ imports {target}"
+                assert part_of(target) == "credit", (
+                    f"{path.relative_to(SRC.parent)}:{line}: credit/ imports {target}"
+                )
 
 
 @pytest.mark.parametrize("module", ["hicra", "hicra.credit", "hicra.lexicon"])
 def test_light_imports_load_no_heavy_library(module):
-    code = (f"import sys, {module}\n"
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(SRC)})
+    code = f"import sys, {module}\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
     assert out.stdout.strip() == "", f"import {module} loaded {out.stdout.strip()}"

@@ -49,8 +49,11 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def _modernise(self, args: list[str]) -> list[str]:
         known = self._option_string_actions
-        booleans = {opt for opt, action in known.items()
-                    if isinstance(action, argparse.BooleanOptionalAction) and not opt.startswith("--no-")}
+        booleans = {
+            opt
+            for opt, action in known.items()
+            if isinstance(action, argparse.BooleanOptionalAction) and not opt.startswith("--no-")
+        }
         out: list[str] = []
         i = 0
         while i < len(args):
@@ -74,7 +77,12 @@ class ArgumentParser(argparse.ArgumentParser):
                 modern = name
             if eq and modern in booleans and value.lower() in _TRUE + _FALSE:
                 out.append(self._boolean(modern, value))
-            elif modern in booleans and not eq and i + 1 < len(args) and args[i + 1].lower() in _TRUE + _FALSE:
+            elif (
+                modern in booleans
+                and not eq
+                and i + 1 < len(args)
+                and args[i + 1].lower() in _TRUE + _FALSE
+            ):
                 out.append(self._boolean(modern, args[i + 1]))
                 i += 1
             else:
@@ -111,7 +119,10 @@ def _converter(kind: Any):
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an' if kind is int else 'a'} {kind.__name__}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected {'an' if kind is int else 'a'} {kind.__name__}, got {text!r}"
+            ) from None
+
     convert.__name__ = kind.__name__
     return convert
 
@@ -143,8 +154,11 @@ def add_dataclass_flags(
         origin, args = get_origin(kind), get_args(kind)
         if origin is dict or kind is dict or origin is Mapping:
             continue  # mappings come from YAML only
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        )
         flag = f"--{prefix}{f.name.replace('_', '-')}"
         help_ = f"{docs.get(f.name, '')} (default: {default!r})".replace("%", "%%")
         if f.name in deprecated:
@@ -154,7 +168,9 @@ def add_dataclass_flags(
             target.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
         elif origin is tuple:
             n = "+" if len(args) == 2 and args[1] is Ellipsis else len(args)
-            target.add_argument(flag, nargs=n, type=_converter(args[0]) if args else str, metavar="X", **common)
+            target.add_argument(
+                flag, nargs=n, type=_converter(args[0]) if args else str, metavar="X", **common
+            )
         elif origin is Literal:
             target.add_argument(flag, choices=list(args), **common)
         else:
@@ -172,8 +188,13 @@ def dataclass_values(namespace: argparse.Namespace, cls: type, prefix: str = "")
     return out
 
 
-def given_deprecated(namespace: argparse.Namespace, deprecated: Mapping[str, str], prog: str) -> None:
+def given_deprecated(
+    namespace: argparse.Namespace, deprecated: Mapping[str, str], prog: str
+) -> None:
     """One stderr line per deprecated field flag that was given."""
     for old, new in deprecated.items():
         if getattr(namespace, old, None) is not None:
-            print(f"{prog}: --{old.replace('_', '-')} is deprecated; use --{new.replace('_', '-')}", file=sys.stderr)
+            print(
+                f"{prog}: --{old.replace('_', '-')} is deprecated; use --{new.replace('_', '-')}",
+                file=sys.stderr,
+            )

@@ -70,9 +70,10 @@ def sft_config(quick: bool, seed: int = 0):
     if quick:
         return SFTConfig(steps=20, batch_size=16, hidden=32, layers=2, heads=2, intermediate=64,
                          eval_samples=0, seed=seed, progress=False)
-    # 1000 steps, not SFTConfig's 300: measured 2026-11-26, 300 steps leave the model at 76%
-    # execution-step errors and 2% accuracy (RL then has almost no reward to learn from),
-    # 1000 steps give 17% first-attempt slips and 21% accuracy, the pilot's starting point.
+    # 1000 steps, more than SFTConfig's 800: measured 2026-11-26, 300 steps left the model at 76%
+    # execution-step errors and 2% accuracy (RL then has almost no reward to learn from); the
+    # cached 1000-step checkpoint of the current world gives 14% first-attempt slips and 17%
+    # accuracy (its metrics.json), the starting point the RL recipe was tuned on.
     # Both cores: the RL arms have not started yet.
     return SFTConfig(seed=seed, steps=1000, num_threads=0)
 

@@ -3,11 +3,11 @@ import math
 
 import pytest
 
-from hicra.lexicon import StrategicLexicon
 from hicra.ablations.cli import lexicon_main
 from hicra.ablations.placebo import frequency_bin, phrase_document_frequency, placebo_lexicon
 from hicra.ablations.quality import compare, coverage, drop_phrases
 from hicra.ablations.sensitivity import lexicon_sensitivity
+from hicra.lexicon import StrategicLexicon
 
 TEXTS = [
     "Wait, let me check the sum. The sum of the two roots is five.",

@@ -10,15 +10,24 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import bench_efficiency  # noqa: E402
 import bench_scaling  # noqa: E402
-from common import (PhaseTimer, area_under_curve, bootstrap_ci, describe, fmt_stat, paired_difference,  # noqa: E402
-                    patched, steps_to_reach, suppress_token, trailing_mean)
+from common import (  # noqa: E402
+    PhaseTimer,
+    area_under_curve,
+    bootstrap_ci,
+    describe,
+    fmt_stat,
+    paired_difference,
+    patched,
+    steps_to_reach,
+    suppress_token,
+    trailing_mean,
+)
 
 
 def test_bootstrap_ci_brackets_the_mean_and_shrinks_with_n():

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from dynamics_synthetic import write_verl
+
 from hicra.dynamics.analysis import analyze_run, fold_records, planning_mask_from_offsets
-from hicra.runs.readers import FieldMap, InputFormatError, detect_format, iter_plain, iter_records
 from hicra.lexicon import StrategicLexicon
+from hicra.runs.readers import FieldMap, InputFormatError, detect_format, iter_plain, iter_records
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+
 @pytest.fixture(scope="session")
 def embedder(tmp_path_factory):
     pytest.importorskip("sentence_transformers")

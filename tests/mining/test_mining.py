@@ -1,11 +1,11 @@
 from collections import Counter
 
 import numpy as np
+from mining_synthetic import DISTRACTORS, PLANTED, synthetic_corpus
 from scipy import sparse
 
-from mining_synthetic import DISTRACTORS, PLANTED, synthetic_corpus
-from hicra.lexicon import StrategicLexicon
 from hicra.ablations.cli import lexicon_main
+from hicra.lexicon import StrategicLexicon
 from hicra.mining.mining import (
     MiningConfig,
     cluster_document_frequency,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from hicra.lexicon import StrategicLexicon
 from hicra.ablations.cli import lexicon_main
 from hicra.ablations.quality import compare
+from hicra.lexicon import StrategicLexicon
 
 TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "math500_sky_t1_27b_traces.jsonl.gz"
 

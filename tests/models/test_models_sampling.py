@@ -1,8 +1,8 @@
 import torch
 
+from hicra.models.sampling import sample_responses
 from hicra.models.scoring import logp_and_entropy, response_logp
 from hicra.trainer.setup import load_policy
-from hicra.models.sampling import sample_responses
 
 PROMPTS = ["numbers 1 2 3 target 4 :", "numbers 5 target 6 :"]  # different lengths -> left padding
 

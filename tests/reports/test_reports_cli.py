@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from dynamics_synthetic import write_run, write_verl
+
 from hicra.cli import main
 from hicra.lexicon import StrategicLexicon
 

@@ -3,7 +3,6 @@ non-zero advantages (the random tiny Llama, `tiny_model_dir`, is in tests/confte
 
 from __future__ import annotations
 
-
 import pytest
 
 from hicra.lexicon import StrategicLexicon

@@ -116,7 +116,7 @@ def entropy_advantages(
         entropy: (B, T) token entropies (detached: the bonus shapes credit, it is not a loss).
         response_mask: (B, T) bool; padded positions get 0.
         a: entropy scale alpha (0.4); k: clip kappa (2), so the bonus never exceeds |A| / k and
-            never flips the sign of A for k > 1. (RELATED.md marks both as unconfirmed.)
+            never flips the sign of A for k > 1. (Both defaults are not confirmed from the paper.)
 
     >>> import torch
     >>> A = torch.tensor([1.0, -1.0])

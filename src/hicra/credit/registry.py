@@ -23,16 +23,21 @@ New methods plug in with ``@register_advantage_transform(name)`` /
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, Mapping
 
 import torch
 from torch import Tensor
 
 from hicra.credit._checks import broadcast_advantages, check_mask
 from hicra.credit.advantages import hicra_advantages
-from hicra.credit.baselines import clip_cov_loss, entropy_advantages, kl_cov_loss, top_entropy_advantages
+from hicra.credit.baselines import (
+    clip_cov_loss,
+    entropy_advantages,
+    kl_cov_loss,
+    top_entropy_advantages,
+)
 from hicra.credit.losses import policy_loss, ppo_clip_loss
 
 __all__ = [
@@ -54,7 +59,7 @@ PolicyLoss = Callable[..., "tuple[Tensor, dict[str, Tensor]]"]
 
 _ADVANTAGE_TRANSFORMS: dict[str, AdvantageTransform] = {}
 _POLICY_LOSSES: dict[str, PolicyLoss] = {}
-_CREDIT_MODES: dict[str, "CreditMode"] = {}
+_CREDIT_MODES: dict[str, CreditMode] = {}
 
 TOKEN_INPUTS = ("planning_mask", "entropy", "old_logp")
 # Step-wide loss settings a trainer always offers; each loss receives those it declares.

@@ -22,8 +22,9 @@ same four options under the same names: ``credit_mode``, ``alpha``, ``credit_opt
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from hicra.credit.registry import CreditMode, advantage_param_names, resolve_credit_mode
 
@@ -59,18 +60,31 @@ class CreditSettings:
         except ValueError as err:
             raise ValueError(f"credit_mode: {err}") from None
         alpha = self.alpha
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha) \
-                or not ALPHA_RANGE[0] <= alpha <= ALPHA_RANGE[1]:
-            raise ValueError(f"alpha must lie in [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}], got {alpha!r}")
+        if (
+            isinstance(alpha, bool)
+            or not isinstance(alpha, (int, float))
+            or not math.isfinite(alpha)
+            or not ALPHA_RANGE[0] <= alpha <= ALPHA_RANGE[1]
+        ):
+            raise ValueError(
+                f"alpha must lie in [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}], got {alpha!r}"
+            )
         if not isinstance(self.options, Mapping):
-            raise ValueError(f"credit_options: expected a mapping of parameter names to values, got {self.options!r}")
+            raise ValueError(
+                "credit_options: expected a mapping of parameter names to values, "
+                f"got {self.options!r}"
+            )
         accepted = advantage_param_names(mode)
         if "alpha" in self.options:
-            raise ValueError("credit_options: set HICRA's alpha with the `alpha` option, not in credit_options")
+            raise ValueError(
+                "credit_options: set HICRA's alpha with the `alpha` option, not in credit_options"
+            )
         unknown = sorted(set(self.options) - accepted)
         if unknown:
-            raise ValueError(f"credit_options: credit mode {mode.name!r} does not take {unknown}; "
-                             f"it takes {', '.join(sorted(accepted - {'alpha'})) or 'no options'}")
+            raise ValueError(
+                f"credit_options: credit mode {mode.name!r} does not take {unknown}; "
+                f"it takes {', '.join(sorted(accepted - {'alpha'})) or 'no options'}"
+            )
         params = dict(self.options)
         if "alpha" in accepted:
             params["alpha"] = float(alpha)

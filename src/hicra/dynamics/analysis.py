@@ -10,16 +10,17 @@ gram counts) plus the examples; never the records.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from hicra.dynamics.accumulators import StepAccumulator
 from hicra.dynamics.phases import PhaseConfig, PhaseResult, detect_phases, series_from_metrics
-from hicra.runs.readers import FieldMap, detect_format, iter_records
 from hicra.runs import RunReader
+from hicra.runs.readers import FieldMap, detect_format, iter_records
 
 _FLUSH = 512  # records buffered per step before folding (amortises per-call overhead)
 

@@ -66,8 +66,8 @@ def cmd_mine(args) -> int:
     """Mine, then write the lexicon and its report (.md and .json) beside it."""
     from hicra.mining.embed import SentenceEmbedder
     from hicra.mining.mining import mine_lexicon
-    from hicra.mining.report import write_reports
     from hicra.mining.prototypes import read_prototypes
+    from hicra.mining.report import write_reports
 
     out = check_out(args.out, args.force)
     prefix = Path(args.report) if args.report else out.with_suffix(".report")

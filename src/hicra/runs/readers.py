@@ -21,9 +21,10 @@ import gzip
 import json
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from hicra.runs.rundir import RunReader, rollout_path
 

@@ -16,8 +16,9 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
@@ -173,7 +174,7 @@ class RunWriter:
         if not self._metrics.closed:
             self._metrics.close()
 
-    def __enter__(self) -> "RunWriter":
+    def __enter__(self) -> RunWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:

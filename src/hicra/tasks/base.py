@@ -51,13 +51,13 @@ class Score:
 class Task(Protocol):
     name: str
 
-    def sample_problems(self, n: int, rng: "np.random.Generator") -> list[Problem]:
+    def sample_problems(self, n: int, rng: np.random.Generator) -> list[Problem]:
         """n problems drawn with rng (same rng state -> same problems)."""
 
     def score(self, problem: Problem, response: str) -> Score:
         """Verify one response (the generated text after the prompt)."""
 
-    def planning_lexicon(self) -> "StrategicLexicon":
+    def planning_lexicon(self) -> StrategicLexicon:
         """The lexicon whose phrases are this task's planning moves."""
 
     # Optional: ``summarize_diagnostics(diagnostics) -> dict[str, float]``, the batch summary of

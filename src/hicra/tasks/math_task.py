@@ -52,14 +52,14 @@ class MathTask:
         instruction: str = DEFAULT_INSTRUCTION,
         deduplicate: bool = False,
         **options,
-    ) -> "MathTask":
+    ) -> MathTask:
         """Load a parquet/json/jsonl file (see hicra.tasks.datasets) into a task; options are
         the dataclass fields (name, rewards, timeout_s, lexicon_path)."""
         problems = load_math_problems(path, prompt_field, answer_field, instruction, deduplicate=deduplicate)
         name = options.pop("name", None) or os.path.splitext(os.path.basename(path))[0]
         return cls(name=name, problems=problems, **options)
 
-    def sample_problems(self, n: int, rng: "np.random.Generator") -> list[Problem]:
+    def sample_problems(self, n: int, rng: np.random.Generator) -> list[Problem]:
         """n problems drawn with rng: without replacement while the dataset lasts, so an
         epoch-sized draw sees every problem once; with replacement beyond that."""
         count = len(self.problems)
@@ -89,7 +89,7 @@ class MathTask:
             },
         )
 
-    def planning_lexicon(self) -> "StrategicLexicon":
+    def planning_lexicon(self) -> StrategicLexicon:
         from hicra.lexicon import load_detector
 
         return load_detector(self.lexicon_path or "lexicon")

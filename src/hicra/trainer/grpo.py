@@ -47,16 +47,28 @@ from typing import Any
 import numpy as np
 import torch
 
-from hicra.credit import credit_policy_loss, group_advantages, informative_group_mask, resolve_credit_mode, token_advantages
-from hicra.lexicon import detector_name, load_detector
+from hicra.credit import (
+    credit_policy_loss,
+    group_advantages,
+    informative_group_mask,
+    resolve_credit_mode,
+    token_advantages,
+)
 from hicra.dynamics.accumulators import step_metrics
+from hicra.lexicon import detector_name, load_detector
 from hicra.models.sampling import RolloutBatch, sample_responses
 from hicra.models.scoring import by_length, micro_batches, rows_logp, score_tokens
 from hicra.runs import RunWriter
-from hicra.trainer.checkpoint import clear_checkpoints, latest_checkpoint, load_trainer_state, save_checkpoint, set_rng_state
+from hicra.tasks import load_task, summarize_diagnostics
+from hicra.trainer.checkpoint import (
+    clear_checkpoints,
+    latest_checkpoint,
+    load_trainer_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from hicra.trainer.config import DEPRECATED, TrainConfig, run_config, validate
 from hicra.trainer.logging import MetricSinks, ProgressBar
-from hicra.tasks import load_task, summarize_diagnostics
 from hicra.trainer.setup import build_optimizer, load_policy
 
 # Options that may change between a run and its resumption without changing its result.

@@ -54,8 +54,8 @@ def params(model) -> dict[str, torch.Tensor]:
 
 
 def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, lexicon_file, planning_words):
-    from hicra.runs import RunReader
     from hicra.integrations.trl import HICRATrainer
+    from hicra.runs import RunReader
 
     credited, to_loss = {}, []
 
@@ -142,8 +142,8 @@ def test_alpha_zero_gives_grpo_trainer_loss_and_parameters(tiny_dir, dataset, tm
     """The acceptance test: HICRA with alpha = 0 is TRL's GRPOTrainer, to 1e-6, on a seeded run."""
     from trl import GRPOConfig, GRPOTrainer
 
-    from hicra.runs import RunReader
     from hicra.models import load_model_and_tokenizer
+    from hicra.runs import RunReader
 
     def run(alpha, steps=2):
         tiny = load_model_and_tokenizer(tiny_dir)
@@ -231,8 +231,8 @@ def test_baseline_credit_modes_train(mode, tiny, dataset, tmp_path, lexicon_file
 
 @pytest.mark.slow
 def test_resume_from_checkpoint_continues_the_run_dir(tiny_dir, dataset, tmp_path, lexicon_file):
-    from hicra.runs import RunReader
     from hicra.models import load_model_and_tokenizer
+    from hicra.runs import RunReader
 
     first = hicra_trainer(load_model_and_tokenizer(tiny_dir), dataset, tmp_path, lexicon_file, max_steps=3,
                           save_strategy="steps", save_steps=2)

@@ -72,9 +72,9 @@ def test_train_trl_requires_data_for_math(tiny_dir, tmp_path):
 @pytest.mark.slow
 def test_train_trl_countdown_task(tmp_path):
     """The countdown world's verifier as the reward, on a tiny model with the world's vocabulary."""
-    from hicra.runs import RunReader
     from hicra.integrations.trl.cli import train_trl
     from hicra.models import build_tiny_model, build_tokenizer
+    from hicra.runs import RunReader
     from hicra.tasks.countdown import CountdownTask
 
     model_dir = tmp_path / "model"

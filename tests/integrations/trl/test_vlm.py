@@ -64,9 +64,9 @@ def test_hicra_trainer_on_a_tiny_vlm(tmp_path, lexicon_file):
     from datasets import Dataset
     from PIL import Image
 
-    from hicra.runs import RunReader
     from hicra.integrations.trl import HICRAConfig, HICRATrainer
     from hicra.integrations.trl.rewards import completion_text
+    from hicra.runs import RunReader
 
     model, processor = tiny_qwen2_vl()
     images = [Image.fromarray((np.random.default_rng(i).random((56, 56, 3)) * 255).astype("uint8")) for i in range(4)]

@@ -33,7 +33,7 @@ class TrlCredit:
     tokenizer: Any
 
     @classmethod
-    def from_config(cls, args: Any, tokenizer: Any) -> "TrlCredit":
+    def from_config(cls, args: Any, tokenizer: Any) -> TrlCredit:
         """From an ``HICRAConfig``: its ``credit_settings()``, resolved, and its ``detector``."""
         settings = args.credit_settings()
         resolved = settings.resolve()

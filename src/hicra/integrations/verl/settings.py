@@ -35,7 +35,7 @@ class HICRASettings:
     planning tokens), "grpo" (leave verl's advantages as they are: metrics only),
     "entropy_adv" or "top_entropy" (need verl's per-token entropy, i.e. not bypass mode)."""
     alpha: float = 0.2
-    """HICRA's alpha in [-1, 1] (the paper: 0.2 in every experiment); only for credit_mode "hicra"."""
+    """HICRA's alpha in [-1, 1] (the paper: 0.2 in every experiment); credit_mode "hicra" only."""
     credit_options: dict[str, Any] = field(default_factory=dict)
     """Parameters of the mode's advantage transform, e.g. {rho: 0.2} for top_entropy."""
     detector: str | None = None
@@ -51,14 +51,16 @@ class HICRASettings:
         for old, new in _RENAMED.items():
             value = getattr(self, old)
             if value is not None:
-                warnings.warn(f"hicra.{old} is deprecated; use hicra.{new}", DeprecationWarning, stacklevel=3)
+                warnings.warn(
+                    f"hicra.{old} is deprecated; use hicra.{new}", DeprecationWarning, stacklevel=3
+                )
                 if getattr(self, new) is None:
                     object.__setattr__(self, new, value)
                 object.__setattr__(self, old, None)
         object.__setattr__(self, "credit_options", dict(self.credit_options or {}))
 
     @classmethod
-    def from_verl_config(cls, config: Any) -> "HICRASettings | None":
+    def from_verl_config(cls, config: Any) -> HICRASettings | None:
         """The settings of a verl config (OmegaConf DictConfig or dict); None when the config has
         no `hicra` section, in which case the trainer behaves exactly like verl's own."""
         section = config.get("hicra") if hasattr(config, "get") else None
@@ -68,7 +70,9 @@ class HICRASettings:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(section) - known)
         if unknown:
-            raise ValueError(f"hicra config: unknown key(s) {unknown}; known: {sorted(known - set(_RENAMED))}")
+            raise ValueError(
+                f"hicra config: unknown key(s) {unknown}; known: {sorted(known - set(_RENAMED))}"
+            )
         settings = cls(**section)
         settings.check()
         return settings
@@ -79,8 +83,8 @@ class HICRASettings:
     def check(self) -> None:
         if self.credit_mode in _LOSS_SIDE_MODES:
             raise ValueError(
-                f"hicra.credit_mode={self.credit_mode!r} changes the loss, not the advantages; in verl "
-                f"use its own switch instead: {_LOSS_SIDE_MODES[self.credit_mode]}"
+                f"hicra.credit_mode={self.credit_mode!r} changes the loss, not the advantages; "
+                f"in verl use its own switch instead: {_LOSS_SIDE_MODES[self.credit_mode]}"
             )
         try:
             self.credit_settings().resolve()
