@@ -13,6 +13,7 @@ import sys
 # returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("hicra.lexicon.cli:tag_main", "highlight planning tokens in a text"),
+    "detector": ("hicra.lexicon.detector_cli:detector_main", "list, evaluate and train planning detectors"),
     "lexicon": ("hicra.ablations.cli:lexicon_main", "mine, compare and ablate Strategic-Gram lexicons"),
     "sft": ("hicra.trainer.cli:sft_main", "supervised warm start of a model on a task's corpus"),
     "train": ("hicra.trainer.cli:train_main", "RL training with GRPO/HICRA (--backend builtin|trl)"),

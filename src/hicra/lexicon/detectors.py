@@ -12,7 +12,13 @@ what `tag_batch` calls on a batch decoded into one text whose rows are separated
 - ``"task"``: the task's own planning lexicon (a task is required);
 - ``"default"``: the same as ``lexicon``;
 - a registered name (`detector_names()`), e.g. ``lexicon``: the published 249 Strategic Grams;
-- the path of a lexicon file (one phrase a line, see `hicra.lexicon.lexicon`).
+- the path of a lexicon file (one phrase a line, see `hicra.lexicon.lexicon`);
+- the path of a ``.npz`` file of `sentence` weights (written by ``hicra detector train``).
+
+Registered here (each non-lexicon detector lives in its own module, imported on first use):
+``lexicon``, ``lexicon-clause`` (`hicra.lexicon.clause`), ``sentence`` and ``sentence-grams``
+(`hicra.lexicon.sentence_detector`), and ``recommended``, the alias of the detector the README
+recommends (``sentence``). docs/detectors.md compares them.
 
     >>> load_detector("lexicon") == load_detector("default")
     True
@@ -57,8 +63,16 @@ class Detector:
     def find_spans(self, text: str) -> list[Span]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def span_arrays(self, text: str, detached_punctuation: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        spans = self.find_spans(text)
+        starts = np.fromiter((s.start for s in spans), dtype=np.int64, count=len(spans))
+        ends = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
+        return starts, ends, np.arange(len(spans), dtype=np.int64)
+
     def find_grams(self, text: str) -> list[Span]:
-        """The units semantic entropy counts: the spans, leftmost first, overlaps dropped."""
+        """The units semantic entropy counts: the spans, leftmost first, overlaps dropped.
+        Detectors built on a lexicon (lexicon-clause, sentence) count that lexicon's grams
+        inside their spans instead (docs/detectors.md)."""
         grams: list[Span] = []
         for span in sorted(self.find_spans(text)):
             if not grams or span.start >= grams[-1].end:
@@ -68,12 +82,6 @@ class Detector:
     def category(self, phrase: str) -> str | None:
         """A span's kind (a lexicon's branching / backtracing / deduction); None: unknown."""
         return None
-
-    def span_arrays(self, text: str, detached_punctuation: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        spans = self.find_spans(text)
-        starts = np.fromiter((s.start for s in spans), dtype=np.int64, count=len(spans))
-        ends = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
-        return starts, ends, np.arange(len(spans), dtype=np.int64)
 
     def tag(self, text: str, tokenizer: Any) -> TagResult:
         from hicra.lexicon.tagging import tag
@@ -129,6 +137,10 @@ def load_detector(spec: str | None = None, task: Any = None) -> Any:
             _CACHE[name] = _REGISTRY[name][0]()
         return _CACHE[name]
     if Path(spec).is_file():
+        if Path(spec).suffix == ".npz":  # weights written by `hicra detector train --out`
+            from hicra.lexicon.sentence_detector import SentenceDetector
+
+            return SentenceDetector.from_file(spec)
         return StrategicLexicon.from_file(spec)
     known = ", ".join(detector_names() + ["task"])
     raise ValueError(f"unknown detector {spec!r}: expected one of {known}, or the path of a lexicon file")
@@ -142,6 +154,28 @@ def detector_name(detector: Any) -> str:
     return getattr(detector, "name", type(detector).__name__)
 
 
+def _clause_lexicon() -> Any:
+    from hicra.lexicon.clause import ClauseLexicon
+
+    return ClauseLexicon(StrategicLexicon.default())
+
+
+def _sentence(span_mode: str, name: str) -> Callable[[], Any]:
+    def factory() -> Any:
+        from hicra.lexicon.sentence_detector import SentenceDetector, package_weights_path
+
+        return SentenceDetector.from_file(package_weights_path(), span_mode, name)
+
+    return factory
+
+
 register_detector("lexicon", StrategicLexicon.default,
                   "the published 249 Strategic Grams (Wang et al. 2025), every occurrence")
+register_detector("lexicon-clause", _clause_lexicon,
+                  "the published Strategic Grams, counted only inside a first-person clause")
+register_detector("sentence", _sentence("sentence", "sentence"),
+                  "whole sentences a MiniLM-feature classifier calls planning (trained on Thought Anchors labels)")
+register_detector("sentence-grams", _sentence("grams", "sentence-grams"),
+                  "the Strategic Grams inside the sentences that `sentence` calls planning")
 register_alias("default", "lexicon")
+register_alias("recommended", "sentence")
