@@ -33,7 +33,6 @@ whole sentence (``sentence``) or only the Strategic Grams inside it (``grams``).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -44,13 +43,13 @@ import numpy as np
 
 from hicra.lexicon.detectors import Detector
 from hicra.lexicon.lexicon import Span, StrategicLexicon
+from hicra.lexicon.normalize import WHITESPACE
 from hicra.lexicon.sentences import split_sentences
 
 BIGRAM_BUCKETS = 2**18
 VOCAB_SIZE = 30522  # all-MiniLM-L6-v2's WordPiece vocabulary
 WEIGHTS_FILE = "sentence_detector.npz"
 REBUILD = "hicra detector train ../shared/data/thought_anchors_dev.jsonl.gz --force"
-_MATH = re.compile(r"[0-9=+\-*/^\\$<>()\[\]{}_|×÷√π∑∫≤≥≠]")
 _ARRAYS = ("token_mean", "token_bag", "bigram_index", "bigram_weight", "hand_weight", "scalars")
 
 
@@ -99,27 +98,84 @@ def sentence_tokens(text: str, starts: np.ndarray | None = None, ends: np.ndarra
     """Sentences (given, or `split_sentences`) of ``text`` with their tokens and hand features."""
     if starts is None or ends is None:
         starts, ends = split_sentences(text)
-    encoding = minilm_tokenizer().encode(text, add_special_tokens=False)
-    ids = np.asarray(encoding.ids, dtype=np.int64)
-    offsets = np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2)
-    k = np.searchsorted(ends, offsets[:, 0], side="right")  # first sentence ending after the token starts
+    ids, token_starts = wordpiece_ids(text)
+    k = np.searchsorted(ends, token_starts, side="right")  # first sentence ending after the token starts
     inside = k < len(starts)
-    inside[inside] &= starts[k[inside]] <= offsets[inside, 0]
+    inside[inside] &= starts[k[inside]] <= token_starts[inside]
     return SentenceTokens(starts, ends, ids[inside], k[inside], hand_features(text, starts, ends))
+
+
+_BLANK_CODES = np.array(sorted({0, *map(ord, WHITESPACE)}), dtype=np.uint32)
+
+
+class _ChunkIds:
+    """WordPiece ids of whitespace-separated chunks, each chunk encoded once and cached.
+
+    BERT's pre-tokenizer never joins across whitespace, so encoding each chunk on its own gives
+    the ids of encoding the whole text (tested); traces repeat their words, so this is several
+    times faster than the tokenizer on the whole text, which computes offsets for every token.
+    """
+
+    def __init__(self, limit: int = 200_000):
+        self.limit = limit
+        self.clear()
+
+    def clear(self) -> None:
+        self.index: dict[str, int] = {}
+        self.flat = np.zeros(0, dtype=np.int64)  # ids of all known chunks, concatenated
+        self.first = np.zeros(1, dtype=np.int64)  # (K + 1,) where each chunk's ids begin in flat
+
+    def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        words = text.replace("\x00", " ").split()  # str.split: the same whitespace as str.isspace
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        blank = np.isin(codes, _BLANK_CODES)
+        where = np.flatnonzero(~blank & np.concatenate(([True], blank[:-1])))  # (W,) chunk starts
+        if len(self.index) > self.limit:
+            self.clear()
+        index = self.index
+        new = [w for w in dict.fromkeys(words) if w not in index]
+        if new:
+            encoded = minilm_tokenizer().encode_batch(new, add_special_tokens=False)
+            lengths = np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(new))
+            self.flat = np.concatenate([self.flat, np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64,
+                                                               count=int(lengths.sum()))])
+            self.first = np.concatenate([self.first, self.first[-1] + np.cumsum(lengths)])
+            for w in new:
+                index[w] = len(index)
+        chunk = np.fromiter(map(index.__getitem__, words), dtype=np.int64, count=len(words))
+        counts = self.first[chunk + 1] - self.first[chunk]
+        # position of each token inside its chunk's run of ids
+        offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return self.flat[np.repeat(self.first[chunk], counts) + offset], np.repeat(where, counts)
+
+
+_chunk_ids = _ChunkIds()
+
+
+def wordpiece_ids(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, starts), each (N,) int64: MiniLM WordPiece ids of ``text`` (no special tokens) and
+    the character where each token's whitespace-separated chunk starts."""
+    return _chunk_ids(text)
+
+
+_MATH_CODES = np.array(sorted({ord(c) for c in "0123456789=+-*/^\\$<>()[]{}_|×÷√π∑∫≤≥≠"}), dtype=np.uint32)
 
 
 def hand_features(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """(S, 5): log1p(chars), digit share, math-symbol share, ends with "?", ends with ":"."""
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     digit = np.concatenate(([0], np.cumsum((codes >= 48) & (codes <= 57))))
-    math = np.zeros(len(text) + 1, dtype=np.int64)
-    for m in _MATH.finditer(text):
-        math[m.start() + 1] += 1
-    math = np.cumsum(math)
+    math = np.concatenate(([0], np.cumsum(np.isin(codes, _MATH_CODES))))
     n = np.maximum(ends - starts, 1).astype(np.float64)
     last = codes[np.maximum(ends - 1, 0)] if len(codes) else np.zeros(len(ends), np.uint32)
     return np.stack([np.log1p(ends - starts), (digit[ends] - digit[starts]) / n, (math[ends] - math[starts]) / n,
                      last == ord("?"), last == ord(":")], axis=1).astype(np.float64)
+
+
+def distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int64 array (a sort; faster here than np.unique's hashing)."""
+    keys = np.sort(keys)
+    return keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys
 
 
 @dataclass(frozen=True)
@@ -141,13 +197,13 @@ class SentenceHead:
         ids, sent = tokens.ids, tokens.sentence
         counts = np.bincount(sent, minlength=n_sent)
         mean = np.bincount(sent, weights=self.token_mean[ids], minlength=n_sent) / np.maximum(counts, 1)
-        uni_keys = np.unique(sent * VOCAB_SIZE + ids)
+        uni_keys = distinct(sent * VOCAB_SIZE + ids)
         uni = np.bincount(uni_keys // VOCAB_SIZE, weights=self.token_bag[uni_keys % VOCAB_SIZE], minlength=n_sent)
         logit = self.bias + mean + uni + tokens.hand @ self.hand_weight
         if len(ids) > 1 and len(self.bigram_index):
             same = sent[1:] == sent[:-1]
             pair = (ids[:-1][same] * VOCAB_SIZE + ids[1:][same]) % BIGRAM_BUCKETS
-            keys = np.unique(sent[1:][same] * BIGRAM_BUCKETS + pair)
+            keys = distinct(sent[1:][same] * BIGRAM_BUCKETS + pair)
             bucket = keys % BIGRAM_BUCKETS
             at = np.minimum(np.searchsorted(self.bigram_index, bucket), len(self.bigram_index) - 1)
             weight = np.where(self.bigram_index[at] == bucket, self.bigram_weight[at], 0.0)

@@ -26,7 +26,7 @@ import numpy as np
 
 from hicra.lexicon.labelled import LabelledTrace, detected_sentences, evaluate
 from hicra.lexicon.sentence_detector import (BIGRAM_BUCKETS, VOCAB_SIZE, SentenceDetector, SentenceHead,
-                                             SentenceTokens, sentence_tokens)
+                                             SentenceTokens, distinct, sentence_tokens)
 
 C = 0.1
 DENSE_SCALE = 0.1
@@ -46,10 +46,10 @@ def design(tokens: Sequence[SentenceTokens], table: np.ndarray):
     for tok in tokens:
         n_sent = len(tok.starts)
         ids, sent = tok.ids, tok.sentence
-        uni = np.unique(sent * VOCAB_SIZE + ids)
+        uni = distinct(sent * VOCAB_SIZE + ids)
         same = sent[1:] == sent[:-1]
         pair = (ids[:-1][same] * VOCAB_SIZE + ids[1:][same]) % BIGRAM_BUCKETS
-        bi = np.unique(sent[1:][same] * BIGRAM_BUCKETS + pair)
+        bi = distinct(sent[1:][same] * BIGRAM_BUCKETS + pair)
         rows = np.concatenate([uni // VOCAB_SIZE, bi // BIGRAM_BUCKETS])
         cols = np.concatenate([uni % VOCAB_SIZE, VOCAB_SIZE + bi % BIGRAM_BUCKETS])
         blocks.append(sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_sent, N_DIMS)))
