@@ -5,7 +5,7 @@
     python benchmarks/bench_speed_vs_trl.py --steps 10 --prompts 16 --samples 8 --max-new-tokens 160
 
 Both engines train their own copy of the same checkpoint (the demo's SFT warm start) with
-HICRA (alpha 0.2, the world's lexicon) on the same prompts: N prompts x G samples per step,
+HICRA (alpha 0.2, the world's lexicon, or any planning detector with --detector NAME) on the same prompts: N prompts x G samples per step,
 temperature 1, max new tokens, pure temperature sampling (TRL: top_k 0, top_p 1), one
 optimisation epoch, lr 1e-4 constant, clip 0.2 / 0.28, token-mean loss (TRL loss_type dapo),
 no KL, gradient clipping 1, no vLLM, the same micro-batch (TRL: per_device_train_batch_size
@@ -203,8 +203,13 @@ def summarize_engine(records: list[dict]) -> dict:
             "generation_share": phases.get("generation", 0.0) / mean_step}
 
 
-def run(settings: SpeedSettings, model_path: str, task, out: Path) -> dict:
-    """Build both engines on `model_path` and run them alternately; returns the summary."""
+def run(settings: SpeedSettings, model_path: str, task, out: Path, detector_spec: str = "task") -> dict:
+    """Build both engines on `model_path` and run them alternately; returns the summary.
+
+    ``detector_spec``: the planning detector both engines tag with (`hicra.lexicon.load_detector`;
+    default the world's own lexicon)."""
+    from hicra.lexicon import load_detector
+
     import torch
 
     from hicra.trainer.setup import load_policy
@@ -217,8 +222,10 @@ def run(settings: SpeedSettings, model_path: str, task, out: Path) -> dict:
     hooks = []
     if settings.force_length:
         hooks = [suppress_token(m, tokenizer.eos_token_id) for m in (builtin_model, trl_model)]
-    builtin = BuiltinStepper(cfg, builtin_model, tokenizer, task=task)
+    detector = load_detector(detector_spec, task)
+    builtin = BuiltinStepper(cfg, builtin_model, tokenizer, task=task, lexicon=detector)
     trainer = trl_trainer(settings, trl_model, trl_tokenizer, task, out / "trl_output")
+    trainer.hicra_credit.lexicon = detector  # the mask of the timed HICRA work
     alternator = Alternator(trainer, builtin, settings.warmup, settings.device)
     trainer.train()
     for h in hooks:
@@ -282,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=None, help="checkpoint (default: the demo's SFT warm start)")
     p.add_argument("--trl-gradient-checkpointing", action="store_true",
                    help="TRL with gradient checkpointing on (GRPOConfig's default; the built-in trainer has none)")
+    p.add_argument("--detector", default="task",
+                   help="planning detector of both engines: task (the world's lexicon), lexicon, lexicon-clause, "
+                        "sentence, recommended, ... (hicra detector list)")
     p.add_argument("--out", default=None)
     p.add_argument("--quick", action="store_true", help="smoke test: quick SFT model, 4 x 4, 32 tokens, 2 steps")
     args = p.parse_args(argv)
@@ -303,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model {model_path}; {settings.prompts} x {settings.samples} samples, {settings.max_new_tokens} tokens, "
           f"{settings.warmup} + {settings.steps} steps per engine, {args.threads} thread(s)")
     t0 = time.perf_counter()
-    result = run(settings, model_path, task, out)
+    result = run(settings, model_path, task, out, args.detector)
+    result["detector"] = args.detector
     from hicra.trainer.setup import load_policy
     from common import n_parameters
 
@@ -311,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info(settings.device)
     header = (f"Built-in trainer vs TRL {machine['trl']} GRPOTrainer, HICRA alpha 0.2, {params / 1e6:.2f}M-parameter "
               f"Llama ({model_path}), {settings.prompts} prompts x {settings.samples} samples, at most "
-              f"{settings.max_new_tokens} new tokens, micro-batch {settings.micro_batch}, {settings.steps} timed steps "
+              f"{settings.max_new_tokens} new tokens, micro-batch {settings.micro_batch}, detector {args.detector}, "
+              f"{settings.steps} timed steps "
               f"each (alternating), {args.threads} torch thread(s), TRL gradient checkpointing "
               f"{'on' if settings.trl_gradient_checkpointing else 'off'}, {machine['cpu']}, {machine['date_utc']}.\n\n")
     text = report(result, settings, params, header)

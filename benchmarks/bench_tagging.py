@@ -14,6 +14,11 @@ Two pipelines, each from ids to a (B, T) mask, timed end to end:
 - ``naive``: per response, `tokenizer.decode`, re-encode with offsets, one compiled regex per
   phrase (249 of them, case-insensitive, word-bounded), then token overlap.
 
+Then every planning detector (``--detectors``, default lexicon, lexicon-clause, sentence,
+sentence-grams) is timed the same way through its ``tag_batch``: CPU MB/s on one core, and,
+with ``--step-seconds S`` (the measured time of the training step that produces such a batch),
+its share of that step.
+
 Text size is the UTF-8 size of the decoded responses. Writes benchmarks/out/tagging.json and
 prints a Markdown table. Threads are pinned to one (torch, tokenizers/rayon, BLAS).
 """
@@ -147,6 +152,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--naive-repeats", type=int, default=1)
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--detectors", nargs="*", default=["lexicon", "lexicon-clause", "sentence", "sentence-grams"],
+                    help="planning detectors to time (registered names)")
+    ap.add_argument("--step-seconds", type=float, default=None,
+                    help="wall seconds of the training step that makes this batch: report each detector's share")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
 
@@ -177,6 +186,18 @@ def main(argv=None) -> int:
     overlap_mask(starts, ends, dec.char_starts, dec.char_ends)
     overlap_s = time.perf_counter() - t0
 
+    from hicra.lexicon import load_detector
+
+    detectors = {}
+    for name in args.detectors:
+        detector = load_detector(name)
+        detector.tag_batch(ids[:1, :64], tokenizer, mask[:1, :64])  # load weights / build automata
+        wall, cpu, det_mask = timed(lambda: detector.tag_batch(ids, tokenizer, mask), args.repeats)
+        detectors[name] = {"cpu_ms_per_batch": round(cpu * 1e3, 1), "cpu_mb_per_s": round(megabytes / cpu, 2),
+                           "ms_per_batch": round(wall * 1e3, 1), "mb_per_s": round(megabytes / wall, 2),
+                           "planning_token_fraction": round(float(det_mask[mask].float().mean()), 4),
+                           "step_share": None if args.step_seconds is None else round(cpu / args.step_seconds, 5)}
+
     patterns = regex_patterns(lexicon)
     naive_s, naive_cpu, naive_mask = timed(lambda: naive_regex_masks(lexicon, ids, mask, tokenizer, patterns), args.naive_repeats)
     agreement = float((hicra_mask == naive_mask)[mask].float().mean())
@@ -197,6 +218,8 @@ def main(argv=None) -> int:
                                 "find_spans": round(match_s * 1e3, 1), "token_overlap": round(overlap_s * 1e3, 1)}},
         "naive_regex": {"ms_per_batch": round(naive_s * 1e3, 1), "mb_per_s": round(megabytes / naive_s, 2),
                         "cpu_ms_per_batch": round(naive_cpu * 1e3, 1), "cpu_mb_per_s": round(megabytes / naive_cpu, 2)},
+        "detectors": detectors,
+        "step_seconds": args.step_seconds,
         "speedup": round(naive_s / hicra_s, 1),
         "cpu_speedup": round(naive_cpu / hicra_cpu, 1),
         "mask_agreement": round(agreement, 5),
@@ -216,6 +239,11 @@ def main(argv=None) -> int:
     for name, key in (("hicra `tag_batch` (one Aho-Corasick pass)", "hicra"), ("naive: decode, re-encode, 249 regexes", "naive_regex")):
         r = result[key]
         print(f"| {name} | {r['ms_per_batch']:.0f} | {r['mb_per_s']:.2f} | {r['cpu_ms_per_batch']:.0f} | {r['cpu_mb_per_s']:.2f} |")
+    print("\n| detector | CPU ms / batch | CPU MB/s (one core) | planning tokens | share of step |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r in detectors.items():
+        share = "-" if r["step_share"] is None else f"{100 * r['step_share']:.2f}%"
+        print(f"| {name} | {r['cpu_ms_per_batch']:.0f} | {r['cpu_mb_per_s']:.2f} | {r['planning_token_fraction']:.3f} | {share} |")
     print(f"\nspeed-up {result['speedup']}x wall, {result['cpu_speedup']}x CPU; masks agree on {agreement:.2%} of tokens; "
           f"stages {result['hicra']['stages_ms']}; written to {args.out}")
     return 0

@@ -60,6 +60,11 @@ class Detector:
 
     name = "detector"
 
+    @property
+    def source(self) -> str:
+        """What made this detector (runs record it, as a lexicon's file): its name."""
+        return self.name
+
     def find_spans(self, text: str) -> list[Span]:  # pragma: no cover - abstract
         raise NotImplementedError
 

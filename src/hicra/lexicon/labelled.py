@@ -164,6 +164,12 @@ def evaluate(detected: list[np.ndarray], traces: list[LabelledTrace], top: float
 def covered_share(detector: Any, traces: list[LabelledTrace]) -> float:
     """Share of the traces' non-space characters inside a detector span: how much text the
     mask would cover (the placebo end of the scale is 1.0)."""
+    covered, total = covered_chars(detector, traces)
+    return covered / max(total, 1)
+
+
+def covered_chars(detector: Any, traces: list[LabelledTrace]) -> tuple[int, int]:
+    """(non-space characters inside a detector span, non-space characters) over the traces."""
     covered = total = 0
     for trace in traces:
         starts, ends, _ = detector.span_arrays(trace.text)
@@ -173,4 +179,4 @@ def covered_share(detector: Any, traces: list[LabelledTrace]) -> float:
         solid = np.array([not c.isspace() for c in trace.text], dtype=bool)
         covered += int(((np.cumsum(inside)[:-1] > 0) & solid).sum())
         total += int(solid.sum())
-    return covered / max(total, 1)
+    return covered, total

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hicra.lexicon.labelled import LabelledTrace, detected_sentences, evaluate
+from hicra.lexicon.labelled import LabelledTrace, covered_chars, detected_sentences, evaluate
 from hicra.lexicon.sentence_detector import (BIGRAM_BUCKETS, VOCAB_SIZE, SentenceDetector, SentenceHead,
                                              SentenceTokens, distinct, sentence_tokens)
 
@@ -141,6 +141,7 @@ def cross_validate(traces: Sequence[LabelledTrace], table: np.ndarray, folds: in
     tokens = trace_tokens(traces)
     detected: list[np.ndarray] = [np.zeros(0, bool)] * len(traces)
     per_fold = []
+    covered = total = 0
     index = np.arange(len(traces))
     for k, (train, test) in enumerate(GroupKFold(min(folds, len(traces))).split(index, groups=index)):
         head = fit_head([traces[i] for i in train], table, target_recall, inner_folds,
@@ -148,6 +149,8 @@ def cross_validate(traces: Sequence[LabelledTrace], table: np.ndarray, folds: in
         detector = SentenceDetector(head, span_mode)
         for i in test:
             detected[i] = detected_sentences(detector, traces[i])
+        c, n = covered_chars(detector, [traces[i] for i in test])
+        covered, total = covered + c, total + n
         fold = evaluate([detected[i] for i in test], [traces[i] for i in test])
         per_fold.append({key: fold[key] for key in ("precision", "recall", "f1", "detected_share", "lift")}
                         | {"threshold": head.threshold, "test_traces": len(test)})
@@ -156,6 +159,7 @@ def cross_validate(traces: Sequence[LabelledTrace], table: np.ndarray, folds: in
                      f"threshold {head.threshold:.3f}")
     result = evaluate(detected, list(traces))
     result["folds"] = per_fold
+    result["covered_char_share"] = covered / max(total, 1)
     return result
 
 

@@ -14,6 +14,7 @@ The move phrases live in `lexicon.tsv` beside this file (the single source of tr
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -135,3 +136,29 @@ def vocabulary(ops: tuple[str, ...], modulus: int) -> list[str]:
     for p in move_phrases():
         words += p.phrase.split()
     return list(dict.fromkeys(words))
+
+
+PLANNING_MOVES = ("choose", "check", "backtrack")
+
+
+def move_spans(response: str) -> list[tuple[int, int, str]]:
+    """The known role of every piece of a response: (start, end, move) character ranges.
+
+    A piece ends at ":", ";" or "." (each ends its own piece); its move is the move whose
+    phrase opens it (choose, check, backtrack, conclude), else "step" (one arithmetic step).
+    Planning pieces are those of `PLANNING_MOVES`; "conclude" states the answer.
+
+        >>> [m for _, _, m in move_spans("we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; "
+        ...                                "let us check 2 vs 6 no . so the answer is 2 .")]
+        ['choose', 'step', 'step', 'check', 'conclude']
+    """
+    openers = sorted(((p.phrase, p.move) for p in move_phrases()), key=lambda pm: -len(pm[0]))
+    out, start = [], 0
+    for match in re.finditer(r"[:;.]", response):
+        piece = response[start : match.end()]
+        lead = len(piece) - len(piece.lstrip())
+        body = piece.strip()
+        move = next((m for phrase, m in openers if body == phrase or body.startswith(phrase + " ")), "step")
+        out.append((start + lead, match.end(), move))
+        start = match.end()
+    return out
