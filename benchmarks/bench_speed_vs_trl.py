@@ -87,7 +87,7 @@ def train_config(s: SpeedSettings, model_path: str):
                        skip_zero_signal=False, progress=False, rollouts_per_step=0)
 
 
-def trl_trainer(s: SpeedSettings, model, tokenizer, task, output_dir: Path):
+def trl_trainer(s: SpeedSettings, model, tokenizer, task, output_dir: Path, detector: str = "task"):
     """An HICRATrainer (TRL GRPOTrainer) for these settings on `model`, metrics and run dir off."""
     import transformers
 
@@ -104,7 +104,8 @@ def trl_trainer(s: SpeedSettings, model, tokenizer, task, output_dir: Path):
     total = s.steps + s.warmup
     problems = task.sample_problems(s.prompts * total, np.random.default_rng(s.seed))
     args = HICRAConfig(
-        output_dir=str(output_dir), hicra_alpha=0.2, credit_mode="hicra", lexicon_path=str(lexicon_path()),
+        output_dir=str(output_dir), alpha=0.2, credit_mode="hicra",
+        detector=str(lexicon_path()) if detector == "task" else detector,
         log_dynamics_metrics=False, write_run_dir=False,
         per_device_train_batch_size=s.micro_batch, gradient_accumulation_steps=accumulation,
         steps_per_generation=accumulation, num_generations=s.samples, num_iterations=1,
@@ -224,8 +225,7 @@ def run(settings: SpeedSettings, model_path: str, task, out: Path, detector_spec
         hooks = [suppress_token(m, tokenizer.eos_token_id) for m in (builtin_model, trl_model)]
     detector = load_detector(detector_spec, task)
     builtin = BuiltinStepper(cfg, builtin_model, tokenizer, task=task, lexicon=detector)
-    trainer = trl_trainer(settings, trl_model, trl_tokenizer, task, out / "trl_output")
-    trainer.hicra_credit.lexicon = detector  # the mask of the timed HICRA work
+    trainer = trl_trainer(settings, trl_model, trl_tokenizer, task, out / "trl_output", detector_spec)
     alternator = Alternator(trainer, builtin, settings.warmup, settings.device)
     trainer.train()
     for h in hooks:

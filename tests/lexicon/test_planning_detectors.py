@@ -227,3 +227,11 @@ def test_lexicon_clause_keeps_grams_of_first_person_clauses():
     assert det.find_spans("Therefore, x = 2; but we know y.")[0].phrase == "but"
     # a gram belongs to the clause it starts in: "Wait," speaks of no one
     assert det.find_grams("Wait, but let me check.") == [Span(10, 16, "let me")]
+
+
+@pytest.mark.parametrize("name", ["lexicon-clause", "sentence"])
+def test_detectors_answer_what_reports_ask(name):
+    """Reports highlight grams with `phrase in detector` and `detector.category(phrase)`."""
+    detector = load_detector(name)
+    assert "wait" in detector and "not a gram at all" not in detector
+    assert detector.category("wait") is None  # the published list has no categories

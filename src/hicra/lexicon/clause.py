@@ -62,6 +62,9 @@ class ClauseLexicon(Detector):
         """A gram's category, as the lexicon says (None: none or not a gram of it)."""
         return self.lexicon.category(phrase) if phrase in self.lexicon else None
 
+    def __contains__(self, phrase: object) -> bool:
+        return phrase in self.lexicon
+
     def find_grams(self, text: str) -> list[Span]:
         grams = self.lexicon.find_grams(text)
         if not grams:

@@ -88,6 +88,10 @@ class Detector:
         """A span's kind (a lexicon's branching / backtracing / deduction); None: unknown."""
         return None
 
+    def __contains__(self, phrase: object) -> bool:
+        """Whether ``phrase`` is a gram this detector knows a category for (as for a lexicon)."""
+        return False
+
     def tag(self, text: str, tokenizer: Any) -> TagResult:
         from hicra.lexicon.tagging import tag
 

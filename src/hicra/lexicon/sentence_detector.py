@@ -292,6 +292,9 @@ class SentenceDetector(Detector):
         """A gram's category, as the lexicon says (None: none or not a gram of it)."""
         return self.lexicon.category(phrase) if phrase in self.lexicon else None
 
+    def __contains__(self, phrase: object) -> bool:
+        return phrase in self.lexicon
+
     def find_grams(self, text: str) -> list[Span]:
         """The lexicon's grams (leftmost-longest) inside planning sentences: what semantic
         entropy counts for this detector."""
