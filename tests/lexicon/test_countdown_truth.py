@@ -31,7 +31,9 @@ def move_detection(name: str, n: int = 200, seed: int = 0) -> dict[str, float]:
         text = sft_response(problem, task.config, rng)
         moves = move_spans(text)
         starts, ends, _ = detector.span_arrays(text)
-        marked = overlap_mask(starts, ends, np.array([m[0] for m in moves]), np.array([m[1] for m in moves]))
+        marked = overlap_mask(
+            starts, ends, np.array([m[0] for m in moves]), np.array([m[1] for m in moves])
+        )
         for (_, _, move), m in zip(moves, marked.tolist()):
             hit[move] += m
             total[move] += 1
@@ -39,9 +41,18 @@ def move_detection(name: str, n: int = 200, seed: int = 0) -> dict[str, float]:
 
 
 def test_move_spans_cover_a_response():
-    text = ("we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . "
-            "wait let us try a different approach . so the answer is 2 .")
-    assert [m for _, _, m in move_spans(text)] == ["choose", "step", "step", "check", "backtrack", "conclude"]
+    text = (
+        "we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . "
+        "wait let us try a different approach . so the answer is 2 ."
+    )
+    assert [m for _, _, m in move_spans(text)] == [
+        "choose",
+        "step",
+        "step",
+        "check",
+        "backtrack",
+        "conclude",
+    ]
     assert text[slice(*move_spans(text)[1][:2])] == "2 + 3 = 5 ;"
 
 

