@@ -322,3 +322,15 @@ def test_detectors_answer_what_reports_ask(name):
     detector = load_detector(name)
     assert "wait" in detector and "not a gram at all" not in detector
     assert detector.category("wait") is None  # the published list has no categories
+
+
+def test_analysis_token_mask_follows_any_detector():
+    """`hicra analyze` reads token masks from text and offsets with the detector's spans."""
+    from hicra.dynamics.analysis import planning_mask_from_offsets
+
+    text = TEXTS[0]
+    encoding = minilm_tokenizer().encode(text, add_special_tokens=False)
+    for name in DETECTORS:
+        detector = load_detector(name)
+        expected = tag(detector, text, minilm_tokenizer()).planning_mask.tolist()
+        assert planning_mask_from_offsets(text, encoding.offsets, detector) == expected

@@ -142,15 +142,16 @@ class _StepFolder:
 
 
 def planning_mask_from_offsets(text: str, offsets: Iterable[Iterable[int]], lexicon: Any) -> list[bool]:
-    """A token is planning when its character span overlaps an SG occurrence in `text`."""
-    spans = lexicon.find_grams(text)
-    out = []
-    j = 0
-    for start, end in offsets:
-        while j < len(spans) and spans[j].end <= start:
-            j += 1
-        out.append(j < len(spans) and spans[j].start < end and end > start)
-    return out
+    """A token is planning when its character span overlaps a span of the detector (the
+    union of `find_spans`, the rule `tag` uses), so any detector's mask, whole sentences
+    included, reads the same here as in training."""
+    import numpy as np
+
+    from hicra.lexicon.tagging import overlap_mask
+
+    starts, ends, _ = lexicon.span_arrays(text)
+    pairs = np.asarray([tuple(pair) for pair in offsets], dtype=np.int64).reshape(-1, 2)
+    return overlap_mask(starts, ends, pairs[:, 0], pairs[:, 1]).tolist()
 
 
 class _Examples:
