@@ -11,7 +11,8 @@
    (accuracy and the task's diagnostics), and save model + tokenizer (`save_pretrained`),
    `sft_config.json` and `metrics.json`.
 
-The output directory is keyed by a hash of (task name, task config, SFT config, hicra version);
+The output directory is keyed by a hash of (task name, task config, SFT config, hicra version,
+versions of torch, transformers, tokenizers and numpy);
 a second call with the same inputs returns it without training. It is written under a
 temporary name and renamed when complete, so an interrupted run never leaves a half cache.
 """
@@ -110,13 +111,35 @@ class SFTTask(Protocol):
     def config_dict(self) -> dict[str, Any]: ...
 
 
+# Libraries whose version can change the trained checkpoint (model initialisation, kernels,
+# the corpus's random stream): a fresh install with transformers 5.25 trained a warm start
+# unlike the README's, measured with 5.24 (execution-token entropy 0.069 vs 0.105).
+KEY_LIBRARIES = ("torch", "transformers", "tokenizers", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    """{name: installed version} of KEY_LIBRARIES ("" when one is not installed)."""
+    from importlib import metadata
+
+    out = {}
+    for name in KEY_LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = ""
+    return out
+
+
 def cache_key(config: SFTConfig, task: SFTTask) -> str:
-    """sha256 (first 16 hex digits) of the task, its config, the SFT config and hicra's version."""
+    """sha256 (first 16 hex digits) of the task, its config, the SFT config, hicra's version and
+    the versions of the libraries that move the result (KEY_LIBRARIES): a checkpoint trained
+    under other versions is never reused as if it were this environment's."""
     from hicra import __version__
 
     sft = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_KEY}
     blob = json.dumps(
-        {"task": task.name, "task_config": task.config_dict(), "sft": sft, "hicra": __version__},
+        {"task": task.name, "task_config": task.config_dict(), "sft": sft, "hicra": __version__,
+         "libraries": library_versions()},
         sort_keys=True,
         default=str,
     )
@@ -210,6 +233,7 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
             "task": task.name,
             "task_config": task.config_dict(),
             "hicra": __version__,
+            "libraries": library_versions(),
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
         (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
