@@ -9,7 +9,12 @@
    GRPO and HICRA (alpha 0.2), in two processes of one thread each (one per core).
 3. `hicra.reports.build_report` -> report.html + PNGs, both arms overlaid.
 4. A text summary: accuracy, execution errors, backtracking, length, semantic entropy, the
-   detected phase transition, timings, and where the report is.
+   detected phase transition, timings, and where the report is. "start -> end" of a metric is
+   its mean over the first k logged steps -> its mean over the last k, k = steps // 10
+   clipped to [1, 5] (`start_end`; 5 and 5 at the demo's length).
+
+The world is the recipe's `task` with its `task_options` (CountdownConfig fields), for the SFT
+warm start and both arms alike, so a variant of the world is a recipe with other options.
 
 Every demo writes to a new timestamped directory under --out (runs/demo/ by default), so a
 previous demo's results are never overwritten; runs/demo/latest points to the newest.
@@ -47,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hicra demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke-test budget: tiny SFT, 3 RL steps (< 1 minute)")
     p.add_argument("--out", default="runs/demo", help="parent directory; each demo gets a new timestamped folder")
-    p.add_argument("--steps", type=int, default=None, help="RL steps per arm (default: the recipe's, 160)")
+    p.add_argument("--steps", type=int, default=None, help="RL steps per arm (default: the recipe's, 120)")
     p.add_argument("--seed", type=int, default=0, help="seed of both arms (same problems, same sampling seeds)")
     p.add_argument("--alpha", type=float, default=0.2, help="HICRA alpha")
     p.add_argument("--recipe", default=None, help="YAML TrainConfig recipe for both arms (default: the demo's)")
@@ -56,6 +61,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sft-steps", type=int, default=None, help="SFT optimizer steps (default: the demo's)")
     p.add_argument("--checkpoint", default=None, help="start RL from this HF checkpoint instead of the SFT stage")
     return p
+
+
+def summary_window(n_steps: int) -> int:
+    """k, the number of logged steps averaged at each end of a run: n_steps // 10 in [1, 5]."""
+    return min(5, max(1, n_steps // 10))
+
+
+def start_end(values) -> tuple[float, float]:
+    """(start, end) of a metric's per-step series: the means of its first and of its last k
+    finite values, k = summary_window(len(values)). The demo's summary and the seeds benchmark
+    both use this one definition.
+
+    >>> start_end([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0])
+    (0.15000000000000002, 1.95)
+    """
+    k = summary_window(len(values))
+    finite = [float(v) for v in values if math.isfinite(v)]
+    if not finite:
+        return math.nan, math.nan
+    return sum(finite[:k]) / len(finite[:k]), sum(finite[-k:]) / len(finite[-k:])
+
+
+def demo_task(config):
+    """The world of a recipe: its task built with its task_options (both SFT and RL use it)."""
+    from hicra.tasks.base import load_task
+
+    return load_task(config.task, config.task_options)
 
 
 def recipe_path(quick: bool) -> Path:
@@ -176,17 +208,16 @@ def summarize(analyses, timings: dict[str, float], report: Path, header: str) ->
     first_last = {}
     for a in analyses:
         rows = {}
-        final = a.final()
         for key, _, _ in SUMMARY_ROWS:
             series = a.series.get(key)
             if series is None or not any(math.isfinite(v) for v in series):
                 continue
-            head = [v for v in series if math.isfinite(v)][: max(1, min(5, len(series) // 10))]
-            rows[key] = (sum(head) / len(head), final.get(key, float("nan")))
+            rows[key] = start_end(list(series))
         first_last[a.name] = rows
     width = max(len(label) for _, label, _ in SUMMARY_ROWS)
     col = 28
-    lines = [header, "", f"{'(first steps -> last steps)':{width}}  " + "  ".join(f"{a.name:>{col}}" for a in analyses)]
+    k = summary_window(max(len(a.steps) for a in analyses)) if analyses else 1
+    lines = [header, "", f"{f'(first {k} steps -> last {k})':{width}}  " + "  ".join(f"{a.name:>{col}}" for a in analyses)]
     for key, label, fmt in SUMMARY_ROWS:
         cells = []
         for a in analyses:
@@ -204,14 +235,13 @@ def summarize(analyses, timings: dict[str, float], report: Path, header: str) ->
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t_start = time.perf_counter()
-    from hicra.tasks.countdown import CountdownTask
     from hicra.trainer.config import load_yaml, validate
     from hicra.trainer.sft import is_complete, run_sft, sft_dir
 
     base = load_yaml(args.recipe or recipe_path(args.quick))
     if args.steps is not None:
         base = replace(base, steps=args.steps)
-    task = CountdownTask()
+    task = demo_task(base)
     out = new_demo_dir(Path(args.out), args.quick)
     print(f"hicra demo -> {out}")
 
