@@ -299,8 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = args.arms[0]
     overrides = {a: arm_overrides(a) for a in args.arms}
 
-    from hicra.demo import recipe_path, sft_config
-    from hicra.tasks.countdown import CountdownTask
+    from hicra.demo import demo_task, recipe_path, sft_config
     from hicra.trainer.config import load_yaml
     from hicra.trainer.sft import run_sft
 
@@ -308,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     base = load_yaml(args.recipe or recipe_path(args.quick))
     if args.steps is not None:
         base = replace(base, steps=args.steps)
-    task = CountdownTask()
+    task = demo_task(base)  # the recipe's world (task_options), for SFT and RL alike
     t0 = time.perf_counter()
     checkpoint = run_sft(sft_config(args.quick, 0), task)
     print(f"SFT checkpoint {checkpoint} ({time.perf_counter() - t0:.0f} s)")
