@@ -40,6 +40,29 @@ HEADER = """\
 """
 
 
+def pyproject_roots(extra: str = "all") -> list[str]:
+    """hicra's own requirements and those of `extra`, read from pyproject.toml (the source of
+    truth: an editable install's metadata is only refreshed on reinstall); `hicra[a,b]`
+    references to other extras are expanded."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project.get("optional-dependencies", {})
+    roots, todo, done = list(project.get("dependencies", [])), [extra], set()
+    while todo:
+        name = todo.pop()
+        if name in done:
+            continue
+        done.add(name)
+        for line in extras.get(name, []):
+            req = Requirement(line)
+            if canonicalize_name(req.name) == "hicra":
+                todo += sorted(req.extras)
+            else:
+                roots.append(line)
+    return roots
+
+
 def closure(roots: list[str]) -> tuple[dict[str, str], list[str]]:
     """({canonical name: installed version}, [requirements not installed]) of the roots and
     everything they require, recursively, with extras and markers evaluated here."""
@@ -89,11 +112,12 @@ def read_pins(path: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", action="append", help='requirement whose closure is locked (default: "hicra[all]")')
+    p.add_argument("--root", action="append", help="requirement whose closure is locked (default: pyproject.toml's "
+                   "dependencies and its `all` extra)")
     p.add_argument("--out", default=str(ROOT / "constraints.txt"), help="constraints file to write")
     p.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
     args = p.parse_args(argv)
-    roots = args.root or ["hicra[all]"]
+    roots = args.root or pyproject_roots("all")
     found, missing = closure(roots)
     if missing:
         print(f"not installed here, left out of the lock: {', '.join(sorted(missing))}", file=sys.stderr)
@@ -106,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 for n in sorted(set(locked) | set(now)) if locked.get(n) != now.get(n)]
         print("\n".join(diff) if diff else f"{out}: matches this environment")
         return 1 if diff else 0
-    header = HEADER.format(roots=", ".join(roots), python=platform.python_version(),
+    header = HEADER.format(roots=", ".join(args.root) if args.root else "hicra[all] (pyproject.toml)", python=platform.python_version(),
                            platform=f"{platform.system()} {platform.machine()}")
     out.write_text(header + "\n".join(lines) + "\n")
     print(f"{out}: {len(lines)} pins")
