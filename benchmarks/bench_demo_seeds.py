@@ -113,7 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from bench_efficiency import run_all
-
     from hicra.demo import demo_task, recipe_path, sft_config
     from hicra.trainer.config import load_yaml
     from hicra.trainer.sft import run_sft
