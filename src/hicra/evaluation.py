@@ -5,6 +5,7 @@ The paper's protocol: sample n responses per problem at temperature 0.6, score e
 Chen et al.'s unbiased estimator 1 - C(n-c, k)/C(n, k), for k = 1, 2, 4, ... <= n (and n).
 
     hicra eval --model PATH --data aime24.parquet math500.jsonl --n 32 --temperature 0.6 --out eval/
+    hicra eval --model smollm2-135m --task word-arith --limit 200 --n 4 --out eval/   # generated problems
 
 Writes, under --out: `results.json` and `results.md` (one row per data file), `config.json`
 (the options), and `samples/<benchmark>.jsonl` (every response with its verdict, one line per
@@ -29,15 +30,20 @@ from typing import Any
 from hicra.tasks.base import Problem
 
 # Options that must match for samples on disk to be reused.
-_RESUME_KEYS = ("model", "n", "temperature", "top_p", "max_new_tokens", "instruction", "system_prompt")
+_RESUME_KEYS = ("model", "n", "temperature", "top_p", "max_new_tokens", "instruction", "system_prompt", "task",
+                "task_options")
+EVAL_TASKS = ("word-arith",)  # generated tasks whose answers the math reward scores
+TASK_PROBLEMS = 200  # problems of a generated task when --limit is not given
 
 
 @dataclass
 class EvalConfig:
     """Options of one evaluation (one source of truth for the command line).
 
-    model: local Hugging Face checkpoint directory (or a name vLLM can load).
+    model: a checkpoint directory, a model alias (smollm2-135m), a .gguf file or a Hub id.
     data: benchmark files (parquet/json/jsonl); each file is one row of the table.
+    task: a generated task instead of (or besides) files: `word-arith` (its `limit` problems,
+        default 200, drawn with `seed`); task_options: its options, e.g. {"difficulty": 1}.
     out: output directory.
     n: samples per problem (the paper: 32 for AIME, 4 for AMC23).
     temperature: sampling temperature (0 = greedy: all n samples are identical).
@@ -72,6 +78,8 @@ class EvalConfig:
     timeout_s: float = 5.0
     tensor_parallel_size: int = 1
     force: bool = False
+    task: str | None = None
+    task_options: dict | None = None
 
 
 @dataclass
@@ -89,14 +97,15 @@ class HFGenerator:
 
     def __init__(self, config: EvalConfig) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from hicra.models import load_model_and_tokenizer
 
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.tokenizer = AutoTokenizer.from_pretrained(config.model)
+        self.model, self.tokenizer = load_model_and_tokenizer(config.model, dtype=dtype)
+        self.model = self.model.to(self.device).eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(config.model, dtype=dtype).to(self.device).eval()
         eos = self.model.generation_config.eos_token_id
         eos_ids = set(eos if isinstance(eos, list) else [eos]) | {self.tokenizer.eos_token_id}
         eos_ids.discard(None)
@@ -126,7 +135,9 @@ class VLLMGenerator:
     def __init__(self, config: EvalConfig) -> None:
         from vllm import LLM, SamplingParams
 
-        self.llm = LLM(model=config.model, seed=config.seed, tensor_parallel_size=config.tensor_parallel_size)
+        from hicra.models import resolve_model
+
+        self.llm = LLM(model=resolve_model(config.model), seed=config.seed, tensor_parallel_size=config.tensor_parallel_size)
         self.tokenizer = self.llm.get_tokenizer()
         self.params = SamplingParams(
             n=config.n, temperature=config.temperature, top_p=config.top_p,
@@ -225,8 +236,7 @@ def _load_done(path: str) -> dict[str, dict[str, Any]]:
 
 def evaluate_file(config: EvalConfig, path: str, generator, pool) -> dict[str, Any]:
     """Generate, score and save the samples of one benchmark file; return its summary."""
-    from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems, render_prompt
-    from hicra.tasks.math_reward import score_response
+    from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems
 
     instruction = DEFAULT_INSTRUCTION if config.instruction is None else config.instruction
     problems = load_math_problems(path, config.prompt_field, config.answer_field, instruction, config.limit)
@@ -234,6 +244,27 @@ def evaluate_file(config: EvalConfig, path: str, generator, pool) -> dict[str, A
     if len({p.id for p in problems}) != len(problems):  # ids key the resume file: make them unique
         print(f"[{name}] problem ids are not unique; using row numbers instead", file=sys.stderr)
         problems = [replace(p, id=f"{name}-{p.meta['row']}") for p in problems]
+    return evaluate_problems(config, name, problems, generator, pool)
+
+
+def task_problems(config: EvalConfig) -> tuple[str, list[Problem]]:
+    """(benchmark name, problems) of the generated task: `limit` problems drawn with `seed`."""
+    import numpy as np
+
+    from hicra.tasks import load_task
+
+    task = load_task(config.task, config.task_options or {})
+    problems = task.sample_problems(config.limit or TASK_PROBLEMS, np.random.default_rng(config.seed))
+    options = "".join(f"-{k}{v}" for k, v in sorted((config.task_options or {}).items()) if k != "instruction")
+    unique = {p.id: p for p in problems}  # a generator may repeat a small problem: score it once
+    return f"{task.name}{options}", list(unique.values())
+
+
+def evaluate_problems(config: EvalConfig, name: str, problems: list[Problem], generator, pool) -> dict[str, Any]:
+    """Generate, score and save the samples of one benchmark's problems; return its summary."""
+    from hicra.tasks.datasets import render_prompt
+    from hicra.tasks.math_reward import score_response
+
     samples_path = os.path.join(config.out, "samples", f"{name}.jsonl")
     done = _load_done(samples_path)
     todo = [p for p in problems if p.id not in done]
@@ -274,17 +305,24 @@ def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
 
     if config.n < 1:
         raise SystemExit(f"hicra eval: --n must be >= 1, got {config.n}")
+    if not config.data and not config.task:
+        raise SystemExit("hicra eval: give benchmark files (--data) or a generated task (--task)")
+    if config.task is not None and config.task not in EVAL_TASKS:
+        raise SystemExit(f"hicra eval: --task {config.task!r}: expected one of {', '.join(EVAL_TASKS)}")
     names = [benchmark_name(path) for path in config.data]
     if len(set(names)) != len(names):
         raise SystemExit(f"hicra eval: two data files share a benchmark name: {names}")
     for path in config.data:
         if not os.path.isfile(path):
             raise SystemExit(f"hicra eval: dataset file not found: {path}")
+    generated = task_problems(config) if config.task else None
     _prepare_out_dir(config)
     generator = make_generator(config)
     pool = VerifierPool(size=2)
     try:
         results = {benchmark_name(path): evaluate_file(config, path, generator, pool) for path in config.data}
+        if generated is not None:
+            results[generated[0]] = evaluate_problems(config, *generated, generator, pool)
     finally:
         pool.close()
     with open(os.path.join(config.out, "results.json"), "w") as handle:
@@ -300,8 +338,13 @@ def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
 def parse_args(argv: list[str]) -> EvalConfig:
     defaults = EvalConfig(model="", data=[])
     parser = argparse.ArgumentParser(prog="hicra eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="local checkpoint directory")
-    parser.add_argument("--data", required=True, nargs="+", help="benchmark files (parquet/json/jsonl)")
+    parser.add_argument("--model", required=True,
+                        help="checkpoint directory, model alias (smollm2-135m), .gguf file or Hub id")
+    parser.add_argument("--data", nargs="+", default=[], help="benchmark files (parquet/json/jsonl)")
+    parser.add_argument("--task", default=None, help=f"a generated task ({', '.join(EVAL_TASKS)}): "
+                        f"--limit problems (default {TASK_PROBLEMS}) drawn with --seed")
+    parser.add_argument("--task-options", type=json.loads, default=None, metavar="JSON",
+                        help='options of --task as a JSON object, e.g. \'{"difficulty": 1}\'')
     parser.add_argument("--out", default=defaults.out, help="output directory (default: eval)")
     for name in ("n", "batch_size", "limit", "seed", "tensor_parallel_size", "max_new_tokens"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
@@ -315,12 +358,10 @@ def parse_args(argv: list[str]) -> EvalConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hicra.tasks.datasets import DatasetError
-
     config = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         results = run(config)
-    except DatasetError as error:
+    except ValueError as error:  # DatasetError, ModelLoadError, a bad --task-options: one line
         print(f"hicra eval: {error}", file=sys.stderr)
         return 2
     print(markdown_table(results), end="")

@@ -89,12 +89,6 @@ def load_prompts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def _render(tokenizer: Any, prompt: str) -> str:
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
-    return prompt
-
-
 def sample_checkpoint(model: Any, tokenizer: Any, prompts: Sequence[dict], lexicon: Any, cfg: CheckpointConfig):
     """Yield (records, batch dict for step_metrics) per prompt batch of one checkpoint.
 
@@ -104,13 +98,13 @@ def sample_checkpoint(model: Any, tokenizer: Any, prompts: Sequence[dict], lexic
     """
     import torch
 
-    from hicra.models.sampling import sample_responses
+    from hicra.models.sampling import chat_prompt, sample_responses
     from hicra.models.scoring import score_tokens
 
     generator = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
     for start in range(0, len(prompts), cfg.prompts_per_batch):
         chunk = prompts[start:start + cfg.prompts_per_batch]
-        batch = sample_responses(model, tokenizer, [_render(tokenizer, p["prompt"]) for p in chunk], cfg.samples,
+        batch = sample_responses(model, tokenizer, [chat_prompt(tokenizer, p["prompt"]) for p in chunk], cfg.samples,
                                  cfg.max_new_tokens, cfg.temperature, generator)
         # scored under the model's own distribution (temperature 1), whatever it was sampled at
         logp, entropy = score_tokens(model, batch, 1.0, cfg.score_batch)  # (B, T) each

@@ -36,8 +36,9 @@ def _tag_parser() -> argparse.ArgumentParser:
     source.add_argument("text", nargs="?", help="the text to tag")
     source.add_argument("--file", type=Path, help="read the text from this UTF-8 file ('-' for stdin)")
     parser.add_argument(
-        "--tokenizer", type=Path, default=None,
-        help="local Hugging Face tokenizer directory (default: split into words and punctuation)",
+        "--tokenizer", default=None,
+        help="a model alias (e.g. smollm2-135m), a local Hugging Face tokenizer directory or a .gguf file "
+        "(default: split into words and punctuation)",
     )
     parser.add_argument(
         "--detector", default=None,
@@ -114,13 +115,14 @@ def tag_main(argv: list[str]) -> int:
         planning_mask = overlap_mask(starts, ends, offsets[:, 0], offsets[:, 1])
         spans = lexicon.find_spans(text)
     else:
-        from transformers import AutoTokenizer
+        from hicra.models import ModelLoadError, load_tokenizer
 
-        if not args.tokenizer.is_dir():
-            print(f"hicra tag: --tokenizer {args.tokenizer} is not a local tokenizer directory", file=sys.stderr)
+        try:
+            tokenizer = load_tokenizer(args.tokenizer)
+        except ModelLoadError as err:
+            print(f"hicra tag: cannot use --tokenizer {args.tokenizer}: {err}", file=sys.stderr)
             return 2
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(args.tokenizer))
             result = lexicon.tag(text, tokenizer)
         except (OSError, ValueError, TypeError) as err:
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -60,6 +60,17 @@ def pad_token_id(tokenizer) -> int:
     return int(pad)
 
 
+def chat_prompt(tokenizer, prompt: str) -> str:
+    """The text the policy is given for one user prompt: the prompt as one user message in the
+    tokenizer's chat template (with the generation prompt, e.g. "<|im_start|>assistant\n"),
+    or the prompt itself when the tokenizer has no template. The template's tokens are all
+    prompt tokens: the response starts after them."""
+    if getattr(tokenizer, "chat_template", None):
+        messages = [{"role": "user", "content": prompt}]
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return prompt
+
+
 def encode_prompts(tokenizer, prompts: list[str], add_special_tokens: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded prompt ids (N, P) and mask (N, P) bool (with the tokenizer's special tokens
     unless add_special_tokens is False, e.g. for prompts already rendered by a chat template)."""

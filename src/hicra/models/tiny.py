@@ -53,15 +53,3 @@ def build_tiny_model(
         model.save_pretrained(str(out_dir))
     return model
 
-
-def load_model_and_tokenizer(path: str | Path, dtype=None):
-    """(model, tokenizer) from any local Hugging Face causal-LM checkpoint directory."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: expected a Hugging Face checkpoint (config.json missing)")
-    tokenizer = AutoTokenizer.from_pretrained(str(path))
-    kwargs = {} if dtype is None else {"dtype": dtype}
-    model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
-    return model, tokenizer

@@ -86,6 +86,9 @@ def summarize_diagnostics(task: Any, diagnostics: Iterable[Mapping[str, float]])
     return summarize(diagnostics) if summarize is not None else mean_diagnostics(diagnostics)
 
 
+TASK_NAMES = ("countdown", "word-arith")
+
+
 def load_task(name: str, options: Mapping[str, Any] | None = None) -> Any:
     """The task called `name`, constructed with `options` (a run's ``task_options``).
 
@@ -99,4 +102,11 @@ def load_task(name: str, options: Mapping[str, Any] | None = None) -> Any:
             return CountdownTask(CountdownConfig.from_dict(dict(options or {})))
         except (TypeError, ValueError) as err:
             raise ValueError(f"task_options for task 'countdown': {err}") from None
-    raise ValueError(f"task: unknown task {name!r}; known: countdown")
+    if name == "word-arith":
+        from hicra.tasks.word_arith import WordArithConfig, WordArithTask
+
+        try:
+            return WordArithTask(WordArithConfig.from_dict(dict(options or {})))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"task_options for task 'word-arith': {err}") from None
+    raise ValueError(f"task: unknown task {name!r}; known: {', '.join(TASK_NAMES)}")

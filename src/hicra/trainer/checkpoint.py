@@ -2,6 +2,7 @@
 
     RUN/checkpoints/step_000040/
       model.safetensors, config.json, tokenizer files   (save_pretrained: loadable by any HF code)
+      (LoRA runs: adapter_model.safetensors + adapter_config.json instead of the model)
       trainer_state.pt   {"step", "optimizer", "scheduler", "rng": {torch, numpy, python}}
 
 A checkpoint written after step s holds the model after s optimizer updates; resuming from it
@@ -73,7 +74,10 @@ def save_checkpoint(run_dir, step: int, model, tokenizer, optimizer, scheduler, 
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
+    if hasattr(model, "peft_config"):  # LoRA: the adapter only; the embeddings are never adapted,
+        model.save_pretrained(tmp, save_embedding_layers=False)  # and "auto" would look the base up on the Hub
+    else:
+        model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     state = {
         "step": step,

@@ -28,10 +28,10 @@ class TrainConfig:
     """Options of `hicra train --backend builtin` (GRPO / HICRA / baselines)."""
 
     model: str = ""
-    """Path of a local Hugging Face causal-LM checkpoint (model + tokenizer), e.g. the SFT output."""
+    """The policy: a local Hugging Face checkpoint directory (e.g. the SFT output), a model alias (`smollm2-135m`), a .gguf file or a Hub id."""
 
     task: str = "countdown"
-    """Task name: `countdown` (the synthetic reasoning world). Problems and the verifier come from it."""
+    """Task name: `countdown` (the synthetic reasoning world) or `word-arith` (arithmetic word problems in natural language). Problems and the verifier come from it."""
 
     task_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the task's constructor (YAML only), e.g. {n_numbers: 3}."""
@@ -71,6 +71,18 @@ class TrainConfig:
 
     max_new_tokens: int = 64
     """Longest response in tokens; longer ones are cut and flagged truncated."""
+
+    chat_template: bool = True
+    """Wrap each prompt in the tokenizer's chat template as one user message (when the tokenizer has one); the template's tokens belong to the prompt, never to the response."""
+
+    lora_rank: int = 0
+    """LoRA rank r (peft): train low-rank adapters on `lora_target_modules` instead of every weight; 0: full fine-tuning."""
+
+    lora_alpha: float = 32.0
+    """LoRA scaling numerator: the adapter's update is (lora_alpha / lora_rank) * B A."""
+
+    lora_target_modules: str = "all-linear"
+    """Modules that get adapters: `all-linear` (every linear layer but the output head) or comma-separated module names, e.g. q_proj,v_proj."""
 
     lr: float = 1e-4
     """Learning rate (constant after warmup)."""
@@ -288,7 +300,7 @@ def parse_args(argv: list[str], prog: str = "hicra train") -> tuple[TrainConfig,
 def validate(cfg: TrainConfig) -> None:
     """Reject configurations that cannot run, with the field name in the message."""
     checks = [
-        (bool(cfg.model), "model: a checkpoint directory is required (--model PATH)"),
+        (bool(cfg.model), "model: a checkpoint directory or a model alias is required (--model PATH)"),
         (cfg.prompts_per_step >= 1, "prompts_per_step must be >= 1"),
         (cfg.samples_per_prompt >= 2, "samples_per_prompt (G) must be >= 2: group advantages need a group"),
         (cfg.temperature > 0, "temperature must be > 0"),
@@ -303,6 +315,7 @@ def validate(cfg: TrainConfig) -> None:
         (cfg.checkpoint_every >= 0 and cfg.log_every >= 1, "checkpoint_every must be >= 0 and log_every >= 1"),
         (cfg.rollouts_per_step >= 0, "rollouts_per_step must be >= 0"),
         (cfg.micro_batch_size >= 0, "micro_batch_size must be >= 0"),
+        (cfg.lora_rank >= 0 and cfg.lora_alpha > 0, "lora_rank must be >= 0 and lora_alpha > 0"),
     ]
     for ok, message in checks:
         if not ok:

@@ -6,7 +6,10 @@ Algorithm, for each step s = 1 .. steps (theta_{s-1} = the policy before the ste
     numpy.random.default_rng([seed, s]), so the stream depends only on (seed, s): arms that
     share a seed (GRPO vs HICRA) see the same problems, and a resumed run the same ones.
  2. rollouts: G = samples_per_prompt responses per problem from theta_{s-1}, KV-cached
-    ancestral sampling at `temperature`, at most max_new_tokens (rollout.py).
+    ancestral sampling at `temperature`, at most max_new_tokens (rollout.py); each prompt is
+    one user message in the tokenizer's chat template when it has one (`chat_template`), and
+    the template's tokens are prompt tokens. With `lora_rank` > 0 theta is the base model plus
+    trainable LoRA adapters (peft) and only the adapters change.
  3. rewards R_i and diagnostics from the task's verifier.
  4. planning_mask (B, T) from the lexicon (lexicon.tag_batch on the response token ids).
  5. advantages A_i = (R_i - mean_group R) / (std_group R + eps) (group_advantages; the
@@ -56,7 +59,7 @@ from hicra.credit import (
 )
 from hicra.dynamics.accumulators import step_metrics
 from hicra.lexicon import detector_name, load_detector
-from hicra.models.sampling import RolloutBatch, sample_responses
+from hicra.models.sampling import RolloutBatch, chat_prompt, sample_responses
 from hicra.models.scoring import by_length, micro_batches, rows_logp, score_tokens
 from hicra.runs import RunWriter
 from hicra.tasks import load_task, summarize_diagnostics
@@ -69,7 +72,7 @@ from hicra.trainer.checkpoint import (
 )
 from hicra.trainer.config import DEPRECATED, TrainConfig, run_config, validate
 from hicra.trainer.logging import MetricSinks, ProgressBar
-from hicra.trainer.setup import build_optimizer, load_policy
+from hicra.trainer.setup import build_optimizer, load_lora_policy, load_policy
 
 # Options that may change between a run and its resumption without changing its result.
 RUN_CONTROL_FIELDS = {"steps", "resume", "device", "threads", "checkpoint_every", "keep_checkpoints", "fuse_scoring",
@@ -129,8 +132,10 @@ def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexi
     t0 = time.perf_counter()
     problems = task.sample_problems(cfg.prompts_per_step, np.random.default_rng([cfg.seed, step]))
     generator = torch.Generator(device=cfg.device).manual_seed(step_seed(cfg.seed, step))
-    batch = sample_responses(model, tokenizer, [p.prompt for p in problems], cfg.samples_per_prompt,
-                             cfg.max_new_tokens, cfg.temperature, generator)
+    templated = cfg.chat_template and bool(getattr(tokenizer, "chat_template", None))
+    prompts = [chat_prompt(tokenizer, p.prompt) if templated else p.prompt for p in problems]
+    batch = sample_responses(model, tokenizer, prompts, cfg.samples_per_prompt, cfg.max_new_tokens,
+                             cfg.temperature, generator, add_special_tokens=not templated)
     t1 = time.perf_counter()
     scores = [task.score(problems[g], text) for g, text in zip(batch.group_ids.tolist(), batch.texts)]
     rewards = torch.tensor([s.reward for s in scores], dtype=torch.float32, device=cfg.device)  # (B,)
@@ -336,15 +341,18 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     found = latest_checkpoint(run_dir) if cfg.resume else None
     if found is not None:
         check_resumable(run_dir, cfg)
-    start_step, source = (found[0], found[1]) if found else (0, Path(cfg.model))
+    start_step, source = (found[0], found[1]) if found else (0, cfg.model)
     seed_everything(cfg.seed)
     task = task if task is not None else load_task(cfg.task, cfg.task_options)
     lexicon = lexicon if lexicon is not None else _load(cfg.detector, task, "detector")
     metrics_lexicon = _load(cfg.metrics_lexicon, task, "metrics_lexicon") if cfg.metrics_lexicon else lexicon
-    model, tokenizer = load_policy(source, cfg.device, cfg.dtype)
+    if cfg.lora_rank > 0:
+        model, tokenizer = load_lora_policy(cfg, found[1] if found else None)
+    else:
+        model, tokenizer = load_policy(source, cfg.device, cfg.dtype)
     ref_model = None
     if cfg.kl_beta > 0:
-        ref_model, _ = load_policy(Path(cfg.model), cfg.device, cfg.dtype)
+        ref_model, _ = load_policy(cfg.model, cfg.device, cfg.dtype)
         ref_model.requires_grad_(False)
     optimizer, scheduler = build_optimizer(cfg, model)
     if found is not None:

@@ -13,7 +13,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def load_policy(path: str | Path, device: str, dtype: str = "float32"):
-    """(model, tokenizer) of a local Hugging Face checkpoint, on `device`, in eval mode.
+    """(model, tokenizer) of a checkpoint directory or model alias, on `device`, in eval mode.
 
     Eval mode for good: the RL update is computed without dropout, so the log-probs of the
     update and of the sampler agree (ratio 1 on the first epoch).
@@ -24,6 +24,32 @@ def load_policy(path: str | Path, device: str, dtype: str = "float32"):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device).eval(), tokenizer
+
+
+def load_lora_policy(cfg: TrainConfig, checkpoint: Path | None):
+    """(peft model, tokenizer): the base `cfg.model` with trainable LoRA adapters, fresh or
+    (resuming) those saved in `checkpoint`. The adapter's config names `cfg.model` as its
+    base, so `hicra.models.load_model_and_tokenizer(checkpoint)` rebuilds the merged model."""
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    base, tokenizer = load_policy(cfg.model, cfg.device, cfg.dtype)
+    if checkpoint is not None:
+        model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
+    else:
+        targets = cfg.lora_target_modules
+        lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, bias="none",
+                          task_type="CAUSAL_LM",
+                          target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")])
+        model = get_peft_model(base, lora)
+    model.peft_config["default"].base_model_name_or_path = portable_model_name(cfg.model)
+    return model.eval(), tokenizer
+
+
+def portable_model_name(spec: str) -> str:
+    """An existing local path made absolute (a checkpoint may be read from another directory);
+    an alias or Hub id as it is."""
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec
 
 
 def build_optimizer(cfg: TrainConfig, model):

@@ -15,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-TASKS = ("math", "countdown")
+TASKS = ("math", "countdown", "word-arith")
 
 
 @dataclass
@@ -24,7 +24,8 @@ class TrlScriptArguments:
 
     model: str | None = field(
         default=None,
-        metadata={"help": "Local model directory or Hub id (same as --model_name_or_path)."},
+        metadata={"help": "Model alias (smollm2-135m), local model directory, .gguf file or Hub id "
+                  "(same as --model_name_or_path)."},
     )
     data: str | None = field(
         default=None,
@@ -32,7 +33,8 @@ class TrlScriptArguments:
     )
     task: str = field(
         default="math",
-        metadata={"help": "math: the math reward on --data; countdown: the synthetic countdown world.",
+        metadata={"help": "math: the math reward on --data; countdown: the synthetic countdown world; "
+                  "word-arith: generated arithmetic word problems (--task_options for its options).",
                   "choices": list(TASKS)},
     )
     prompt_field: str | None = field(
@@ -53,7 +55,11 @@ class TrlScriptArguments:
     system_prompt: str | None = field(default=None, metadata={"help": "Optional system message."})
     limit: int | None = field(default=None, metadata={"help": "Use only the first N problems."})
     num_problems: int = field(
-        default=512, metadata={"help": "countdown without --data: how many puzzles to generate (seeded by --seed)."}
+        default=512, metadata={"help": "countdown without --data, word-arith: how many problems to generate "
+                               "(seeded by --seed)."}
+    )
+    task_options: str | None = field(
+        default=None, metadata={"help": "Options of a generated task as a JSON object, e.g. '{\"difficulty\": 1}'."}
     )
     format_reward: float = field(
         default=0.0, metadata={"help": "math: reward added for exactly one non-empty \\boxed{} (0 = off)."}
@@ -86,10 +92,12 @@ def build_task(script_args, training_args, tokenizer):
     from hicra.integrations.trl.data import task_dataset
     from hicra.integrations.trl.rewards import make_math_reward, task_reward_func
 
-    if script_args.task == "countdown":
-        from hicra.tasks.countdown import CountdownTask
+    if script_args.task in ("countdown", "word-arith"):
+        import json
 
-        task = CountdownTask()
+        from hicra.tasks import load_task
+
+        task = load_task(script_args.task, json.loads(script_args.task_options or "{}"))
         if script_args.data:
             from hicra.tasks.base import Problem
             from hicra.tasks.datasets import read_records
@@ -100,7 +108,7 @@ def build_task(script_args, training_args, tokenizer):
             problems = task.sample_problems(script_args.num_problems, np.random.default_rng(training_args.seed))
         if script_args.limit is not None:
             problems = problems[: script_args.limit]
-        if training_args.detector is None:  # the world's own planning moves, not the math list
+        if training_args.detector is None and script_args.task == "countdown":  # the world's own moves
             from hicra.tasks.countdown.task import lexicon_path
 
             training_args.detector = str(lexicon_path())
@@ -156,14 +164,20 @@ def train_trl(argv: list[str] | None = None) -> int:
 
     from hicra.integrations.trl.trainer import HICRATrainer
 
-    path = model_args.model_name_or_path
+    from hicra.models import ModelLoadError, resolve_model
+
+    try:
+        path = model_args.model_name_or_path = resolve_model(model_args.model_name_or_path)
+    except ModelLoadError as error:
+        print(f"hicra train: error: {error}", file=sys.stderr)
+        return 2
     # a vision-language model needs its processor (image processor + tokenizer), as in TRL
     auto = AutoProcessor if script_args.image_field else AutoTokenizer
     tokenizer = auto.from_pretrained(path, revision=model_args.model_revision,
                                      trust_remote_code=training_args.trust_remote_code)
     try:
         train_dataset, reward_funcs = build_task(script_args, training_args, tokenizer)
-    except (DatasetError, FileNotFoundError) as error:
+    except (DatasetError, FileNotFoundError, ValueError) as error:
         print(f"hicra train: error: {error}", file=sys.stderr)
         return 2
     training_args.model_init_kwargs = {

