@@ -40,3 +40,27 @@ def test_preallocated_cache_equals_dynamic_cache(capacity):
         expected = greedy_logits(model, DynamicCache(), ids, mask)
         got = greedy_logits(model, PreallocatedCache(num_layers=2, capacity=capacity), ids, mask)
     assert torch.equal(got, expected)
+
+
+def test_sampler_results_do_not_change_with_the_preallocated_cache(monkeypatch):
+    """The sampler with its preallocated cache draws exactly what it drew with transformers'
+    DynamicCache for a fixed seed (tokens and log-probs), on the countdown world's tiny Llama."""
+    import numpy as np
+
+    from hicra.models import sampling
+
+    task = CountdownTask()
+    tokenizer = build_tokenizer(task)
+    model = build_tiny_model(tokenizer, hidden=32, layers=2, heads=2, max_positions=256, seed=0).eval()
+    prompts = [p.prompt for p in task.sample_problems(4, np.random.default_rng(0))]
+
+    def run():
+        return sampling.sample_responses(model, tokenizer, prompts, 4, 60, 1.0, torch.Generator().manual_seed(3))
+
+    assert isinstance(sampling.preallocated_cache(model, 10), PreallocatedCache)
+    new = run()
+    monkeypatch.setattr(sampling, "preallocated_cache", lambda model, capacity: None)
+    old = run()
+    assert torch.equal(new.response_ids, old.response_ids) and torch.equal(new.response_mask, old.response_mask)
+    assert torch.equal(new.sample_logp, old.sample_logp) and new.texts == old.texts
+    assert new.truncated_mask.any() and not new.truncated_mask.all()  # rows were dropped mid-way

@@ -123,6 +123,20 @@ def _nucleus(log_probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return torch.log_softmax(log_probs.masked_fill(drop, float("-inf")), dim=-1)
 
 
+def preallocated_cache(model, capacity: int):
+    """A `PreallocatedCache` of `capacity` positions for a plain decoder (every layer full
+    attention), else None (the model's own cache: sliding-window and hybrid models)."""
+    config = getattr(model, "config", None)
+    text = config.get_text_config(decoder=True) if hasattr(config, "get_text_config") else config
+    layers = getattr(text, "num_hidden_layers", None)
+    layer_types = set(getattr(text, "layer_types", None) or ["full_attention"])
+    if not layers or getattr(text, "sliding_window", None) or layer_types != {"full_attention"}:
+        return None
+    from hicra.models.kvcache import PreallocatedCache
+
+    return PreallocatedCache(num_layers=layers, capacity=capacity)
+
+
 @torch.no_grad()
 def sample_responses(
     model,
@@ -142,7 +156,9 @@ def sample_responses(
     Returns a RolloutBatch with B = len(prompts) * samples_per_prompt rows, group-major
     (rows g*G .. g*G+G-1 answer prompt g). Rows that emitted EOS are dropped from the KV
     cache as the batch goes (when the cache supports `batch_select_indices`), so the cost of
-    a step follows the mean response length more than the longest one.
+    a step follows the mean response length more than the longest one. The KV cache is written
+    into buffers preallocated for prompt + max_new_tokens positions (`hicra.models.kvcache`):
+    no per-step concatenation, so the cost per token does not grow with the copying of the cache.
 
     temperature 0: greedy (argmax; sample_logp then under logits / 1). top_p < 1: nucleus
     sampling, sample_logp under the renormalised nucleus. eos_token_ids: the tokens that end a
@@ -160,7 +176,9 @@ def sample_responses(
     attention_mask = prompt_mask.long()
     positions = position_ids_from_mask(attention_mask)
     cache_kw = _cache_keyword(model)
-    out = model(input_ids=prompt_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    cache = preallocated_cache(model, prompt_ids.shape[1] + max_new_tokens)
+    out = model(input_ids=prompt_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1, **({cache_kw: cache} if cache is not None else {}))
     cache, next_logits = _cache_of(out), out.logits[:, -1, :]  # (B, V)
     last_position = positions[:, -1:]  # (B, 1)
 
