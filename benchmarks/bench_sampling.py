@@ -2,6 +2,7 @@
 
     python benchmarks/bench_sampling.py --lengths 128 256 512 --rows 8 --repeats 2
     python benchmarks/bench_sampling.py --replot
+    python benchmarks/bench_sampling.py --cache-only    # the KV-cache update alone, seconds
 
 SmolLM2-135M-Instruct (the `smollm2-135m` alias), one torch thread, `rows` sequences sampled
 together from the same chat-templated word-arith prompts, EOS suppressed so every response has
@@ -14,6 +15,9 @@ Reported per engine and length: tokens/s = rows * length / time, in CPU seconds 
 and in wall seconds, with `uptime`'s load average; and the time per token within each quarter
 of the response (the growth with length: a constant per-token cost is linear total time).
 The sampler's per-step times come from a forward-pre hook that stamps each decoding step.
+`--cache-only` times the KV-cache update alone, SmolLM2's shape (30 layers, 3 KV heads of 64,
+8 rows, a 150-token prompt) over 512 decoding steps: transformers' `DynamicLayer` (a torch.cat
+of the whole cache per layer per step) against `hicra.models.kvcache.PreallocatedLayer`.
 Results: results.json and results.md under --out (default benchmarks/out/sampling).
 """
 
@@ -43,7 +47,31 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None)
     p.add_argument("--replot", action="store_true")
+    p.add_argument("--cache-only", action="store_true", help="time the KV-cache update alone")
     return p.parse_args(argv)
+
+
+def cache_update_times(rows=8, heads=3, dim=64, prompt=150, steps=512, layers=30) -> dict:
+    """CPU ms per decoding step of the cache update alone, by quarter of `steps`, per layer class."""
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    from hicra.models.kvcache import PreallocatedLayer
+
+    out = {}
+    for name, make in (("DynamicLayer (torch.cat)", DynamicLayer), ("PreallocatedLayer", lambda: PreallocatedLayer(prompt + steps))):
+        cache = [make() for _ in range(layers)]
+        for layer in cache:
+            layer.update(torch.randn(rows, heads, prompt, dim), torch.randn(rows, heads, prompt, dim))
+        step, marks, start = torch.randn(rows, heads, 1, dim), [], time.process_time()
+        for t in range(steps):
+            for layer in cache:
+                layer.update(step, step)
+            if (t + 1) % (steps // 4) == 0:
+                marks.append(1000 * (time.process_time() - start) / (steps // 4))
+                start = time.process_time()
+        out[name] = marks
+    return out
 
 
 class StepClock:
@@ -94,6 +122,16 @@ def main(argv=None) -> int:
     out = Path(args.out) if args.out else out_dir("sampling")
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / "results.jsonl"
+    if args.cache_only:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        times = cache_update_times()
+        write_json(out / "cache_update.json", {"ms_per_step_by_quarter": times, "load_avg": os.getloadavg(),
+                                               "machine": machine_info()})
+        for name, marks in times.items():
+            print(f"{name}: CPU ms per step by quarter of 512 steps: " + " / ".join(f"{m:.1f}" for m in marks))
+        return 0
     if not args.replot:
         import numpy as np_
         import torch

@@ -12,7 +12,7 @@ import sys
 # name -> ("module:function", one-line help). Each function takes argv (list[str]) and
 # returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "tag": ("hicra.lexicon.cli:tag_main", "highlight planning tokens in a text"),
+    "tag": ("hicra.cli:tag_main", "highlight planning tokens in a text"),
     "detector": ("hicra.lexicon.detector_cli:detector_main", "list, evaluate and train planning detectors"),
     "lexicon": ("hicra.ablations.cli:lexicon_main", "mine, compare and ablate Strategic-Gram lexicons"),
     "sft": ("hicra.trainer.cli:sft_main", "supervised warm start of a model on a task's corpus"),
@@ -22,6 +22,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("hicra.evaluation:main", "pass@1 / pass@k evaluation of a model on math benchmarks"),
     "to-verl": ("hicra.integrations.verl.convert:main", "convert a math dataset to verl's parquet schema"),
 }
+
+
+def tag_main(argv: list[str]) -> int:
+    """`hicra tag` with `--tokenizer` taking any model spelling (aliases such as smollm2-135m):
+    the lexicon layer's command, given the models layer's loader."""
+    from hicra.lexicon.cli import tag_main as run
+    from hicra.models import load_tokenizer
+
+    return run(argv, load_tokenizer=load_tokenizer)
 
 
 def _usage() -> str:

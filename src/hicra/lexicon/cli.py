@@ -65,6 +65,17 @@ def _read_text(args: argparse.Namespace) -> str:
         raise SystemExit(f"hicra tag: cannot read --file {args.file}: {err}") from err
 
 
+def _local_tokenizer(path: str):
+    from transformers import AutoTokenizer
+
+    if not Path(path).is_dir():
+        raise ValueError("not a local tokenizer directory")
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, TypeError) as err:
+        raise ValueError(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__) from None
+
+
 def _word_tokens(text: str) -> tuple[list[str], np.ndarray]:
     """Words and punctuation marks with their character offsets: (T tokens, (T, 2) offsets)."""
     matches = list(_WORDS.finditer(text))
@@ -95,8 +106,12 @@ def _render(text: str, offsets: np.ndarray, planning_mask: np.ndarray, color: bo
     return "".join(out)
 
 
-def tag_main(argv: list[str]) -> int:
-    """`hicra tag`: print the text with planning tokens highlighted, or JSON with --json."""
+def tag_main(argv: list[str], load_tokenizer=None) -> int:
+    """`hicra tag`: print the text with planning tokens highlighted, or JSON with --json.
+
+    load_tokenizer: spelling of --tokenizer -> tokenizer, raising ValueError with one line
+    (`hicra tag` passes `hicra.models.load_tokenizer`, which knows model aliases; this layer
+    may not import it). Default: `AutoTokenizer.from_pretrained` of a local directory."""
     if any(a == "--lexicon" or a.startswith("--lexicon=") for a in argv):
         print("hicra tag: --lexicon is deprecated; use --detector", file=sys.stderr)
     args = _tag_parser().parse_args(argv)
@@ -115,11 +130,9 @@ def tag_main(argv: list[str]) -> int:
         planning_mask = overlap_mask(starts, ends, offsets[:, 0], offsets[:, 1])
         spans = lexicon.find_spans(text)
     else:
-        from hicra.models import ModelLoadError, load_tokenizer
-
         try:
-            tokenizer = load_tokenizer(args.tokenizer)
-        except ModelLoadError as err:
+            tokenizer = (load_tokenizer or _local_tokenizer)(args.tokenizer)
+        except ValueError as err:
             print(f"hicra tag: cannot use --tokenizer {args.tokenizer}: {err}", file=sys.stderr)
             return 2
         try:
