@@ -68,7 +68,7 @@ def test_builtin_lora_trains_adapters_resumes_and_checkpoints_load_merged(smollm
     (_, first), (_, second) = list_checkpoints(run)
     adapter = json.loads((second / "adapter_config.json").read_text())
     assert adapter["base_model_name_or_path"] == "smollm2-135m" and adapter["r"] == 4
-    assert not (second / "model.safetensors").exists()  # adapters only: megabytes, not 540 MB
+    assert not (second / "model.safetensors").exists()  # the adapter only, not 540 MB of weights
     merged, _ = load_model_and_tokenizer(second)
     base, tokenizer = load_model_and_tokenizer(smollm2_dir)
     assert merged.config.model_type == "llama" and not hasattr(merged, "peft_config")
