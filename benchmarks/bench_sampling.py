@@ -133,18 +133,17 @@ def main(argv=None) -> int:
             print(f"{name}: CPU ms per step by quarter of 512 steps: " + " / ".join(f"{m:.1f}" for m in marks))
         return 0
     if not args.replot:
-        import numpy as np_
         import torch
 
         from hicra.models import load_model_and_tokenizer
-        from hicra.tasks.word_arith import WordArithTask
         from hicra.models.sampling import chat_prompt
+        from hicra.tasks.word_arith import WordArithTask
 
         torch.set_num_threads(args.threads)
         model, tokenizer = load_model_and_tokenizer(args.model)
         model.eval()
         suppress_token(model, tokenizer.eos_token_id)
-        problems = WordArithTask().sample_problems(args.rows, np_.random.default_rng(0))
+        problems = WordArithTask().sample_problems(args.rows, np.random.default_rng(0))
         prompts = [chat_prompt(tokenizer, p.prompt) for p in problems]
         for repeat in range(args.repeats):
             for length in args.lengths:

@@ -48,8 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run_batch(args, level: int, first: int, model, tokenizer, path: Path) -> None:
     import torch
 
-    from hicra.tasks.word_arith import WordArithConfig, WordArithTask
     from hicra.models.sampling import chat_prompt, sample_responses
+    from hicra.tasks.word_arith import WordArithConfig, WordArithTask
 
     task = WordArithTask(WordArithConfig(difficulty=level))
     problems = task.sample_problems(args.problems, np.random.default_rng([args.seed, level]))

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from hicra.tasks.base import Task
 from hicra.tasks import load_task
+from hicra.tasks.base import Task
 from hicra.tasks.word_arith import LEVELS, WordArithConfig, WordArithTask
 
 NUMBER = re.compile(r"\d+")

@@ -92,7 +92,7 @@ class WordArithConfig:
     """Deadline of one math-verify check (a timeout counts as wrong)."""
 
     @classmethod
-    def from_dict(cls, options: dict[str, Any]) -> "WordArithConfig":
+    def from_dict(cls, options: dict[str, Any]) -> WordArithConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -188,7 +188,7 @@ class WordArithTask:
                      diagnostics={"boxed_rate": float(result.predicted is not None),
                                   "format_ok_rate": float(result.format_ok)})
 
-    def planning_lexicon(self) -> "StrategicLexicon":
+    def planning_lexicon(self) -> StrategicLexicon:
         """The published 249 Strategic Grams (the task's text is ordinary English)."""
         from hicra.lexicon import StrategicLexicon
 
