@@ -29,7 +29,6 @@ from __future__ import annotations
 import re
 import time
 from bisect import bisect_left
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -313,16 +312,27 @@ class _BoxScan:
             box = inner[0]
 
 
-@dataclass(frozen=True)
 class Boxed:
     """What a response's boxes hold.
 
-    contents: the contents of all top-level boxes, in order (not stripped).
+    count: how many top-level boxes there are.
     answer: the last one's content, stripped and unwrapped (None when there is no box).
+    contents: the contents of all top-level boxes, in order, not stripped (built on first use:
+        a response can hold a hundred thousand boxes, and scoring needs only count and answer).
     """
 
-    contents: list[str]
-    answer: str | None
+    def __init__(self, scan: _BoxScan, boxes: list[int]) -> None:
+        self._scan, self._boxes = scan, boxes
+        self.count = len(boxes)
+        self.answer = scan.answer(boxes[-1]) if boxes else None
+
+    @property
+    def contents(self) -> list[str]:
+        text = self._scan.text
+        return [text[start:end] for start, end in map(self._scan.content, self._boxes)]
+
+    def __repr__(self) -> str:
+        return f"Boxed(count={self.count}, answer={self.answer!r})"
 
 
 def scan_boxed(text: str, deadline: float | None = None, *, small: int = 16_384) -> Boxed:
@@ -333,9 +343,7 @@ def scan_boxed(text: str, deadline: float | None = None, *, small: int = 16_384)
     by a plain loop, longer ones with numpy (same results; numpy's fixed cost only pays off on
     long texts)."""
     scan = _BoxScan(text, deadline, small)
-    boxes = scan.all_top_level()
-    contents = [text[start:end] for start, end in map(scan.content, boxes)]
-    return Boxed(contents, scan.answer(boxes[-1]) if boxes else None)
+    return Boxed(scan, scan.all_top_level())
 
 
 def find_boxed(text: str) -> list[str]:

@@ -158,7 +158,7 @@ def score_response(
         boxed = scan_boxed(response, deadline)
     except DeadlineExceeded:
         return MathScore(incorrect_reward, False, None, False, True, "extract")
-    format_ok = len(boxed.contents) == 1 and bool(boxed.contents[0]) and not boxed.contents[0].isspace()
+    format_ok = boxed.count == 1 and bool(boxed.contents[0].strip())
     predicted, verdict = boxed.answer, Verdict(False)
     if predicted:
         try:
