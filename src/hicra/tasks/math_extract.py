@@ -26,6 +26,7 @@ sub-ranges instead of re-scanning copies.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from bisect import bisect_left
@@ -94,8 +95,9 @@ def _box_commands(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts[keep], afters[keep]
 
 
-def _group_closes(codes: np.ndarray, opens: np.ndarray) -> np.ndarray:
-    """For each `{` position in opens, the position of the `}` closing its group, or -1.
+def _group_closes(codes: np.ndarray, opens: np.ndarray, check=lambda: None) -> np.ndarray:
+    """For each `{` position in opens, the position of the `}` closing its group, or -1
+    (check() is called between steps: it raises DeadlineExceeded when time is up).
 
     A character is escaped when an odd run of backslashes precedes it (a scan from any box's `{`
     pairs backslashes the same way, since a box's `{` is never itself escaped). With depth D =
@@ -107,6 +109,7 @@ def _group_closes(codes: np.ndarray, opens: np.ndarray) -> np.ndarray:
     last_other = np.maximum.accumulate(np.where(codes == _BACKSLASH, -1, index))  # last non-\ <= i
     run_before = braces - 1 - last_other[np.maximum(braces - 1, 0)]
     braces = braces[(braces == 0) | (run_before % 2 == 0)]  # the unescaped ones, in order
+    check()
     is_close = codes[braces] == _CLOSE
     depth = np.cumsum(np.where(is_close, -1, 1))  # (M,) D just after each brace
     closes, close_depth = braces[is_close], depth[is_close]
@@ -117,6 +120,7 @@ def _group_closes(codes: np.ndarray, opens: np.ndarray) -> np.ndarray:
     stride = np.int64(codes.size + 1)
     low = int(close_depth.min())
     keys = np.sort((close_depth - low).astype(np.int64) * stride + closes)
+    check()
     level = (depth[np.searchsorted(braces, opens)] - 1 - low).astype(np.int64)
     found = np.searchsorted(keys, level * stride + opens, side="right")
     candidate = keys[np.minimum(found, keys.size - 1)]
@@ -212,24 +216,29 @@ class _BoxScan:
         braces or backslashes it holds."""
         codes = np.frombuffer(self.text[first:].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         n = codes.size
+        check = functools.partial(_check, self.deadline)  # between steps of ~10 ms per MB
         starts, afters = _box_commands(codes)
+        check()
         arg = _next_where(codes != _SPACE, afters)
         stop = _whitespace_or_dollar(codes)
+        check()
         head = codes[np.minimum(arg, n - 1)]
         brace = (arg < n) & (head == _OPEN)
         token = (arg < n) & ~brace & ~stop[np.minimum(arg, n - 1)]
-        _check(self.deadline)
         closes = np.full(starts.size, -1, dtype=np.int64)
         if brace.any():
             opens = arg[brace]
-            closes[brace] = _group_closes(codes[opens[0]:], opens - opens[0]) + opens[0]
+            closes[brace] = _group_closes(codes[opens[0]:], opens - opens[0], check) + opens[0]
             closes[brace & (closes < opens[0])] = -1
+        check()
         ok = (brace & (closes >= 0)) | token
         starts, afters, arg, brace, closes = starts[ok], afters[ok], arg[ok], brace[ok], closes[ok]
         ends = np.where(brace, closes + 1, _next_where(stop, arg))
+        check()
         space = stop & (codes != _DOLLAR)
         inner_lo = np.minimum(_next_where(~space, arg + 1), closes)
         inner_hi = np.maximum(_previous_where(~space, closes) + 1, inner_lo)
+        check()
         self.starts, self.afters, self.args = (first + starts).tolist(), (first + afters).tolist(), (first + arg).tolist()
         self.brace, self.closes, self.ends = brace.tolist(), (first + closes).tolist(), (first + ends).tolist()
         self.next_free = np.searchsorted(starts, ends).tolist()
