@@ -4,7 +4,8 @@ A supervisor (started by `hicra.tasks.math_verifier.VerifierPool` with plain `su
 imports the verifier once, warms it up and forks an executor child that runs the checks. It
 relays each request to the executor and waits for the reply until the request's deadline; past
 it, it kills the executor, answers `{"timed_out": true}` at once and then forks a warm
-replacement (milliseconds: no Python start, no imports). The executor dies with its supervisor.
+replacement (milliseconds: no Python start, no imports). The executor dies with its supervisor,
+and a supervisor whose pool is gone (its stdin closed) stops at once, even mid-check.
 
 Requests and replies are JSON lines: `{"gold", "predicted", "timeout_s"}` ->
 `{"equivalent": bool}` (with "error" when the verifier raised: a wrong answer) or
@@ -41,20 +42,34 @@ def verify_latex(gold: str, predicted: str) -> bool:
 
 
 # ----------------------------------------------------------------------------- pipes
-class _Lines:
-    """Newline-terminated messages read from a file descriptor, with a deadline."""
+class _CallerGone(Exception):
+    """The supervisor's stdin closed while a check ran: the pool (or its process) is gone."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd, self.buffer = fd, b""
+
+class _Lines:
+    """Newline-terminated messages read from a file descriptor, with a deadline.
+
+    watch: another descriptor whose closing (or any input) aborts a read with _CallerGone."""
+
+    def __init__(self, fd: int, watch: int | None = None) -> None:
+        self.fd, self.buffer, self.watch = fd, b"", watch
         self.poller = select.poll()  # poll, not select: no FD_SETSIZE limit in big processes
         self.poller.register(fd, select.POLLIN)
+        if watch is not None:
+            self.poller.register(watch, select.POLLIN)
 
     def read(self, deadline: float | None) -> bytes | None:
         """One line (with its newline); b"" at end of file; None when the deadline passed."""
         while b"\n" not in self.buffer:
             wait = None if deadline is None else deadline - time.monotonic()
-            if wait is not None and (wait <= 0 or not self.poller.poll(wait * 1000)):
+            if wait is not None and wait <= 0:
                 return None
+            if wait is not None or self.watch is not None:
+                events = self.poller.poll(None if wait is None else wait * 1000)
+                if not events:
+                    return None
+                if any(fd == self.watch for fd, _ in events):
+                    raise _CallerGone
             chunk = os.read(self.fd, 1 << 16)
             if not chunk:
                 return b""
@@ -109,9 +124,12 @@ def _executor_main(requests: int, replies: int, verifier, supervisor_pid: int) -
 class _Executor:
     """The supervisor's forked child and the pipes to it."""
 
+    killed_pids: list[int] = []  # killed, not yet reaped: reaped later, never waited for
+
     def __init__(self, verifier) -> None:
         import gc
 
+        _Executor.reap(block=False)
         gc.freeze()  # objects imported so far stay shared with the child (fewer copy-on-write faults)
         requests_r, self.requests = os.pipe()
         self.replies_fd, replies_w = os.pipe()
@@ -128,7 +146,7 @@ class _Executor:
         os.close(requests_r)
         os.close(replies_w)
         os.set_blocking(self.requests, False)
-        self.replies = _Lines(self.replies_fd)
+        self.replies = _Lines(self.replies_fd, watch=0)  # fd 0: the pool's requests
         self.killed = False
 
     def run(self, line: bytes, timeout_s: float) -> bytes:
@@ -142,11 +160,19 @@ class _Executor:
         return b'{"timed_out": true}\n' if reply is None else b'{"timed_out": true, "error": "died"}\n'
 
     def close(self) -> None:
+        """Kill the child without waiting for the system to tear it down (a child that filled
+        gigabytes takes a while): it is reaped by a later reap()."""
         if not self.killed:
             os.kill(self.pid, 9)
-        os.waitpid(self.pid, 0)
         os.close(self.requests)
         os.close(self.replies_fd)
+        _Executor.killed_pids.append(self.pid)
+
+    @staticmethod
+    def reap(block: bool) -> None:
+        for pid in list(_Executor.killed_pids):
+            if os.waitpid(pid, 0 if block else os.WNOHANG)[0]:
+                _Executor.killed_pids.remove(pid)
 
 
 def _supervisor_main() -> None:
@@ -168,7 +194,10 @@ def _supervisor_main() -> None:
     os.write(1, b'{"ready": true}\n')
     requests, restart_ms = _Lines(0), None
     while line := requests.read(None):
-        reply = executor.run(line, float(json.loads(line)["timeout_s"]))
+        try:
+            reply = executor.run(line, float(json.loads(line)["timeout_s"]))
+        except _CallerGone:  # nobody will read the answer: stop the check now
+            break
         if restart_ms is not None:  # how long the last replacement took, for the pool's counters
             reply, restart_ms = (json.dumps({**json.loads(reply), "restart_ms": restart_ms}) + "\n").encode(), None
         os.write(1, reply)  # answer first, then replace a killed executor before the next request
@@ -178,3 +207,4 @@ def _supervisor_main() -> None:
             executor = _Executor(verifier)
             restart_ms = round((time.monotonic() - start) * 1000, 1)
     executor.close()
+    _Executor.reap(block=True)
