@@ -184,10 +184,12 @@ class VerifierPool:
             return  # a forked child does not own its parent's workers
         with self._cond:
             self._closed = True
-            alive, self._free = list(self._alive), collections.deque()
-            self._alive.clear()
-        for supervisor in alive:
+            free, busy = list(self._free), self._alive.difference(self._free)
+            self._free, self._alive = collections.deque(), set()
+        for supervisor in free:
             supervisor.kill()
+        for supervisor in busy:  # its caller sees the end of its pipe and closes it (never under it)
+            supervisor.process.kill()
 
     # -- checks
     def _acquire(self, deadline: float) -> _Supervisor | None:
