@@ -109,8 +109,13 @@ def digest(value) -> str:
 
 def extraction_outputs(response: str, gold: str) -> dict:
     """What the extraction and the cheap checks make of one case (no worker process)."""
-    from hicra.tasks.math_reward import (extract_boxed, find_boxed, normalize_answer, quick_verdict,
-                                         reference_answer)
+    from hicra.tasks.math_reward import (
+        extract_boxed,
+        find_boxed,
+        normalize_answer,
+        quick_verdict,
+        reference_answer,
+    )
 
     extracted = extract_boxed(response)
     reference = reference_answer(gold)
@@ -136,7 +141,8 @@ def record(cases, pool, dump=None) -> dict:
         assert not score[-1], f"{case_id} timed out while recording"
         if dump is not None:
             dump.write(json.dumps({"id": case_id, **extraction, "score": score}) + "\n")
-        row = {"input": digest([response, gold]), "extraction": digest(extraction), "score": digest(score)}
+        row = {"input": digest([response, gold]), "extraction": digest(extraction),
+               "score": digest(score)}
         if case_id.startswith("hand/"):
             row["outputs"] = {**extraction, "score": score}
         table[case_id] = row
@@ -145,8 +151,9 @@ def record(cases, pool, dump=None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"write {EXPECTED.relative_to(HERE.parents[1])}")
-    parser.add_argument("--dump", help="also write every case's full outputs to this JSON-lines file")
+    parser.add_argument("--write", action="store_true",
+                        help=f"write {EXPECTED.relative_to(HERE.parents[1])}")
+    parser.add_argument("--dump", help="also write every case's outputs to this JSON-lines file")
     args = parser.parse_args()
     from hicra.tasks.math_reward import VerifierPool
 
@@ -163,7 +170,8 @@ def main() -> None:
     print(f"{len(table)} cases", file=sys.stderr)
     if args.write:
         EXPECTED.parent.mkdir(exist_ok=True)
-        lines = [f"{json.dumps(key)}: {json.dumps(table[key], sort_keys=True)}" for key in sorted(table)]
+        lines = [f"{json.dumps(key)}: {json.dumps(table[key], sort_keys=True)}"
+                 for key in sorted(table)]
         EXPECTED.write_text("{\n" + ",\n".join(lines) + "\n}\n")  # one case a line: readable diffs
         print(f"wrote {EXPECTED}", file=sys.stderr)
 

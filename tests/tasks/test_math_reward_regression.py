@@ -12,8 +12,15 @@ import pytest
 pytest.importorskip("math_verify")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from math_reward_corpus import (EXPECTED, SHARED_DATA, digest, extraction_outputs,  # noqa: E402
-                                hand_cases, score_outputs, trace_cases)
+from math_reward_corpus import (  # noqa: E402
+    EXPECTED,
+    SHARED_DATA,
+    digest,
+    extraction_outputs,
+    hand_cases,
+    score_outputs,
+    trace_cases,
+)
 
 from hicra.tasks.math_reward import VerifierPool  # noqa: E402
 
@@ -36,8 +43,9 @@ def traces():
 
 
 def _check_inputs(cases):
-    changed = [case_id for case_id, response, gold in cases if RECORDED[case_id]["input"] != digest([response, gold])]
-    assert not changed, f"the corpus inputs changed (re-record with math_reward_corpus.py --write?): {changed[:5]}"
+    changed = [case_id for case_id, response, gold in cases
+               if RECORDED[case_id]["input"] != digest([response, gold])]
+    assert not changed, f"corpus inputs changed (math_reward_corpus.py --write?): {changed[:5]}"
 
 
 def test_hand_written_cases_extract_as_recorded():
@@ -53,7 +61,8 @@ def test_hand_written_cases_score_as_recorded(pool):
     # one template in the fast suite (every pair once); all of them in the slow one
     for case_id, response, gold in hand_cases():
         if case_id.startswith("hand/dollar/"):
-            assert score_outputs(response, gold, pool) == RECORDED[case_id]["outputs"]["score"], case_id
+            recorded = RECORDED[case_id]["outputs"]["score"]
+            assert score_outputs(response, gold, pool) == recorded, case_id
 
 
 @pytest.mark.slow
@@ -71,6 +80,7 @@ def test_real_traces_extract_as_recorded(traces):
 
 @pytest.mark.slow
 def test_real_traces_score_as_recorded(traces, pool):
-    differing = [(case_id, score_outputs(response, gold, pool)) for case_id, response, gold in traces
+    differing = [(case_id, score_outputs(response, gold, pool))
+                 for case_id, response, gold in traces
                  if digest(score_outputs(response, gold, pool)) != RECORDED[case_id]["score"]]
     assert not differing, differing[:3]

@@ -21,7 +21,8 @@ MARGIN_S = 3.0  # far above the 0.2 s grace: a loaded 2-core machine must not ma
 def sleepy_verifier(tmp_path_factory):
     """"sleepy_check:check": sleeps `predicted` seconds, then says whether gold == "yes"."""
     folder = tmp_path_factory.mktemp("verifier")
-    check = "def check(gold, predicted):\n    time.sleep(float(predicted))\n    return gold == 'yes'\n"
+    check = ("def check(gold, predicted):\n    time.sleep(float(predicted))\n"
+             "    return gold == 'yes'\n")
     (folder / "sleepy_check.py").write_text("import time\n\n" + check)
     (folder / "slow_start_check.py").write_text("import time\n\ntime.sleep(1.5)\n\n" + check)
     with pytest.MonkeyPatch.context() as patch:  # workers inherit the environment
@@ -121,4 +122,5 @@ def test_the_first_start_is_not_charged_to_the_deadline(sleepy_verifier):
 
 def test_a_response_whose_extraction_runs_out_of_time_is_a_timed_out_wrong_answer():
     result = score_response(r"\boxed{" * 50_000 + r"\boxed{1}", "1", timeout_s=0.0)
-    assert (result.correct, result.timed_out, result.timeout_stage, result.predicted) == (False, True, "extract", None)
+    got = (result.correct, result.timed_out, result.timeout_stage, result.predicted)
+    assert got == (False, True, "extract", None)

@@ -60,7 +60,8 @@ def _next_where(mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """For each position, the first index >= it where mask holds (len(mask) if none)."""
     hits = np.flatnonzero(mask)
     k = np.searchsorted(hits, positions)
-    return np.where(k < hits.size, hits[np.minimum(k, max(hits.size - 1, 0))] if hits.size else 0, mask.size)
+    found = hits[np.minimum(k, hits.size - 1)] if hits.size else 0
+    return np.where(k < hits.size, found, mask.size)
 
 
 def _previous_where(mask: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -87,7 +88,8 @@ def _box_commands(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     order = np.argsort(starts, kind="stable")
     starts, afters = starts[order], afters[order]
     following = codes[np.minimum(afters, n - 1)]
-    ascii_letter = ((following >= 65) & (following <= 90)) | ((following >= 97) & (following <= 122))
+    upper, lower = (following >= 65) & (following <= 90), (following >= 97) & (following <= 122)
+    ascii_letter = upper | lower
     wide = np.unique(following[following >= 128])
     wide_letters = np.array([c for c in wide.tolist() if chr(c).isalpha()], dtype=np.uint32)
     letter = ascii_letter | np.isin(following, wide_letters)
@@ -156,7 +158,8 @@ class _BoxScan:
         self.deadline = deadline
         self.starts: list[int] = []
         self.next_free: list[int] = []
-        first = min((at for at in (text.find("\\boxed"), text.find("\\fbox")) if at >= 0), default=-1)
+        found = (text.find("\\boxed"), text.find("\\fbox"))
+        first = min((at for at in found if at >= 0), default=-1)
         if first < 0:
             return
         # nothing before the first command matters (its own `\\` is never escaped by it)
@@ -214,7 +217,8 @@ class _BoxScan:
     def _parse_vectorised(self, first: int) -> None:
         """The per-command facts with numpy, on text[first:]: linear however many commands,
         braces or backslashes it holds."""
-        codes = np.frombuffer(self.text[first:].encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        encoded = self.text[first:].encode("utf-32-le", "surrogatepass")
+        codes = np.frombuffer(encoded, dtype=np.uint32)
         n = codes.size
         check = functools.partial(_check, self.deadline)  # between steps of ~10 ms per MB
         starts, afters = _box_commands(codes)
@@ -239,8 +243,9 @@ class _BoxScan:
         inner_lo = np.minimum(_next_where(~space, arg + 1), closes)
         inner_hi = np.maximum(_previous_where(~space, closes) + 1, inner_lo)
         check()
-        self.starts, self.afters, self.args = (first + starts).tolist(), (first + afters).tolist(), (first + arg).tolist()
-        self.brace, self.closes, self.ends = brace.tolist(), (first + closes).tolist(), (first + ends).tolist()
+        self.starts, self.afters = (first + starts).tolist(), (first + afters).tolist()
+        self.args, self.brace = (first + arg).tolist(), brace.tolist()
+        self.closes, self.ends = (first + closes).tolist(), (first + ends).tolist()
         self.next_free = np.searchsorted(starts, ends).tolist()
         self.inner_lo, self.inner_hi = (first + inner_lo).tolist(), (first + inner_hi).tolist()
         # the brace box j that fills brace box k's stripped content exactly (`\\boxed{\\boxed{..}}`)
@@ -264,7 +269,9 @@ class _BoxScan:
     def stripped(self, k: int, hi: int) -> tuple[int, int]:
         """Bounds of box k's argument, stripped, in a range ending at hi (a token has no
         whitespace; a brace group's stripped bounds are precomputed)."""
-        return (self.inner_lo[k], self.inner_hi[k]) if self.brace[k] else (self.args[k], min(self.ends[k], hi))
+        if self.brace[k]:
+            return self.inner_lo[k], self.inner_hi[k]
+        return self.args[k], min(self.ends[k], hi)
 
     def top_level(self, lo: int, hi: int, limit: int) -> list[int]:
         """Indices of the top-level boxes of text[lo:hi], at most limit.
@@ -279,13 +286,15 @@ class _BoxScan:
             steps += 1
             if steps % _CHECK_EVERY == 0:
                 _check(self.deadline)
-            if self.afters[k] > hi or self.args[k] >= hi or (self.brace[k] and self.closes[k] >= hi):
+            cut = self.brace[k] and self.closes[k] >= hi
+            if self.afters[k] > hi or self.args[k] >= hi or cut:
                 k += 1
                 continue
             found.append(k)
             if len(found) >= limit:
                 break
-            k = bisect_left(starts, min(self.ends[k], hi), k + 1)  # boxes inside this one belong to it
+            # boxes inside this one belong to it
+            k = bisect_left(starts, min(self.ends[k], hi), k + 1)
         return found
 
     def strip(self, lo: int, hi: int) -> tuple[int, int]:
@@ -312,11 +321,16 @@ class _BoxScan:
             # a command at lo whose box covers [lo, hi) is the one top-level box
             k = bisect_left(starts, lo)
             if k < count and starts[k] == lo and self.afters[k] <= hi and self.args[k] < hi:
-                if (self.closes[k] == hi - 1) if self.brace[k] else (self.ends[k] >= hi and text[hi - 1] == "}"):
+                if self.brace[k]:
+                    covers = self.closes[k] == hi - 1
+                else:
+                    covers = self.ends[k] >= hi and text[hi - 1] == "}"
+                if covers:
                     box = k
                     continue
             inner = self.top_level(lo, hi, limit=2)
-            if not (len(inner) == 1 and text.startswith(BOX_COMMANDS, lo, hi) and text.endswith("}", lo, hi)):
+            wrapped = text.startswith(BOX_COMMANDS, lo, hi) and text.endswith("}", lo, hi)
+            if not (len(inner) == 1 and wrapped):
                 return text[lo:hi]
             box = inner[0]
 

@@ -23,12 +23,19 @@ import re
 import time
 from dataclasses import dataclass
 
-from hicra.tasks.math_extract import BOX_COMMANDS, DeadlineExceeded, extract_boxed, find_boxed, scan_boxed
-from hicra.tasks.math_verifier import VerifierPool, Verdict, default_pool, verify_latex
+from hicra.tasks.math_extract import (
+    BOX_COMMANDS,
+    DeadlineExceeded,
+    extract_boxed,
+    find_boxed,
+    scan_boxed,
+)
+from hicra.tasks.math_verifier import Verdict, VerifierPool, default_pool, verify_latex
 
 __all__ = [
-    "BOX_COMMANDS", "MathScore", "VerifierPool", "answers_equivalent", "compute_score", "default_pool",
-    "extract_boxed", "find_boxed", "normalize_answer", "quick_verdict", "reference_answer", "score_response",
+    "BOX_COMMANDS", "MathScore", "VerifierPool", "answers_equivalent", "compute_score",
+    "default_pool", "extract_boxed", "find_boxed", "normalize_answer", "quick_verdict",
+    "reference_answer", "score_response",
 ]
 _verify_in_this_process = verify_latex  # the name earlier versions used
 
@@ -166,8 +173,10 @@ def score_response(
         except DeadlineExceeded:
             verdict = Verdict(None, "extract")
     correct = bool(verdict.equivalent)
-    reward = (correct_reward if correct else incorrect_reward) + (format_reward if format_ok else 0.0)
-    return MathScore(reward, correct, predicted, format_ok, verdict.equivalent is None, verdict.stage)
+    reward = correct_reward if correct else incorrect_reward
+    reward += format_reward if format_ok else 0.0
+    timed_out = verdict.equivalent is None
+    return MathScore(reward, correct, predicted, format_ok, timed_out, verdict.stage)
 
 
 def compute_score(solution_str: str, ground_truth: str, **options) -> dict:

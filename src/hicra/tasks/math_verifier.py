@@ -37,6 +37,7 @@ from hicra.tasks.math_worker import DEFAULT_VERIFIER, _Lines, _write_all, verify
 __all__ = ["DEFAULT_VERIFIER", "Verdict", "VerifierPool", "default_pool", "verify_latex"]
 
 _MIN_CHECK_S = 0.001  # less time than this left after the wait: not worth sending
+_SUPERVISOR = "from hicra.tasks.math_worker import _supervisor_main; _supervisor_main()"
 
 
 # ----------------------------------------------------------------------------- pool side
@@ -48,9 +49,8 @@ class _Supervisor:
         env = dict(os.environ)
         env["PYTHONPATH"] = src_dir + os.pathsep + env.get("PYTHONPATH", "")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from hicra.tasks.math_worker import _supervisor_main; _supervisor_main()",
-             verifier],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, bufsize=0,
+            [sys.executable, "-c", _SUPERVISOR, verifier], env=env, bufsize=0,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         )
         os.set_blocking(self.process.stdin.fileno(), False)
         self.replies = _Lines(self.process.stdout.fileno())
@@ -59,7 +59,8 @@ class _Supervisor:
         return bool(self.replies.read(time.monotonic() + timeout_s))
 
     def send(self, gold: str, predicted: str, deadline: float) -> bool:
-        line = json.dumps({"gold": gold, "predicted": predicted, "timeout_s": deadline - time.monotonic()})
+        left = deadline - time.monotonic()
+        line = json.dumps({"gold": gold, "predicted": predicted, "timeout_s": left})
         return _write_all(self.process.stdin.fileno(), (line + "\n").encode(), deadline)
 
     def kill(self) -> None:
@@ -100,7 +101,8 @@ class VerifierPool:
                  verifier: str = DEFAULT_VERIFIER) -> None:
         if size < 1:
             raise ValueError(f"VerifierPool size must be >= 1, got {size}")
-        self.size, self.startup_timeout_s, self.grace_s, self.verifier = size, startup_timeout_s, grace_s, verifier
+        self.size, self.startup_timeout_s, self.grace_s = size, startup_timeout_s, grace_s
+        self.verifier = verifier
         self._free: collections.deque[_Supervisor] = collections.deque()
         self._alive: set[_Supervisor] = set()
         self._cond = threading.Condition()
@@ -113,7 +115,7 @@ class VerifierPool:
         self.counts = collections.Counter()  # checks, timeouts by stage, restarts, max wait (ms)
 
     # -- life cycle
-    def start(self, wait: bool = False) -> "VerifierPool":
+    def start(self, wait: bool = False) -> VerifierPool:
         """Start the workers (once); with wait, block until they are up (RuntimeError if none)."""
         with self._cond:
             if not self._started:
@@ -150,7 +152,8 @@ class VerifierPool:
                     self._warm.set()
         if not ready or self._closed:
             supervisor.kill()
-            if not ready and not self._closed and self._warm.wait(self.startup_timeout_s) and self._alive:
+            others_fine = self._warm.wait(self.startup_timeout_s) and self._alive
+            if not ready and not self._closed and others_fine:
                 time.sleep(1.0)  # others start fine: retry this one, gently
                 self._spawn()
 
@@ -188,7 +191,7 @@ class VerifierPool:
             self._free, self._alive = collections.deque(), set()
         for supervisor in free:
             supervisor.kill()
-        for supervisor in busy:  # its caller sees the end of its pipe and closes it (never under it)
+        for supervisor in busy:  # its caller sees its pipe end and closes it (never under it)
             supervisor.process.kill()
 
     # -- checks
@@ -207,7 +210,7 @@ class VerifierPool:
     def check(self, gold: str, predicted: str, deadline: float) -> Verdict:
         """math-verify's verdict on two normalised answers, or a timed-out one, by `deadline`
         (a time.monotonic() value) plus at most grace_s."""
-        if not self._warm.is_set() or self._broken:  # the first start is not charged to the deadline
+        if not self._warm.is_set() or self._broken:  # the first start is not charged
             left = deadline - time.monotonic()
             self.start(wait=True)
             deadline = time.monotonic() + left
@@ -232,7 +235,8 @@ class VerifierPool:
             reply = json.loads(line)
             if "restart_ms" in reply:
                 with self._cond:
-                    self.counts["max_restart_ms"] = max(self.counts["max_restart_ms"], int(reply["restart_ms"]))
+                    longest = max(self.counts["max_restart_ms"], int(reply["restart_ms"]))
+                    self.counts["max_restart_ms"] = longest
             if "equivalent" in reply:
                 return Verdict(bool(reply["equivalent"]))
             self._count("executor_restarts")

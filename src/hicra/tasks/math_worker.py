@@ -24,7 +24,8 @@ DEFAULT_VERIFIER = "hicra.tasks.math_worker:verify_latex"
 # Checks the default verifier runs once in the supervisor before it forks executors: they load
 # sympy's lazily imported parts (0.6 s more per supervisor start here), so a replacement
 # executor's first fraction, root or polynomial check costs 2-140 ms instead of 40-630 ms.
-_WARM_UP = [("1", "1"), (r"\frac{1}{2}", "0.5"), ("x^2+2x+1", "(x+1)^2"), (r"2\sqrt{2}", r"\sqrt{8}")]
+_WARM_UP = [("1", "1"), (r"\frac{1}{2}", "0.5"), ("x^2+2x+1", "(x+1)^2"),
+            (r"2\sqrt{2}", r"\sqrt{8}")]
 
 
 def verify_latex(gold: str, predicted: str) -> bool:
@@ -130,7 +131,7 @@ class _Executor:
         import gc
 
         _Executor.reap(block=False)
-        gc.freeze()  # objects imported so far stay shared with the child (fewer copy-on-write faults)
+        gc.freeze()  # objects so far stay shared with the child (fewer copy-on-write faults)
         requests_r, self.requests = os.pipe()
         self.replies_fd, replies_w = os.pipe()
         supervisor_pid = os.getpid()
@@ -150,14 +151,16 @@ class _Executor:
         self.killed = False
 
     def run(self, line: bytes, timeout_s: float) -> bytes:
-        """The reply line to one request; a timed-out reply (and the child killed) past timeout_s."""
+        """The reply line to one request; past timeout_s, a timed-out reply (child killed)."""
         deadline = time.monotonic() + timeout_s
         reply = self.replies.read(deadline) if _write_all(self.requests, line, deadline) else None
         if reply:
             return reply
         os.kill(self.pid, 9)  # past the deadline, or the child died
         self.killed = True
-        return b'{"timed_out": true}\n' if reply is None else b'{"timed_out": true, "error": "died"}\n'
+        if reply is None:
+            return b'{"timed_out": true}\n'
+        return b'{"timed_out": true, "error": "died"}\n'
 
     def close(self) -> None:
         """Kill the child without waiting for the system to tear it down (a child that filled
@@ -199,7 +202,8 @@ def _supervisor_main() -> None:
         except _CallerGone:  # nobody will read the answer: stop the check now
             break
         if restart_ms is not None:  # how long the last replacement took, for the pool's counters
-            reply, restart_ms = (json.dumps({**json.loads(reply), "restart_ms": restart_ms}) + "\n").encode(), None
+            reply = (json.dumps({**json.loads(reply), "restart_ms": restart_ms}) + "\n").encode()
+            restart_ms = None
         os.write(1, reply)  # answer first, then replace a killed executor before the next request
         if executor.killed:
             start = time.monotonic()
