@@ -75,8 +75,8 @@ test-slow: $(STAMP)
 	HICRA_CONSTRAINTS="$(CONSTRAINTS)" $(PY) -m pytest -q -m slow $(PYTEST_ARGS)
 
 # The smoke-size run (--quick) of every benchmark that has one, results under benchmarks/out/
-# (~3 min on 2 cores); the full runs and their runtimes are listed in benchmarks/README.md.
-BENCH_QUICK := bench_efficiency bench_speed_vs_trl bench_scaling bench_gpu
+# (~5 min on 2 cores); the full runs and their runtimes are listed in benchmarks/README.md.
+BENCH_QUICK := bench_efficiency bench_speed_vs_trl bench_scaling bench_gpu bench_math_reward
 bench: $(STAMP)
 	set -e; for b in $(BENCH_QUICK); do echo "== $$b --quick"; $(PY) benchmarks/$$b.py --quick; done
 
