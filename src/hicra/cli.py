@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("hicra.trainer.cli:train_main", "RL training with GRPO/HICRA (--backend builtin|trl)"),
     "demo": ("hicra.demo:main", "offline demo: SFT, then GRPO vs HICRA, then a report"),
     "analyze": ("hicra.reports.cli:analyze_main", "training-dynamics report for one or more runs"),
+    "anchors": ("hicra.anchors.cli:anchors_main", "thought anchors: which sentences decide the answer (resampling)"),
     "eval": ("hicra.evaluation:main", "pass@1 / pass@k evaluation of a model on math benchmarks"),
     "to-verl": ("hicra.integrations.verl.convert:main", "convert a math dataset to verl's parquet schema"),
 }

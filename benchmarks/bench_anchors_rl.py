@@ -1,0 +1,292 @@
+"""Thought anchors along GRPO and HICRA runs of the countdown world: do planning sentences carry
+more of the importance as training moves into phase 2, and does HICRA change that?
+
+    python benchmarks/bench_anchors_rl.py --runs RUNS --seeds 0 --points 0 20 60 100 140 180 220 260 300
+    python benchmarks/bench_anchors_rl.py --runs RUNS --seeds 1 2 3 4 --points phases
+    python benchmarks/bench_anchors_rl.py --runs RUNS --seeds 0 1 2 3 4 --report-only
+
+RUNS holds <arm>/seed<k>/ run directories of the built-in trainer with every checkpoint kept
+(checkpoints/step_XXXXXX); step 0 is the SFT checkpoint the runs started from (their
+config.json "model"). For each (arm, seed, step) the same `--problems` puzzles (drawn with
+seed 0) are answered once by the checkpoint, and every sentence of those base traces is
+resampled `--samples` times (`hicra anchors`, temperature 1 and no top-p: the policy's own
+distribution, the one RL samples from; the RL recipe's 160-token budget). Results of each
+checkpoint go to WORK/<arm>/seed<k>/step_XXXX/ (resumable), the aggregate to --out.
+
+`--points phases` takes the SFT start and three checkpoints per run from its own metrics.jsonl (it waits for the
+run to finish): phase 1 = the first checkpoint by which the trailing-10-step mean of the
+execution-token entropy has made 2/3 of its whole-run drop (procedural consolidation done);
+the turn = the first checkpoint by which the trailing-20-step mean of backtracking after a
+failed check has risen half way from its phase-1 level to its level at the end; phase 2 = the
+last checkpoint. (hicra's phase detector finds no knee in these runs: the consolidation is over
+within ~10 steps, benchmarks/RESULTS.md.)
+
+Per checkpoint: the planning share of the top 10% anchors (pooled over traces, by |importance|)
+for each measure, against the planning share of all sentences; the planning share of the summed
+|importance|; base-trace accuracy. Over seeds: mean [bootstrap 95% interval], and HICRA - GRPO
+paired by seed. Outputs: results.json, results.md, anchors_rl.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import describe, fmt_stat, machine_info, markdown_table, paired_difference, plt, trailing_mean, write_json  # noqa: E402
+
+MEASURES = ("resampling_importance_accuracy", "resampling_importance_kl",
+            "counterfactual_importance_accuracy", "counterfactual_importance_kl")
+HEADLINE = ("resampling_importance_accuracy", "counterfactual_importance_kl")
+
+
+def read_metrics(run: Path) -> list[dict]:
+    with open(run / "metrics.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def checkpoint_steps(run: Path) -> list[int]:
+    root = run / "checkpoints"
+    return sorted(int(p.name.split("_")[1]) for p in root.glob("step_*") if (p / "trainer_state.pt").is_file())
+
+
+def phase_points(rows: list[dict], checkpoints: list[int]) -> dict[str, int]:
+    """{phase1, turn, phase2} checkpoint steps of one finished run (rule in the module doc)."""
+    steps = np.array([r["step"] for r in rows])
+    ent = trailing_mean(np.array([r.get("entropy/execution", math.nan) for r in rows], float), 10)
+    back = trailing_mean(np.array([r.get("task/backtrack_after_failed_check", math.nan) for r in rows], float), 20)
+    at = {int(s): i for i, s in enumerate(steps)}
+    first_after = lambda step: next((c for c in checkpoints if c >= step), checkpoints[-1])  # noqa: E731
+    reached = np.flatnonzero(ent <= ent[0] - (2 / 3) * (ent[0] - ent[-1]))
+    phase1 = first_after(int(steps[reached[0]])) if reached.size else checkpoints[0]
+    level = back[at.get(phase1, 0)]
+    crossed = np.flatnonzero((back >= level + 0.5 * (back[-1] - level)) & (steps > phase1))
+    turn = first_after(int(steps[crossed[0]])) if crossed.size else checkpoints[len(checkpoints) // 2]
+    return {"phase1": phase1, "turn": turn, "phase2": checkpoints[-1]}
+
+
+def wait_for(predicate, what: str, wait: bool, poll_s: float = 60.0) -> bool:
+    while not predicate():
+        if not wait:
+            print(f"  skipped: {what} not there yet", flush=True)
+            return False
+        time.sleep(poll_s)
+    return True
+
+
+def analyse_checkpoint(model: Path, out: Path, args: argparse.Namespace) -> dict:
+    """Run `hicra anchors` on one checkpoint (resumes), return its summary plus timings."""
+    from hicra.anchors.cli import anchors_main
+
+    argv = ["--model", str(model), "--problems", str(args.problems), "--out", str(out),
+            "--samples", str(args.samples), "--temperature", "1", "--top-p", "1", "--max-new-tokens", "160",
+            "--seed", "0", "--batch-rows", str(args.batch_rows), "--threads", "1"]
+    if not args.progress:
+        argv.append("--no-progress")
+    cpu0, wall0 = time.process_time(), time.time()
+    code = anchors_main(argv)
+    if code != 0:
+        raise SystemExit(f"hicra anchors failed on {model} (exit {code})")
+    summary = json.loads((out / "summary.json").read_text())
+    timing = {"cpu_s": time.process_time() - cpu0, "wall_s": time.time() - wall0,
+              "load1": Path("/proc/loadavg").read_text().split()[0]}
+    timing_path = out / "timing.json"
+    if not timing_path.exists() or timing["cpu_s"] > 30:  # keep the timing of the run that computed it
+        timing_path.write_text(json.dumps(timing))
+    return summary
+
+
+def extract(summary: dict) -> dict:
+    """The per-checkpoint figures that results.json keeps."""
+    out = {"n_traces": summary["n_traces"], "accuracy": summary["n_traces_correct"] / max(summary["n_traces"], 1),
+           "n_sentences": summary["n_sentences"], "planning_share_of_sentences": summary["planning_share_of_sentences"]}
+    for m in MEASURES:
+        out[f"top_share/{m}"] = summary["top_anchors"][m]["planning_share"]
+        out[f"top_ci/{m}"] = summary["top_anchors"][m]["ci95"]
+        out[f"importance_share/{m}"] = summary["planning_share_of_importance"][m]
+        c = summary["by_class"][m]
+        out[f"mean_abs_planning/{m}"] = c["planning"]["mean_abs"]
+        out[f"mean_abs_execution/{m}"] = c["execution"]["mean_abs"]
+    out["by_role"] = {m: {k: v["mean_abs"] for k, v in summary.get("by_role", {}).get(m, {}).items()} for m in HEADLINE}
+    out["top_anchor_roles"] = {m: summary.get("top_anchor_roles", {}).get(m, {}) for m in HEADLINE}
+    return out
+
+
+def collect(args: argparse.Namespace) -> dict:
+    """Analyse (or read back) every requested checkpoint; {arm: {seed: {step: figures}}} + phases."""
+    work = Path(args.work).expanduser()
+    table: dict = {"checkpoints": {}, "phases": {}}
+    for seed in args.seeds:
+        for arm in args.arms:
+            run = Path(args.runs) / arm / f"seed{seed}"
+            if not wait_for(lambda: (run / "metrics.jsonl").is_file(), f"{run}", args.wait):
+                continue
+            sft = Path(json.loads((run / "config.json").read_text())["model"])
+            if args.points == ["phases"]:
+                done = lambda: len(read_metrics(run)) >= args.steps and len(checkpoint_steps(run)) >= args.steps // 20  # noqa: E731
+                if not wait_for(done, f"finished run {run}", args.wait):
+                    continue
+                phases = phase_points(read_metrics(run), checkpoint_steps(run))
+                table["phases"].setdefault(arm, {})[str(seed)] = phases
+                points = sorted(set(phases.values()) | {0})  # 0: the SFT start, shared by every run
+            else:
+                points = [int(p) for p in args.points]
+            for step in points:
+                model = sft if step == 0 else run / "checkpoints" / f"step_{step:06d}"
+                out = work / "sft" if step == 0 else work / arm / f"seed{seed}" / f"step_{step:04d}"
+                if step and not wait_for(lambda: (model / "trainer_state.pt").is_file(), str(model), args.wait):
+                    continue
+                print(f"[{time.strftime('%H:%M:%S')}] {arm} seed {seed} step {step}: {model}", flush=True)
+                figures = extract(analyse_checkpoint(model, out, args))
+                figures["timing"] = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
+                table["checkpoints"].setdefault(arm, {}).setdefault(str(seed), {})[str(step)] = figures
+    return table
+
+
+def merge(old: dict, new: dict) -> dict:
+    for key in ("checkpoints", "phases"):
+        for arm, seeds in new.get(key, {}).items():
+            for seed, value in seeds.items():
+                if key == "checkpoints":
+                    old.setdefault(key, {}).setdefault(arm, {}).setdefault(seed, {}).update(value)
+                else:
+                    old.setdefault(key, {}).setdefault(arm, {})[seed] = value
+    return old
+
+
+def report(data: dict, args: argparse.Namespace, out: Path) -> None:
+    arms = [a for a in args.arms if a in data.get("checkpoints", {})]
+    lines = ["Thought anchors along the countdown RL runs (`benchmarks/bench_anchors_rl.py`).", ""]
+    seeds_all = sorted({int(s) for a in arms for s in data.get("phases", {}).get(a, {})})
+    if seeds_all:
+        lines.append("Phase checkpoints (step) per run: " + "; ".join(
+            f"{a}/seed{s}: {data['phases'][a][str(s)]}" for a in arms for s in seeds_all if str(s) in data["phases"].get(a, {})))
+        lines.append("")
+        header = ["quantity", "arm"] + ["phase 1", "turn", "phase 2", "phase 2 - phase 1 (paired)"]
+        rows = []
+        quantities = [("accuracy", "base-trace accuracy"),
+                      ("planning_share_of_sentences", "planning share of sentences")]
+        for m in HEADLINE:
+            quantities += [(f"top_share/{m}", f"planning share of top 10%, {m}"),
+                           (f"importance_share/{m}", f"planning share of |imp|, {m}")]
+        paired = {}
+        for key, label in quantities:
+            for arm in arms:
+                per = {}
+                for name in ("phase1", "turn", "phase2"):
+                    vals = []
+                    for s in seeds_all:
+                        phases = data["phases"].get(arm, {}).get(str(s))
+                        fig = data["checkpoints"].get(arm, {}).get(str(s), {}).get(str(phases[name])) if phases else None
+                        vals.append(fig.get(key) if fig else None)
+                    per[name] = vals
+                paired[(key, arm)] = per
+                diff = paired_difference(per["phase2"], per["phase1"])
+                rows.append([label, arm] + [fmt_stat(describe(per[n])) for n in ("phase1", "turn", "phase2")]
+                            + [fmt_stat(diff)])
+        lines.append(f"Mean [bootstrap 95% interval] over seeds {seeds_all}; `*`: the interval excludes 0.")
+        lines.append("")
+        lines.append(markdown_table(header, rows))
+        if len(arms) == 2:
+            rows = []
+            for key, label in quantities[2:]:
+                for name in ("phase1", "turn", "phase2"):
+                    rows.append([label, name, fmt_stat(paired_difference(paired[(key, arms[1])][name],
+                                                                         paired[(key, arms[0])][name]))])
+            lines.append(f"{arms[1]} - {arms[0]}, paired by seed:")
+            lines.append("")
+            lines.append(markdown_table(["quantity", "phase", "difference"], rows))
+    lines.append(dense_table(data, arms))
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    draw(data, arms, out / "anchors_rl.png")
+
+
+def dense_table(data: dict, arms: list[str]) -> str:
+    """Every analysed checkpoint: accuracy, base rate, top-10% planning shares, by-move |imp|."""
+    rows = []
+    for arm in arms:
+        for seed, steps in sorted(data["checkpoints"].get(arm, {}).items()):
+            for step, f in sorted(steps.items(), key=lambda kv: int(kv[0])):
+                roles = f["by_role"].get(HEADLINE[0], {})
+                rows.append([arm, seed, step, f"{f['accuracy']:.2f}", f["n_sentences"],
+                             f"{f['planning_share_of_sentences']:.2f}"]
+                            + [f"{f[f'top_share/{m}']:.2f}" for m in HEADLINE]
+                            + [f"{f[f'importance_share/{m}']:.2f}" for m in HEADLINE]
+                            + [f"{roles.get(r, math.nan):.2f}" for r in ("choose (final attempt)", "step (right)",
+                                                                          "step (wrong)", "conclude after failed check",
+                                                                          "backtrack after failed check")]
+                            + [f"{f.get('timing', {}).get('cpu_s', math.nan):.0f}"])
+    header = ["arm", "seed", "step", "acc", "sentences", "planning share", "top10 RI-acc", "top10 CF-KL",
+              "|imp| share RI-acc", "|imp| share CF-KL", "choose(final)", "step right", "step wrong",
+              "conclude after fail", "backtrack after fail", "CPU s"]
+    return ("\nEvery analysed checkpoint (planning shares; mean |resampling accuracy importance| by move):\n\n"
+            + markdown_table(header, rows))
+
+
+def draw(data: dict, arms: list[str], path: Path) -> None:
+    pyplot = plt()
+    fig, axes = pyplot.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    colors = {"grpo": "tab:blue", "hicra": "tab:orange"}
+    for ax, m in zip(axes, HEADLINE):
+        for arm in arms:
+            for seed, steps in data["checkpoints"].get(arm, {}).items():
+                xs = sorted(int(s) for s in steps)
+                ys = [steps[str(s)][f"top_share/{m}"] for s in xs]
+                base = [steps[str(s)]["planning_share_of_sentences"] for s in xs]
+                style = dict(color=colors.get(arm), alpha=1.0 if seed == "0" else 0.45)
+                ax.plot(xs, ys, marker="o", ms=3, label=f"{arm} seed {seed}" if seed == "0" or len(xs) else None, **style)
+                ax.plot(xs, base, ls=":", lw=1, **style)
+        ax.set_title(f"top 10% anchors by {m}", fontsize=9)
+        ax.set_xlabel("RL step (0 = SFT)")
+    axes[0].set_ylabel("planning share (dotted: of all sentences)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    axes[0].legend(seen.values(), seen.keys(), fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--runs", default="/work/coord/runs/countdown300/runs", help="root of <arm>/seed<k>/ run dirs")
+    p.add_argument("--arms", nargs="+", default=["grpo", "hicra"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--points", nargs="+", default=["phases"], help="checkpoint steps, or 'phases'")
+    p.add_argument("--steps", type=int, default=300, help="length of a finished run")
+    p.add_argument("--problems", type=int, default=20, help="base traces per checkpoint")
+    p.add_argument("--samples", type=int, default=24, help="continuations per sentence boundary")
+    p.add_argument("--batch-rows", type=int, default=512)
+    p.add_argument("--work", default="~/anchors_rl", help="per-checkpoint `hicra anchors` output dirs")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "anchors_rl"))
+    p.add_argument("--wait", action="store_true", help="wait for checkpoints and runs that are not there yet")
+    p.add_argument("--progress", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="only aggregate results.json into results.md/plot")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = out / "results.json"
+    data = json.loads(store.read_text()) if store.exists() else {}
+    if not args.report_only:
+        data = merge(data, collect(args))
+        data.setdefault("settings", {}).update(problems=args.problems, samples=args.samples, runs=args.runs,
+                                               machine=machine_info(), max_rss_mb=resource.getrusage(
+                                                   resource.RUSAGE_SELF).ru_maxrss / 1024)
+        write_json(store, data)
+    report(data, args, out)
+    print(f"wrote {out}/results.md and anchors_rl.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
