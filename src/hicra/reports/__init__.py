@@ -23,6 +23,7 @@ def build_report(
     lexicon: Any = None,
     progress: bool = False,
     separate_panels: bool = True,
+    anchors: Sequence[str | Path] | None = None,
 ) -> Path:
     """Write out_dir/report.html (figures embedded) and the PNGs beside it; returns the page.
 
@@ -31,6 +32,8 @@ def build_report(
     lexicon: computes text metrics of runs given as paths and highlights the examples
         (default: each run's own lexicon from its config.json, else the published Strategic
         Grams).
+    anchors: `hicra anchors` output directories: adds the thought-anchors panel (importance
+        of planning vs execution sentences) after the dynamics panels.
     """
     from hicra.dynamics.analysis import RunAnalysis, analyze_run
     from hicra.reports.figures import draw_figures
@@ -43,8 +46,14 @@ def build_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = draw_figures(analyses, out, separate_panels=separate_panels)
+    extra = ""
+    if anchors:
+        from hicra.reports.anchors import anchors_panel, draw_anchors_figure, load_summaries
+
+        summaries = load_summaries(anchors)
+        extra = anchors_panel(summaries, draw_anchors_figure(summaries, out / "anchors.png"))
     page = out / "report.html"
-    page.write_text(render_page(analyses, figures, title, lexicon), encoding="utf-8")
+    page.write_text(render_page(analyses, figures, title, lexicon, extra=extra), encoding="utf-8")
     return page
 
 

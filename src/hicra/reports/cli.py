@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lexicon", dest="detector", help=argparse.SUPPRESS)  # the old name of --detector
     p.add_argument("--name", action="append", help="display name of each RUN, in order (repeatable)")
     p.add_argument("--title", default="hicra training dynamics", help="report title")
+    p.add_argument("--anchors", action="append", type=Path, metavar="DIR",
+                   help="a `hicra anchors` output directory to show in a thought-anchors panel (repeatable)")
     p.add_argument("--max-open-steps", type=int, default=16,
                    help="steps folded at once when streaming (dumps must be in step order within this "
                    "window; 0 = unbounded memory)")
@@ -142,7 +144,7 @@ def analyze_main(argv: list[str] | None = None) -> int:
         runs = [analyze_run(src, lexicon=lexicon, fmt=args.format, fields=fields, name=name, progress=progress,
                              max_open_steps=args.max_open_steps)
                 for src, name in zip(sources, names)]
-        page = build_report(runs, args.out, args.title, lexicon=lexicon)
+        page = build_report(runs, args.out, args.title, lexicon=lexicon, anchors=args.anchors)
     except (FileNotFoundError, InputFormatError, ValueError) as e:
         print(f"hicra analyze: {e}", file=sys.stderr)
         return 1

@@ -77,8 +77,10 @@ def _evidence_line(ev: dict[str, Any]) -> str:
     return "; ".join(html.escape(p) for p in parts)
 
 
-def render_page(runs: Sequence[RunAnalysis], figures: dict[str, Path], title: str, lexicon: Any) -> str:
-    """The report's HTML (figures from draw_figures, embedded)."""
+def render_page(runs: Sequence[RunAnalysis], figures: dict[str, Path], title: str, lexicon: Any,
+                extra: str = "") -> str:
+    """The report's HTML (figures from draw_figures, embedded); `extra` is HTML of further
+    panels (e.g. the thought-anchors panel) placed after the final metrics."""
     h: list[str] = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
                     f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
     h.append("<p class='muted'>Planning tokens are those inside a Strategic Gram of the lexicon; execution "
@@ -108,6 +110,7 @@ def render_page(runs: Sequence[RunAnalysis], figures: dict[str, Path], title: st
     for k in keys:
         h.append(f"<tr><td>{html.escape(k)}</td>" + "".join(f"<td>{_fmt(f.get(k, float('nan')))}</td>" for f in finals) + "</tr>")
     h.append("</table>")
+    h.append(extra)
     missing = [(r.name, g, why) for r in runs for g, why in r.missing.items()]
     if missing:
         h.append("<h2>Missing metrics</h2><ul>")
