@@ -1,7 +1,7 @@
 """Thought anchors along GRPO and HICRA runs of the countdown world: do planning sentences carry
 more of the importance as training moves into phase 2, and does HICRA change that?
 
-    python benchmarks/bench_anchors_rl.py --runs RUNS --seeds 0 --points 0 20 60 100 140 180 220 260 300
+    python benchmarks/bench_anchors_rl.py --runs RUNS --seeds 0 --points 20 80 140 200 260 phases
     python benchmarks/bench_anchors_rl.py --runs RUNS --seeds 1 2 3 4 --points phases
     python benchmarks/bench_anchors_rl.py --runs RUNS --seeds 0 1 2 3 4 --report-only
 
@@ -129,25 +129,33 @@ def collect(args: argparse.Namespace) -> dict:
             if not wait_for(lambda: (run / "metrics.jsonl").is_file(), f"{run}", args.wait):
                 continue
             sft = Path(json.loads((run / "config.json").read_text())["model"])
-            if args.points == ["phases"]:
+            fixed = sorted(int(p) for p in args.points if p != "phases")
+            for step in fixed:  # fixed steps first, each as soon as its checkpoint is written
+                analyse_point(table, arm, seed, step, run, sft, work, args)
+            if "phases" in args.points:
                 done = lambda: len(read_metrics(run)) >= args.steps and len(checkpoint_steps(run)) >= args.steps // 20  # noqa: E731
                 if not wait_for(done, f"finished run {run}", args.wait):
                     continue
                 phases = phase_points(read_metrics(run), checkpoint_steps(run))
                 table["phases"].setdefault(arm, {})[str(seed)] = phases
-                points = sorted(set(phases.values()) | {0})  # 0: the SFT start, shared by every run
-            else:
-                points = [int(p) for p in args.points]
-            for step in points:
-                model = sft if step == 0 else run / "checkpoints" / f"step_{step:06d}"
-                out = work / "sft" if step == 0 else work / arm / f"seed{seed}" / f"step_{step:04d}"
-                if step and not wait_for(lambda: (model / "trainer_state.pt").is_file(), str(model), args.wait):
-                    continue
-                print(f"[{time.strftime('%H:%M:%S')}] {arm} seed {seed} step {step}: {model}", flush=True)
-                figures = extract(analyse_checkpoint(model, out, args))
-                figures["timing"] = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
-                table["checkpoints"].setdefault(arm, {}).setdefault(str(seed), {})[str(step)] = figures
+                for step in sorted(set(phases.values()) | {0}):  # 0: the SFT start, shared by every run
+                    analyse_point(table, arm, seed, step, run, sft, work, args)
     return table
+
+
+def analyse_point(table: dict, arm: str, seed: int, step: int, run: Path, sft: Path, work: Path,
+                  args: argparse.Namespace) -> None:
+    """Analyse one checkpoint (waiting for it with --wait) and record its figures in `table`."""
+    model = sft if step == 0 else run / "checkpoints" / f"step_{step:06d}"
+    out = work / "sft" if step == 0 else work / arm / f"seed{seed}" / f"step_{step:04d}"
+    if step and not wait_for(lambda: (model / "trainer_state.pt").is_file(), str(model), args.wait):
+        return
+    print(f"[{time.strftime('%H:%M:%S')}] {arm} seed {seed} step {step}: {model}", flush=True)
+    figures = extract(analyse_checkpoint(model, out, args))
+    figures["timing"] = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
+    table["checkpoints"].setdefault(arm, {}).setdefault(str(seed), {})[str(step)] = figures
+    if args.save is not None:
+        args.save(table)  # results.json after every checkpoint: a stopped job loses nothing
 
 
 def merge(old: dict, new: dict) -> dict:
@@ -259,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", default="/work/coord/runs/countdown300/runs", help="root of <arm>/seed<k>/ run dirs")
     p.add_argument("--arms", nargs="+", default=["grpo", "hicra"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--points", nargs="+", default=["phases"], help="checkpoint steps, or 'phases'")
+    p.add_argument("--points", nargs="+", default=["phases"],
+                   help="checkpoint steps, and/or 'phases' (the SFT start and three phase checkpoints)")
     p.add_argument("--steps", type=int, default=300, help="length of a finished run")
     p.add_argument("--problems", type=int, default=20, help="base traces per checkpoint")
     p.add_argument("--samples", type=int, default=24, help="continuations per sentence boundary")
@@ -277,12 +286,17 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     store = out / "results.json"
     data = json.loads(store.read_text()) if store.exists() else {}
+    def save(table: dict) -> None:
+        merged = merge(json.loads(store.read_text()) if store.exists() else {}, table)
+        merged.setdefault("settings", {}).update(problems=args.problems, samples=args.samples, runs=args.runs,
+                                                 machine=machine_info(), max_rss_mb=resource.getrusage(
+                                                     resource.RUSAGE_SELF).ru_maxrss / 1024)
+        write_json(store, merged)
+
+    args.save = None if args.report_only else save
     if not args.report_only:
-        data = merge(data, collect(args))
-        data.setdefault("settings", {}).update(problems=args.problems, samples=args.samples, runs=args.runs,
-                                               machine=machine_info(), max_rss_mb=resource.getrusage(
-                                                   resource.RUSAGE_SELF).ru_maxrss / 1024)
-        write_json(store, data)
+        save(collect(args))
+        data = json.loads(store.read_text())
     report(data, args, out)
     print(f"wrote {out}/results.md and anchors_rl.png")
     return 0

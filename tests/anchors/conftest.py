@@ -1,5 +1,5 @@
 """Fixtures of the anchors tests: a random tiny Llama on the countdown vocabulary, the cached
-SFT warm start when this machine has one, and a backend wrapper that counts generate calls."""
+SFT warm start when this machine has one, and one torch thread per test."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from hicra.tasks.countdown import CountdownTask
-
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
@@ -42,18 +40,6 @@ def sft_checkpoint() -> Path:
     if path is None:
         pytest.skip("no cached countdown SFT checkpoint (run `hicra sft` or `hicra demo` once)")
     return path
-
-
-class CountingBackend:
-    """Wraps a backend and counts its sample() calls and rows."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.name, self.calls, self.rows = inner, inner.name, 0, 0
-
-    def sample(self, contexts, n, seed):
-        self.calls += 1
-        self.rows += len(contexts) * n
-        return self.inner.sample(contexts, n, seed)
 
 
 @pytest.fixture(autouse=True)

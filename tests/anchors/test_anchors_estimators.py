@@ -10,7 +10,7 @@ import pytest
 
 from hicra.anchors.estimators import Resample, accuracy, answer_kl, sentence_importance
 
-from conftest import DATA
+from anchors_helpers import DATA
 
 
 def R(answer, correct, similarity=math.nan, replacement=""):

@@ -17,7 +17,7 @@ from hicra.anchors.traces import Trace
 from hicra.lexicon.detectors import load_detector
 from hicra.models import load_model_and_tokenizer
 
-from conftest import CountingBackend
+from anchors_helpers import CountingBackend
 
 PROMPT = "numbers 2 3 4 target 6 :"
 RESPONSES = [
@@ -109,3 +109,18 @@ def test_top_p_keeps_sampling_inside_the_nucleus(backend):
     narrow = BuiltinBackend(backend.model, backend.tokenizer, temperature=1.0, top_p=1e-6, max_new_tokens=6)
     rows = narrow.sample([PROMPT], 4, seed=0)
     assert len({r.text for r in rows}) == 1
+
+
+def test_shared_prefill_samples_the_same_distribution(backend):
+    """One prompt forward copied to the n rows gives the same next-token distribution as n
+    forwards: with the same generator the samples agree (float noise aside)."""
+    import torch
+
+    from hicra.models.sampling import sample_responses
+
+    prompts = [PROMPT, "numbers 4 2 5 target 6 : we can use"]
+    a = sample_responses(backend.model, backend.tokenizer, prompts, 4, 8, 1.0, torch.Generator().manual_seed(3))
+    b = sample_responses(backend.model, backend.tokenizer, prompts, 4, 8, 1.0, torch.Generator().manual_seed(3),
+                         share_prefill=True)
+    assert torch.equal(a.response_ids, b.response_ids)
+    assert torch.allclose(a.sample_logp, b.sample_logp, atol=1e-5)

@@ -9,7 +9,7 @@ import pytest
 
 from hicra.anchors.sentences import first_sentence, split_sentences
 
-from conftest import DATA
+from anchors_helpers import DATA
 
 
 def test_spans_are_exact_slices_and_cover_the_words():

@@ -64,7 +64,7 @@ class BuiltinBackend:
         device = next(self.model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(seed)
         batch = sample_responses(self.model, self.tokenizer, contexts, n, self.max_new_tokens,
-                                 self.temperature, generator, top_p=self.top_p)
+                                 self.temperature, generator, top_p=self.top_p, share_prefill=True)
         decode = self.tokenizer.decode
         prompt_ids, prompt_mask = batch.prompt_ids.cpu(), batch.prompt_mask.cpu()
         response_ids, response_mask = batch.response_ids.cpu(), batch.response_mask.cpu()

@@ -65,6 +65,12 @@ class PreallocatedLayer(DynamicLayer):
             self._keys, self._values = self._keys[indices], self._values[indices]
             self.keys, self.values = self._keys[:, :, :self.length], self._values[:, :, :self.length]
 
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        if self.is_initialized:
+            self._keys = self._keys.repeat_interleave(repeats, dim=0)
+            self._values = self._values.repeat_interleave(repeats, dim=0)
+            self.keys, self.values = self._keys[:, :, :self.length], self._values[:, :, :self.length]
+
     def reset(self) -> None:
         self.length = 0
         self.keys = self.values = None

@@ -150,6 +150,7 @@ def sample_responses(
     top_p: float = 1.0,
     eos_token_ids: list[int] | None = None,
     add_special_tokens: bool = True,
+    share_prefill: bool = False,
 ) -> RolloutBatch:
     """Sample `samples_per_prompt` responses to each prompt, KV-cached, at `temperature`.
 
@@ -163,6 +164,10 @@ def sample_responses(
     temperature 0: greedy (argmax; sample_logp then under logits / 1). top_p < 1: nucleus
     sampling, sample_logp under the renormalised nucleus. eos_token_ids: the tokens that end a
     response (default: the tokenizer's eos); add_special_tokens: see `encode_prompts`.
+    share_prefill: run the prompt forward once per prompt and copy its KV cache to the
+    `samples_per_prompt` rows (`batch_repeat_interleave`) instead of once per row: the same
+    distribution, far less prefill for long prompts (off by default, so the trainer's draws stay
+    bit-identical).
     """
     device = next(model.parameters()).device
     eos = tokenizer.eos_token_id if eos_token_ids is None else (eos_token_ids[0] if eos_token_ids else None)
@@ -177,9 +182,18 @@ def sample_responses(
     positions = position_ids_from_mask(attention_mask)
     cache_kw = _cache_keyword(model)
     cache = preallocated_cache(model, prompt_ids.shape[1] + max_new_tokens)
-    out = model(input_ids=prompt_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                logits_to_keep=1, **({cache_kw: cache} if cache is not None else {}))
-    cache, next_logits = _cache_of(out), out.logits[:, -1, :]  # (B, V)
+    cache_arg = {cache_kw: cache} if cache is not None else {}
+    g = samples_per_prompt
+    if share_prefill and g > 1:
+        out = model(input_ids=prompt_ids[::g], attention_mask=attention_mask[::g], position_ids=positions[::g],
+                    use_cache=True, logits_to_keep=1, **cache_arg)
+        cache = _cache_of(out)
+        cache.batch_repeat_interleave(g)
+        next_logits = out.logits[:, -1, :].repeat_interleave(g, dim=0)  # (B, V)
+    else:
+        out = model(input_ids=prompt_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                    logits_to_keep=1, **cache_arg)
+        cache, next_logits = _cache_of(out), out.logits[:, -1, :]  # (B, V)
     last_position = positions[:, -1:]  # (B, 1)
 
     response_ids = torch.full((batch, max_new_tokens), pad, dtype=torch.long, device=device)  # (B, T)
