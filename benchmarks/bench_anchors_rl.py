@@ -238,25 +238,42 @@ def dense_table(data: dict, arms: list[str]) -> str:
             + markdown_table(header, rows))
 
 
+MOVES = ("choose (final attempt)", "backtrack after failed check", "conclude after failed check", "step (wrong)",
+         "step (right)")
+
+
 def draw(data: dict, arms: list[str], path: Path) -> None:
+    """Left: planning share of the summed |importance| per checkpoint (dotted: planning share of
+    the sentences). Right: mean |resampling importance (accuracy)| of the deciding moves."""
     pyplot = plt()
-    fig, axes = pyplot.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = pyplot.subplots(1, 2, figsize=(12, 4))
     colors = {"grpo": "tab:blue", "hicra": "tab:orange"}
-    for ax, m in zip(axes, HEADLINE):
-        for arm in arms:
-            for seed, steps in data["checkpoints"].get(arm, {}).items():
-                xs = sorted(int(s) for s in steps)
-                ys = [steps[str(s)][f"top_share/{m}"] for s in xs]
-                base = [steps[str(s)]["planning_share_of_sentences"] for s in xs]
-                style = dict(color=colors.get(arm), alpha=1.0 if seed == "0" else 0.45)
-                ax.plot(xs, ys, marker="o", ms=3, label=f"{arm} seed {seed}" if seed == "0" or len(xs) else None, **style)
-                ax.plot(xs, base, ls=":", lw=1, **style)
-        ax.set_title(f"top 10% anchors by {m}", fontsize=9)
-        ax.set_xlabel("RL step (0 = SFT)")
-    axes[0].set_ylabel("planning share (dotted: of all sentences)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    seen = dict(zip(labels, handles))
-    axes[0].legend(seen.values(), seen.keys(), fontsize=6, ncol=2)
+    styles = dict(zip(MOVES, ("-", "--", "-.", ":", (0, (1, 3)))))
+    m = HEADLINE[0]
+    for arm in arms:
+        for seed, steps in data["checkpoints"].get(arm, {}).items():
+            xs = sorted(int(s) for s in steps)
+            alpha = 1.0 if seed == "0" else 0.4
+            label = f"{arm} seed {seed}"
+            axes[0].plot(xs, [steps[str(s)][f"importance_share/{m}"] for s in xs], marker="o", ms=3,
+                         color=colors.get(arm), alpha=alpha, label=label)
+            axes[0].plot(xs, [steps[str(s)]["planning_share_of_sentences"] for s in xs], ls=":", lw=1,
+                         color=colors.get(arm), alpha=alpha)
+            if seed != "0":
+                continue
+            for move in MOVES:
+                ys = [steps[str(s)]["by_role"][m].get(move, math.nan) for s in xs]
+                axes[1].plot(xs, ys, ls=styles[move], marker=".", color=colors.get(arm), label=f"{arm}: {move}")
+    axes[0].set_ylabel("planning share of summed |importance|")
+    axes[0].set_title("resampling importance (accuracy); dotted: planning share of sentences", fontsize=9)
+    axes[1].set_ylabel("mean |importance| (seed 0)")
+    axes[1].set_title("by countdown move", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("RL step (0 = SFT start)")
+    for phase_steps in data.get("phases", {}).get(arms[0], {}).get("0", {}).values():
+        axes[0].axvline(phase_steps, color="grey", lw=0.5)
+    axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     pyplot.close(fig)
