@@ -17,8 +17,9 @@ checkpoint go to WORK/<arm>/seed<k>/step_XXXX/ (resumable), the aggregate to --o
 run to finish): phase 1 = the first checkpoint by which the trailing-10-step mean of the
 execution-token entropy has made 2/3 of its whole-run drop (procedural consolidation done);
 the turn = the first checkpoint by which the trailing-20-step mean of backtracking after a
-failed check has risen half way from its phase-1 level to its level at the end; phase 2 = the
-last checkpoint. (hicra's phase detector finds no knee in these runs: the consolidation is over
+failed check has made a quarter of its rise from the phase-1 level to its level at the end
+(in these runs backtracking takes off only in the last ~60 steps: half way is reached only at
+the end); phase 2 = the last checkpoint. (hicra's phase detector finds no knee in these runs: the consolidation is over
 within ~10 steps, benchmarks/RESULTS.md.)
 
 Per checkpoint: the planning share of the top 10% anchors (pooled over traces, by |importance|)
@@ -47,6 +48,10 @@ MEASURES = ("resampling_importance_accuracy", "resampling_importance_kl",
 HEADLINE = ("resampling_importance_accuracy", "counterfactual_importance_kl")
 
 
+TURN_SHARE = 0.25
+"""The turn: backtracking has made this share of its rise from the phase-1 level to the end."""
+
+
 def read_metrics(run: Path) -> list[dict]:
     with open(run / "metrics.jsonl", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -67,7 +72,7 @@ def phase_points(rows: list[dict], checkpoints: list[int]) -> dict[str, int]:
     reached = np.flatnonzero(ent <= ent[0] - (2 / 3) * (ent[0] - ent[-1]))
     phase1 = first_after(int(steps[reached[0]])) if reached.size else checkpoints[0]
     level = back[at.get(phase1, 0)]
-    crossed = np.flatnonzero((back >= level + 0.5 * (back[-1] - level)) & (steps > phase1))
+    crossed = np.flatnonzero((back >= level + TURN_SHARE * (back[-1] - level)) & (steps > phase1))
     turn = first_after(int(steps[crossed[0]])) if crossed.size else checkpoints[len(checkpoints) // 2]
     return {"phase1": phase1, "turn": turn, "phase2": checkpoints[-1]}
 
@@ -111,10 +116,12 @@ def extract(summary: dict) -> dict:
         out[f"top_share/{m}"] = summary["top_anchors"][m]["planning_share"]
         out[f"top_ci/{m}"] = summary["top_anchors"][m]["ci95"]
         out[f"importance_share/{m}"] = summary["planning_share_of_importance"][m]
+        out[f"importance_ci/{m}"] = summary.get("planning_share_of_importance_ci95", {}).get(m, [math.nan] * 2)
         c = summary["by_class"][m]
         out[f"mean_abs_planning/{m}"] = c["planning"]["mean_abs"]
         out[f"mean_abs_execution/{m}"] = c["execution"]["mean_abs"]
     out["by_role"] = {m: {k: v["mean_abs"] for k, v in summary.get("by_role", {}).get(m, {}).items()} for m in HEADLINE}
+    out["by_role_n"] = {k: v["n"] for k, v in summary.get("by_role", {}).get(HEADLINE[0], {}).items()}
     out["top_anchor_roles"] = {m: summary.get("top_anchor_roles", {}).get(m, {}) for m in HEADLINE}
     return out
 
@@ -216,6 +223,12 @@ def report(data: dict, args: argparse.Namespace, out: Path) -> None:
     draw(data, arms, out / "anchors_rl.png")
 
 
+def _with_ci(value: float, ci) -> str:
+    if not ci or any(c is None or not math.isfinite(c) for c in ci):
+        return f"{value:.2f}"
+    return f"{value:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
 def dense_table(data: dict, arms: list[str]) -> str:
     """Every analysed checkpoint: accuracy, base rate, top-10% planning shares, by-move |imp|."""
     rows = []
@@ -226,15 +239,16 @@ def dense_table(data: dict, arms: list[str]) -> str:
                 rows.append([arm, seed, step, f"{f['accuracy']:.2f}", f["n_sentences"],
                              f"{f['planning_share_of_sentences']:.2f}"]
                             + [f"{f[f'top_share/{m}']:.2f}" for m in HEADLINE]
-                            + [f"{f[f'importance_share/{m}']:.2f}" for m in HEADLINE]
+                            + [_with_ci(f[f"importance_share/{m}"], f.get(f"importance_ci/{m}")) for m in HEADLINE]
                             + [f"{roles.get(r, math.nan):.2f}" for r in ("choose (final attempt)", "step (right)",
                                                                           "step (wrong)", "conclude after failed check",
                                                                           "backtrack after failed check")]
                             + [f"{f.get('timing', {}).get('cpu_s', math.nan):.0f}"])
     header = ["arm", "seed", "step", "acc", "sentences", "planning share", "top10 RI-acc", "top10 CF-KL",
-              "|imp| share RI-acc", "|imp| share CF-KL", "choose(final)", "step right", "step wrong",
+              "|imp| share RI-acc [95% CI]", "|imp| share CF-KL [95% CI]", "choose(final)", "step right", "step wrong",
               "conclude after fail", "backtrack after fail", "CPU s"]
-    return ("\nEvery analysed checkpoint (planning shares; mean |resampling accuracy importance| by move):\n\n"
+    return ("\nEvery analysed checkpoint (planning shares, intervals: bootstrap over traces; mean |resampling "
+            "accuracy importance| by move):\n\n"
             + markdown_table(header, rows))
 
 

@@ -3,7 +3,8 @@
 For every measure of `estimators.MEASURES`, over the analysed sentences of all traces:
 
 - `by_class`: count, mean, mean |value| and median |value| of planning and execution sentences;
-- `planning_share_of_importance`: sum of |value| over planning sentences / sum over all;
+- `planning_share_of_importance`: sum of |value| over planning sentences / sum over all (and
+  its 95% bootstrap interval over traces);
 - `top_anchors`: the top `top_fraction` of sentences pooled over traces, ranked by |value|
   (ties broken by position), and the planning share among them, with a 95% bootstrap interval
   over traces; `planning_share_of_sentences` is the base rate it compares with;
@@ -71,6 +72,26 @@ def bootstrap_share(values: np.ndarray, planning: np.ndarray, trace_ids: np.ndar
     return float(low), float(high)
 
 
+def bootstrap_importance_share(values: np.ndarray, planning: np.ndarray, trace_ids: np.ndarray,
+                               reps: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the planning share of summed |importance|, resampling traces."""
+    traces = np.unique(trace_ids)
+    if len(traces) < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    members = {t: np.flatnonzero(trace_ids == t) for t in traces}
+    shares = []
+    for _ in range(reps):
+        rows = np.concatenate([members[t] for t in rng.choice(traces, size=len(traces))])
+        total = np.abs(values[rows]).sum()
+        if total:
+            shares.append(np.abs(values[rows][planning[rows]]).sum() / total)
+    if not shares:
+        return math.nan, math.nan
+    low, high = np.percentile(shares, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def _stats(values: np.ndarray) -> dict[str, float]:
     if not len(values):
         return {"n": 0, "mean": math.nan, "mean_abs": math.nan, "median_abs": math.nan}
@@ -91,7 +112,8 @@ def summarize(results: list[dict[str, Any]], top_fraction: float = 0.1, seed: in
         "n_sentences": len(rows),
         "planning_share_of_sentences": float(planning.mean()) if len(rows) else math.nan,
         "top_fraction": top_fraction,
-        "by_class": {}, "planning_share_of_importance": {}, "top_anchors": {},
+        "by_class": {}, "planning_share_of_importance": {}, "planning_share_of_importance_ci95": {},
+        "top_anchors": {},
     }
     if labels is not None:
         out["by_role"], out["top_anchor_roles"] = {}, {}
@@ -100,6 +122,8 @@ def summarize(results: list[dict[str, Any]], top_fraction: float = 0.1, seed: in
         out["by_class"][measure] = {"planning": _stats(values[planning]), "execution": _stats(values[~planning])}
         total = float(np.abs(values).sum())
         out["planning_share_of_importance"][measure] = float(np.abs(values[planning]).sum()) / total if total else math.nan
+        out["planning_share_of_importance_ci95"][measure] = bootstrap_importance_share(values, planning, trace_ids,
+                                                                                       seed=seed)
         top = {"k": int(max(1, math.ceil(top_fraction * len(values)))) if len(values) else 0,
                "planning_share": _share_top(values, planning, top_fraction),
                "ci95": bootstrap_share(values, planning, trace_ids, top_fraction, seed=seed)}
