@@ -105,3 +105,15 @@ def test_a_tokenizer_without_eos_cannot_be_used(tiny_countdown_model):
     tokenizer.eos_token = None
     with pytest.raises(ValueError, match="no end-of-sequence token"):
         BuiltinBackend(model, tokenizer)
+
+
+def test_vllm_backend_without_vllm_is_one_line(tiny_countdown_model, tmp_path, capsys):
+    from hicra.anchors.backends import vllm_available
+
+    if vllm_available():
+        pytest.skip("vLLM is installed here")
+    code = anchors_main(["--model", str(tiny_countdown_model), "--problems", "1", "--out", str(tmp_path / "o"),
+                         "--backend", "vllm", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.endswith("vLLM is not installed (pip install vllm), use --backend builtin")
+    assert not (tmp_path / "o").exists()

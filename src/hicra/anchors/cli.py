@@ -165,6 +165,10 @@ def run(args: argparse.Namespace, cfg) -> Path:
 
         hf_logging.disable_progress_bar()
     records, task_name = _records(args, cfg)
+    from hicra.anchors.backends import vllm_available
+
+    if args.backend == "vllm" and not vllm_available():
+        raise ValueError("backend 'vllm': vLLM is not installed (pip install vllm), use --backend builtin")
     store = AnchorsStore(args.out)
     settings = {"model": str(args.model), "source": str(args.traces or args.prompts or f"{args.problems} puzzles"),
                 "task": args.task, **{f.name: getattr(cfg, f.name) for f in fields(cfg)},
