@@ -92,7 +92,7 @@ def analyse_checkpoint(model: Path, out: Path, args: argparse.Namespace) -> dict
 
     argv = ["--model", str(model), "--problems", str(args.problems), "--out", str(out),
             "--samples", str(args.samples), "--temperature", "1", "--top-p", "1", "--max-new-tokens", "160",
-            "--seed", "0", "--batch-rows", str(args.batch_rows), "--threads", "1"]
+            "--seed", "0", "--batch-rows", str(args.batch_rows), "--threads", "1", "--skip-unended"]
     if not args.progress:
         argv.append("--no-progress")
     cpu0, wall0 = time.process_time(), time.time()
@@ -110,7 +110,8 @@ def analyse_checkpoint(model: Path, out: Path, args: argparse.Namespace) -> dict
 
 def extract(summary: dict) -> dict:
     """The per-checkpoint figures that results.json keeps."""
-    out = {"n_traces": summary["n_traces"], "accuracy": summary["n_traces_correct"] / max(summary["n_traces"], 1),
+    skipped = summary.get("n_skipped_traces", 0)
+    out = {"n_traces": summary["n_traces"], "n_skipped": skipped, "accuracy": summary["n_traces_correct"] / max(summary["n_traces"] + skipped, 1),
            "n_sentences": summary["n_sentences"], "planning_share_of_sentences": summary["planning_share_of_sentences"]}
     for m in MEASURES:
         out[f"top_share/{m}"] = summary["top_anchors"][m]["planning_share"]

@@ -117,3 +117,17 @@ def test_vllm_backend_without_vllm_is_one_line(tiny_countdown_model, tmp_path, c
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.endswith("vLLM is not installed (pip install vllm), use --backend builtin")
     assert not (tmp_path / "o").exists()
+
+
+def test_skip_unended_leaves_out_base_traces_that_never_end(tiny_countdown_model):
+    model, tokenizer = load_model_and_tokenizer(tiny_countdown_model)
+    handle = model.lm_head.register_forward_hook(
+        lambda m, i, out: out.index_fill_(-1, __import__("torch").tensor([tokenizer.eos_token_id]), -1e4))
+    try:
+        backend = BuiltinBackend(model, tokenizer, max_new_tokens=5)
+        records = [{"key": "0000-p", "prompt": PROMPT, "context": PROMPT, "gold": None, "source": "puzzle 0"}]
+        skipped = []
+        assert sample_base_traces(backend, records, seed=0, skipped=skipped) == []
+        assert skipped == [{"key": "0000-p", "source": "puzzle 0", "tokens": 5}]
+    finally:
+        handle.remove()

@@ -112,10 +112,16 @@ def _traces(args: argparse.Namespace, cfg, records: list[dict[str, Any]], task_n
         traces = [Trace(r["key"], r["prompt"], r["context"], r["response"].strip(), r["gold"], r["source"])
                   for r in records]
     else:
-        traces = []
+        traces, skipped = [], [] if cfg.skip_unended else None
         for start in range(0, len(records), cfg.batch_rows):
             traces += sample_base_traces(backend, records[start:start + cfg.batch_rows], cfg.seed + start,
-                                         cfg.require_ending)
+                                         cfg.require_ending, skipped)
+        if skipped:
+            from hicra.anchors.store import write_json
+
+            write_json(store.root / "skipped_traces.json", skipped)
+            print(f"hicra anchors: {len(skipped)} of {len(records)} base traces reached --max-new-tokens "
+                  "without ending and are left out (skipped_traces.json)", file=sys.stderr)
     store.save_traces([t.to_dict() for t in traces])
     return traces
 
@@ -183,7 +189,9 @@ def run(args: argparse.Namespace, cfg) -> Path:
     embedder = _embedder(cfg.embedder, args.device)
     results = run_anchors(traces, backend, task, detector, store, cfg, embedder.encode, progress=not args.no_progress)
     summary = summarize(results, cfg.top_fraction, cfg.seed)
-    summary.update(model=str(args.model), task=task_name, detector=detector_name(detector),
+    skipped_path = store.root / "skipped_traces.json"
+    n_skipped = len(json.loads(skipped_path.read_text())) if skipped_path.exists() else 0
+    summary.update(model=str(args.model), task=task_name, detector=detector_name(detector), n_skipped_traces=n_skipped,
                    samples=cfg.samples, sentence_mode=cfg.sentence_mode)
     path = store.root / "summary.json"
     write_json(path, summary)

@@ -67,6 +67,9 @@ class AnchorsConfig:
     """Also store every continuation's full text (large for long traces)."""
     require_ending: bool = True
     """Refuse a trace when no continuation from its prompt ends within the token budget."""
+    skip_unended: bool = False
+    """Drop sampled base traces that reach the token budget without ending (they have no
+    answer), listing them in OUT/skipped_traces.json, instead of refusing the run."""
 
 
 def validate(cfg: AnchorsConfig) -> None:

@@ -77,7 +77,8 @@ class AnchorsStore:
             earlier = read_json(self.config_path)
             mine = {k: v for k, v in config.items() if k not in NOT_IN_KEY}
             theirs = {k: v for k, v in earlier.items() if k not in NOT_IN_KEY}
-            changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            # a setting the earlier run did not record (added since) is taken to be the same
+            changed = sorted(k for k in theirs if mine.get(k) != theirs[k])
             if changed:
                 raise FileExistsError(
                     f"{self.root} holds results of other settings ({', '.join(changed)} differ); "

@@ -143,13 +143,13 @@ def join(context: str, response: str) -> str:
     return context + " " + response
 
 
-def sample_base_traces(backend: Any, records: list[dict[str, Any]], seed: int,
-                       require_ending: bool = True) -> list[Trace]:
+def sample_base_traces(backend: Any, records: list[dict[str, Any]], seed: int, require_ending: bool = True,
+                       skipped: list[dict[str, Any]] | None = None) -> list[Trace]:
     """One sampled response per prompt record (records carry key, prompt, context, gold, source).
 
     A response that is empty, or (with `require_ending`) that reached the token budget without
     ending, is refused with one line naming its trace: the resampling needs traces the model
-    can finish.
+    can finish. With a `skipped` list, unended responses are appended there and left out instead.
     """
     rows = backend.sample([r["context"] for r in records], 1, seed)
     traces = []
@@ -158,6 +158,9 @@ def sample_base_traces(backend: Any, records: list[dict[str, Any]], seed: int,
         if not text:
             raise AnchorsInputError(f"trace {record['key']} ({record['source']}): the model produced an "
                                     "empty response; it cannot be analysed")
+        if not row.ended and skipped is not None:
+            skipped.append({"key": record["key"], "source": record["source"], "tokens": row.n_tokens})
+            continue
         if require_ending and not row.ended:
             raise AnchorsInputError(f"trace {record['key']} ({record['source']}): the model's response "
                                     f"reached --max-new-tokens ({row.n_tokens} tokens) without an "
