@@ -166,6 +166,29 @@ def analyse_point(table: dict, arm: str, seed: int, step: int, run: Path, sft: P
         args.save(table)  # results.json after every checkpoint: a stopped job loses nothing
 
 
+def refresh(args: argparse.Namespace) -> dict:
+    """The table rebuilt from every finished checkpoint directory under WORK (no sampling), and
+    the phases of every finished run: what `--refresh` writes."""
+    work = Path(args.work).expanduser()
+    table: dict = {"checkpoints": {}, "phases": {}}
+    sft = work / "sft" / "summary.json"
+    for arm in args.arms:
+        for seed_dir in sorted((work / arm).glob("seed*")):
+            seed = seed_dir.name[4:]
+            steps = {int(p.parent.name.split("_")[1]): p for p in seed_dir.glob("step_*/summary.json")}
+            if sft.is_file():
+                steps[0] = sft
+            for step, path in sorted(steps.items()):
+                figures = extract(json.loads(path.read_text()))
+                timing = path.parent / "timing.json"
+                figures["timing"] = json.loads(timing.read_text()) if timing.exists() else {}
+                table["checkpoints"].setdefault(arm, {}).setdefault(seed, {})[str(step)] = figures
+            run = Path(args.runs) / arm / f"seed{seed}"
+            if (run / "metrics.jsonl").is_file() and len(read_metrics(run)) >= args.steps:
+                table["phases"].setdefault(arm, {})[seed] = phase_points(read_metrics(run), checkpoint_steps(run))
+    return table
+
+
 def merge(old: dict, new: dict) -> dict:
     for key in ("checkpoints", "phases"):
         for arm, seeds in new.get(key, {}).items():
@@ -205,9 +228,14 @@ def report(data: dict, args: argparse.Namespace, out: Path) -> None:
                     per[name] = vals
                 paired[(key, arm)] = per
                 diff = paired_difference(per["phase2"], per["phase1"])
-                rows.append([label, arm] + [fmt_stat(describe(per[n])) for n in ("phase1", "turn", "phase2")]
-                            + [fmt_stat(diff)])
-        lines.append(f"Mean [bootstrap 95% interval] over seeds {seeds_all}; `*`: the interval excludes 0.")
+                if len(seeds_all) == 1:  # one seed: the interval is over traces, within the checkpoint
+                    cells = [_one_seed_cell(data, arm, seeds_all[0], n, key) for n in ("phase1", "turn", "phase2")]
+                else:
+                    cells = [fmt_stat(describe(per[n])) for n in ("phase1", "turn", "phase2")]
+                rows.append([label, arm] + cells + [fmt_stat(diff)])
+        lines.append(f"Mean [bootstrap 95% interval] over seeds {seeds_all}; `*`: the interval excludes 0."
+                     if len(seeds_all) > 1 else
+                     f"Seed {seeds_all[0]} only: each value [95% bootstrap interval over the checkpoint's traces].")
         lines.append("")
         lines.append(markdown_table(header, rows))
         if len(arms) == 2:
@@ -222,6 +250,15 @@ def report(data: dict, args: argparse.Namespace, out: Path) -> None:
     lines.append(dense_table(data, arms))
     (out / "results.md").write_text("\n".join(lines) + "\n")
     draw(data, arms, out / "anchors_rl.png")
+
+
+def _one_seed_cell(data: dict, arm: str, seed: int, phase: str, key: str) -> str:
+    step = data["phases"].get(arm, {}).get(str(seed), {}).get(phase)
+    fig = data["checkpoints"].get(arm, {}).get(str(seed), {}).get(str(step)) if step is not None else None
+    if not fig or fig.get(key) is None:
+        return "n/a"
+    ci_key = key.replace("top_share/", "top_ci/").replace("importance_share/", "importance_ci/")
+    return f"{_with_ci(fig[key], fig.get(ci_key) if ci_key != key else None)} (step {step})"
 
 
 def _with_ci(value: float, ci) -> str:
@@ -310,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait", action="store_true", help="wait for checkpoints and runs that are not there yet")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--report-only", action="store_true", help="only aggregate results.json into results.md/plot")
+    p.add_argument("--refresh", action="store_true",
+                   help="rebuild results.json from the finished checkpoint directories under --work, then report")
     args = p.parse_args(argv)
     import torch
 
@@ -326,7 +365,10 @@ def main(argv: list[str] | None = None) -> int:
         write_json(store, merged)
 
     args.save = None if args.report_only else save
-    if not args.report_only:
+    if args.refresh:
+        save(refresh(args))
+        data = json.loads(store.read_text())
+    elif not args.report_only:
         save(collect(args))
         data = json.loads(store.read_text())
     report(data, args, out)
