@@ -57,15 +57,32 @@ def smollm2_shaped_model(out: Path) -> Path:
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=16384, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=16384,
+        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     core.train_from_iterator(texts, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
-                                        bos_token="<|endoftext|>")
-    config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                         num_attention_heads=9, num_key_value_heads=3, max_position_embeddings=8192,
-                         tie_word_embeddings=True, rope_theta=100000.0, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=tokenizer.bos_token_id, pad_token_id=tokenizer.pad_token_id)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+        bos_token="<|endoftext|>",
+    )
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        max_position_embeddings=8192,
+        tie_word_embeddings=True,
+        rope_theta=100000.0,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,8 +100,14 @@ def lm_traces(path: Path, n: int, sentences: int) -> Path:
         for line in f:
             row = json.loads(line)
             parts = split_sentences(row["reasoning"])[:sentences]
-            rows.append({"id": f"math{len(rows)}", "problem": row["problem"], "answer": row["gt_answer"],
-                         "response": row["reasoning"][:parts[-1].end]})
+            rows.append(
+                {
+                    "id": f"math{len(rows)}",
+                    "problem": row["problem"],
+                    "answer": row["gt_answer"],
+                    "response": row["reasoning"][: parts[-1].end],
+                }
+            )
             if len(rows) == n:
                 break
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -99,17 +122,27 @@ def timed_run(argv: list[str], out: Path) -> dict:
     wall, cpu = time.time() - wall, time.process_time() - cpu
     summary = json.loads((out / "summary.json").read_text())
     n = summary["n_sentences"]
-    return {"sentences": n, "traces": summary["n_traces"], "wall_s": wall, "cpu_s": cpu,
-            "sentences_per_min_wall": 60 * n / wall, "sentences_per_min_cpu": 60 * n / cpu,
-            "load_avg": os.getloadavg()[0]}
+    return {
+        "sentences": n,
+        "traces": summary["n_traces"],
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "sentences_per_min_wall": 60 * n / wall,
+        "sentences_per_min_cpu": 60 * n / cpu,
+        "load_avg": os.getloadavg()[0],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=["countdown", "135m"])
-    p.add_argument("--samples", type=int, default=20, help="continuations per boundary (both models)")
+    p.add_argument(
+        "--samples", type=int, default=20, help="continuations per boundary (both models)"
+    )
     p.add_argument("--traces", type=int, default=8, help="countdown base traces")
-    p.add_argument("--lm", default="", help="a real ~135M model (path or alias); default: built random-init")
+    p.add_argument(
+        "--lm", default="", help="a real ~135M model (path or alias); default: built random-init"
+    )
     p.add_argument("--lm-traces", type=int, default=2)
     p.add_argument("--lm-sentences", type=int, default=4)
     p.add_argument("--lm-new-tokens", type=int, default=48)
@@ -129,30 +162,89 @@ def main(argv: list[str] | None = None) -> int:
 
         sft = sft_dir(sft_config(False, 0), CountdownTask())
         if not is_complete(sft):
-            raise SystemExit(f"{sft}: no cached SFT checkpoint; run `hicra demo` (or hicra sft) first")
-        run = timed_run(["--model", str(sft), "--problems", str(args.traces), "--samples", str(args.samples),
-                         "--temperature", "1", "--top-p", "1", "--max-new-tokens", "160"], out / "countdown")
+            raise SystemExit(
+                f"{sft}: no cached SFT checkpoint; run `hicra demo` (or hicra sft) first"
+            )
+        run = timed_run(
+            [
+                "--model",
+                str(sft),
+                "--problems",
+                str(args.traces),
+                "--samples",
+                str(args.samples),
+                "--temperature",
+                "1",
+                "--top-p",
+                "1",
+                "--max-new-tokens",
+                "160",
+            ],
+            out / "countdown",
+        )
         results["models"]["countdown"] = run | {"model": str(sft), "parameters": 1.06e6}
         print("countdown", run, flush=True)
     if "135m" in args.models:
         model = args.lm or str(smollm2_shaped_model(out / "llama135m_random"))
         traces = lm_traces(out / "lm_traces.jsonl", args.lm_traces, args.lm_sentences)
-        run = timed_run(["--model", model, "--traces", str(traces), "--samples", str(args.samples),
-                         "--max-new-tokens", str(args.lm_new_tokens), "--no-require-ending", "--task", "math"],
-                        out / "lm135m")
+        run = timed_run(
+            [
+                "--model",
+                model,
+                "--traces",
+                str(traces),
+                "--samples",
+                str(args.samples),
+                "--max-new-tokens",
+                str(args.lm_new_tokens),
+                "--no-require-ending",
+                "--task",
+                "math",
+            ],
+            out / "lm135m",
+        )
         from hicra.models import load_model_and_tokenizer
 
         params = n_parameters(load_model_and_tokenizer(model)[0])
-        results["models"]["135m"] = run | {"model": model, "parameters": params, "random_init": not args.lm,
-                                           "new_tokens_per_continuation": args.lm_new_tokens}
+        results["models"]["135m"] = run | {
+            "model": model,
+            "parameters": params,
+            "random_init": not args.lm,
+            "new_tokens_per_continuation": args.lm_new_tokens,
+        }
         print("135m", run, flush=True)
     write_json(out / "results.json", results)
-    rows = [[name, f"{r['parameters'] / 1e6:.1f}M", r["traces"], r["sentences"], f"{r['wall_s']:.0f}",
-             f"{r['cpu_s']:.0f}", f"{r['sentences_per_min_wall']:.1f}", f"{r['sentences_per_min_cpu']:.1f}",
-             f"{r['load_avg']:.1f}"] for name, r in results["models"].items()]
-    table = markdown_table(["model", "params", "traces", "sentences", "wall s", "CPU s", "sentences/min (wall)",
-                            "sentences/min (CPU)", "load avg"], rows)
-    (out / "results.md").write_text(f"N = {args.samples} continuations per boundary, 1 torch thread.\n\n{table}")
+    rows = [
+        [
+            name,
+            f"{r['parameters'] / 1e6:.1f}M",
+            r["traces"],
+            r["sentences"],
+            f"{r['wall_s']:.0f}",
+            f"{r['cpu_s']:.0f}",
+            f"{r['sentences_per_min_wall']:.1f}",
+            f"{r['sentences_per_min_cpu']:.1f}",
+            f"{r['load_avg']:.1f}",
+        ]
+        for name, r in results["models"].items()
+    ]
+    table = markdown_table(
+        [
+            "model",
+            "params",
+            "traces",
+            "sentences",
+            "wall s",
+            "CPU s",
+            "sentences/min (wall)",
+            "sentences/min (CPU)",
+            "load avg",
+        ],
+        rows,
+    )
+    (out / "results.md").write_text(
+        f"N = {args.samples} continuations per boundary, 1 torch thread.\n\n{table}"
+    )
     print(table)
     return 0
 

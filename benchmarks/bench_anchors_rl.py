@@ -41,10 +41,23 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import describe, fmt_stat, machine_info, markdown_table, paired_difference, plt, trailing_mean, write_json  # noqa: E402
+from common import (  # noqa: E402
+    describe,
+    fmt_stat,
+    machine_info,
+    markdown_table,
+    paired_difference,
+    plt,
+    trailing_mean,
+    write_json,
+)
 
-MEASURES = ("resampling_importance_accuracy", "resampling_importance_kl",
-            "counterfactual_importance_accuracy", "counterfactual_importance_kl")
+MEASURES = (
+    "resampling_importance_accuracy",
+    "resampling_importance_kl",
+    "counterfactual_importance_accuracy",
+    "counterfactual_importance_kl",
+)
 HEADLINE = ("resampling_importance_accuracy", "counterfactual_importance_kl")
 
 
@@ -59,21 +72,27 @@ def read_metrics(run: Path) -> list[dict]:
 
 def checkpoint_steps(run: Path) -> list[int]:
     root = run / "checkpoints"
-    return sorted(int(p.name.split("_")[1]) for p in root.glob("step_*") if (p / "trainer_state.pt").is_file())
+    return sorted(
+        int(p.name.split("_")[1]) for p in root.glob("step_*") if (p / "trainer_state.pt").is_file()
+    )
 
 
 def phase_points(rows: list[dict], checkpoints: list[int]) -> dict[str, int]:
     """{phase1, turn, phase2} checkpoint steps of one finished run (rule in the module doc)."""
     steps = np.array([r["step"] for r in rows])
     ent = trailing_mean(np.array([r.get("entropy/execution", math.nan) for r in rows], float), 10)
-    back = trailing_mean(np.array([r.get("task/backtrack_after_failed_check", math.nan) for r in rows], float), 20)
+    back = trailing_mean(
+        np.array([r.get("task/backtrack_after_failed_check", math.nan) for r in rows], float), 20
+    )
     at = {int(s): i for i, s in enumerate(steps)}
     first_after = lambda step: next((c for c in checkpoints if c >= step), checkpoints[-1])  # noqa: E731
     reached = np.flatnonzero(ent <= ent[0] - (2 / 3) * (ent[0] - ent[-1]))
     phase1 = first_after(int(steps[reached[0]])) if reached.size else checkpoints[0]
     level = back[at.get(phase1, 0)]
     crossed = np.flatnonzero((back >= level + TURN_SHARE * (back[-1] - level)) & (steps > phase1))
-    turn = first_after(int(steps[crossed[0]])) if crossed.size else checkpoints[len(checkpoints) // 2]
+    turn = (
+        first_after(int(steps[crossed[0]])) if crossed.size else checkpoints[len(checkpoints) // 2]
+    )
     return {"phase1": phase1, "turn": turn, "phase2": checkpoints[-1]}
 
 
@@ -90,9 +109,29 @@ def analyse_checkpoint(model: Path, out: Path, args: argparse.Namespace) -> dict
     """Run `hicra anchors` on one checkpoint (resumes), return its summary plus timings."""
     from hicra.anchors.cli import anchors_main
 
-    argv = ["--model", str(model), "--problems", str(args.problems), "--out", str(out),
-            "--samples", str(args.samples), "--temperature", "1", "--top-p", "1", "--max-new-tokens", "160",
-            "--seed", "0", "--batch-rows", str(args.batch_rows), "--threads", "1", "--skip-unended"]
+    argv = [
+        "--model",
+        str(model),
+        "--problems",
+        str(args.problems),
+        "--out",
+        str(out),
+        "--samples",
+        str(args.samples),
+        "--temperature",
+        "1",
+        "--top-p",
+        "1",
+        "--max-new-tokens",
+        "160",
+        "--seed",
+        "0",
+        "--batch-rows",
+        str(args.batch_rows),
+        "--threads",
+        "1",
+        "--skip-unended",
+    ]
     if not args.progress:
         argv.append("--no-progress")
     cpu0, wall0 = time.process_time(), time.time()
@@ -100,10 +139,15 @@ def analyse_checkpoint(model: Path, out: Path, args: argparse.Namespace) -> dict
     if code != 0:
         raise SystemExit(f"hicra anchors failed on {model} (exit {code})")
     summary = json.loads((out / "summary.json").read_text())
-    timing = {"cpu_s": time.process_time() - cpu0, "wall_s": time.time() - wall0,
-              "load1": Path("/proc/loadavg").read_text().split()[0]}
+    timing = {
+        "cpu_s": time.process_time() - cpu0,
+        "wall_s": time.time() - wall0,
+        "load1": Path("/proc/loadavg").read_text().split()[0],
+    }
     timing_path = out / "timing.json"
-    if not timing_path.exists() or timing["cpu_s"] > 30:  # keep the timing of the run that computed it
+    if (
+        not timing_path.exists() or timing["cpu_s"] > 30
+    ):  # keep the timing of the run that computed it
         timing_path.write_text(json.dumps(timing))
     return summary
 
@@ -111,18 +155,30 @@ def analyse_checkpoint(model: Path, out: Path, args: argparse.Namespace) -> dict
 def extract(summary: dict) -> dict:
     """The per-checkpoint figures that results.json keeps."""
     skipped = summary.get("n_skipped_traces", 0)
-    out = {"n_traces": summary["n_traces"], "n_skipped": skipped, "accuracy": summary["n_traces_correct"] / max(summary["n_traces"] + skipped, 1),
-           "n_sentences": summary["n_sentences"], "planning_share_of_sentences": summary["planning_share_of_sentences"]}
+    out = {
+        "n_traces": summary["n_traces"],
+        "n_skipped": skipped,
+        "accuracy": summary["n_traces_correct"] / max(summary["n_traces"] + skipped, 1),
+        "n_sentences": summary["n_sentences"],
+        "planning_share_of_sentences": summary["planning_share_of_sentences"],
+    }
     for m in MEASURES:
         out[f"top_share/{m}"] = summary["top_anchors"][m]["planning_share"]
         out[f"top_ci/{m}"] = summary["top_anchors"][m]["ci95"]
         out[f"importance_share/{m}"] = summary["planning_share_of_importance"][m]
-        out[f"importance_ci/{m}"] = summary.get("planning_share_of_importance_ci95", {}).get(m, [math.nan] * 2)
+        out[f"importance_ci/{m}"] = summary.get("planning_share_of_importance_ci95", {}).get(
+            m, [math.nan] * 2
+        )
         c = summary["by_class"][m]
         out[f"mean_abs_planning/{m}"] = c["planning"]["mean_abs"]
         out[f"mean_abs_execution/{m}"] = c["execution"]["mean_abs"]
-    out["by_role"] = {m: {k: v["mean_abs"] for k, v in summary.get("by_role", {}).get(m, {}).items()} for m in HEADLINE}
-    out["by_role_n"] = {k: v["n"] for k, v in summary.get("by_role", {}).get(HEADLINE[0], {}).items()}
+    out["by_role"] = {
+        m: {k: v["mean_abs"] for k, v in summary.get("by_role", {}).get(m, {}).items()}
+        for m in HEADLINE
+    }
+    out["by_role_n"] = {
+        k: v["n"] for k, v in summary.get("by_role", {}).get(HEADLINE[0], {}).items()
+    }
     out["top_anchor_roles"] = {m: summary.get("top_anchor_roles", {}).get(m, {}) for m in HEADLINE}
     return out
 
@@ -141,18 +197,31 @@ def collect(args: argparse.Namespace) -> dict:
             for step in fixed:  # fixed steps first, each as soon as its checkpoint is written
                 analyse_point(table, arm, seed, step, run, sft, work, args)
             if "phases" in args.points:
-                done = lambda: len(read_metrics(run)) >= args.steps and len(checkpoint_steps(run)) >= args.steps // 20  # noqa: E731
+                done = lambda: (
+                    len(read_metrics(run)) >= args.steps
+                    and len(checkpoint_steps(run)) >= args.steps // 20
+                )  # noqa: E731
                 if not wait_for(done, f"finished run {run}", args.wait):
                     continue
                 phases = phase_points(read_metrics(run), checkpoint_steps(run))
                 table["phases"].setdefault(arm, {})[str(seed)] = phases
-                for step in sorted(set(phases.values()) | {0}):  # 0: the SFT start, shared by every run
+                for step in sorted(
+                    set(phases.values()) | {0}
+                ):  # 0: the SFT start, shared by every run
                     analyse_point(table, arm, seed, step, run, sft, work, args)
     return table
 
 
-def analyse_point(table: dict, arm: str, seed: int, step: int, run: Path, sft: Path, work: Path,
-                  args: argparse.Namespace) -> None:
+def analyse_point(
+    table: dict,
+    arm: str,
+    seed: int,
+    step: int,
+    run: Path,
+    sft: Path,
+    work: Path,
+    args: argparse.Namespace,
+) -> None:
     """Analyse one checkpoint (waiting for it with --wait) and record its figures in `table`."""
     model = sft if step == 0 else run / "checkpoints" / f"step_{step:06d}"
     out = work / "sft" if step == 0 else work / arm / f"seed{seed}" / f"step_{step:04d}"
@@ -160,7 +229,9 @@ def analyse_point(table: dict, arm: str, seed: int, step: int, run: Path, sft: P
         return
     print(f"[{time.strftime('%H:%M:%S')}] {arm} seed {seed} step {step}: {model}", flush=True)
     figures = extract(analyse_checkpoint(model, out, args))
-    figures["timing"] = json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
+    figures["timing"] = (
+        json.loads((out / "timing.json").read_text()) if (out / "timing.json").exists() else {}
+    )
     table["checkpoints"].setdefault(arm, {}).setdefault(str(seed), {})[str(step)] = figures
     if args.save is not None:
         args.save(table)  # results.json after every checkpoint: a stopped job loses nothing
@@ -175,7 +246,9 @@ def refresh(args: argparse.Namespace) -> dict:
     for arm in args.arms:
         for seed_dir in sorted((work / arm).glob("seed*")):
             seed = seed_dir.name[4:]
-            steps = {int(p.parent.name.split("_")[1]): p for p in seed_dir.glob("step_*/summary.json")}
+            steps = {
+                int(p.parent.name.split("_")[1]): p for p in seed_dir.glob("step_*/summary.json")
+            }
             if sft.is_file():
                 steps[0] = sft
             for step, path in sorted(steps.items()):
@@ -185,7 +258,9 @@ def refresh(args: argparse.Namespace) -> dict:
                 table["checkpoints"].setdefault(arm, {}).setdefault(seed, {})[str(step)] = figures
             run = Path(args.runs) / arm / f"seed{seed}"
             if (run / "metrics.jsonl").is_file() and len(read_metrics(run)) >= args.steps:
-                table["phases"].setdefault(arm, {})[seed] = phase_points(read_metrics(run), checkpoint_steps(run))
+                table["phases"].setdefault(arm, {})[seed] = phase_points(
+                    read_metrics(run), checkpoint_steps(run)
+                )
     return table
 
 
@@ -205,16 +280,27 @@ def report(data: dict, args: argparse.Namespace, out: Path) -> None:
     lines = ["Thought anchors along the countdown RL runs (`benchmarks/bench_anchors_rl.py`).", ""]
     seeds_all = sorted({int(s) for a in arms for s in data.get("phases", {}).get(a, {})})
     if seeds_all:
-        lines.append("Phase checkpoints (step) per run: " + "; ".join(
-            f"{a}/seed{s}: {data['phases'][a][str(s)]}" for a in arms for s in seeds_all if str(s) in data["phases"].get(a, {})))
+        lines.append(
+            "Phase checkpoints (step) per run: "
+            + "; ".join(
+                f"{a}/seed{s}: {data['phases'][a][str(s)]}"
+                for a in arms
+                for s in seeds_all
+                if str(s) in data["phases"].get(a, {})
+            )
+        )
         lines.append("")
         header = ["quantity", "arm"] + ["phase 1", "turn", "phase 2", "phase 2 - phase 1 (paired)"]
         rows = []
-        quantities = [("accuracy", "base-trace accuracy"),
-                      ("planning_share_of_sentences", "planning share of sentences")]
+        quantities = [
+            ("accuracy", "base-trace accuracy"),
+            ("planning_share_of_sentences", "planning share of sentences"),
+        ]
         for m in HEADLINE:
-            quantities += [(f"top_share/{m}", f"planning share of top 10%, {m}"),
-                           (f"importance_share/{m}", f"planning share of |imp|, {m}")]
+            quantities += [
+                (f"top_share/{m}", f"planning share of top 10%, {m}"),
+                (f"importance_share/{m}", f"planning share of |imp|, {m}"),
+            ]
         paired = {}
         for key, label in quantities:
             for arm in arms:
@@ -223,27 +309,47 @@ def report(data: dict, args: argparse.Namespace, out: Path) -> None:
                     vals = []
                     for s in seeds_all:
                         phases = data["phases"].get(arm, {}).get(str(s))
-                        fig = data["checkpoints"].get(arm, {}).get(str(s), {}).get(str(phases[name])) if phases else None
+                        fig = (
+                            data["checkpoints"].get(arm, {}).get(str(s), {}).get(str(phases[name]))
+                            if phases
+                            else None
+                        )
                         vals.append(fig.get(key) if fig else None)
                     per[name] = vals
                 paired[(key, arm)] = per
                 diff = paired_difference(per["phase2"], per["phase1"])
-                if len(seeds_all) == 1:  # one seed: the interval is over traces, within the checkpoint
-                    cells = [_one_seed_cell(data, arm, seeds_all[0], n, key) for n in ("phase1", "turn", "phase2")]
+                if (
+                    len(seeds_all) == 1
+                ):  # one seed: the interval is over traces, within the checkpoint
+                    cells = [
+                        _one_seed_cell(data, arm, seeds_all[0], n, key)
+                        for n in ("phase1", "turn", "phase2")
+                    ]
                 else:
                     cells = [fmt_stat(describe(per[n])) for n in ("phase1", "turn", "phase2")]
                 rows.append([label, arm] + cells + [fmt_stat(diff)])
-        lines.append(f"Mean [bootstrap 95% interval] over seeds {seeds_all}; `*`: the interval excludes 0."
-                     if len(seeds_all) > 1 else
-                     f"Seed {seeds_all[0]} only: each value [95% bootstrap interval over the checkpoint's traces].")
+        lines.append(
+            f"Mean [bootstrap 95% interval] over seeds {seeds_all}; `*`: the interval excludes 0."
+            if len(seeds_all) > 1
+            else f"Seed {seeds_all[0]} only: each value [95% bootstrap interval over the checkpoint's traces]."
+        )
         lines.append("")
         lines.append(markdown_table(header, rows))
         if len(arms) == 2:
             rows = []
             for key, label in quantities[2:]:
                 for name in ("phase1", "turn", "phase2"):
-                    rows.append([label, name, fmt_stat(paired_difference(paired[(key, arms[1])][name],
-                                                                         paired[(key, arms[0])][name]))])
+                    rows.append(
+                        [
+                            label,
+                            name,
+                            fmt_stat(
+                                paired_difference(
+                                    paired[(key, arms[1])][name], paired[(key, arms[0])][name]
+                                )
+                            ),
+                        ]
+                    )
             lines.append(f"{arms[1]} - {arms[0]}, paired by seed:")
             lines.append("")
             lines.append(markdown_table(["quantity", "phase", "difference"], rows))
@@ -254,7 +360,11 @@ def report(data: dict, args: argparse.Namespace, out: Path) -> None:
 
 def _one_seed_cell(data: dict, arm: str, seed: int, phase: str, key: str) -> str:
     step = data["phases"].get(arm, {}).get(str(seed), {}).get(phase)
-    fig = data["checkpoints"].get(arm, {}).get(str(seed), {}).get(str(step)) if step is not None else None
+    fig = (
+        data["checkpoints"].get(arm, {}).get(str(seed), {}).get(str(step))
+        if step is not None
+        else None
+    )
     if not fig or fig.get(key) is None:
         return "n/a"
     ci_key = key.replace("top_share/", "top_ci/").replace("importance_share/", "importance_ci/")
@@ -274,24 +384,63 @@ def dense_table(data: dict, arms: list[str]) -> str:
         for seed, steps in sorted(data["checkpoints"].get(arm, {}).items()):
             for step, f in sorted(steps.items(), key=lambda kv: int(kv[0])):
                 roles = f["by_role"].get(HEADLINE[0], {})
-                rows.append([arm, seed, step, f"{f['accuracy']:.2f}", f["n_sentences"],
-                             f"{f['planning_share_of_sentences']:.2f}"]
-                            + [f"{f[f'top_share/{m}']:.2f}" for m in HEADLINE]
-                            + [_with_ci(f[f"importance_share/{m}"], f.get(f"importance_ci/{m}")) for m in HEADLINE]
-                            + [f"{roles.get(r, math.nan):.2f}" for r in ("choose (final attempt)", "step (right)",
-                                                                          "step (wrong)", "conclude after failed check",
-                                                                          "backtrack after failed check")]
-                            + [f"{f.get('timing', {}).get('cpu_s', math.nan):.0f}"])
-    header = ["arm", "seed", "step", "acc", "sentences", "planning share", "top10 RI-acc", "top10 CF-KL",
-              "|imp| share RI-acc [95% CI]", "|imp| share CF-KL [95% CI]", "choose(final)", "step right", "step wrong",
-              "conclude after fail", "backtrack after fail", "CPU s"]
-    return ("\nEvery analysed checkpoint (planning shares, intervals: bootstrap over traces; mean |resampling "
-            "accuracy importance| by move):\n\n"
-            + markdown_table(header, rows))
+                rows.append(
+                    [
+                        arm,
+                        seed,
+                        step,
+                        f"{f['accuracy']:.2f}",
+                        f["n_sentences"],
+                        f"{f['planning_share_of_sentences']:.2f}",
+                    ]
+                    + [f"{f[f'top_share/{m}']:.2f}" for m in HEADLINE]
+                    + [
+                        _with_ci(f[f"importance_share/{m}"], f.get(f"importance_ci/{m}"))
+                        for m in HEADLINE
+                    ]
+                    + [
+                        f"{roles.get(r, math.nan):.2f}"
+                        for r in (
+                            "choose (final attempt)",
+                            "step (right)",
+                            "step (wrong)",
+                            "conclude after failed check",
+                            "backtrack after failed check",
+                        )
+                    ]
+                    + [f"{f.get('timing', {}).get('cpu_s', math.nan):.0f}"]
+                )
+    header = [
+        "arm",
+        "seed",
+        "step",
+        "acc",
+        "sentences",
+        "planning share",
+        "top10 RI-acc",
+        "top10 CF-KL",
+        "|imp| share RI-acc [95% CI]",
+        "|imp| share CF-KL [95% CI]",
+        "choose(final)",
+        "step right",
+        "step wrong",
+        "conclude after fail",
+        "backtrack after fail",
+        "CPU s",
+    ]
+    return (
+        "\nEvery analysed checkpoint (planning shares, intervals: bootstrap over traces; mean |resampling "
+        "accuracy importance| by move):\n\n" + markdown_table(header, rows)
+    )
 
 
-MOVES = ("choose (final attempt)", "backtrack after failed check", "conclude after failed check", "step (wrong)",
-         "step (right)")
+MOVES = (
+    "choose (final attempt)",
+    "backtrack after failed check",
+    "conclude after failed check",
+    "step (wrong)",
+    "step (right)",
+)
 
 
 def draw(data: dict, arms: list[str], path: Path) -> None:
@@ -307,17 +456,39 @@ def draw(data: dict, arms: list[str], path: Path) -> None:
             xs = sorted(int(s) for s in steps)
             alpha = 1.0 if seed == "0" else 0.4
             label = f"{arm} seed {seed}"
-            axes[0].plot(xs, [steps[str(s)][f"importance_share/{m}"] for s in xs], marker="o", ms=3,
-                         color=colors.get(arm), alpha=alpha, label=label)
-            axes[0].plot(xs, [steps[str(s)]["planning_share_of_sentences"] for s in xs], ls=":", lw=1,
-                         color=colors.get(arm), alpha=alpha)
+            axes[0].plot(
+                xs,
+                [steps[str(s)][f"importance_share/{m}"] for s in xs],
+                marker="o",
+                ms=3,
+                color=colors.get(arm),
+                alpha=alpha,
+                label=label,
+            )
+            axes[0].plot(
+                xs,
+                [steps[str(s)]["planning_share_of_sentences"] for s in xs],
+                ls=":",
+                lw=1,
+                color=colors.get(arm),
+                alpha=alpha,
+            )
             if seed != "0":
                 continue
             for move in MOVES:
                 ys = [steps[str(s)]["by_role"][m].get(move, math.nan) for s in xs]
-                axes[1].plot(xs, ys, ls=styles[move], marker=".", color=colors.get(arm), label=f"{arm}: {move}")
+                axes[1].plot(
+                    xs,
+                    ys,
+                    ls=styles[move],
+                    marker=".",
+                    color=colors.get(arm),
+                    label=f"{arm}: {move}",
+                )
     axes[0].set_ylabel("planning share of summed |importance|")
-    axes[0].set_title("resampling importance (accuracy); dotted: planning share of sentences", fontsize=9)
+    axes[0].set_title(
+        "resampling importance (accuracy); dotted: planning share of sentences", fontsize=9
+    )
     axes[1].set_ylabel("mean |importance| (seed 0)")
     axes[1].set_title("by countdown move", fontsize=9)
     for ax in axes:
@@ -333,22 +504,41 @@ def draw(data: dict, arms: list[str], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--runs", default="/work/coord/runs/countdown300/runs", help="root of <arm>/seed<k>/ run dirs")
+    p.add_argument(
+        "--runs",
+        default="/work/coord/runs/countdown300/runs",
+        help="root of <arm>/seed<k>/ run dirs",
+    )
     p.add_argument("--arms", nargs="+", default=["grpo", "hicra"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--points", nargs="+", default=["phases"],
-                   help="checkpoint steps, and/or 'phases' (the SFT start and three phase checkpoints)")
+    p.add_argument(
+        "--points",
+        nargs="+",
+        default=["phases"],
+        help="checkpoint steps, and/or 'phases' (the SFT start and three phase checkpoints)",
+    )
     p.add_argument("--steps", type=int, default=300, help="length of a finished run")
     p.add_argument("--problems", type=int, default=20, help="base traces per checkpoint")
     p.add_argument("--samples", type=int, default=24, help="continuations per sentence boundary")
     p.add_argument("--batch-rows", type=int, default=512)
-    p.add_argument("--work", default="~/anchors_rl", help="per-checkpoint `hicra anchors` output dirs")
+    p.add_argument(
+        "--work", default="~/anchors_rl", help="per-checkpoint `hicra anchors` output dirs"
+    )
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "anchors_rl"))
-    p.add_argument("--wait", action="store_true", help="wait for checkpoints and runs that are not there yet")
+    p.add_argument(
+        "--wait", action="store_true", help="wait for checkpoints and runs that are not there yet"
+    )
     p.add_argument("--progress", action="store_true")
-    p.add_argument("--report-only", action="store_true", help="only aggregate results.json into results.md/plot")
-    p.add_argument("--refresh", action="store_true",
-                   help="rebuild results.json from the finished checkpoint directories under --work, then report")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only aggregate results.json into results.md/plot",
+    )
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="rebuild results.json from the finished checkpoint directories under --work, then report",
+    )
     args = p.parse_args(argv)
     import torch
 
@@ -357,11 +547,16 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     store = out / "results.json"
     data = json.loads(store.read_text()) if store.exists() else {}
+
     def save(table: dict) -> None:
         merged = merge(json.loads(store.read_text()) if store.exists() else {}, table)
-        merged.setdefault("settings", {}).update(problems=args.problems, samples=args.samples, runs=args.runs,
-                                                 machine=machine_info(), max_rss_mb=resource.getrusage(
-                                                     resource.RUSAGE_SELF).ru_maxrss / 1024)
+        merged.setdefault("settings", {}).update(
+            problems=args.problems,
+            samples=args.samples,
+            runs=args.runs,
+            machine=machine_info(),
+            max_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        )
         write_json(store, merged)
 
     args.save = None if args.report_only else save

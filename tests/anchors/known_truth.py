@@ -20,9 +20,11 @@ from hicra.tasks.countdown.grammar import Step
 
 # (numbers, solving strategy, a wrong strategy); the target is the solving strategy's result,
 # and no other strategy reaches it (mod 7)
-PUZZLES = (((2, 3, 4), ("+", "*"), ("+", "+")),
-           ((4, 2, 5), ("*", "+"), ("+", "*")),
-           ((5, 4, 3), ("*", "*"), ("+", "+")))
+PUZZLES = (
+    ((2, 3, 4), ("+", "*"), ("+", "+")),
+    ((4, 2, 5), ("*", "+"), ("+", "*")),
+    ((5, 4, 3), ("*", "*"), ("+", "+")),
+)
 
 
 def _steps(strategy, numbers, slip: bool = False) -> list[Step]:
@@ -36,10 +38,14 @@ def _steps(strategy, numbers, slip: bool = False) -> list[Step]:
     return steps
 
 
-def _attempt(choose: str, strategy, numbers, target: int, check: str, slip: bool = False) -> tuple[str, int]:
+def _attempt(
+    choose: str, strategy, numbers, target: int, check: str, slip: bool = False
+) -> tuple[str, int]:
     steps = _steps(strategy, numbers, slip)
     result = steps[-1].result
-    return grammar.render_attempt(choose, strategy, steps) + " " + grammar.render_check(check, result, target), result
+    return grammar.render_attempt(choose, strategy, steps) + " " + grammar.render_check(
+        check, result, target
+    ), result
 
 
 def known_truth_traces() -> list[dict]:
@@ -58,7 +64,10 @@ def known_truth_traces() -> list[dict]:
             "concludes": f"{fail} so the answer is {f} .",
             "backtracks": f"{fail} wait let us try a different approach . {retry} hence the final answer is {target} .",
         }
-        rows += [{"id": f"{name}-{kind}", "prompt": prompt, "response": text} for kind, text in traces.items()]
+        rows += [
+            {"id": f"{name}-{kind}", "prompt": prompt, "response": text}
+            for kind, text in traces.items()
+        ]
     return rows
 
 

@@ -16,6 +16,8 @@ import pytest
 
 from hicra.anchors.cli import anchors_main
 
+from anchors_helpers import one_torch_thread, sft_checkpoint  # noqa: F401 (fixtures)
+
 KNOWN = Path(__file__).resolve().parent / "data" / "known_truth.jsonl"
 MEASURE = "resampling_importance_accuracy"
 
@@ -26,8 +28,23 @@ def analyse(sft_checkpoint: Path, out: Path, ids: set[str] | None, samples: int)
         traces = out.parent / "subset.jsonl"
         rows = [line for line in KNOWN.read_text().splitlines() if json.loads(line)["id"] in ids]
         traces.write_text("\n".join(rows) + "\n")
-    argv = ["--model", str(sft_checkpoint), "--traces", str(traces), "--out", str(out), "--samples", str(samples),
-            "--temperature", "1", "--top-p", "1", "--max-new-tokens", "160", "--no-progress"]
+    argv = [
+        "--model",
+        str(sft_checkpoint),
+        "--traces",
+        str(traces),
+        "--out",
+        str(out),
+        "--samples",
+        str(samples),
+        "--temperature",
+        "1",
+        "--top-p",
+        "1",
+        "--max-new-tokens",
+        "160",
+        "--no-progress",
+    ]
     assert anchors_main(argv) == 0
     results = {}
     for path in (out / "traces").glob("*.json"):
@@ -52,8 +69,10 @@ def check_known_truth(results: dict[str, dict], margin: float) -> None:
         moves = [s["role"] for s in result["sentences"]]
         if name.endswith("-right"):
             choose = result["sentences"][0]
-            assert top(result) is choose, name                     # the choice of the solving strategy
-            steps = [importance(s) for s, m in zip(result["sentences"], moves) if m["move"] == "step"]
+            assert top(result) is choose, name  # the choice of the solving strategy
+            steps = [
+                importance(s) for s, m in zip(result["sentences"], moves) if m["move"] == "step"
+            ]
             assert max(steps) < margin * importance(choose), name
         if name.endswith("-slip"):
             assert top(result)["role"]["move"] == "step" and top(result)["role"]["wrong"], name
@@ -67,7 +86,9 @@ def check_known_truth(results: dict[str, dict], margin: float) -> None:
 
 
 def test_choice_and_slip_are_the_top_anchors(sft_checkpoint, tmp_path):
-    results = analyse(sft_checkpoint, tmp_path / "anchors", {"2-3-4-right", "2-3-4-slip"}, samples=24)
+    results = analyse(
+        sft_checkpoint, tmp_path / "anchors", {"2-3-4-right", "2-3-4-slip"}, samples=24
+    )
     check_known_truth(results, margin=1.0)
 
 

@@ -17,15 +17,22 @@ from hicra.anchors.traces import Trace
 from hicra.lexicon.detectors import load_detector
 from hicra.models import load_model_and_tokenizer
 
-from anchors_helpers import CountingBackend
+from anchors_helpers import CountingBackend, one_torch_thread, tiny_countdown_model  # noqa: F401 (fixtures)
 
 PROMPT = "numbers 2 3 4 target 6 :"
 RESPONSES = [
     "we can use add then multiply : 2 + 3 = 5 ; 5 * 4 = 6 ; let us check 6 vs 6 yes . so the answer is 6 .",
     "we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . so the answer is 2 .",
 ]
-CFG = AnchorsConfig(samples=3, max_new_tokens=12, temperature=1.0, top_p=1.0, batch_rows=9, require_ending=False,
-                    sentence_mode="clauses")
+CFG = AnchorsConfig(
+    samples=3,
+    max_new_tokens=12,
+    temperature=1.0,
+    top_p=1.0,
+    batch_rows=9,
+    require_ending=False,
+    sentence_mode="clauses",
+)
 
 
 def words_embed(texts):
@@ -46,7 +53,9 @@ def backend(tiny_countdown_model):
 
 
 def traces():
-    return [Trace(f"000{i}-t", PROMPT, PROMPT, r, None, f"test {i}") for i, r in enumerate(RESPONSES)]
+    return [
+        Trace(f"000{i}-t", PROMPT, PROMPT, r, None, f"test {i}") for i, r in enumerate(RESPONSES)
+    ]
 
 
 def run(backend, tmp_path, cfg=CFG, name="out"):
@@ -61,9 +70,21 @@ def test_every_sentence_is_classed_and_scored(backend, tmp_path):
     results, store = run(backend, tmp_path)
     assert [r["key"] for r in results] == ["0000-t", "0001-t"]
     first = results[0]
-    assert [s["role"]["move"] for s in first["sentences"]] == ["choose", "step", "step", "check", "conclude"]
+    assert [s["role"]["move"] for s in first["sentences"]] == [
+        "choose",
+        "step",
+        "step",
+        "check",
+        "conclude",
+    ]
     # the world's lexicon: choices, checks and conclusions are planning, arithmetic is execution
-    assert [s["class"] for s in first["sentences"]] == ["planning", "execution", "execution", "planning", "planning"]
+    assert [s["class"] for s in first["sentences"]] == [
+        "planning",
+        "execution",
+        "execution",
+        "planning",
+        "planning",
+    ]
     assert first["correct"] is True and results[1]["correct"] is False
     for s in first["sentences"]:
         imp = s["importance"]
@@ -71,29 +92,40 @@ def test_every_sentence_is_classed_and_scored(backend, tmp_path):
     # n + 1 boundaries (the last one after the final sentence), CFG.samples continuations each
     assert sorted(store.done_boundaries("0000-t")) == list(range(6))
     rows = json.loads(store.boundary_path("0000-t", 5).read_text())["rows"]
-    assert len(rows) == CFG.samples and {"replacement", "answer", "correct", "n_tokens", "ended"} <= set(rows[0])
+    assert len(rows) == CFG.samples and {
+        "replacement",
+        "answer",
+        "correct",
+        "n_tokens",
+        "ended",
+    } <= set(rows[0])
     summary = summarize(results)
     assert summary["n_sentences"] == 10 and 0 < summary["planning_share_of_sentences"] < 1
-    assert set(summary["by_role"]["resampling_importance_accuracy"]) >= {"choose (final attempt)", "step (right)"}
+    assert set(summary["by_role"]["resampling_importance_accuracy"]) >= {
+        "choose (final attempt)",
+        "step (right)",
+    }
 
 
 def test_resume_skips_what_is_on_disk_and_reproduces_an_uninterrupted_run(backend, tmp_path):
     whole, _ = run(backend, tmp_path, name="whole")
     counting = CountingBackend(backend)
     run(counting, tmp_path, name="whole")
-    assert counting.calls == 0                        # everything was on disk
+    assert counting.calls == 0  # everything was on disk
+
     # an interrupted run: the second generate call dies, then the run is resumed
     class Dying(CountingBackend):
         def sample(self, contexts, n, seed):
             if self.calls == 1:
                 raise KeyboardInterrupt
             return super().sample(contexts, n, seed)
+
     with pytest.raises(KeyboardInterrupt):
         run(Dying(backend), tmp_path, name="cut")
     resumed = CountingBackend(backend)
     again, store = run(resumed, tmp_path, name="cut")
     assert resumed.calls >= 1
-    assert again == whole                             # same seeds per boundary group: same samples
+    assert again == whole  # same seeds per boundary group: same samples
 
 
 def test_max_sentences_budget(backend, tmp_path):
@@ -106,7 +138,9 @@ def test_max_sentences_budget(backend, tmp_path):
 
 def test_top_p_keeps_sampling_inside_the_nucleus(backend):
     """With a tiny nucleus every continuation takes the most likely token: all samples agree."""
-    narrow = BuiltinBackend(backend.model, backend.tokenizer, temperature=1.0, top_p=1e-6, max_new_tokens=6)
+    narrow = BuiltinBackend(
+        backend.model, backend.tokenizer, temperature=1.0, top_p=1e-6, max_new_tokens=6
+    )
     rows = narrow.sample([PROMPT], 4, seed=0)
     assert len({r.text for r in rows}) == 1
 
@@ -119,8 +153,18 @@ def test_shared_prefill_samples_the_same_distribution(backend):
     from hicra.models.sampling import sample_responses
 
     prompts = [PROMPT, "numbers 4 2 5 target 6 : we can use"]
-    a = sample_responses(backend.model, backend.tokenizer, prompts, 4, 8, 1.0, torch.Generator().manual_seed(3))
-    b = sample_responses(backend.model, backend.tokenizer, prompts, 4, 8, 1.0, torch.Generator().manual_seed(3),
-                         share_prefill=True)
+    a = sample_responses(
+        backend.model, backend.tokenizer, prompts, 4, 8, 1.0, torch.Generator().manual_seed(3)
+    )
+    b = sample_responses(
+        backend.model,
+        backend.tokenizer,
+        prompts,
+        4,
+        8,
+        1.0,
+        torch.Generator().manual_seed(3),
+        share_prefill=True,
+    )
     assert torch.equal(a.response_ids, b.response_ids)
     assert torch.allclose(a.sample_logp, b.sample_logp, atol=1e-5)

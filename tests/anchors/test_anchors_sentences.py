@@ -6,19 +6,22 @@ import gzip
 import json
 
 import pytest
+from anchors_helpers import DATA
 
 from hicra.anchors.sentences import first_sentence, split_sentences
-
-from anchors_helpers import DATA
 
 
 def test_spans_are_exact_slices_and_cover_the_words():
     text = "  Let x = 2.  Then y = 3?\nYes!\n\nSo x + y = 5. Done here"
     sentences = split_sentences(text)
     # "Yes!" (4 characters) merges into the next piece, the short tail "Done here" into the one before
-    assert [s.text for s in sentences] == ["Let x = 2.", "Then y = 3?", "Yes!\n\nSo x + y = 5. Done here"]
+    assert [s.text for s in sentences] == [
+        "Let x = 2.",
+        "Then y = 3?",
+        "Yes!\n\nSo x + y = 5. Done here",
+    ]
     for s in sentences:
-        assert text[s.start:s.end] == s.text
+        assert text[s.start : s.end] == s.text
     assert "".join(text.split()) == "".join("".join(s.text.split()) for s in sentences)
 
 
@@ -33,16 +36,32 @@ def test_a_decimal_point_is_not_a_boundary():
 
 
 def test_clauses_split_the_countdown_moves():
-    response = ("we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . "
-                "wait let us try a different approach . so the answer is 2 .")
+    response = (
+        "we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . "
+        "wait let us try a different approach . so the answer is 2 ."
+    )
     got = [s.text for s in split_sentences(response, "clauses")]
-    assert got == ["we can use add then add :", "2 + 3 = 5 ;", "5 + 4 = 2 ;", "let us check 2 vs 6 no .",
-                   "wait let us try a different approach .", "so the answer is 2 ."]
-    assert [s.text for s in split_sentences(response)][0].startswith("we can use add then add : 2 + 3")
+    assert got == [
+        "we can use add then add :",
+        "2 + 3 = 5 ;",
+        "5 + 4 = 2 ;",
+        "let us check 2 vs 6 no .",
+        "wait let us try a different approach .",
+        "so the answer is 2 .",
+    ]
+    assert [s.text for s in split_sentences(response)][0].startswith(
+        "we can use add then add : 2 + 3"
+    )
 
 
 def test_first_sentence_is_the_first_split_sentence():
-    for text in (" 2 + 3 = 5 ; 5 * 4 = 6 ;", "Ok. This is a longer one. More.", "", "   ", "no end"):
+    for text in (
+        " 2 + 3 = 5 ; 5 * 4 = 6 ;",
+        "Ok. This is a longer one. More.",
+        "",
+        "   ",
+        "no end",
+    ):
         for mode in ("sentences", "clauses"):
             split = split_sentences(text, mode)
             assert first_sentence(text, mode) == (split[0].text if split else "")
@@ -53,7 +72,9 @@ def test_unknown_mode_is_one_line():
         split_sentences("a. b.", "words")
 
 
-@pytest.mark.skipif(not (DATA / "thought_anchors_dev.jsonl.gz").is_file(), reason="shared data absent")
+@pytest.mark.skipif(
+    not (DATA / "thought_anchors_dev.jsonl.gz").is_file(), reason="shared data absent"
+)
 def test_published_thought_anchors_chunks_split_back_unchanged():
     """Splitting the published chunks of every dev trace, joined by blank lines, gives them back:
     the splitter cuts nowhere inside a published sentence and merges none of them."""

@@ -4,8 +4,8 @@ import json
 import re
 
 import pytest
-
 from dynamics_synthetic import write_run
+
 from hicra.anchors.estimators import MEASURES
 from hicra.anchors.summary import summarize
 from hicra.lexicon import StrategicLexicon
@@ -14,14 +14,28 @@ from hicra.reports.anchors import load_summaries, write_anchors_report
 
 
 def sentence(index, cls, value, move):
-    return {"index": index, "class": cls, "role": {"move": move}, "importance": {m: value for m in MEASURES}}
+    return {
+        "index": index,
+        "class": cls,
+        "role": {"move": move},
+        "importance": {m: value for m in MEASURES},
+    }
 
 
 @pytest.fixture
 def anchors_dir(tmp_path):
-    results = [{"key": f"t{k}", "correct": k % 2 == 0,
-                "sentences": [sentence(0, "planning", 0.8, "choose"), sentence(1, "execution", 0.1, "step"),
-                              sentence(2, "planning", 0.05, "conclude")]} for k in range(4)]
+    results = [
+        {
+            "key": f"t{k}",
+            "correct": k % 2 == 0,
+            "sentences": [
+                sentence(0, "planning", 0.8, "choose"),
+                sentence(1, "execution", 0.1, "step"),
+                sentence(2, "planning", 0.05, "conclude"),
+            ],
+        }
+        for k in range(4)
+    ]
     summary = summarize(results) | {"detector": "countdown lexicon", "samples": 8}
     out = tmp_path / "anchors_step100"
     out.mkdir()

@@ -18,5 +18,13 @@ from hicra.anchors.estimators import MEASURES, Resample, answer_kl, sentence_imp
 from hicra.anchors.run import AnchorsConfig
 from hicra.anchors.sentences import Sentence, first_sentence, split_sentences
 
-__all__ = ["MEASURES", "AnchorsConfig", "Resample", "Sentence", "answer_kl", "first_sentence",
-           "sentence_importance", "split_sentences"]
+__all__ = [
+    "MEASURES",
+    "AnchorsConfig",
+    "Resample",
+    "Sentence",
+    "answer_kl",
+    "first_sentence",
+    "sentence_importance",
+    "split_sentences",
+]

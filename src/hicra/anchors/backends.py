@@ -49,12 +49,20 @@ class BuiltinBackend:
 
     name = "builtin"
 
-    def __init__(self, model: Any, tokenizer: Any, temperature: float = 1.0, top_p: float = 1.0,
-                 max_new_tokens: int = 256) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 256,
+    ) -> None:
         self.model, self.tokenizer = model.eval(), tokenizer
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
         if tokenizer.eos_token_id is None:
-            raise ValueError("the tokenizer has no end-of-sequence token: the model cannot end a response")
+            raise ValueError(
+                "the tokenizer has no end-of-sequence token: the model cannot end a response"
+            )
 
     def sample(self, contexts: list[str], n: int, seed: int) -> list[Continuation]:
         import torch
@@ -63,8 +71,17 @@ class BuiltinBackend:
 
         device = next(self.model.parameters()).device
         generator = torch.Generator(device=device).manual_seed(seed)
-        batch = sample_responses(self.model, self.tokenizer, contexts, n, self.max_new_tokens,
-                                 self.temperature, generator, top_p=self.top_p, share_prefill=True)
+        batch = sample_responses(
+            self.model,
+            self.tokenizer,
+            contexts,
+            n,
+            self.max_new_tokens,
+            self.temperature,
+            generator,
+            top_p=self.top_p,
+            share_prefill=True,
+        )
         decode = self.tokenizer.decode
         prompt_ids, prompt_mask = batch.prompt_ids.cpu(), batch.prompt_mask.cpu()
         response_ids, response_mask = batch.response_ids.cpu(), batch.response_mask.cpu()
@@ -78,7 +95,7 @@ class BuiltinBackend:
             ids, head = heads[j]
             new = response_ids[row][response_mask[row]].tolist()
             whole = decode(ids + new, skip_special_tokens=True)
-            text = whole[len(head):] if whole.startswith(head) else batch.texts[row]
+            text = whole[len(head) :] if whole.startswith(head) else batch.texts[row]
             out.append(Continuation(text, len(new), not bool(batch.truncated_mask[row])))
         return out
 
@@ -90,8 +107,14 @@ class VLLMBackend:
 
     name = "vllm"
 
-    def __init__(self, model_path: str, temperature: float = 1.0, top_p: float = 1.0,
-                 max_new_tokens: int = 256, **engine_options: Any) -> None:
+    def __init__(
+        self,
+        model_path: str,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        max_new_tokens: int = 256,
+        **engine_options: Any,
+    ) -> None:
         from vllm import LLM
 
         self.llm = LLM(model=str(model_path), **engine_options)
@@ -100,15 +123,29 @@ class VLLMBackend:
     def sample(self, contexts: list[str], n: int, seed: int) -> list[Continuation]:
         from vllm import SamplingParams
 
-        params = SamplingParams(n=n, temperature=self.temperature, top_p=self.top_p,
-                                max_tokens=self.max_new_tokens, seed=seed)
+        params = SamplingParams(
+            n=n,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_new_tokens,
+            seed=seed,
+        )
         outputs = self.llm.generate(contexts, params, use_tqdm=False)
-        return [Continuation(c.text, len(c.token_ids), c.finish_reason == "stop")
-                for request in outputs for c in request.outputs]
+        return [
+            Continuation(c.text, len(c.token_ids), c.finish_reason == "stop")
+            for request in outputs
+            for c in request.outputs
+        ]
 
 
-def make_backend(kind: str, model_spec: str, temperature: float, top_p: float, max_new_tokens: int,
-                 device: str = "cpu") -> tuple[Backend, Any]:
+def make_backend(
+    kind: str,
+    model_spec: str,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    device: str = "cpu",
+) -> tuple[Backend, Any]:
     """(backend, tokenizer) for `kind` "builtin", "vllm" or "auto" (vLLM when installed and
     the device is a GPU). The model is resolved by `hicra.models.load_model_and_tokenizer`,
     the one loader of local checkpoints and model aliases."""
@@ -116,7 +153,9 @@ def make_backend(kind: str, model_spec: str, temperature: float, top_p: float, m
         raise ValueError(f"unknown backend {kind!r}: expected auto, builtin or vllm")
     use_vllm = kind == "vllm" or (kind == "auto" and vllm_available() and device.startswith("cuda"))
     if kind == "vllm" and not vllm_available():
-        raise ValueError("backend 'vllm': vLLM is not installed (pip install vllm), use --backend builtin")
+        raise ValueError(
+            "backend 'vllm': vLLM is not installed (pip install vllm), use --backend builtin"
+        )
     from hicra.models import load_model_and_tokenizer
 
     if use_vllm:

@@ -75,7 +75,9 @@ def accuracy(rollouts: Sequence[Resample]) -> float:
     return sum(r.correct for r in rows) / len(rows) if rows else 0.0
 
 
-def answer_kl(p_rollouts: Sequence[Resample], q_rollouts: Sequence[Resample], alpha: float = KL_SMOOTHING) -> float:
+def answer_kl(
+    p_rollouts: Sequence[Resample], q_rollouts: Sequence[Resample], alpha: float = KL_SMOOTHING
+) -> float:
     """KL(P || Q) in nats between the answer distributions of two sets of continuations.
 
     Counts are smoothed by `alpha` over the union of answers seen in either set; 0 when either
@@ -126,11 +128,17 @@ def sentence_importance(
         "n_kept": float(len(kept)),
         "n_dissimilar": float(len(dissimilar)),
         "different_trajectories_fraction": len(dissimilar) / len(removed) if removed else 0.0,
-        "overdeterminedness": 1.0 - len({r.replacement for r in removed}) / len(removed) if removed else 0.0,
+        "overdeterminedness": 1.0 - len({r.replacement for r in removed}) / len(removed)
+        if removed
+        else 0.0,
     }
     out["resampling_importance_accuracy"] = accuracy(kept) - accuracy(removed) if sampled else 0.0
     out["resampling_importance_kl"] = answer_kl(removed, kept, alpha)
     has_cf = bool(dissimilar) and bool(kept)
-    out["counterfactual_importance_accuracy"] = accuracy(dissimilar) - accuracy(kept) if has_cf else 0.0
-    out["counterfactual_importance_kl"] = answer_kl(dissimilar, [*kept, *similar], alpha) if has_cf else 0.0
+    out["counterfactual_importance_accuracy"] = (
+        accuracy(dissimilar) - accuracy(kept) if has_cf else 0.0
+    )
+    out["counterfactual_importance_kl"] = (
+        answer_kl(dissimilar, [*kept, *similar], alpha) if has_cf else 0.0
+    )
     return out

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 Outcome = Callable[[str], tuple[str, bool]]
@@ -46,10 +46,14 @@ def countdown_problem(task, prompt: str):
 
     match = _PROMPT.match(prompt)
     if not match:
-        raise ValueError(f"not a countdown prompt (expected 'numbers a b c target t :'): {prompt[:80]!r}")
+        raise ValueError(
+            f"not a countdown prompt (expected 'numbers a b c target t :'): {prompt[:80]!r}"
+        )
     numbers = tuple(int(x) for x in match.group(1).split())
     if len(numbers) != task.config.n_numbers:
-        raise ValueError(f"countdown prompt has {len(numbers)} numbers, the task expects {task.config.n_numbers}")
+        raise ValueError(
+            f"countdown prompt has {len(numbers)} numbers, the task expects {task.config.n_numbers}"
+        )
     return make_problem(numbers, int(match.group(2)), task.config)
 
 
@@ -59,7 +63,9 @@ def countdown_outcome(task, problem) -> Outcome:
 
     def outcome(response: str) -> tuple[str, bool]:
         parsed = parse_response(response, task.strategies)
-        answer = str(parsed.conclusion) if parsed.well_formed and parsed.conclusion is not None else ""
+        answer = (
+            str(parsed.conclusion) if parsed.well_formed and parsed.conclusion is not None else ""
+        )
         return answer, bool(task.score(problem, response).correct)
 
     return outcome
@@ -67,11 +73,16 @@ def countdown_outcome(task, problem) -> Outcome:
 
 def math_outcome(gold: str, timeout_s: float = 5.0) -> Outcome:
     """(normalised last boxed answer, equivalent to `gold`) of a math response."""
-    from hicra.tasks.math_reward import answers_equivalent, extract_boxed, normalize_answer, reference_answer
+    from hicra.tasks.math_reward import (
+        answers_equivalent,
+        extract_boxed,
+        normalize_answer,
+        reference_answer,
+    )
 
     reference = reference_answer(gold)
 
-    @lru_cache(maxsize=None)
+    @cache
     def right(answer: str) -> bool:
         return bool(answers_equivalent(reference, answer, timeout_s))
 
@@ -101,7 +112,10 @@ def countdown_roles(task, problem, sentences: Sequence[str]) -> list[dict[str, A
     attempt, strategy, step, previous = -1, None, 0, numbers[0]
     for text in sentences:
         words = text.split()
-        move = next((m for m, phrases in moves.items() if any(text.startswith(p + " ") for p in phrases)), None)
+        move = next(
+            (m for m, phrases in moves.items() if any(text.startswith(p + " ") for p in phrases)),
+            None,
+        )
         role: dict[str, Any] = {"move": move or "other"}
         if move == "choose":
             attempt, step, previous = attempt + 1, 0, numbers[0]
@@ -111,10 +125,16 @@ def countdown_roles(task, problem, sentences: Sequence[str]) -> list[dict[str, A
         elif move is None and len(words) == 6 and words[3] == "=" and words[5] == ";":
             role["move"] = "step"
             left, op, right, result = words[0], words[1], words[2], words[4]
-            ok = (all(w.isdigit() for w in (left, right, result)) and strategy is not None
-                  and step < len(strategy) and op == strategy[step] and int(left) == previous
-                  and step + 1 < len(numbers) and int(right) == numbers[step + 1]
-                  and int(result) == grammar.apply_op(op, int(left), int(right), task.config.modulus))
+            ok = (
+                all(w.isdigit() for w in (left, right, result))
+                and strategy is not None
+                and step < len(strategy)
+                and op == strategy[step]
+                and int(left) == previous
+                and step + 1 < len(numbers)
+                and int(right) == numbers[step + 1]
+                and int(result) == grammar.apply_op(op, int(left), int(right), task.config.modulus)
+            )
             role["wrong"] = not ok
             previous = int(result) if result.isdigit() else -1
             step += 1
@@ -149,7 +169,9 @@ class AnchorsTask:
 
     def outcome(self, prompt: str, gold: str | None) -> Outcome:
         if self.name == "countdown":
-            return countdown_outcome(self.detector_task, countdown_problem(self.detector_task, prompt))
+            return countdown_outcome(
+                self.detector_task, countdown_problem(self.detector_task, prompt)
+            )
         return math_outcome(gold or "")
 
     def roles(self, prompt: str, sentences: Sequence[str]) -> list[dict[str, Any]] | None:

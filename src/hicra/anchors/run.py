@@ -75,13 +75,17 @@ class AnchorsConfig:
 def validate(cfg: AnchorsConfig) -> None:
     """One-line ValueError for a setting that cannot work."""
     if cfg.samples < 1:
-        raise ValueError(f"--samples must be at least 1 (got {cfg.samples}): the estimators need continuations")
+        raise ValueError(
+            f"--samples must be at least 1 (got {cfg.samples}): the estimators need continuations"
+        )
     if cfg.max_sentences < 0 or cfg.max_traces < 0:
         raise ValueError("--max-sentences and --max-traces must be >= 0 (0 = no limit)")
     if cfg.max_new_tokens < 1 or cfg.batch_rows < 1:
         raise ValueError("--max-new-tokens and --batch-rows must be at least 1")
     if not 0.0 < cfg.top_p <= 1.0 or cfg.temperature <= 0:
-        raise ValueError(f"--top-p must be in (0, 1] and --temperature > 0 (got {cfg.top_p}, {cfg.temperature})")
+        raise ValueError(
+            f"--top-p must be in (0, 1] and --temperature > 0 (got {cfg.top_p}, {cfg.temperature})"
+        )
     if not 0.0 < cfg.top_fraction <= 1.0:
         raise ValueError(f"--top-fraction must be in (0, 1] (got {cfg.top_fraction})")
 
@@ -99,7 +103,9 @@ def selected_sentences(n: int, limit: int) -> list[int]:
     return sorted({round(k * (n - 1) / (limit - 1)) for k in range(limit)})
 
 
-def plan_trace(trace: Trace, task: AnchorsTask, cfg: AnchorsConfig, detector: Any) -> dict[str, Any]:
+def plan_trace(
+    trace: Trace, task: AnchorsTask, cfg: AnchorsConfig, detector: Any
+) -> dict[str, Any]:
     """The trace split into sentences, each classed planning/execution (and its countdown
     role), with the sentences to analyse and the boundaries that needs."""
     mode = cfg.sentence_mode or task.sentence_mode
@@ -108,23 +114,39 @@ def plan_trace(trace: Trace, task: AnchorsTask, cfg: AnchorsConfig, detector: An
 
     marked = np.zeros(len(trace.response), dtype=bool)  # (chars,) inside a planning span
     for span in detector.find_spans(trace.response):
-        marked[span.start:span.end] = True
+        marked[span.start : span.end] = True
     roles = task.roles(trace.prompt, [s.text for s in sentences]) or [{} for _ in sentences]
     rows = []
     for sentence, role in zip(sentences, roles):
-        covered = int(marked[sentence.start:sentence.end].sum())
+        covered = int(marked[sentence.start : sentence.end].sum())
         fraction = covered / max(sentence.end - sentence.start, 1)
-        rows.append({"index": sentence.index, "start": sentence.start, "end": sentence.end,
-                     "text": sentence.text, "planning_fraction": fraction,
-                     "class": "planning" if covered and fraction > cfg.planning_min_fraction else "execution",
-                     **({"role": role} if role else {})})
+        rows.append(
+            {
+                "index": sentence.index,
+                "start": sentence.start,
+                "end": sentence.end,
+                "text": sentence.text,
+                "planning_fraction": fraction,
+                "class": "planning"
+                if covered and fraction > cfg.planning_min_fraction
+                else "execution",
+                **({"role": role} if role else {}),
+            }
+        )
     chosen = selected_sentences(len(sentences), cfg.max_sentences)
     boundaries = sorted(set(chosen) | {i + 1 for i in chosen})
-    return {"trace": trace.to_dict(), "sentence_mode": mode, "sentences": rows,
-            "analysed": chosen, "boundaries": boundaries}
+    return {
+        "trace": trace.to_dict(),
+        "sentence_mode": mode,
+        "sentences": rows,
+        "analysed": chosen,
+        "boundaries": boundaries,
+    }
 
 
-def boundary_context(trace: Trace, sentences: list[dict[str, Any]], boundary: int) -> tuple[str, str]:
+def boundary_context(
+    trace: Trace, sentences: list[dict[str, Any]], boundary: int
+) -> tuple[str, str]:
     """(text given to the model, the response prefix it holds) at a boundary."""
     cut = sentences[boundary]["start"] if boundary < len(sentences) else len(trace.response)
     prefix = trace.response[:cut].rstrip()
@@ -135,8 +157,14 @@ def group_seed(seed: int, key: str, group: int) -> int:
     return zlib.crc32(f"{seed}/{key}/{group}".encode()) & 0x7FFFFFFF
 
 
-def resample_trace(plan: dict[str, Any], backend: Any, task: AnchorsTask, store: AnchorsStore,
-                   cfg: AnchorsConfig, on_boundary=None) -> None:
+def resample_trace(
+    plan: dict[str, Any],
+    backend: Any,
+    task: AnchorsTask,
+    store: AnchorsStore,
+    cfg: AnchorsConfig,
+    on_boundary=None,
+) -> None:
     """Generate and write every boundary of a planned trace that is not on disk yet."""
     trace = Trace(**plan["trace"])
     outcome = task.outcome(trace.prompt, trace.gold)
@@ -144,24 +172,33 @@ def resample_trace(plan: dict[str, Any], backend: Any, task: AnchorsTask, store:
     boundaries = plan["boundaries"]
     done = store.done_boundaries(trace.key)
     for g in range(0, len(boundaries), per_group):
-        group = boundaries[g:g + per_group]
+        group = boundaries[g : g + per_group]
         if all(b in done for b in group):
             continue
         contexts, prefixes = zip(*(boundary_context(trace, plan["sentences"], b) for b in group))
-        rows = backend.sample(list(contexts), cfg.samples, group_seed(cfg.seed, trace.key, g // per_group))
+        rows = backend.sample(
+            list(contexts), cfg.samples, group_seed(cfg.seed, trace.key, g // per_group)
+        )
         if group[0] == 0:
-            check_generation(trace, rows[:cfg.samples], cfg)
+            check_generation(trace, rows[: cfg.samples], cfg)
         for j, boundary in enumerate(group):
             records = []
-            for row in rows[j * cfg.samples:(j + 1) * cfg.samples]:
+            for row in rows[j * cfg.samples : (j + 1) * cfg.samples]:
                 response = (prefixes[j] + row.text).strip()
                 answer, correct = outcome(response)
-                record = {"replacement": first_sentence(row.text, plan["sentence_mode"]), "answer": answer,
-                          "correct": correct, "n_tokens": row.n_tokens, "ended": row.ended}
+                record = {
+                    "replacement": first_sentence(row.text, plan["sentence_mode"]),
+                    "answer": answer,
+                    "correct": correct,
+                    "n_tokens": row.n_tokens,
+                    "ended": row.ended,
+                }
                 if cfg.keep_texts:
                     record["text"] = row.text
                 records.append(record)
-            write_json(store.boundary_path(trace.key, boundary), {"boundary": boundary, "rows": records})
+            write_json(
+                store.boundary_path(trace.key, boundary), {"boundary": boundary, "rows": records}
+            )
             if on_boundary is not None:
                 on_boundary()
 
@@ -172,16 +209,21 @@ def check_generation(trace: Trace, rows: list, cfg: AnchorsConfig) -> None:
     from hicra.anchors.traces import AnchorsInputError
 
     if all(not row.text.strip() for row in rows):
-        raise AnchorsInputError(f"trace {trace.key} ({trace.source}): all {len(rows)} continuations from the "
-                                "prompt are empty: the model cannot generate a response to it")
+        raise AnchorsInputError(
+            f"trace {trace.key} ({trace.source}): all {len(rows)} continuations from the "
+            "prompt are empty: the model cannot generate a response to it"
+        )
     if cfg.require_ending and not any(row.ended for row in rows):
-        raise AnchorsInputError(f"trace {trace.key} ({trace.source}): none of {len(rows)} continuations from the "
-                                f"prompt ended within --max-new-tokens {cfg.max_new_tokens} (no end-of-sequence "
-                                "token); raise --max-new-tokens or check the model")
+        raise AnchorsInputError(
+            f"trace {trace.key} ({trace.source}): none of {len(rows)} continuations from the "
+            f"prompt ended within --max-new-tokens {cfg.max_new_tokens} (no end-of-sequence "
+            "token); raise --max-new-tokens or check the model"
+        )
 
 
-def score_trace(plan: dict[str, Any], task: AnchorsTask, store: AnchorsStore, cfg: AnchorsConfig,
-                embed) -> dict[str, Any]:
+def score_trace(
+    plan: dict[str, Any], task: AnchorsTask, store: AnchorsStore, cfg: AnchorsConfig, embed
+) -> dict[str, Any]:
     """The per-trace result: every sentence with its class and, when analysed, its importances.
 
     embed: list[str] -> (k, D) unit vectors (cosine = dot product).
@@ -191,23 +233,41 @@ def score_trace(plan: dict[str, Any], task: AnchorsTask, store: AnchorsStore, cf
     key = plan["trace"]["key"]
     sets = {b: read_json(store.boundary_path(key, b))["rows"] for b in plan["boundaries"]}
     sentences = [dict(s) for s in plan["sentences"]]
-    texts = sorted({s["text"] for s in sentences} | {r["replacement"] for rows in sets.values() for r in rows})
+    texts = sorted(
+        {s["text"] for s in sentences} | {r["replacement"] for rows in sets.values() for r in rows}
+    )
     index = {t: i for i, t in enumerate(texts)}
     vectors = np.asarray(embed(texts), dtype=np.float32)
     for i in plan["analysed"]:
         original = vectors[index[sentences[i]["text"]]]
-        removed = [Resample(r["answer"], r["correct"],
-                            float(vectors[index[r["replacement"]]] @ original) if r["replacement"] else 0.0,
-                            r["replacement"]) for r in sets[i]]
+        removed = [
+            Resample(
+                r["answer"],
+                r["correct"],
+                float(vectors[index[r["replacement"]]] @ original) if r["replacement"] else 0.0,
+                r["replacement"],
+            )
+            for r in sets[i]
+        ]
         kept = [Resample(r["answer"], r["correct"]) for r in sets[i + 1]]
-        sentences[i]["importance"] = sentence_importance(removed, kept, cfg.similarity_threshold, cfg.kl_smoothing)
+        sentences[i]["importance"] = sentence_importance(
+            removed, kept, cfg.similarity_threshold, cfg.kl_smoothing
+        )
     base = plan["trace"]
     answer, correct = task.outcome(base["prompt"], base["gold"])(base["response"])
-    return {"key": key, "prompt": base["prompt"], "response": base["response"], "source": base["source"],
-            "answer": answer, "correct": correct,
-            "sentence_mode": plan["sentence_mode"], "n_sentences": len(sentences),
-            "analysed": plan["analysed"], "sentences": sentences,
-            "boundary_accuracy": {str(b): _acc(rows) for b, rows in sets.items()}}
+    return {
+        "key": key,
+        "prompt": base["prompt"],
+        "response": base["response"],
+        "source": base["source"],
+        "answer": answer,
+        "correct": correct,
+        "sentence_mode": plan["sentence_mode"],
+        "n_sentences": len(sentences),
+        "analysed": plan["analysed"],
+        "sentences": sentences,
+        "boundary_accuracy": {str(b): _acc(rows) for b, rows in sets.items()},
+    }
 
 
 def _acc(rows: list[dict[str, Any]]) -> float:
@@ -215,11 +275,21 @@ def _acc(rows: list[dict[str, Any]]) -> float:
     return sum(r["correct"] for r in answered) / len(answered) if answered else math.nan
 
 
-def run_anchors(traces: list[Trace], backend: Any, task: AnchorsTask, detector: Any, store: AnchorsStore,
-                cfg: AnchorsConfig, embed, progress: bool = False) -> list[dict[str, Any]]:
+def run_anchors(
+    traces: list[Trace],
+    backend: Any,
+    task: AnchorsTask,
+    detector: Any,
+    store: AnchorsStore,
+    cfg: AnchorsConfig,
+    embed,
+    progress: bool = False,
+) -> list[dict[str, Any]]:
     """Resample and score every trace (skipping what `store` already holds); the per-trace results."""
     plans = [plan_trace(t, task, cfg, detector) for t in traces]
-    pending = sum(len(set(p["boundaries"]) - store.done_boundaries(p["trace"]["key"])) for p in plans)
+    pending = sum(
+        len(set(p["boundaries"]) - store.done_boundaries(p["trace"]["key"])) for p in plans
+    )
     bar = _progress_bar(pending, progress)
     start, sentences_done = time.time(), 0
     results = []

@@ -82,12 +82,15 @@ class AnchorsStore:
             if changed:
                 raise FileExistsError(
                     f"{self.root} holds results of other settings ({', '.join(changed)} differ); "
-                    "use another --out, or --force to delete them and start over")
+                    "use another --out, or --force to delete them and start over"
+                )
         elif self.root.exists() and any(self.root.iterdir()):
             leftovers = [p.name for p in self.root.iterdir() if p.name in ("resamples", "traces")]
             if leftovers:
-                raise FileExistsError(f"{self.root} holds anchors results without config.json; "
-                                      "use another --out, or --force")
+                raise FileExistsError(
+                    f"{self.root} holds anchors results without config.json; "
+                    "use another --out, or --force"
+                )
         write_json(self.config_path, config)
 
     def save_traces(self, traces: list[dict[str, Any]]) -> None:

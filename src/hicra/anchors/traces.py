@@ -74,7 +74,9 @@ def read_rows(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as err:
-                    raise AnchorsInputError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+                    raise AnchorsInputError(
+                        f"{path}:{number}: not valid JSON ({err.msg})"
+                    ) from None
                 if not isinstance(record, dict):
                     raise AnchorsInputError(f"{path}:{number}: expected a JSON object")
                 rows.append((f"{path}:{number}", record))
@@ -101,25 +103,40 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def read_prompt_records(path: str | Path, need_response: bool, need_answer: bool) -> list[dict[str, Any]]:
+def read_prompt_records(
+    path: str | Path, need_response: bool, need_answer: bool
+) -> list[dict[str, Any]]:
     """[{key, prompt, response?, gold, source}] from a traces or prompts file, checked."""
     out = []
     for position, (where, record) in enumerate(read_rows(path)):
         name = str(_first(record, ID_FIELDS) or position)
         prompt = _text(_first(record, PROMPT_FIELDS))
         if not prompt or not prompt.strip():
-            raise AnchorsInputError(f"{where}: trace {name!r} has no prompt (expected a non-empty "
-                                    f"field {', '.join(PROMPT_FIELDS)})")
+            raise AnchorsInputError(
+                f"{where}: trace {name!r} has no prompt (expected a non-empty "
+                f"field {', '.join(PROMPT_FIELDS)})"
+            )
         response = _first(record, RESPONSE_FIELDS)
         if need_response and (not isinstance(response, str) or not response.strip()):
-            raise AnchorsInputError(f"{where}: trace {name!r} has no response (expected a non-empty "
-                                    f"field {', '.join(RESPONSE_FIELDS)})")
+            raise AnchorsInputError(
+                f"{where}: trace {name!r} has no response (expected a non-empty "
+                f"field {', '.join(RESPONSE_FIELDS)})"
+            )
         gold = _first(record, ANSWER_FIELDS)
         if need_answer and gold is None:
-            raise AnchorsInputError(f"{where}: trace {name!r} has no reference answer (expected a "
-                                    f"field {', '.join(ANSWER_FIELDS)})")
-        out.append({"key": trace_key(position, name), "prompt": prompt, "response": response,
-                    "gold": None if gold is None else str(gold), "source": where})
+            raise AnchorsInputError(
+                f"{where}: trace {name!r} has no reference answer (expected a "
+                f"field {', '.join(ANSWER_FIELDS)})"
+            )
+        out.append(
+            {
+                "key": trace_key(position, name),
+                "prompt": prompt,
+                "response": response,
+                "gold": None if gold is None else str(gold),
+                "source": where,
+            }
+        )
     if not out:
         raise AnchorsInputError(f"{path}: no records")
     return out
@@ -143,8 +160,13 @@ def join(context: str, response: str) -> str:
     return context + " " + response
 
 
-def sample_base_traces(backend: Any, records: list[dict[str, Any]], seed: int, require_ending: bool = True,
-                       skipped: list[dict[str, Any]] | None = None) -> list[Trace]:
+def sample_base_traces(
+    backend: Any,
+    records: list[dict[str, Any]],
+    seed: int,
+    require_ending: bool = True,
+    skipped: list[dict[str, Any]] | None = None,
+) -> list[Trace]:
     """One sampled response per prompt record (records carry key, prompt, context, gold, source).
 
     A response that is empty, or (with `require_ending`) that reached the token budget without
@@ -156,15 +178,29 @@ def sample_base_traces(backend: Any, records: list[dict[str, Any]], seed: int, r
     for record, row in zip(records, rows):
         text = row.text.strip()
         if not text:
-            raise AnchorsInputError(f"trace {record['key']} ({record['source']}): the model produced an "
-                                    "empty response; it cannot be analysed")
+            raise AnchorsInputError(
+                f"trace {record['key']} ({record['source']}): the model produced an "
+                "empty response; it cannot be analysed"
+            )
         if not row.ended and skipped is not None:
-            skipped.append({"key": record["key"], "source": record["source"], "tokens": row.n_tokens})
+            skipped.append(
+                {"key": record["key"], "source": record["source"], "tokens": row.n_tokens}
+            )
             continue
         if require_ending and not row.ended:
-            raise AnchorsInputError(f"trace {record['key']} ({record['source']}): the model's response "
-                                    f"reached --max-new-tokens ({row.n_tokens} tokens) without an "
-                                    "end-of-sequence token; raise --max-new-tokens or check the model")
-        traces.append(Trace(record["key"], record["prompt"], record["context"], text,
-                            record.get("gold"), record["source"]))
+            raise AnchorsInputError(
+                f"trace {record['key']} ({record['source']}): the model's response "
+                f"reached --max-new-tokens ({row.n_tokens} tokens) without an "
+                "end-of-sequence token; raise --max-new-tokens or check the model"
+            )
+        traces.append(
+            Trace(
+                record["key"],
+                record["prompt"],
+                record["context"],
+                text,
+                record.get("gold"),
+                record["source"],
+            )
+        )
     return traces
