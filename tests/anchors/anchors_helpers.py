@@ -6,8 +6,6 @@ tests/conftest.py, which then fails to import)."""
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
@@ -42,19 +40,15 @@ def tiny_countdown_model(tmp_path_factory) -> Path:
 
 
 def cached_sft_checkpoint() -> Path | None:
-    """A complete countdown SFT checkpoint of the default world in the SFT cache, if any."""
-    root = Path(os.environ.get("HICRA_CACHE", "~/.cache/hicra")).expanduser() / "sft"
-    for path in sorted(root.glob("sft-*")):
-        config = path / "sft_config.json"
-        if (
-            path.name.count(".tmp") == 0
-            and config.is_file()
-            and (path / "model.safetensors").is_file()
-        ):
-            meta = json.loads(config.read_text())
-            if meta.get("task") == "countdown" and meta.get("task_config", {}).get("modulus") == 7:
-                return path
-    return None
+    """The demo's countdown SFT warm start (the RL runs' starting policy) when it is cached.
+
+    Only that one: the cache also holds quick or test warm starts of other configs, which
+    are not the policy the known truth was measured with."""
+    from hicra.demo import sft_config
+    from hicra.trainer.sft import is_complete, sft_dir
+
+    path = sft_dir(sft_config(False, 0), CountdownTask())
+    return path if is_complete(path) else None
 
 
 @pytest.fixture(scope="session")
