@@ -11,6 +11,9 @@ def _missing(*names: str) -> bool:
 
 
 collect_ignore = ["src/hicra/integrations/verl/plugin.py"]
+# The tests' conftest.py files are fixtures, not modules with examples: collected as doctest
+# modules they would all be imported under the one name "conftest" and clash.
+collect_ignore_glob = ["tests/**/conftest.py", "tests/conftest.py"]
 if _missing("verl", "transfer_queue", "tensordict"):
     collect_ignore.append("src/hicra/integrations/verl/trainer.py")
 if _missing("trl", "accelerate"):
