@@ -222,10 +222,10 @@ def summarize(runs: dict[str, dict[int, dict]], seeds: list[int], reference: str
     return out
 
 
-def report(summary: dict, seeds: list[int], steps: int) -> str:
+def report(summary: dict, seeds: list[int], steps: int, world: str = "Countdown world") -> str:
     ref = summary["reference"]
     n = len(seeds)
-    head = (f"Countdown world, {n} seeds ({', '.join(map(str, seeds))}), {steps} RL steps, same SFT checkpoint and "
+    head = (f"{world}, {n} seeds ({', '.join(map(str, seeds))}), {steps} RL steps, same SFT checkpoint and "
             f"problem stream per seed. Mean [bootstrap 95% interval over seeds]. Reference: {ref} "
             f"(final accuracy {summary['reference_final_accuracy']:.3f}).\n\n")
     rows = []
@@ -254,7 +254,7 @@ def report(summary: dict, seeds: list[int], steps: int) -> str:
     return head + table + "\n" + diffs + "\n" + verdict + "\n"
 
 
-def plot(runs: dict[str, dict[int, dict]], seeds: list[int], path: Path) -> None:
+def plot(runs: dict[str, dict[int, dict]], seeds: list[int], path: Path, world: str = "Countdown world") -> None:
     """Mean accuracy curve per arm (trailing 5-step mean), band = bootstrap 95% of the mean."""
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(7.5, 4.5))
@@ -270,7 +270,7 @@ def plot(runs: dict[str, dict[int, dict]], seeds: list[int], path: Path) -> None
             ax.fill_between(x, *np.nanquantile(boot, [0.025, 0.975], axis=0), color=line.get_color(), alpha=0.12)
     ax.set_xlabel("RL step")
     ax.set_ylabel(f"accuracy (train batch, trailing {REACH_WINDOW}-step mean)")
-    ax.set_title(f"Countdown world, {len(seeds)} seeds per arm (band: bootstrap 95% of the mean)", fontsize=9)
+    ax.set_title(f"{world}, {len(seeds)} seeds per arm (band: bootstrap 95% of the mean)", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -344,9 +344,10 @@ def main(argv: list[str] | None = None) -> int:
                 "recipe": str(recipe), "arm_overrides": overrides,
                 "machine": machine_info(), "runs": runs}
     write_json(out / "results.json", summary)
-    text = report(summary, args.seeds, base.steps)
+    world = "Countdown world" if args.task == "countdown" else f"{args.task} with {args.model}"
+    text = report(summary, args.seeds, base.steps, world)
     (out / "results.md").write_text(text + "\n![accuracy curves](curves.png)\n")
-    plot(runs, args.seeds, out / "curves.png")
+    plot(runs, args.seeds, out / "curves.png", world)
     print("\n" + text)
     print(f"written: {out}/results.json, results.md, curves.png")
     return 0
