@@ -154,7 +154,14 @@ def test_shared_prefill_samples_the_same_distribution(backend):
 
     prompts = [PROMPT, "numbers 4 2 5 target 6 : we can use"]
     a = sample_responses(
-        backend.model, backend.tokenizer, prompts, 4, 8, 1.0, torch.Generator().manual_seed(3)
+        backend.model,
+        backend.tokenizer,
+        prompts,
+        4,
+        8,
+        1.0,
+        torch.Generator().manual_seed(3),
+        share_prefill=False,
     )
     b = sample_responses(
         backend.model,

@@ -71,7 +71,9 @@ def chat_prompt(tokenizer, prompt: str) -> str:
     return prompt
 
 
-def encode_prompts(tokenizer, prompts: list[str], add_special_tokens: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_prompts(
+    tokenizer, prompts: list[str], add_special_tokens: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Left-padded prompt ids (N, P) and mask (N, P) bool (with the tokenizer's special tokens
     unless add_special_tokens is False, e.g. for prompts already rendered by a chat template)."""
     encoded = [tokenizer(p, add_special_tokens=add_special_tokens)["input_ids"] for p in prompts]
@@ -101,7 +103,9 @@ def _cache_of(output):
     return cache if cache is not None else output.past_key_values
 
 
-def _draw(logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None):
+def _draw(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+):
     """One token per row from (b, V) logits -> (token (b,), its log-prob (b,)) in float32."""
     if temperature == 0:
         log_probs = torch.log_softmax(logits.float(), dim=-1)  # (b, V)
@@ -150,7 +154,7 @@ def sample_responses(
     top_p: float = 1.0,
     eos_token_ids: list[int] | None = None,
     add_special_tokens: bool = True,
-    share_prefill: bool = False,
+    share_prefill: bool = True,
 ) -> RolloutBatch:
     """Sample `samples_per_prompt` responses to each prompt, KV-cached, at `temperature`.
 
@@ -164,14 +168,24 @@ def sample_responses(
     temperature 0: greedy (argmax; sample_logp then under logits / 1). top_p < 1: nucleus
     sampling, sample_logp under the renormalised nucleus. eos_token_ids: the tokens that end a
     response (default: the tokenizer's eos); add_special_tokens: see `encode_prompts`.
-    share_prefill: run the prompt forward once per prompt and copy its KV cache to the
-    `samples_per_prompt` rows (`batch_repeat_interleave`) instead of once per row: the same
-    distribution, far less prefill for long prompts (off by default, so the trainer's draws stay
-    bit-identical).
+    share_prefill: run the prompt forward once per prompt and copy its KV cache and last logits
+    to the `samples_per_prompt` rows (`batch_repeat_interleave`) instead of once per row (a
+    G-fold saving on the prompt, which under a chat template is often longer than the response).
+    Same distribution; on the tiny countdown models the draws are bit-identical to the per-row
+    prefill, on a 135M model the log-probs differ in the last bits (matmuls of another row count:
+    |d logp| ~ 3e-5, docs/trainer.md). A cache that cannot repeat rows gets the per-row prefill.
     """
     device = next(model.parameters()).device
-    eos = tokenizer.eos_token_id if eos_token_ids is None else (eos_token_ids[0] if eos_token_ids else None)
-    stop = None if eos_token_ids is None or len(eos_token_ids) < 2 else torch.tensor(eos_token_ids, device=device)
+    eos = (
+        tokenizer.eos_token_id
+        if eos_token_ids is None
+        else (eos_token_ids[0] if eos_token_ids else None)
+    )
+    stop = (
+        None
+        if eos_token_ids is None or len(eos_token_ids) < 2
+        else torch.tensor(eos_token_ids, device=device)
+    )
     pad = pad_token_id(tokenizer)
     prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, add_special_tokens)
     prompt_ids = prompt_ids.repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, P)
@@ -184,19 +198,38 @@ def sample_responses(
     cache = preallocated_cache(model, prompt_ids.shape[1] + max_new_tokens)
     cache_arg = {cache_kw: cache} if cache is not None else {}
     g = samples_per_prompt
+    out = None
     if share_prefill and g > 1:
-        out = model(input_ids=prompt_ids[::g], attention_mask=attention_mask[::g], position_ids=positions[::g],
-                    use_cache=True, logits_to_keep=1, **cache_arg)
+        out = model(
+            input_ids=prompt_ids[::g],
+            attention_mask=attention_mask[::g],
+            position_ids=positions[::g],
+            use_cache=True,
+            logits_to_keep=1,
+            **cache_arg,
+        )  # (N, 1, V): one row per prompt
         cache = _cache_of(out)
-        cache.batch_repeat_interleave(g)
-        next_logits = out.logits[:, -1, :].repeat_interleave(g, dim=0)  # (B, V)
-    else:
-        out = model(input_ids=prompt_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
-                    logits_to_keep=1, **cache_arg)
+        if hasattr(cache, "batch_repeat_interleave"):
+            cache.batch_repeat_interleave(g)
+            next_logits = out.logits[:, -1, :].repeat_interleave(g, dim=0)  # (B, V)
+        else:
+            out, cache = None, preallocated_cache(model, prompt_ids.shape[1] + max_new_tokens)
+            cache_arg = {cache_kw: cache} if cache is not None else {}
+    if out is None:
+        out = model(
+            input_ids=prompt_ids,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **cache_arg,
+        )
         cache, next_logits = _cache_of(out), out.logits[:, -1, :]  # (B, V)
     last_position = positions[:, -1:]  # (B, 1)
 
-    response_ids = torch.full((batch, max_new_tokens), pad, dtype=torch.long, device=device)  # (B, T)
+    response_ids = torch.full(
+        (batch, max_new_tokens), pad, dtype=torch.long, device=device
+    )  # (B, T)
     response_mask = torch.zeros((batch, max_new_tokens), dtype=torch.bool, device=device)  # (B, T)
     sample_logp = torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device)  # (B, T)
     rows = torch.arange(batch, device=device)  # original row of each row still in the cache
@@ -223,7 +256,9 @@ def sample_responses(
             cache.batch_select_indices(keep)
             rows, token, done = rows[keep], token[keep], done[keep]
             attention_mask, last_position = attention_mask[keep], last_position[keep]
-        attention_mask = torch.cat([attention_mask, torch.ones((len(rows), 1), dtype=torch.long, device=device)], 1)
+        attention_mask = torch.cat(
+            [attention_mask, torch.ones((len(rows), 1), dtype=torch.long, device=device)], 1
+        )
         last_position = last_position + 1
         out = model(
             input_ids=token[:, None],
