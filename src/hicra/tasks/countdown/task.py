@@ -14,7 +14,7 @@ from hicra.tasks.countdown import grammar
 from hicra.tasks.countdown.config import CountdownConfig
 from hicra.tasks.countdown.corpus import SFTExample, sft_response
 from hicra.tasks.countdown.problems import sample_problem
-from hicra.tasks.countdown.verifier import diagnose, parse_response
+from hicra.tasks.countdown.verifier import TRIED_PREFIX, diagnose, parse_response
 
 if TYPE_CHECKING:
     from hicra.lexicon import StrategicLexicon
@@ -94,8 +94,11 @@ class CountdownTask:
 
     @staticmethod
     def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
-        """Batch means of `score(...).diagnostics` (see the module function of this name)."""
-        return summarize_diagnostics(diagnostics)
+        """Batch means of `score(...).diagnostics` (see the module function of this name),
+        with `strategy_entropy` always present (NaN for a batch without any attempt)."""
+        out = summarize_diagnostics(diagnostics)
+        out.setdefault("strategy_entropy", math.nan)
+        return out
 
 
 def lexicon_path():
@@ -111,10 +114,26 @@ _CONDITIONAL = {
 }
 
 
+def strategy_entropy(counts: Mapping[str, float]) -> float:
+    """Shannon entropy (nats) of the strategies tried, from attempts per strategy; NaN when
+    no attempt was made.
+
+    >>> round(strategy_entropy({"add then add": 2.0, "add then multiply": 2.0}), 4)
+    0.6931
+    """
+    total = sum(counts.values())
+    if total <= 0:
+        return math.nan
+    return float(-sum(c / total * math.log(c / total) for c in counts.values() if c > 0))
+
+
 def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
     """Batch means of per-response diagnostics. Conditional rates are pooled ratios over the
     responses where they are defined (e.g. backtrack_after_failed_check = backtracks after
-    failed checks / failed checks); other keys are NaN-skipping means.
+    failed checks / failed checks); other keys are NaN-skipping means. The per-strategy
+    attempt counts (`tried/<strategy>`) are pooled over the batch into `strategy_entropy`,
+    the entropy of the strategies tried (docs/world.md): the world's exact strategy-level
+    diversity, which the phase detector uses as its exploration signal.
 
     >>> summarize_diagnostics([{"attempts": 1.0}, {"attempts": 3.0}])
     {'attempts': 2.0}
@@ -122,7 +141,12 @@ def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[st
     rows = list(diagnostics)
     keys = list(dict.fromkeys(k for row in rows for k in row))
     out: dict[str, float] = {}
+    tried = [k for k in keys if k.startswith(TRIED_PREFIX)]
+    if tried:
+        out["strategy_entropy"] = strategy_entropy({k: sum(row.get(k, 0.0) for row in rows) for k in tried})
     for key in keys:
+        if key.startswith(TRIED_PREFIX):
+            continue
         weight_key = _CONDITIONAL.get(key)
         if weight_key is not None and all(weight_key in row for row in rows if key in row):
             pairs = [

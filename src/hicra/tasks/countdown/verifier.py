@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from hicra.tasks.countdown import grammar
 from hicra.tasks.countdown.grammar import Step, Strategy
 
+TRIED_PREFIX = "tried/"
+"""Diagnostics `tried/<strategy name>`: how many attempts of a response used that strategy."""
+
 
 @dataclass
 class ParsedAttempt:
@@ -254,4 +257,8 @@ def diagnose(
         "planning_failure": float(not correct and not tried_solving),
         "execution_failure": float(not correct and tried_solving),
     }
+    # attempts per strategy: pooled over a batch into the strategy entropy (task.summarize_diagnostics)
+    for strategy in used:
+        key = TRIED_PREFIX + grammar.strategy_name(strategy)
+        diagnostics[key] = diagnostics.get(key, 0.0) + 1.0
     return correct, diagnostics
