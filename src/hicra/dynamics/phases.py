@@ -1,36 +1,36 @@
-"""Phase detection: where procedural consolidation ends and strategic exploration drives gains.
+"""Phase detection: where procedural consolidation ends and strategic exploration starts.
 
-The paper (section 4) reads two phases by eye: execution-token perplexity/entropy falls sharply
-then flattens (phase 1, consolidation); then semantic entropy of Strategic Grams rises with
-accuracy (phase 2, exploration). Here it is a number:
+The paper (section 4) reads two phases by eye: execution-token perplexity/entropy falls, then
+flattens (phase 1, consolidation); then a measure of strategic diversity rises with accuracy
+(phase 2, exploration). Here both edges are estimated, each with a 95% interval
+(docs/phases.md, "What the turn is"):
 
-1. Pick the execution series (first present: rel_perplexity/execution, entropy/execution,
-   nll/execution), the exploration series (semantic/entropy) and the accuracy series
-   (val/accuracy, accuracy, reward/mean).
-2. Smooth each with a running median (window `smooth_frac` of the steps, odd, >= 3), and
-   despike the execution series: residuals from the median clipped at 4 robust sigmas (robust
-   to single-step outliers without rounding off the corner).
-3. The turn is the knee of the despiked execution series: the breakpoint of the best
-   two-segment continuous piecewise-linear fit (ruptures `Binseg`, cost "clinear", one
-   breakpoint: the exhaustive single-split search, each segment >= `min_segment_frac` of the
-   steps).
-4. Evidence: share of the execution drop achieved before the turn; noise level (robust sigma of
-   step-to-step differences); OLS slopes with `confidence` intervals (t distribution) of the
-   raw execution series before / after, and of semantic entropy and accuracy after the turn.
-5. Kind (thresholds are `PhaseConfig` fields, documented in docs/phases.md):
-   - "two_phase": a real consolidation (drop before the turn > `min_drop_sigmas` noise sigmas
-     and > `min_relative_drop` of the start level, slope before < 0 significantly, share
-     before >= `min_share_before`, turn after the first `absent_frac` of the run) followed by a
-     significant rise of semantic entropy and of accuracy (when logged);
-   - "exploration_only": no consolidation (phase 1 absent) but semantic entropy and accuracy
-     rise significantly over the whole run; transition_step = the first step;
-   - "consolidation_stall": a consolidation, then neither semantic entropy nor accuracy rises
-     significantly, and accuracy (semantic entropy when no accuracy is logged), even at its
-     upper confidence bound, gains less than `stall_max_accuracy_gain` over the rest of the
-     run (flat or declining, measured precisely enough): like the paper's Llama-3.1-8B-Base;
-   - "inconclusive": anything else, including pure noise, too few steps, and text-only data
-     without an execution series (phase 1 cannot be measured; the exploration evidence is still
-     reported).
+- consolidation_end: where the execution signal's fall ends, i.e. the end of the transition
+  window of the best-fitting fall shape (linear, fast-then-slow, slow-then-fast, sigmoid,
+  step), after which the signal is flat or drifts slowly (`phases_fit.fit_transition`);
+- exploration_onset: where the exploration signal's rise starts (the same fit, mirrored).
+
+Signals (first present with >= `min_steps` logged steps):
+execution `EXECUTION_SERIES`; exploration `PhaseConfig.exploration_series` (a task-provided
+strategy-level series first, e.g. the countdown world's `task/strategy_entropy`, then the
+paper's `semantic/entropy`); accuracy `ACCURACY_SERIES`.
+
+Kind (thresholds are `PhaseConfig` fields):
+- "two_phase": a consolidation (a fall with a corner: log Bayes factor against a straight line
+  >= `min_log_bf`, a drop of >= `min_change_z` standard errors and >= `min_relative_drop` of
+  the start level, ending before the last points), then the exploration signal rises (a rise
+  fit with the same evidence, or a significant slope after the turn) and accuracy too when
+  logged. However short the consolidation, it is reported with its interval;
+- "exploration_only": no consolidation (flat or no corner), and exploration and accuracy rise;
+- "consolidation_stall": a consolidation, then nothing rises and accuracy (exploration when no
+  accuracy is logged) gains less than `stall_max_accuracy_gain` even at its upper bound;
+- "inconclusive": anything else, with `evidence["reason"]` in one line: too few logged steps
+  (how many, how many needed), text-only data (no execution series: the exploration onset
+  is still reported), a fall still going at the end of the run, no clear post-turn trend.
+
+`transition_step` is what the report marks: the consolidation end (two_phase, stall, and
+inconclusive runs with a consolidation), the first step for exploration_only (phase 1 over
+before the run started), the exploration onset for text-only data; else None.
 """
 
 from __future__ import annotations
@@ -42,10 +42,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from hicra.dynamics.metrics import relative_perplexity
+from hicra.dynamics.phases_fit import TransitionFit, despike, fit_transition, noise_sigma, running_median
+
+__all__ = ["ACCURACY_SERIES", "EXECUTION_SERIES", "EXPLORATION_SERIES", "KINDS", "PhaseConfig", "PhaseResult",
+           "Slope", "detect_phases", "despike", "noise_sigma", "ols_slope", "running_median", "series_from_metrics"]
 
 KINDS = ("two_phase", "exploration_only", "consolidation_stall", "inconclusive")
 EXECUTION_SERIES = ("rel_perplexity/execution", "entropy/execution", "nll/execution")
-EXPLORATION_SERIES = ("semantic/entropy",)
+EXPLORATION_SERIES = ("task/strategy_entropy", "semantic/entropy")
 ACCURACY_SERIES = ("val/accuracy", "accuracy", "reward/mean")
 
 
@@ -53,26 +57,28 @@ ACCURACY_SERIES = ("val/accuracy", "accuracy", "reward/mean")
 class PhaseConfig:
     """Thresholds of the phase detector (docs/phases.md explains each choice)."""
 
-    smooth_frac: float = 0.08
-    """Running-median window as a fraction of the number of steps (odd, at least 3)."""
     min_steps: int = 10
-    """Fewer logged steps than this: "inconclusive"."""
-    min_segment_frac: float = 0.1
-    """Each side of the turn spans at least this fraction of the steps (and 3 steps)."""
-    min_drop_sigmas: float = 3.0
-    """Consolidation: the smoothed execution drop before the turn exceeds this many noise sigmas."""
+    """Fewer distinct logged steps than this in a series: it cannot show a turn."""
+    exploration_series: tuple[str, ...] = EXPLORATION_SERIES
+    """Exploration signals, first present wins: a task-provided strategy-level diversity
+    (logged as task/strategy_entropy), else the semantic entropy of Strategic Grams."""
+    min_log_bf: float = 3.0
+    """A corner needs this log Bayes factor against a straight line (about 20:1)."""
+    min_change_z: float = 3.0
+    """... and a change of at least this many standard errors."""
     min_relative_drop: float = 0.03
-    """... and this fraction of the series' start level."""
-    min_share_before: float = 0.6
-    """Consolidation ends at the turn: at least this share of the whole drop happened before it."""
-    absent_frac: float = 0.12
-    """A knee within this first fraction of the run counts as phase 1 absent (brief or none)."""
+    """A consolidation drops the execution signal by at least this fraction of its start."""
+    max_end_mass: float = 0.5
+    """A fall whose end has this much posterior mass at the last points has not ended."""
     confidence: float = 0.95
-    """Two-sided level of the slope confidence intervals."""
+    """Level of the intervals on the turn and of the slope intervals."""
+    max_bins: int = 100
+    """Series longer than this are averaged into this many bins before the fit (a turn is then
+    resolved to 1% of the run, well inside the interval)."""
     stall_max_accuracy_gain: float = 0.05
     """Stall: even at the upper confidence bound, accuracy gains less than this (absolute)
-    over the whole post-turn window (or semantic entropy less than `stall_max_semantic_gain`
-    nats when accuracy is not logged)."""
+    over the whole post-turn window (or the exploration signal less than
+    `stall_max_semantic_gain` nats when accuracy is not logged)."""
     stall_max_semantic_gain: float = 0.1
     """See stall_max_accuracy_gain."""
 
@@ -99,8 +105,10 @@ class Slope:
 class PhaseResult:
     """Detected phases of one run.
 
-    transition_step: the step where consolidation ends (None when not found).
+    transition_step: the step the report marks (module docstring); None when there is none.
     kind: one of KINDS.
+    consolidation_end / exploration_onset: {"step", "ci_low", "ci_high"} (steps, 95%
+    interval), or None when not found.
     evidence: the numbers behind the kind (docs/phases.md lists them).
     signals: which logged series played which role.
     """
@@ -109,13 +117,17 @@ class PhaseResult:
     kind: str
     evidence: dict[str, Any] = field(default_factory=dict)
     signals: dict[str, str] = field(default_factory=dict)
+    consolidation_end: dict[str, float] | None = None
+    exploration_onset: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def ols_slope(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> Slope:
-    """Slope of y on x with a t-distribution confidence interval; NaNs dropped.
+    """Slope of y on x with a t-distribution confidence interval; NaNs dropped. The standard
+    error is widened by sqrt((1 + r) / (1 - r)) for a positive lag-1 autocorrelation r of
+    the residuals (logged metrics are often correlated from step to step).
 
     >>> s = ols_slope(np.arange(5.0), 2 * np.arange(5.0) + 1)
     >>> round(s.slope, 6), round(s.low, 6)
@@ -130,51 +142,12 @@ def ols_slope(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> Slope:
     if np.ptp(y) == 0:  # a constant series: exactly flat
         return Slope(0.0, 0.0, 0.0, int(x.size))
     fit = stats.linregress(x, y)
-    half = stats.t.ppf(0.5 + confidence / 2, x.size - 2) * fit.stderr
+    resid = y - (fit.intercept + fit.slope * x)
+    r = 0.0
+    if resid.size > 4 and np.any(resid):
+        r = float(np.clip(np.sum(resid[1:] * resid[:-1]) / np.sum(resid * resid), 0.0, 0.9))
+    half = stats.t.ppf(0.5 + confidence / 2, x.size - 2) * fit.stderr * math.sqrt((1 + r) / (1 - r))
     return Slope(float(fit.slope), float(fit.slope - half), float(fit.slope + half), int(x.size))
-
-
-def running_median(y: np.ndarray, window: int) -> np.ndarray:
-    """Centred running median (window shrinks at the edges); NaNs ignored.
-
-    >>> running_median(np.array([1.0, 9.0, 1.0, 1.0]), 3).tolist()
-    [5.0, 1.0, 1.0, 1.0]
-    """
-    half = window // 2
-    out = np.empty_like(y, dtype=np.float64)
-    for i in range(y.size):
-        seg = y[max(0, i - half): i + half + 1]
-        seg = seg[np.isfinite(seg)]
-        out[i] = np.median(seg) if seg.size else np.nan
-    return out
-
-
-def noise_sigma(y: np.ndarray) -> float:
-    """Robust noise level: 1.4826 * MAD of first differences / sqrt(2)."""
-    d = np.diff(y[np.isfinite(y)])
-    if d.size == 0:
-        return 0.0
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
-
-
-def despike(y: np.ndarray, smooth: np.ndarray, limit: float = 4.0) -> np.ndarray:
-    """y with residuals from its running median clipped at `limit` robust sigmas: outliers lose
-    their pull on a least-squares fit, while the corners the median would round off stay."""
-    resid = y - smooth
-    scale = 1.4826 * np.median(np.abs(resid - np.median(resid)))
-    if not np.isfinite(scale) or scale == 0:
-        return smooth
-    return smooth + np.clip(resid, -limit * scale, limit * scale)
-
-
-def knee_index(y: np.ndarray, min_size: int) -> int:
-    """Index where the second segment of the best 2-piece continuous linear fit starts."""
-    import ruptures
-
-    if y.size < 2 * min_size:
-        return y.size // 2
-    algo = ruptures.Binseg(model="clinear", min_size=min_size, jump=1).fit(y.reshape(-1, 1))
-    return int(algo.predict(n_bkps=1)[0])
 
 
 def series_from_metrics(rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -205,9 +178,13 @@ def series_from_metrics(rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, 
     return steps, series
 
 
-def _pick(series: Mapping[str, np.ndarray], names: Sequence[str], min_points: int) -> str | None:
+def _logged(x: np.ndarray, y: np.ndarray) -> int:
+    return int(np.unique(x[np.isfinite(y)]).size)
+
+
+def _pick(x, series: Mapping[str, np.ndarray], names: Sequence[str], min_points: int) -> str | None:
     for name in names:
-        if name in series and np.isfinite(series[name]).sum() >= min_points:
+        if name in series and _logged(x, series[name]) >= min_points:
             return name
     return None
 
@@ -216,128 +193,149 @@ def _slope_dict(s: Slope) -> dict[str, float]:
     return {"slope": s.slope, "ci_low": s.low, "ci_high": s.high, "n": s.n}
 
 
+def _turn(fit: TransitionFit) -> dict[str, float]:
+    return {"step": round(fit.step, 1), "ci_low": round(fit.low, 1), "ci_high": round(fit.high, 1)}
+
+
+def _significant(fit: TransitionFit | None, config: PhaseConfig, sign: int) -> bool:
+    """A change in direction `sign` (-1 fall, +1 rise) of >= min_change_z standard errors
+    whose edge is not at the last points (a rise that has not started, a fall not ended)."""
+    return bool(
+        fit is not None and sign * fit.change > 0 and abs(fit.change) >= config.min_change_z * fit.change_se
+        and fit.edge_mass < config.max_end_mass
+    )
+
+
+def _corner(fit: TransitionFit | None, config: PhaseConfig, sign: int) -> bool:
+    """... and a corner: the transition beats a straight line by `min_log_bf`."""
+    return _significant(fit, config, sign) and fit.log_bf >= config.min_log_bf
+
+
 def detect_phases(
     steps: Sequence[int], series: Mapping[str, Sequence[float]], config: PhaseConfig = PhaseConfig()
 ) -> PhaseResult:
     """Detect the two-phase dynamic from per-step series (see the module docstring).
 
-    steps: (S,) logged steps, increasing. series: name -> (S,) values (NaN where absent).
+    steps: (S,) logged steps (repeats, e.g. of a resumed run, are averaged). series: name ->
+    (S,) values, NaN where absent.
     """
     x = np.asarray(steps, dtype=np.float64)
     data = {k: np.asarray(v, dtype=np.float64) for k, v in series.items()}
-    n = x.size
-    exec_name = _pick(data, EXECUTION_SERIES, config.min_steps)
-    sem_name = _pick(data, EXPLORATION_SERIES, config.min_steps)
-    acc_name = _pick(data, ACCURACY_SERIES, config.min_steps)
-    signals = {k: v for k, v in (("execution", exec_name), ("exploration", sem_name), ("accuracy", acc_name)) if v}
-    evidence: dict[str, Any] = {"steps": int(n)}
-    if n < config.min_steps:
-        evidence["reason"] = f"only {n} logged steps (< {config.min_steps})"
+    n = int(np.unique(x).size)
+    exec_name = _pick(x, data, EXECUTION_SERIES, config.min_steps)
+    xp_name = _pick(x, data, config.exploration_series, config.min_steps)
+    acc_name = _pick(x, data, ACCURACY_SERIES, config.min_steps)
+    signals = {k: v for k, v in (("execution", exec_name), ("exploration", xp_name), ("accuracy", acc_name)) if v}
+    evidence: dict[str, Any] = {"steps": n}
+    if n < config.min_steps or (exec_name is None and xp_name is None):
+        seen = max([_logged(x, data[k]) for k in (*EXECUTION_SERIES, *config.exploration_series) if k in data] or [n])
+        evidence["reason"] = (f"too few logged steps for a turn: {seen} seen in the execution/exploration series, "
+                              f"at least {config.min_steps} needed")
         return PhaseResult(None, "inconclusive", evidence, signals)
-    window = max(3, int(round(config.smooth_frac * n)) | 1)
-    min_size = max(3, int(math.ceil(config.min_segment_frac * n)))
-
-    def after(name: str | None, i: int) -> Slope | None:
-        return None if name is None else ols_slope(x[i:], data[name][i:], config.confidence)
-
+    fall = fit_transition(x, data[exec_name], "fall", max_bins=config.max_bins, level=config.confidence) if exec_name else None
+    rise = fit_transition(x, data[xp_name], "rise", max_bins=config.max_bins, level=config.confidence) if xp_name else None
+    if fall is not None:
+        evidence["execution_fit"] = fall.to_dict()
+    if rise is not None:
+        evidence["exploration_fit"] = rise.to_dict()
+    onset = None
+    if _corner(rise, config, +1):
+        onset = _turn(rise)
+    elif _significant(rise, config, +1) and ols_slope(x, data[xp_name], config.confidence).rises:
+        # no corner, but the series rises: as good as a straight line, a rise from the start
+        onset = _turn(rise)
+        onset["step"] = onset["ci_low"] = float(x.min())
+    if onset is not None:
+        evidence["exploration_onset_step"] = onset["step"]
+    result = PhaseResult(None, "inconclusive", evidence, signals, None, onset)
     if exec_name is None:
-        return _text_only(x, data, sem_name, acc_name, window, min_size, config, evidence, signals)
+        evidence["reason"] = "no execution-token series (text-only data): phase 1 cannot be measured"
+        evidence.setdefault("missing", []).append("execution entropy/perplexity (needs per-token logp or entropy)")
+        start = x.min() if onset is None else onset["step"]
+        _slopes(evidence, "after_onset", x, data, start, xp_name, acc_name, config)
+        result.transition_step = None if onset is None else int(round(onset["step"]))
+        return result
+    consolidation = _corner(fall, config, -1) and abs(fall.change) >= config.min_relative_drop * abs(fall.start_level)
+    evidence["consolidation"] = consolidation
+    _execution_evidence(evidence, x, data[exec_name], fall, config)
+    if consolidation:
+        turn = fall.step
+        result.consolidation_end = _turn(fall)
+        result.transition_step = int(round(turn))
+        xp, acc = _slopes(evidence, "after_turn", x, data, turn, xp_name, acc_name, config)
+        explores = (onset is not None and rise.high > turn) or (xp is not None and xp.rises)
+        if explores and (acc is None or acc.rises):
+            result.kind = "two_phase"
+        elif not explores and _stalls(xp, acc, float(x.max() - turn), config):
+            result.kind = "consolidation_stall"
+        else:
+            evidence["reason"] = "consolidation found, but the post-turn trend is neither a clear rise nor a stall"
+        return result
+    xp, acc = _slopes(evidence, "whole_run", x, data, x.min(), xp_name, acc_name, config)
+    if _corner(fall, config, -1):
+        evidence["reason"] = "the execution drop is too small against its start level to call a consolidation"
+    elif fall is not None and fall.change < 0 and fall.edge_mass >= config.max_end_mass and fall.log_bf >= config.min_log_bf:
+        evidence["reason"] = "the execution signal is still falling at the end of the run: consolidation has not ended"
+        return result
+    if (onset is not None or (xp is not None and xp.rises)) and (acc is None or acc.rises):
+        result.kind, result.transition_step = "exploration_only", int(x.min())
+        evidence.pop("reason", None)
+        return result
+    evidence.setdefault("reason", "no consolidation and no significant rise of exploration and accuracy")
+    return result
 
-    ex = data[exec_name]
-    ok = np.isfinite(ex)
-    xe, ye = x[ok], ex[ok]
-    smooth = running_median(ye, window)
-    k = knee_index(despike(ye, smooth), min_size)
-    k = min(max(k, 1), ye.size - 1)
-    turn_step = int(xe[k])
-    turn = int(np.searchsorted(x, turn_step))
-    sigma = noise_sigma(ye)
-    start, at_turn = smooth[0], smooth[k]
-    end = float(np.median(smooth[-max(1, min_size // 2):]))
-    drop_before = start - at_turn
-    drop_total = start - end
-    # a share of a drop lost in the noise means nothing
-    share = drop_before / drop_total if drop_total > max(sigma, 1e-12) else float("nan")
-    before = ols_slope(xe[: k + 1], ye[: k + 1], config.confidence)
-    after_exec = ols_slope(xe[k:], ye[k:], config.confidence)
+
+def _execution_evidence(evidence, x, y, fall: TransitionFit | None, config: PhaseConfig) -> None:
+    """Levels, share of the drop before the turn, and slopes before/after it (raw series)."""
+    if fall is None:
+        return
+    ok = np.isfinite(y)
+    xe, ye = x[ok], y[ok]
+    order = np.argsort(xe, kind="stable")
+    xe, ye = xe[order], ye[order]
+    smooth = running_median(ye, max(3, int(round(0.05 * ye.size)) | 1))
+    k = int(np.clip(np.searchsorted(xe, fall.step), 1, ye.size - 1))
+    start, at_turn = float(smooth[0]), float(smooth[k])
+    end = float(np.median(smooth[-max(1, ye.size // 20):]))
+    total = start - end
     evidence.update(
-        execution_start=float(start),
-        execution_at_turn=float(at_turn),
-        execution_end=end,
-        execution_drop_before_turn=float(drop_before),
-        share_of_drop_before_turn=float(share),
-        noise_sigma=sigma,
-        execution_slope_before=_slope_dict(before),
-        execution_slope_after=_slope_dict(after_exec),
+        execution_start=start, execution_at_turn=at_turn, execution_end=end,
+        execution_drop_before_turn=start - at_turn,
+        share_of_drop_before_turn=(start - at_turn) / total if total > max(fall.noise, 1e-12) else float("nan"),
+        noise_sigma=fall.noise,
+        execution_slope_before=_slope_dict(ols_slope(xe[: k + 1], ye[: k + 1], config.confidence)),
+        execution_slope_after=_slope_dict(ols_slope(xe[k:], ye[k:], config.confidence)),
     )
-    consolidation = bool(
-        drop_before > config.min_drop_sigmas * sigma
-        and drop_before > config.min_relative_drop * abs(start)
-        and before.falls
-        and share >= config.min_share_before
-    )
-    absent = not consolidation or k < config.absent_frac * ye.size
-    evidence["consolidation"] = consolidation and not absent
-    if not absent:
-        sem, acc = after(sem_name, turn), after(acc_name, turn)
-        _put(evidence, "after_turn", sem_name, sem, acc_name, acc)
-        explores = _explores(sem, acc)
-        if explores:
-            return PhaseResult(turn_step, "two_phase", evidence, signals)
-        if _stalls(sem, acc, float(x[-1] - x[turn]), config):
-            return PhaseResult(turn_step, "consolidation_stall", evidence, signals)
-        evidence["reason"] = "consolidation found, but the post-turn trend is neither a clear rise nor a stall"
-        return PhaseResult(turn_step, "inconclusive", evidence, signals)
-    sem, acc = after(sem_name, 0), after(acc_name, 0)
-    _put(evidence, "whole_run", sem_name, sem, acc_name, acc)
-    if _explores(sem, acc):
-        return PhaseResult(int(x[0]), "exploration_only", evidence, signals)
-    evidence["reason"] = "no significant consolidation and no significant rise of semantic entropy and accuracy"
-    return PhaseResult(None, "inconclusive", evidence, signals)
 
 
-def _explores(sem: Slope | None, acc: Slope | None) -> bool:
-    """Exploration drives gains: semantic entropy rises, and accuracy too when logged."""
-    return sem is not None and sem.rises and (acc is None or acc.rises)
+def _slopes(evidence, where, x, data, start, xp_name, acc_name, config):
+    """Slopes of the exploration signal, semantic entropy and accuracy from `start` on."""
+    after = x >= start
+
+    def slope(name):
+        return None if name is None else ols_slope(x[after], data[name][after], config.confidence)
+
+    xp, acc = slope(xp_name), slope(acc_name)
+    if xp is not None:
+        evidence[f"exploration_slope_{where}"] = _slope_dict(xp)
+    if "semantic/entropy" in data and np.isfinite(data["semantic/entropy"]).sum() >= config.min_steps:
+        evidence[f"semantic_entropy_slope_{where}"] = _slope_dict(slope("semantic/entropy"))
+    if acc is not None:
+        evidence[f"accuracy_slope_{where}"] = _slope_dict(acc)
+    if xp is None:
+        evidence.setdefault("missing", []).append("exploration signal (no texts or no lexicon, no task/strategy_entropy)")
+    if acc is None:
+        evidence.setdefault("missing", []).append("accuracy (no rewards logged)")
+    return xp, acc
 
 
-def _stalls(sem: Slope | None, acc: Slope | None, span: float, config: PhaseConfig) -> bool:
+def _stalls(xp: Slope | None, acc: Slope | None, span: float, config: PhaseConfig) -> bool:
     """No pivot after the consolidation: nothing rises significantly, and the lead series
-    (accuracy, else semantic entropy) gains less than the tolerance even at its upper
+    (accuracy, else the exploration signal) gains less than the tolerance even at its upper
     confidence bound (a significant decline always qualifies)."""
-    if any(s is not None and s.rises for s in (sem, acc)):
+    if any(s is not None and s.rises for s in (xp, acc)):
         return False
-    lead, tol = (acc, config.stall_max_accuracy_gain) if acc is not None else (sem, config.stall_max_semantic_gain)
+    lead, tol = (acc, config.stall_max_accuracy_gain) if acc is not None else (xp, config.stall_max_semantic_gain)
     if lead is None or not math.isfinite(lead.slope):
         return False
     return lead.high * span < tol
-
-
-def _put(evidence: dict, where: str, sem_name: str | None, sem: Slope | None, acc_name: str | None, acc: Slope | None) -> None:
-    if sem is not None:
-        evidence[f"semantic_entropy_slope_{where}"] = _slope_dict(sem)
-    if acc is not None:
-        evidence[f"accuracy_slope_{where}"] = _slope_dict(acc)
-    if sem is None:
-        evidence.setdefault("missing", []).append("semantic/entropy (no texts or no lexicon)")
-    if acc is None:
-        evidence.setdefault("missing", []).append("accuracy (no rewards logged)")
-
-
-def _text_only(x, data, sem_name, acc_name, window, min_size, config, evidence, signals) -> PhaseResult:
-    """No execution series: phase 1 cannot be measured; report where exploration starts."""
-    evidence["reason"] = "no execution-token series (text-only data): phase 1 cannot be measured"
-    evidence.setdefault("missing", []).append("execution entropy/perplexity (needs per-token logp or entropy)")
-    if sem_name is None:
-        return PhaseResult(None, "inconclusive", evidence, signals)
-    ys = data[sem_name]
-    ok = np.isfinite(ys)
-    smooth = running_median(ys[ok], window)
-    k = min(max(knee_index(smooth, min_size), 1), smooth.size - 1)
-    onset = int(x[ok][k])
-    i = int(np.searchsorted(x, onset))
-    sem = ols_slope(x[i:], ys[i:], config.confidence)
-    acc = None if acc_name is None else ols_slope(x[i:], data[acc_name][i:], config.confidence)
-    evidence["exploration_onset_step"] = onset
-    _put(evidence, "after_onset", sem_name, sem, acc_name, acc)
-    return PhaseResult(onset if _explores(sem, acc) else None, "inconclusive", evidence, signals)

@@ -90,16 +90,22 @@ def text_summary(runs: list, page: Path) -> str:
                      f"lexicon {getattr(run.lexicon, 'source', '-')}")
         t = "-" if ph.transition_step is None else ph.transition_step
         lines.append(f"  phases: {ph.kind}, transition step {t}")
+        for label, turn in (("consolidation ends", ph.consolidation_end), ("exploration starts", ph.exploration_onset)):
+            if turn:
+                lines.append(f"  {label} at step {turn['step']:g} (95% interval {turn['ci_low']:g}..{turn['ci_high']:g})")
         ev = ph.evidence
         share = ev.get("share_of_drop_before_turn")
         if isinstance(share, float) and math.isfinite(share):
             lines.append(f"  {100 * share:.0f}% of the execution drop happened before the turn")
-        for key in ("semantic_entropy_slope_after_turn", "accuracy_slope_after_turn",
-                    "semantic_entropy_slope_whole_run", "accuracy_slope_whole_run",
-                    "semantic_entropy_slope_after_onset", "accuracy_slope_after_onset"):
-            if key in ev:
-                s = ev[key]
-                lines.append(f"  {key.replace('_', ' ')}: {s['slope']:+.3g}/step (95% CI {s['ci_low']:+.3g}..{s['ci_high']:+.3g})")
+        explorer = ph.signals.get("exploration")
+        for where in ("after_turn", "whole_run", "after_onset"):
+            for key, label in ((f"exploration_slope_{where}", f"exploration ({explorer})"),
+                               (f"semantic_entropy_slope_{where}", "semantic entropy"),
+                               (f"accuracy_slope_{where}", "accuracy")):
+                if key in ev and not (key.startswith("semantic") and explorer == "semantic/entropy"):
+                    s = ev[key]
+                    lines.append(f"  {label} slope {where.replace('_', ' ')}: {s['slope']:+.3g}/step "
+                                 f"(95% CI {s['ci_low']:+.3g}..{s['ci_high']:+.3g})")
         if ev.get("reason"):
             lines.append(f"  note: {ev['reason']}")
         final = run.final()
