@@ -1,0 +1,265 @@
+"""Synthetic training-dynamics series with a known turn, for bench_phases.py and the tests.
+
+Each case is what `hicra analyze` hands the phase detector: logged steps and per-step series
+(execution signal `entropy/execution`, exploration signal `semantic/entropy` or the
+task-provided `task/strategy_entropy`, `accuracy`), plus the truth. The truth is the same
+quantity the detector estimates (docs/phases.md, "What the turn is"):
+
+- consolidation_end: the step where the execution signal's fall ENDS (the end of its
+  transition window: after it the signal is flat or drifts slowly);
+- exploration_onset: the step where the exploration signal's rise STARTS (before it the
+  signal is flat or drifts slowly).
+
+A transition over [a, b] follows a shape h (fraction of the change done at relative time u):
+main shapes "linear", "log" (fast then slow, log(1 + k u) / log(1 + k), k in [3, 10]),
+"sigmoid" (logistic truncated at +-s, s in [2, 3], rescaled to [0, 1]) and "step" (the whole
+change at one step); held-out shapes "exp" ((1 - e^(-k u)) / (1 - e^(-k)), k in [1, 2.5]) and
+"broken" (a line with a slope break: 70% of the change in the first 40% of the window). All
+keep at least ~30% of their mean slope at the edge that is the estimand, so the edge is a
+corner. The drift around a transition is kept slow: at most half the transition's slope at
+that edge, and at most 15-20% of its size in total.
+
+Noise is set by a signal-to-noise ratio snr = |size of the change| / (sd of one logged point),
+log-uniform over `SNR_RANGES`, the range measured on real runs (bench_phases.py documents
+where the numbers come from); held-out cases use AR(1) or Student-t noise instead of
+Gaussian. Irregular logging: log_every 2/5/10, a gap, points missing in one series, a resumed
+stretch logged twice, single-step spikes.
+
+    >>> case = make_case(0)
+    >>> sorted(case.series) == sorted(k for k in case.series if np.asarray(case.series[k]).size == case.steps.size)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+FAMILIES = {  # family -> share of the cases
+    "two_phase": 0.34, "consolidation_stall": 0.10, "exploration_only": 0.16,
+    "noise": 0.14, "monotone": 0.14, "sparse": 0.12,
+}
+MAIN_SHAPES = ("linear", "log", "sigmoid", "step")
+HELDOUT_SHAPES = ("exp", "broken")
+SNR_RANGES = {"execution": (4.0, 60.0), "exploration": (2.5, 60.0), "accuracy": (1.5, 40.0)}
+"""Log-uniform range of |change| / noise sd of one logged point, per signal."""
+HELDOUT_SEED_OFFSET = 1_000_000
+
+
+@dataclass
+class Case:
+    """One synthetic run: steps (S,) (may repeat), series name -> (S,) (NaN = not logged)."""
+
+    seed: int
+    family: str
+    steps: np.ndarray
+    series: dict[str, np.ndarray]
+    length: int
+    consolidation_end: float | None = None
+    exploration_onset: float | None = None
+    text_only: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def shape(name: str, rng: np.random.Generator):
+    """(h, edge slope at u=0, edge slope at u=1, label) of a named shape with drawn parameters."""
+    if name == "linear":
+        return (lambda u: u), 1.0, 1.0, "linear"
+    if name == "log":
+        k = rng.uniform(3, 10)
+        return (lambda u: np.log1p(k * u) / math.log1p(k)), k / math.log1p(k), k / ((1 + k) * math.log1p(k)), f"log{k:.1f}"
+    if name == "sigmoid":
+        s = rng.uniform(2, 3)
+        sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+        lo, hi = sig(-s), sig(s)
+        edge = 2 * s * hi * (1 - hi) / (hi - lo)
+        return (lambda u: (sig(s * (2 * u - 1)) - lo) / (hi - lo)), edge, edge, f"sigmoid{s:.1f}"
+    if name == "exp":
+        k = rng.uniform(1, 2.5)
+        c = 1 - math.exp(-k)
+        return (lambda u: (1 - np.exp(-k * u)) / c), k / c, k * math.exp(-k) / c, f"exp{k:.1f}"
+    if name == "broken":
+        return (lambda u: np.where(u < 0.4, 0.7 * u / 0.4, 0.7 + 0.3 * (u - 0.4) / 0.6)), 1.75, 0.5, "broken"
+    if name == "step":
+        return None, math.inf, math.inf, "step"
+    raise ValueError(name)
+
+
+def progress(t: np.ndarray, a: float, b: float, h) -> np.ndarray:
+    """Fraction of a transition over [a, b] done at steps t (a step: all of it at b)."""
+    if h is None or b <= a:
+        return (t >= b).astype(np.float64)
+    return h(np.clip((t - a) / (b - a), 0.0, 1.0))
+
+
+def _noise(rng, n, sd, heldout):
+    if not heldout or sd == 0:
+        return rng.normal(0, sd, n)
+    if rng.random() < 0.5:  # AR(1), marginal sd = sd
+        phi = rng.uniform(0.2, 0.5)
+        e = rng.normal(0, sd * math.sqrt(1 - phi**2), n)
+        out = np.empty(n)
+        out[0] = rng.normal(0, sd)
+        for i in range(1, n):
+            out[i] = phi * out[i - 1] + e[i]
+        return out
+    return rng.standard_t(3, n) * sd / math.sqrt(3.0)  # Student-t, 3 dof, sd = sd
+
+
+def _snr(rng, signal):
+    lo, hi = SNR_RANGES[signal]
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _fall(t, rng, T, end, shapes, drift_max=0.15):
+    """Execution signal falling from the first step to `end`, then a slow drift."""
+    h, _, d1, label = shape(rng.choice(shapes), rng)
+    level = math.exp(rng.uniform(math.log(0.05), math.log(2.0)))
+    drop = rng.uniform(0.1, 0.6) * level
+    y = level - drop * progress(t, 1.0, end, h)
+    rest = max(T - end, 1.0)
+    slope = rng.uniform(-drift_max, drift_max) * drop / rest
+    if math.isfinite(d1):
+        slope = float(np.clip(slope, -0.5 * d1 * drop / max(end - 1, 1), 0.5 * d1 * drop / max(end - 1, 1)))
+    return y + slope * np.maximum(t - end, 0), drop, label
+
+
+def _rise(t, rng, T, onset, shapes, window=None):
+    """Exploration signal flat (slow drift) until `onset`, then rising over a window."""
+    h, d0, _, label = shape(rng.choice(shapes), rng)
+    base = rng.uniform(0.5, 3.0)
+    size = rng.uniform(0.1, 0.5) * base
+    width = window if window is not None else rng.uniform(0.3, 1.0) * max(T - onset, 1.0)
+    if h is None:  # a step rises at the onset
+        width = 0.0
+    y = base + size * progress(t, onset, onset + width, h)
+    if onset > 1:
+        slope = rng.uniform(-0.2, 0.1) * size / (onset - 1)
+        if math.isfinite(d0):
+            cap = 0.5 * d0 * size / max(width, 1.0)
+            slope = float(np.clip(slope, -cap, cap))
+        y = y + slope * np.minimum(t - onset, 0)
+    return y, size, label, (onset, onset + width, h)
+
+
+def make_case(seed: int, family: str | None = None, heldout: bool = False) -> Case:
+    """The synthetic run of `seed` (family drawn from FAMILIES unless given)."""
+    rng = np.random.default_rng(seed + (HELDOUT_SEED_OFFSET if heldout else 0))
+    if family is None:
+        names = list(FAMILIES)
+        family = str(rng.choice(names, p=np.array([FAMILIES[n] for n in names])))
+    shapes = HELDOUT_SHAPES if heldout else MAIN_SHAPES
+    if family == "sparse":
+        return _sparse(seed, rng)
+    T = int(round(math.exp(rng.uniform(math.log(50), math.log(1000)))))
+    t = np.arange(1, T + 1, dtype=np.float64)
+    meta: dict[str, Any] = {"family": family}
+    text_only = family != "consolidation_stall" and rng.random() < 0.3
+    end = onset = None
+    flat = lambda base: np.full(T, base)  # noqa: E731
+    ex_level = math.exp(rng.uniform(math.log(0.05), math.log(2.0)))
+    ex_size = rng.uniform(0.1, 0.6) * ex_level  # a notional change size: the noise scale of flat series
+    acc0 = rng.uniform(0.05, 0.4)
+    acc_gain = rng.uniform(0.1, 0.4)
+    if family in ("two_phase", "consolidation_stall"):
+        end = float(rng.uniform(0.05, 0.8) * T)
+        ex, ex_size, meta["fall_shape"] = _fall(t, rng, T, end, shapes)
+        consolidation_gain = rng.uniform(0.0, 0.3) * acc_gain
+        if family == "two_phase":
+            onset = float(np.clip(end + rng.uniform(-0.05, 0.15) * T, 0.03 * T, 0.85 * T))
+            xp, xp_size, meta["rise_shape"], (a, b, h) = _rise(t, rng, T, onset, shapes)
+            acc = acc0 + consolidation_gain * progress(t, 1.0, end, None if meta["fall_shape"] == "step" else (lambda u: u)) \
+                + acc_gain * progress(t, a, b, h)
+        else:
+            xp_size = rng.uniform(0.1, 0.5) * 2.0
+            xp = 2.0 - rng.uniform(0.0, 0.3) * xp_size * np.maximum(t - end, 0) / max(T - end, 1)
+            acc = acc0 + consolidation_gain * np.minimum(t / end, 1.0) - rng.uniform(0, 0.05) * np.maximum(t - end, 0) / max(T - end, 1)
+            acc_gain = max(consolidation_gain, 0.05)
+    elif family == "exploration_only":
+        onset = 1.0 if rng.random() < 0.3 else float(rng.uniform(0.05, 0.6) * T)
+        ex = ex_level + rng.uniform(-0.05, 0.05) * ex_level * t / T
+        # a step at the first step would be no rise at all
+        rise_shapes = tuple(s for s in shapes if s != "step") if onset == 1.0 else shapes
+        xp, xp_size, meta["rise_shape"], (a, b, h) = _rise(t, rng, T, onset, rise_shapes)
+        acc = acc0 + acc_gain * progress(t, a, b, h)
+    elif family == "noise":
+        ex, xp, acc = flat(ex_level), flat(2.0), flat(acc0)
+        xp_size = rng.uniform(0.1, 0.5) * 2.0
+    elif family == "monotone":
+        variant = str(rng.choice(["fall", "rise", "both"]))
+        meta["variant"] = variant
+        ex = ex_level - (ex_size * (t - 1) / (T - 1) if variant in ("fall", "both") else 0.0)
+        xp_size = rng.uniform(0.1, 0.5) * 2.0
+        rising = variant in ("rise", "both")
+        xp = 2.0 + (xp_size * (t - 1) / (T - 1) if rising else 0.0)
+        acc = acc0 + (acc_gain * (t - 1) / (T - 1) if rising else 0.0)
+        onset = 1.0 if rising else None
+    else:
+        raise ValueError(f"unknown family {family!r}")
+    snr = {k: _snr(rng, k) for k in SNR_RANGES}
+    meta["snr"] = {k: round(v, 2) for k, v in snr.items()}
+    series = {
+        "entropy/execution": ex + _noise(rng, T, ex_size / snr["execution"], heldout),
+        "exploration": xp + _noise(rng, T, xp_size / snr["exploration"], heldout),
+        "accuracy": acc + _noise(rng, T, acc_gain / snr["accuracy"], heldout),
+    }
+    steps, series = _irregular(rng, t, series, meta)
+    xp_name = "task/strategy_entropy" if rng.random() < 0.3 else "semantic/entropy"
+    series[xp_name] = series.pop("exploration")
+    if text_only:
+        del series["entropy/execution"]
+        end = None
+    meta.update(text_only=text_only, exploration_series=xp_name, heldout=heldout)
+    return Case(seed, family, steps, series, T, end, onset, text_only, meta)
+
+
+def _irregular(rng, t, series, meta):
+    """Log every k steps, cut a gap, drop points of single series, log a resumed stretch
+    twice, add single-step spikes. Returns (steps (S,), series name -> (S,))."""
+    T = t.size
+    every = int(rng.choice([1, 2, 5, 10], p=[0.55, 0.15, 0.15, 0.15]))
+    while every > 1 and T / every < 25:
+        every = {10: 5, 5: 2, 2: 1}[every]
+    keep = (t % every == 0) | (t == 1) | (t == T)
+    meta["log_every"] = every
+    if rng.random() < 0.2:
+        width = int(rng.uniform(0.05, 0.15) * T)
+        start = int(rng.integers(1, max(T - width, 2)))
+        keep &= ~((t >= start) & (t < start + width))
+        meta["gap"] = [start, start + width]
+    idx = np.nonzero(keep)[0]
+    if rng.random() < 0.1:  # resumed from an earlier checkpoint: a stretch logged twice
+        width = max(2, int(rng.uniform(0.03, 0.1) * idx.size))
+        start = int(rng.integers(0, max(idx.size - width, 1)))
+        idx = np.sort(np.concatenate([idx, idx[start:start + width]]), kind="stable")
+        meta["resumed"] = [int(t[idx[start]]), width]
+    out = {}
+    for name, y in series.items():
+        y = y[idx].copy()
+        dup = np.concatenate([[False], idx[1:] == idx[:-1]])
+        sd = float(np.std(np.diff(y[~dup]))) / math.sqrt(2) if (~dup).sum() > 2 else 0.0
+        y[dup] += rng.normal(0, sd, dup.sum())  # a fresh sample, not a copy
+        if rng.random() < 0.2:
+            drop = rng.random(y.size) < rng.uniform(0.1, 0.3)
+            y[drop] = np.nan
+            meta.setdefault("missing", []).append(name)
+        if rng.random() < 0.3:
+            spikes = rng.random(y.size) < 0.01
+            y[spikes] += rng.choice([-1, 1], spikes.sum()) * rng.uniform(5, 10, spikes.sum()) * sd
+        out[name] = y
+    return t[idx], out
+
+
+def _sparse(seed, rng) -> Case:
+    """Too few logged steps for any turn (3-9): the detector must say so."""
+    n = int(rng.integers(3, 10))
+    T = int(rng.integers(n, 1000))
+    steps = np.unique(np.linspace(1, T, n).round())
+    m = steps.size
+    series = {"entropy/execution": 1 - 0.3 * steps / T + rng.normal(0, 0.01, m),
+              "semantic/entropy": 2 + 0.3 * steps / T + rng.normal(0, 0.02, m),
+              "accuracy": 0.2 + 0.2 * steps / T + rng.normal(0, 0.02, m)}
+    return Case(seed, "sparse", steps, series, T, None, None, False, {"family": "sparse", "points": m})
