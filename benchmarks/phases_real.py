@@ -43,7 +43,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_RUNS = Path("/work/coord/runs/countdown300/runs")
 SIGNALS = {  # generator role -> series measured
     "execution": ("entropy/execution", "rel_perplexity/execution", "task/first_attempt_exec_error"),
-    "exploration": ("semantic/entropy", "task/strategy_entropy", "task/backtrack_after_failed_check"),
+    "exploration": ("semantic/entropy", "task/strategy_entropy", "task/strategy_entropy_pooled",
+                    "task/distinct_strategies", "task/backtrack_after_failed_check", "length/mean"),
     "accuracy": ("accuracy",),
 }
 
@@ -69,7 +70,7 @@ def read_run(run_dir: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return series_from_metrics(rows)
 
 
-def noise_main(runs_root: Path, out: Path) -> dict:
+def noise_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
     table: dict[str, list] = {}
     for path in sorted(HERE.glob("results/*/results.json")):
         data = json.loads(path.read_text())
@@ -80,6 +81,8 @@ def noise_main(runs_root: Path, out: Path) -> dict:
                     table.setdefault("accuracy (efficiency results.json)", []).append(m | {"run": f"{path.parent.name}/{arm}/{seed}"})
     for run_dir in sorted(p.parent for p in runs_root.glob("*/*/metrics.jsonl")):
         steps, series = read_run(run_dir)
+        if steps.size == 0 or steps.max() < steps_needed:
+            continue  # a run still going has not made its changes yet
         add_strategy_entropy(run_dir, steps, series)
         for role, names in SIGNALS.items():
             for name in names:
@@ -103,7 +106,8 @@ def noise_main(runs_root: Path, out: Path) -> dict:
 
 
 def add_strategy_entropy(run_dir: Path, steps: np.ndarray, series: dict[str, np.ndarray]) -> None:
-    """task/strategy_entropy recomputed from the saved rollouts when the run did not log it."""
+    """task/strategy_entropy (and _pooled) recomputed from the saved rollouts (16 responses a
+    step) when the run did not log it."""
     if "task/strategy_entropy" in series or not (run_dir / "rollouts").is_dir():
         return
     import pyarrow.parquet as pq
@@ -114,6 +118,7 @@ def add_strategy_entropy(run_dir: Path, steps: np.ndarray, series: dict[str, np.
 
     task = CountdownTask()
     values = np.full(steps.size, np.nan)
+    pooled = np.full(steps.size, np.nan)
     index = {int(s): i for i, s in enumerate(steps)}
     for path in sorted((run_dir / "rollouts").glob("step_*.parquet")):
         table = pq.read_table(path, columns=["step", "prompt", "response"]).to_pylist()
@@ -126,8 +131,10 @@ def add_strategy_entropy(run_dir: Path, steps: np.ndarray, series: dict[str, np.
             numbers = tuple(int(w) for w in words[1:words.index("target")])
             problem = make_problem(numbers, int(words[words.index("target") + 1]), task.config)
             diagnostics.append(task.score(problem, r["response"]).diagnostics)
-        values[index[step]] = task.summarize_diagnostics(diagnostics).get("strategy_entropy", np.nan)
+        summary = task.summarize_diagnostics(diagnostics)
+        values[index[step]], pooled[index[step]] = summary["strategy_entropy"], summary["strategy_entropy_pooled"]
     series["task/strategy_entropy"] = values
+    series["task/strategy_entropy_pooled"] = pooled
 
 
 def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
@@ -197,12 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("what", choices=("noise", "world"))
     p.add_argument("runs", nargs="?", type=Path, default=DEFAULT_RUNS, help="root of <arm>/seed<k>/ run directories")
-    p.add_argument("--steps", type=int, default=300, help="world: only runs that reached this step")
+    p.add_argument("--steps", type=int, default=300, help="only runs that reached this step (finished runs)")
     p.add_argument("--out", type=Path, default=None, help="output directory (default benchmarks/out/phases_real)")
     args = p.parse_args(argv)
     out = out_dir("phases_real", args.out)
     if args.what == "noise":
-        noise_main(args.runs, out)
+        noise_main(args.runs, out, args.steps)
     else:
         world_main(args.runs, out, args.steps)
     return 0

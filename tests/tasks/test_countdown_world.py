@@ -183,20 +183,22 @@ def test_summarize_pools_conditional_rates():
     assert out["exec_error_rate"] == pytest.approx(0.0)
 
 
-def test_strategy_entropy_pools_the_strategies_tried():
+def test_strategy_entropy_within_responses_and_pooled():
     backtracked = score(BACKTRACK_OK).diagnostics  # add add, multiply add, add multiply
     assert {k: v for k, v in backtracked.items() if k.startswith("tried/")} == {
         "tried/add then add": 1.0, "tried/multiply then add": 1.0, "tried/add then multiply": 1.0}
+    assert backtracked["strategy_entropy"] == pytest.approx(math.log(3))
     repeat = score("we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . "
                    "wait let us try a different approach . we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; "
                    "let us check 2 vs 6 no . so the answer is 2 .").diagnostics
-    assert repeat["tried/add then add"] == 2.0
+    assert repeat["tried/add then add"] == 2.0 and repeat["strategy_entropy"] == 0.0  # a retry is no new strategy
     out = TASK.summarize_diagnostics([backtracked, repeat])  # add add 3, multiply add 1, add multiply 1
     p = np.array([3, 1, 1]) / 5
-    assert out["strategy_entropy"] == pytest.approx(float(-(p * np.log(p)).sum()))
+    assert out["strategy_entropy_pooled"] == pytest.approx(float(-(p * np.log(p)).sum()))
+    assert out["strategy_entropy"] == pytest.approx(math.log(3) / 2)
     assert not any(k.startswith("tried/") for k in out)
-    assert TASK.summarize_diagnostics([repeat])["strategy_entropy"] == 0.0  # one strategy, retried
-    assert math.isnan(TASK.summarize_diagnostics([score("so the answer is 6 .").diagnostics])["strategy_entropy"])
+    none = TASK.summarize_diagnostics([score("so the answer is 6 .").diagnostics])
+    assert math.isnan(none["strategy_entropy"]) and math.isnan(none["strategy_entropy_pooled"])
 
 
 def test_lexicon_file_and_planning_lexicon():

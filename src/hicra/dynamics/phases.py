@@ -238,13 +238,11 @@ def detect_phases(
         evidence["execution_fit"] = fall.to_dict()
     if rise is not None:
         evidence["exploration_fit"] = rise.to_dict()
-    onset = None
-    if _corner(rise, config, +1):
-        onset = _turn(rise)
-    elif _significant(rise, config, +1) and ols_slope(x, data[xp_name], config.confidence).rises:
-        # no corner, but the series rises: as good as a straight line, a rise from the start
-        onset = _turn(rise)
-        onset["step"] = onset["ci_low"] = float(x.min())
+    # a rise with a corner, or a significant rise without one (a rise from the start: the fit
+    # averages in the straight line, so its posterior then sits at the first step)
+    rises = _corner(rise, config, +1) or (
+        _significant(rise, config, +1) and ols_slope(x, data[xp_name], config.confidence).rises)
+    onset = _turn(rise) if rises else None
     if onset is not None:
         evidence["exploration_onset_step"] = onset["step"]
     result = PhaseResult(None, "inconclusive", evidence, signals, None, onset)

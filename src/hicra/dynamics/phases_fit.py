@@ -24,10 +24,11 @@ form (the slow-drift bound by projection onto s = +-kappa * D when the free fit 
 Its weight is the profile likelihood exp(-(m / 2f) log RSS) on the m binned points, where
 f >= 1 inflates for residual autocorrelation at the best fit (misspecified shapes and
 correlated noise leave correlated residuals), so that the interval widens instead of lying.
-The posterior of the edge (uniform prior over candidates) gives the point estimate (its
-median, the estimate with the least expected absolute error) and the equal-tailed interval.
 `log_bf` compares the transition with a straight line (BIC penalty for the extra
-parameter), the evidence that there is a corner at all.
+parameter), the evidence that there is a corner at all. The posterior of the edge (uniform
+prior over candidates), averaged with the straight line at 1:1 prior odds (a line is a fall
+ending at the last step, a rise starting at the first), gives the point estimate (its median,
+the estimate with the least expected absolute error) and the equal-tailed interval.
 
 Why by hand: `ruptures` gives change points without intervals and only for its piecewise
 costs (linear, constant), which are biased for log/sigmoid shapes; a grid posterior over a
@@ -300,10 +301,15 @@ def fit_transition(x, y, direction: str, *, max_bins: int = 100, rho: float = 0.
     infl = float(np.clip((1 + r1) / (1 - min(r1, 0.9)), 1.0, 10.0))
     loglik = -(m / (2 * infl)) * np.log(rss)
     post = np.exp(loglik - loglik.max())
-    grid, mass = _marginal(edges, post / post.sum())
-    med, low, high = _quantiles(grid, mass, level)
     log_marg = float(np.log(np.mean(post)) + loglik.max())
     log_line = float(-(m / (2 * infl)) * np.log(rss_line[0]))
+    log_bf = log_marg - log_line - 0.5 * math.log(max(m / infl, 2.0))
+    # Model averaging with the straight line, a transition spanning the whole run (a fall
+    # ending at the last step, a rise starting at the first), at prior odds 1:1.
+    grid, mass = _marginal(np.append(edges, 1.0 if direction == "fall" else 0.0),
+                           np.append(post / post.sum() / (1 + math.exp(-min(log_bf, 700))),
+                                     1 / (1 + math.exp(min(log_bf, 700)))))
+    med, low, high = _quantiles(grid, mass, level)
     near_end = grid >= 1.0 - 2 * float(np.median(np.diff(t))) - 1e-12
     to_step = lambda u: float(t0 + u * span)  # noqa: E731
     return TransitionFit(
@@ -311,7 +317,7 @@ def fit_transition(x, y, direction: str, *, max_bins: int = 100, rho: float = 0.
         high=float(last[min(_bin_at(t, high, "left") + 1, m - 1)]), map_step=to_step(edges[best]), shape=str(shapes[best]),
         change=float(D[best] * scale),
         change_se=float(math.sqrt(max(rss[best] / max(m - 3, 1) * dvar[best] * infl, 0.0)) * scale),
-        log_bf=log_marg - log_line - 0.5 * math.log(max(m / infl, 2.0)), edge_mass=float(mass[near_end].sum()),
+        log_bf=log_bf, edge_mass=float(mass[near_end].sum()),
         start_level=float(np.median(ym[: max(1, m // 20)])), noise=noise_sigma(y), inflation=infl,
         points=int(x.size), bins=int(m),
     )

@@ -95,9 +95,10 @@ class CountdownTask:
     @staticmethod
     def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
         """Batch means of `score(...).diagnostics` (see the module function of this name),
-        with `strategy_entropy` always present (NaN for a batch without any attempt)."""
+        with the strategy entropies always present (NaN for a batch without any attempt)."""
         out = summarize_diagnostics(diagnostics)
         out.setdefault("strategy_entropy", math.nan)
+        out.setdefault("strategy_entropy_pooled", math.nan)
         return out
 
 
@@ -130,10 +131,13 @@ def strategy_entropy(counts: Mapping[str, float]) -> float:
 def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
     """Batch means of per-response diagnostics. Conditional rates are pooled ratios over the
     responses where they are defined (e.g. backtrack_after_failed_check = backtracks after
-    failed checks / failed checks); other keys are NaN-skipping means. The per-strategy
-    attempt counts (`tried/<strategy>`) are pooled over the batch into `strategy_entropy`,
-    the entropy of the strategies tried (docs/world.md): the world's exact strategy-level
-    diversity, which the phase detector uses as its exploration signal.
+    failed checks / failed checks); other keys are NaN-skipping means, among them
+    `strategy_entropy`: the mean over responses of the entropy of the strategies each tried,
+    the world's exact strategy-level exploration (the phase detector's exploration signal).
+    The attempts per strategy (`tried/<strategy>`) are pooled over the batch into
+    `strategy_entropy_pooled`, the entropy of all strategies tried in the batch: the exact
+    analogue of the paper's semantic entropy, flat near its maximum on this world because
+    the first strategy is chosen blindly (docs/world.md).
 
     >>> summarize_diagnostics([{"attempts": 1.0}, {"attempts": 3.0}])
     {'attempts': 2.0}
@@ -143,7 +147,7 @@ def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[st
     out: dict[str, float] = {}
     tried = [k for k in keys if k.startswith(TRIED_PREFIX)]
     if tried:
-        out["strategy_entropy"] = strategy_entropy({k: sum(row.get(k, 0.0) for row in rows) for k in tried})
+        out["strategy_entropy_pooled"] = strategy_entropy({k: sum(row.get(k, 0.0) for row in rows) for k in tried})
     for key in keys:
         if key.startswith(TRIED_PREFIX):
             continue

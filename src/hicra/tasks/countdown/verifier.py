@@ -17,6 +17,7 @@ Worked example (numbers 3 5 2, target 4, mod 7):
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from hicra.tasks.countdown import grammar
@@ -257,8 +258,12 @@ def diagnose(
         "planning_failure": float(not correct and not tried_solving),
         "execution_failure": float(not correct and tried_solving),
     }
-    # attempts per strategy: pooled over a batch into the strategy entropy (task.summarize_diagnostics)
-    for strategy in used:
-        key = TRIED_PREFIX + grammar.strategy_name(strategy)
-        diagnostics[key] = diagnostics.get(key, 0.0) + 1.0
+    # Strategy-level diversity: the entropy of the strategies this response tried (0 for one
+    # strategy, however often retried), and attempts per strategy, which a batch summary pools.
+    counts = Counter(grammar.strategy_name(s) for s in used)
+    diagnostics["strategy_entropy"] = (
+        -sum(c / len(used) * math.log(c / len(used)) for c in counts.values()) if used else nan
+    )
+    for name, count in counts.items():
+        diagnostics[TRIED_PREFIX + name] = float(count)
     return correct, diagnostics
