@@ -35,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import baseline_phases  # noqa: E402
 from common import markdown_table, out_dir, write_json  # noqa: E402
 
 from hicra.dynamics.phases_fit import fit_transition, noise_sigma, running_median  # noqa: E402
@@ -153,25 +154,30 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
         phases = detect_phases(steps, series)
         semantic = detect_phases(steps, series, _config(("semantic/entropy",)))
         analysis = analyze_run(run_dir)  # the real `hicra analyze` path, as logged
+        old = baseline_phases.detect_phases(steps, series)
         results.append({
             "run": str(run_dir.relative_to(runs_root)),
             "truth_consolidation_end": _edge(slips), "truth_exploration_onset": _edge(backtrack),
             "detector": _phase(phases), "detector_semantic_entropy": _phase(semantic),
             "hicra_analyze": _phase(analysis.phases),
+            "previous_detector": {"kind": old.kind, "transition_step": old.transition_step},
         })
         print(json.dumps(results[-1]), file=sys.stderr)
     rows = []
     for r in results:
         d = r["detector"]
+        p = r["previous_detector"]
         rows.append([r["run"], _fmt(r["truth_consolidation_end"]), _fmt(d["consolidation_end"]),
                      _fmt(r["truth_exploration_onset"]), _fmt(d["exploration_onset"]), d["kind"],
-                     _fmt(r["detector_semantic_entropy"]["exploration_onset"]), r["hicra_analyze"]["kind"]])
+                     _fmt(r["detector_semantic_entropy"]["exploration_onset"]), r["hicra_analyze"]["kind"],
+                     f"{p['kind']} @ {p['transition_step']}"])
     text = ("# The detector on the countdown world's runs\n\nTruth from the world's exact diagnostics (fits of "
             "the same family): consolidation end = end of the fall of task/first_attempt_exec_error, exploration "
             "onset = start of the rise of task/backtrack_after_failed_check. Steps [95% interval].\n\n"
             + markdown_table(["run", "truth: consolidation end", "detector: consolidation end", "truth: exploration onset",
                               "detector: exploration onset (strategy entropy)", "kind",
-                              "onset from semantic entropy", "kind (hicra analyze as logged)"], rows))
+                              "onset from semantic entropy", "kind (hicra analyze as logged)",
+                              "previous detector"], rows))
     write_json(out / "world.json", results)
     (out / "world.md").write_text(text)
     print(text)

@@ -1,0 +1,83 @@
+"""The phase benchmark's harness: the generator's truth and the scoring (no detector accuracy
+claims here; bench_phases.py measures those)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import bench_phases  # noqa: E402
+from phase_series import FAMILIES, make_case, progress, shape  # noqa: E402
+
+
+def test_cases_are_seeded_and_held_out_cases_differ():
+    a, b, h = make_case(3), make_case(3), make_case(3, heldout=True)
+    assert a.family == b.family and np.array_equal(a.steps, b.steps)
+    assert all(np.array_equal(a.series[k], b.series[k], equal_nan=True) for k in a.series)
+    assert not (a.steps.size == h.steps.size and np.allclose(a.steps, h.steps) and a.family == h.family
+                and all(np.allclose(a.series[k], h.series.get(k, np.nan), equal_nan=True) for k in a.series))
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_has_its_truth(family):
+    for seed in range(4):
+        case = make_case(seed, family=family)
+        assert case.family == family and all(v.size == case.steps.size for v in case.series.values())
+        if family in ("two_phase", "consolidation_stall") and not case.text_only:
+            assert 0.05 * case.length <= case.consolidation_end <= 0.8 * case.length
+        if family in ("noise", "sparse"):
+            assert case.consolidation_end is None and case.exploration_onset is None
+        if family == "sparse":
+            assert np.unique(case.steps).size < 10
+        if case.text_only:
+            assert "entropy/execution" not in case.series and case.consolidation_end is None
+
+
+def test_the_planted_end_is_a_corner():
+    """The truth is where the fall ends: flat (slow) after it, still falling just before it."""
+    rng = np.random.default_rng(0)
+    t = np.arange(1, 201, dtype=float)
+    for name in ("linear", "log", "sigmoid"):
+        h, d0, d1, _ = shape(name, rng)
+        g = progress(t, 1.0, 80.0, h)
+        assert g[t >= 80].min() == 1.0 and g[t < 80].max() < 1.0
+        assert 0.3 <= d1 and 0.3 <= d0  # the edge keeps >= 30% of the mean slope
+        assert g[78] - g[77] > 0.3 / 79  # still falling at the last step before the end
+    step = progress(t, 1.0, 80.0, None)
+    assert step[t < 80].max() == 0.0 and step[t >= 80].min() == 1.0
+
+
+def test_scoring_counts_misses_as_100_and_checks_coverage():
+    case = make_case(0, family="two_phase")
+    truth = case.consolidation_end if case.consolidation_end is not None else case.exploration_onset
+    key = "end" if case.consolidation_end is not None else "onset"
+    hit = {"kind": "two_phase", "reason": None, "end": None, "onset": None}
+    hit[key] = {"step": truth + 0.02 * case.length, "ci_low": truth - 1, "ci_high": truth + 1}
+    miss = {"kind": "inconclusive", "reason": "x", "end": None, "onset": None}
+    r_hit, r_miss = bench_phases.score(case, hit), bench_phases.score(case, miss)
+    assert r_hit[f"{key}_error"] == pytest.approx(2.0) and r_hit[f"{key}_covered"]
+    assert r_miss[f"{key}_error"] == 100.0 and not r_miss[f"{key}_covered"]
+    summary = bench_phases.summarise([r_hit, r_miss])["overall"][key]
+    assert summary["found"] == 50.0 and summary["median"] == pytest.approx(51.0) and summary["coverage"] == 50.0
+
+
+def test_false_positives_on_noise_and_monotone():
+    noise = make_case(0, family="noise")
+    quiet = {"kind": "inconclusive", "reason": "x", "end": None, "onset": None}
+    assert not bench_phases.score(noise, quiet)["false_positive"]
+    assert bench_phases.score(noise, quiet | {"kind": "exploration_only"})["false_positive"]
+    mono = next(c for c in (make_case(s, family="monotone") for s in range(20)) if c.exploration_onset == 1.0)
+    start = {"step": 1.0, "ci_low": 1.0, "ci_high": 5.0}
+    late = {"step": 0.3 * mono.length, "ci_low": 1.0, "ci_high": 0.5 * mono.length}
+    assert not bench_phases.score(mono, quiet | {"kind": "exploration_only", "onset": start})["false_positive"]
+    assert bench_phases.score(mono, quiet | {"kind": "exploration_only", "onset": late})["false_positive"]
+
+
+def test_quick_run_writes_results(tmp_path):
+    assert bench_phases.main(["--n", "3", "--set", "dev", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (tmp_path / "results.json").exists() and "| new | turn |" in (tmp_path / "results.md").read_text()
