@@ -23,7 +23,8 @@ Scored (docs/phases.md defines the turn):
 - kinds: share of each family given its expected kind; sparse cases must be inconclusive with
   a one-line reason and never raise.
 All by family, shape, noise (SNR band), run length, turn position, and irregular logging.
-Writes benchmarks/out/phases[_quick]/results.json (every case) and results.md.
+Writes benchmarks/out/phases[_quick]/: results.json (summaries), results.md, cases.jsonl.gz
+(every case and detector).
 """
 
 from __future__ import annotations
@@ -234,6 +235,23 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def write_outputs(out: Path, results: dict) -> None:
+    """results.json (summaries), results.md, and cases.jsonl.gz (one line per case and
+    detector: the truth, the estimates, the intervals, the kind)."""
+    import gzip
+    import json
+
+    with gzip.open(out / "cases.jsonl.gz", "wt") as f:
+        for set_name, res in results["sets"].items():
+            for det in ("new", "old"):
+                for rec in res[det]["cases"]:
+                    f.write(json.dumps({"set": set_name, "detector": det, **rec}, default=float) + "\n")
+    summary = {**results, "sets": {name: {det: {k: v for k, v in r.items() if k != "cases"} for det, r in res.items()}
+                                   for name, res in results["sets"].items()}}
+    write_json(out / "results.json", summary)
+    (out / "results.md").write_text(markdown(results))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=500, help="cases per set (default 500)")
@@ -257,9 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         results["load_average"] = os.getloadavg()
     except OSError:
         pass
-    write_json(out / "results.json", results)
-    text = markdown(results)
-    (out / "results.md").write_text(text)
+    write_outputs(out, results)
     for set_name, res in results["sets"].items():
         o = res["new"]["summary"]["overall"]
         t = o.get("turn", {})

@@ -80,4 +80,5 @@ def test_false_positives_on_noise_and_monotone():
 
 def test_quick_run_writes_results(tmp_path):
     assert bench_phases.main(["--n", "3", "--set", "dev", "--out", str(tmp_path), "--no-progress"]) == 0
-    assert (tmp_path / "results.json").exists() and "| new | turn |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "results.json").exists() and (tmp_path / "cases.jsonl.gz").exists()
+    assert "| new | turn |" in (tmp_path / "results.md").read_text()
