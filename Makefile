@@ -76,7 +76,8 @@ test-slow: $(STAMP)
 
 # The smoke-size run (--quick) of every benchmark that has one, results under benchmarks/out/
 # (~5 min on 2 cores); the full runs and their runtimes are listed in benchmarks/README.md.
-BENCH_QUICK := bench_efficiency bench_speed_vs_trl bench_scaling bench_gpu bench_math_reward
+BENCH_QUICK := bench_efficiency bench_speed_vs_trl bench_scaling bench_gpu bench_math_reward \
+	bench_phases
 bench: $(STAMP)
 	set -e; for b in $(BENCH_QUICK); do echo "== $$b --quick"; $(PY) benchmarks/$$b.py --quick; done
 

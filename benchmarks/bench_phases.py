@@ -1,8 +1,8 @@
 """Benchmark: how accurately the phase detector finds the turn, on series with a known truth.
 
-    python benchmarks/bench_phases.py                  # 500 dev + 500 held-out cases, both detectors
-    python benchmarks/bench_phases.py --set dev        # the dev cases only (what tuning may look at)
-    python benchmarks/bench_phases.py --quick          # 40 + 40 cases, seconds
+    python benchmarks/bench_phases.py              # 500 dev + 500 held-out cases, both detectors
+    python benchmarks/bench_phases.py --set dev    # the dev cases only (what tuning may look at)
+    python benchmarks/bench_phases.py --quick      # 40 + 40 cases, seconds
 
 Cases come from `phase_series.make_case` (dev: seeds 0..n-1 with the main shapes and Gaussian
 noise; held-out: other seeds, other shapes, AR(1)/Student-t noise). Each is run through the
@@ -42,14 +42,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline_phases  # noqa: E402
 from common import markdown_table, out_dir, write_json  # noqa: E402
+from hicra.dynamics.phases import detect_phases  # noqa: E402
 from phase_series import FAMILIES, SNR_RANGES, Case, make_case  # noqa: E402
 
-from hicra.dynamics.phases import detect_phases  # noqa: E402
-
 TARGETS = {"median": 3.0, "p90": 8.0, "coverage": 90.0, "false_positive": 5.0}
-EXPECTED = {"two_phase": ("two_phase",), "consolidation_stall": ("consolidation_stall",),
-            "exploration_only": ("exploration_only",), "noise": ("inconclusive",),
-            "monotone": ("inconclusive", "exploration_only"), "sparse": ("inconclusive",)}
+EXPECTED = {
+    "two_phase": ("two_phase",),
+    "consolidation_stall": ("consolidation_stall",),
+    "exploration_only": ("exploration_only",),
+    "noise": ("inconclusive",),
+    "monotone": ("inconclusive", "exploration_only"),
+    "sparse": ("inconclusive",),
+}
 
 
 def expected_kinds(case: Case) -> tuple[str, ...]:
@@ -59,8 +63,12 @@ def expected_kinds(case: Case) -> tuple[str, ...]:
 
 def run_new(case: Case) -> dict:
     res = detect_phases(case.steps, case.series)
-    return {"kind": res.kind, "end": res.consolidation_end, "onset": res.exploration_onset,
-            "reason": res.evidence.get("reason")}
+    return {
+        "kind": res.kind,
+        "end": res.consolidation_end,
+        "onset": res.exploration_onset,
+        "reason": res.evidence.get("reason"),
+    }
 
 
 def run_old(case: Case) -> dict:
@@ -95,11 +103,23 @@ def _dedupe(steps, series):
 def score(case: Case, out: dict) -> dict:
     """Per-case record: errors (% of the run), coverage, false-positive flag, kind check."""
     T = case.length
-    rec = {"seed": case.seed, "family": case.family, "length": T, "text_only": case.text_only,
-           "kind": out["kind"], "kind_ok": out["kind"] in expected_kinds(case), "reason": out["reason"],
-           "meta": case.meta}
-    for name, truth, est in (("end", case.consolidation_end, out["end"]), ("onset", case.exploration_onset, out["onset"])):
-        scored = truth is not None and (name == "end" or case.family in ("two_phase", "exploration_only"))
+    rec = {
+        "seed": case.seed,
+        "family": case.family,
+        "length": T,
+        "text_only": case.text_only,
+        "kind": out["kind"],
+        "kind_ok": out["kind"] in expected_kinds(case),
+        "reason": out["reason"],
+        "meta": case.meta,
+    }
+    for name, truth, est in (
+        ("end", case.consolidation_end, out["end"]),
+        ("onset", case.exploration_onset, out["onset"]),
+    ):
+        scored = truth is not None and (
+            name == "end" or case.family in ("two_phase", "exploration_only")
+        )
         if not scored:
             continue
         rec[f"{name}_truth"] = truth
@@ -108,38 +128,61 @@ def score(case: Case, out: dict) -> dict:
         else:
             rec[f"{name}_est"] = est["step"]
             rec[f"{name}_error"] = 100.0 * abs(est["step"] - truth) / T
-            rec[f"{name}_covered"] = bool("ci_low" in est and est["ci_low"] <= truth <= est["ci_high"])
+            rec[f"{name}_covered"] = bool(
+                "ci_low" in est and est["ci_low"] <= truth <= est["ci_high"]
+            )
             rec[f"{name}_interval"] = [est.get("ci_low"), est.get("ci_high")]
     if case.family == "noise":
-        rec["false_positive"] = bool(out["kind"] != "inconclusive" or out["end"] is not None or out["onset"] is not None)
+        rec["false_positive"] = bool(
+            out["kind"] != "inconclusive" or out["end"] is not None or out["onset"] is not None
+        )
     if case.family == "monotone":
         t0 = float(np.min(case.steps))
         late_onset = out["onset"] is not None and out["onset"]["step"] > t0 + 0.05 * T
-        rec["false_positive"] = bool(out["kind"] in ("two_phase", "consolidation_stall") or out["end"] is not None or late_onset)
+        rec["false_positive"] = bool(
+            out["kind"] in ("two_phase", "consolidation_stall")
+            or out["end"] is not None
+            or late_onset
+        )
     if case.family == "sparse":
-        rec["kind_ok"] = out["kind"] == "inconclusive" and bool(out["reason"]) and "steps" in out["reason"]
+        rec["kind_ok"] = (
+            out["kind"] == "inconclusive" and bool(out["reason"]) and "steps" in out["reason"]
+        )
     return rec
 
 
 def summarise(records: list[dict]) -> dict:
     """Headline and per-group statistics of one detector on one set."""
+
     def stats(recs):
         out = {}
         for name in ("end", "onset", "turn"):
             keys = ("end", "onset") if name == "turn" else (name,)
             err = [r[f"{k}_error"] for r in recs for k in keys if f"{k}_error" in r]
             cov = [r[f"{k}_covered"] for r in recs for k in keys if f"{k}_covered" in r]
-            width = [100 * (r[f"{k}_interval"][1] - r[f"{k}_interval"][0]) / r["length"] for r in recs for k in keys
-                     if r.get(f"{k}_interval") and r[f"{k}_interval"][0] is not None]
+            width = [
+                100 * (r[f"{k}_interval"][1] - r[f"{k}_interval"][0]) / r["length"]
+                for r in recs
+                for k in keys
+                if r.get(f"{k}_interval") and r[f"{k}_interval"][0] is not None
+            ]
             if err:
                 e = np.array(err)
-                out[name] = {"n": int(e.size), "found": float(100 * np.mean(e < 100)), "median": float(np.median(e)),
-                             "p90": float(np.percentile(e, 90)), "coverage": float(100 * np.mean(cov)),
-                             "interval_width": float(np.median(width)) if width else math.nan}
+                out[name] = {
+                    "n": int(e.size),
+                    "found": float(100 * np.mean(e < 100)),
+                    "median": float(np.median(e)),
+                    "p90": float(np.percentile(e, 90)),
+                    "coverage": float(100 * np.mean(cov)),
+                    "interval_width": float(np.median(width)) if width else math.nan,
+                }
         fp = [r["false_positive"] for r in recs if "false_positive" in r]
         if fp:
             out["false_positive"] = {"n": len(fp), "rate": float(100 * np.mean(fp))}
-        out["kind_ok"] = {"n": len(recs), "rate": float(100 * np.mean([r["kind_ok"] for r in recs]))}
+        out["kind_ok"] = {
+            "n": len(recs),
+            "rate": float(100 * np.mean([r["kind_ok"] for r in recs])),
+        }
         return out
 
     groups: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -148,21 +191,35 @@ def summarise(records: list[dict]) -> dict:
         groups["family"][r["family"] + (" (text-only)" if r["text_only"] else "")].append(r)
         for key in ("fall_shape", "rise_shape"):
             if key in m:
-                groups[key][''.join(c for c in m[key] if c.isalpha())].append(r)
+                groups[key]["".join(c for c in m[key] if c.isalpha())].append(r)
         if "snr" in m:
-            low = min(m["snr"]["execution"] if not r["text_only"] else math.inf, m["snr"]["exploration"])
+            low = min(
+                m["snr"]["execution"] if not r["text_only"] else math.inf, m["snr"]["exploration"]
+            )
             groups["min_snr"]["<6" if low < 6 else "6-15" if low < 15 else ">=15"].append(r)
-        groups["length"]["50-150" if r["length"] < 150 else "150-400" if r["length"] < 400 else "400-1000"].append(r)
+        groups["length"][
+            "50-150" if r["length"] < 150 else "150-400" if r["length"] < 400 else "400-1000"
+        ].append(r)
         truth = r.get("end_truth", r.get("onset_truth"))
-        if truth is not None and r["family"] in ("two_phase", "consolidation_stall", "exploration_only"):
+        if truth is not None and r["family"] in (
+            "two_phase",
+            "consolidation_stall",
+            "exploration_only",
+        ):
             pos = 100 * truth / r["length"]
-            groups["turn_position"]["<20%" if pos < 20 else "20-50%" if pos < 50 else ">=50%"].append(r)
-        irregular = [k for k in ("gap", "resumed", "missing") if k in m] + (["log_every>1"] if m.get("log_every", 1) > 1 else [])
+            groups["turn_position"][
+                "<20%" if pos < 20 else "20-50%" if pos < 50 else ">=50%"
+            ].append(r)
+        irregular = [k for k in ("gap", "resumed", "missing") if k in m] + (
+            ["log_every>1"] if m.get("log_every", 1) > 1 else []
+        )
         groups["logging"]["regular" if not irregular else "irregular"].append(r)
         for k in irregular:
             groups["logging"][k].append(r)
-    return {"overall": stats(records),
-            "by": {g: {k: stats(v) for k, v in sorted(d.items())} for g, d in groups.items()}}
+    return {
+        "overall": stats(records),
+        "by": {g: {k: stats(v) for k, v in sorted(d.items())} for g, d in groups.items()},
+    }
 
 
 def evaluate(n: int, heldout: bool, progress: bool) -> dict:
@@ -178,15 +235,31 @@ def evaluate(n: int, heldout: bool, progress: bool) -> dict:
                 result = fn(case)
             except Exception as e:  # a crash is a failure of the detector, recorded, not fatal
                 errors[name] += 1
-                result = {"kind": "error", "end": None, "onset": None, "reason": f"{type(e).__name__}: {e}"}
+                result = {
+                    "kind": "error",
+                    "end": None,
+                    "onset": None,
+                    "reason": f"{type(e).__name__}: {e}",
+                }
             cpu[name] += time.process_time() - t0
             out[name].append(score(case, result))
         if progress and (seed + 1) % max(1, n // 20) == 0:
             el = time.perf_counter() - t_start
-            print(f"  {'held-out' if heldout else 'dev'}: {seed + 1}/{n} cases, {el:.0f} s, "
-                  f"eta {el / (seed + 1) * (n - seed - 1):.0f} s", file=sys.stderr, flush=True)
-    return {name: {"summary": summarise(recs), "cpu_s_per_case": cpu[name] / n, "exceptions": errors[name],
-                   "cases": recs} for name, recs in out.items()}
+            print(
+                f"  {'held-out' if heldout else 'dev'}: {seed + 1}/{n} cases, {el:.0f} s, "
+                f"eta {el / (seed + 1) * (n - seed - 1):.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    return {
+        name: {
+            "summary": summarise(recs),
+            "cpu_s_per_case": cpu[name] / n,
+            "exceptions": errors[name],
+            "cases": recs,
+        }
+        for name, recs in out.items()
+    }
 
 
 def _fmt(s: dict | None, key: str, digits: int = 1) -> str:
@@ -194,10 +267,13 @@ def _fmt(s: dict | None, key: str, digits: int = 1) -> str:
 
 
 def markdown(results: dict) -> str:
-    lines = ["# Phase detection accuracy (bench_phases.py)\n",
-             f"Targets: median <= {TARGETS['median']}% of the run, p90 <= {TARGETS['p90']}%, "
-             f"95% interval coverage >= {TARGETS['coverage']}%, false positives <= {TARGETS['false_positive']}%. "
-             "Errors in % of the run length; a miss counts as 100%.\n"]
+    lines = [
+        "# Phase detection accuracy (bench_phases.py)\n",
+        f"Targets: median <= {TARGETS['median']}% of the run, p90 <= {TARGETS['p90']}%, "
+        f"95% interval coverage >= {TARGETS['coverage']}%, "
+        f"false positives <= {TARGETS['false_positive']}%. "
+        "Errors in % of the run length; a miss counts as 100%.\n",
+    ]
     for set_name, res in results["sets"].items():
         lines.append(f"\n## {set_name} ({results['n'][set_name]} cases)\n")
         rows = []
@@ -205,33 +281,122 @@ def markdown(results: dict) -> str:
             o = res[det]["summary"]["overall"]
             for est in ("end", "onset", "turn"):
                 s = o.get(est)
-                rows.append([det, est, s["n"] if s else 0, _fmt(s, "found"), _fmt(s, "median"), _fmt(s, "p90"),
-                             _fmt(s, "coverage") if det == "new" else "n/a",
-                             _fmt(s, "interval_width") if det == "new" else "n/a",
-                             _fmt(o.get("false_positive"), "rate") if est == "turn" else "",
-                             _fmt(o.get("kind_ok"), "rate") if est == "turn" else ""])
-        lines.append(markdown_table(["detector", "estimand", "n", "found %", "median %", "p90 %", "coverage %",
-                                     "interval width % (median)", "false positives %", "kind right %"], rows))
-        lines.append(f"CPU per case: new {res['new']['cpu_s_per_case']:.2f} s, old {res['old']['cpu_s_per_case']:.2f} s; "
-                     f"exceptions: new {res['new']['exceptions']}, old {res['old']['exceptions']}.\n")
-        for group in ("family", "fall_shape", "rise_shape", "min_snr", "length", "turn_position", "logging"):
+                rows.append(
+                    [
+                        det,
+                        est,
+                        s["n"] if s else 0,
+                        _fmt(s, "found"),
+                        _fmt(s, "median"),
+                        _fmt(s, "p90"),
+                        _fmt(s, "coverage") if det == "new" else "n/a",
+                        _fmt(s, "interval_width") if det == "new" else "n/a",
+                        _fmt(o.get("false_positive"), "rate") if est == "turn" else "",
+                        _fmt(o.get("kind_ok"), "rate") if est == "turn" else "",
+                    ]
+                )
+        lines.append(
+            markdown_table(
+                [
+                    "detector",
+                    "estimand",
+                    "n",
+                    "found %",
+                    "median %",
+                    "p90 %",
+                    "coverage %",
+                    "interval width % (median)",
+                    "false positives %",
+                    "kind right %",
+                ],
+                rows,
+            )
+        )
+        lines.append(
+            f"CPU per case: new {res['new']['cpu_s_per_case']:.2f} s, "
+            f"old {res['old']['cpu_s_per_case']:.2f} s; "
+            f"exceptions: new {res['new']['exceptions']}, old {res['old']['exceptions']}.\n"
+        )
+        for group in (
+            "family",
+            "fall_shape",
+            "rise_shape",
+            "min_snr",
+            "length",
+            "turn_position",
+            "logging",
+        ):
             rows = []
-            new_by, old_by = res["new"]["summary"]["by"].get(group, {}), res["old"]["summary"]["by"].get(group, {})
+            new_by, old_by = (
+                res["new"]["summary"]["by"].get(group, {}),
+                res["old"]["summary"]["by"].get(group, {}),
+            )
             for key, s in new_by.items():
                 so = old_by.get(key, {})
                 for est in ("end", "onset"):
                     if est in s:
-                        rows.append([key, est, s[est]["n"], _fmt(s[est], "median"), _fmt(s[est], "p90"),
-                                     _fmt(s[est], "coverage"), _fmt(so.get(est), "median"), _fmt(so.get(est), "p90"), "", ""])
+                        rows.append(
+                            [
+                                key,
+                                est,
+                                s[est]["n"],
+                                _fmt(s[est], "median"),
+                                _fmt(s[est], "p90"),
+                                _fmt(s[est], "coverage"),
+                                _fmt(so.get(est), "median"),
+                                _fmt(so.get(est), "p90"),
+                                "",
+                                "",
+                            ]
+                        )
                 if "false_positive" in s:
-                    rows.append([key, "false positives", s["false_positive"]["n"], "", "", "", "", "",
-                                 _fmt(s["false_positive"], "rate"), _fmt(so.get("false_positive"), "rate")])
+                    rows.append(
+                        [
+                            key,
+                            "false positives",
+                            s["false_positive"]["n"],
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            _fmt(s["false_positive"], "rate"),
+                            _fmt(so.get("false_positive"), "rate"),
+                        ]
+                    )
                 if group == "family":
-                    rows.append([key, "kind right %", s["kind_ok"]["n"], "", "", "", "", "",
-                                 _fmt(s["kind_ok"], "rate"), _fmt(so.get("kind_ok"), "rate")])
+                    rows.append(
+                        [
+                            key,
+                            "kind right %",
+                            s["kind_ok"]["n"],
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            _fmt(s["kind_ok"], "rate"),
+                            _fmt(so.get("kind_ok"), "rate"),
+                        ]
+                    )
             lines.append(f"\n### by {group}\n")
-            lines.append(markdown_table([group, "estimand", "n", "new median %", "new p90 %", "new coverage %",
-                                         "old median %", "old p90 %", "new rate %", "old rate %"], rows))
+            lines.append(
+                markdown_table(
+                    [
+                        group,
+                        "estimand",
+                        "n",
+                        "new median %",
+                        "new p90 %",
+                        "new coverage %",
+                        "old median %",
+                        "old p90 %",
+                        "new rate %",
+                        "old rate %",
+                    ],
+                    rows,
+                )
+            )
     return "\n".join(lines)
 
 
@@ -245,9 +410,16 @@ def write_outputs(out: Path, results: dict) -> None:
         for set_name, res in results["sets"].items():
             for det in ("new", "old"):
                 for rec in res[det]["cases"]:
-                    f.write(json.dumps({"set": set_name, "detector": det, **rec}, default=float) + "\n")
-    summary = {**results, "sets": {name: {det: {k: v for k, v in r.items() if k != "cases"} for det, r in res.items()}
-                                   for name, res in results["sets"].items()}}
+                    f.write(
+                        json.dumps({"set": set_name, "detector": det, **rec}, default=float) + "\n"
+                    )
+    summary = {
+        **results,
+        "sets": {
+            name: {det: {k: v for k, v in r.items() if k != "cases"} for det, r in res.items()}
+            for name, res in results["sets"].items()
+        },
+    }
     write_json(out / "results.json", summary)
     (out / "results.md").write_text(markdown(results))
 
@@ -257,14 +429,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=500, help="cases per set (default 500)")
     p.add_argument("--set", choices=("dev", "heldout", "both"), default="both")
     p.add_argument("--quick", action="store_true", help="40 cases per set, into out/phases_quick")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default benchmarks/out/phases)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="output directory (default benchmarks/out/phases)"
+    )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     n = 40 if args.quick else args.n
     out = out_dir("phases_quick" if args.quick else "phases", args.out)
-    sets = {"dev": False, "heldout": True} if args.set == "both" else {args.set: args.set == "heldout"}
-    results = {"n": {k: n for k in sets}, "families": FAMILIES, "snr_ranges": SNR_RANGES, "targets": TARGETS,
-               "sets": {}}
+    sets = (
+        {"dev": False, "heldout": True} if args.set == "both" else {args.set: args.set == "heldout"}
+    )
+    results = {
+        "n": {k: n for k in sets},
+        "families": FAMILIES,
+        "snr_ranges": SNR_RANGES,
+        "targets": TARGETS,
+        "sets": {},
+    }
     t0, c0 = time.perf_counter(), time.process_time()
     for name, heldout in sets.items():
         results["sets"][name] = evaluate(n, heldout, not args.no_progress)
@@ -279,12 +460,17 @@ def main(argv: list[str] | None = None) -> int:
     for set_name, res in results["sets"].items():
         o = res["new"]["summary"]["overall"]
         t = o.get("turn", {})
-        print(f"{set_name}: turn median {_fmt(t, 'median')}% p90 {_fmt(t, 'p90')}% coverage {_fmt(t, 'coverage')}% "
-              f"false positives {_fmt(o.get('false_positive'), 'rate')}% (old: median "
-              f"{_fmt(res['old']['summary']['overall'].get('turn'), 'median')}% p90 "
-              f"{_fmt(res['old']['summary']['overall'].get('turn'), 'p90')}% false positives "
-              f"{_fmt(res['old']['summary']['overall'].get('false_positive'), 'rate')}%)")
-    print(f"wrote {out / 'results.md'} ({results['wall_s']:.0f} s wall, {results['cpu_s']:.0f} s CPU)")
+        print(
+            f"{set_name}: turn median {_fmt(t, 'median')}% p90 {_fmt(t, 'p90')}% "
+            f"coverage {_fmt(t, 'coverage')}% "
+            f"false positives {_fmt(o.get('false_positive'), 'rate')}% (old: median "
+            f"{_fmt(res['old']['summary']['overall'].get('turn'), 'median')}% p90 "
+            f"{_fmt(res['old']['summary']['overall'].get('turn'), 'p90')}% false positives "
+            f"{_fmt(res['old']['summary']['overall'].get('false_positive'), 'rate')}%)"
+        )
+    print(
+        f"wrote {out / 'results.md'} ({results['wall_s']:.0f} s wall, {results['cpu_s']:.0f} s CPU)"
+    )
     return 0
 
 

@@ -26,7 +26,7 @@ Gaussian. Irregular logging: log_every 2/5/10, a gap, points missing in one seri
 stretch logged twice, single-step spikes.
 
     >>> case = make_case(0)
-    >>> sorted(case.series) == sorted(k for k in case.series if np.asarray(case.series[k]).size == case.steps.size)
+    >>> all(np.asarray(v).size == case.steps.size for v in case.series.values())
     True
 """
 
@@ -39,8 +39,12 @@ from typing import Any
 import numpy as np
 
 FAMILIES = {  # family -> share of the cases
-    "two_phase": 0.34, "consolidation_stall": 0.10, "exploration_only": 0.16,
-    "noise": 0.14, "monotone": 0.14, "sparse": 0.12,
+    "two_phase": 0.34,
+    "consolidation_stall": 0.10,
+    "exploration_only": 0.16,
+    "noise": 0.14,
+    "monotone": 0.14,
+    "sparse": 0.12,
 }
 MAIN_SHAPES = ("linear", "log", "sigmoid", "step")
 HELDOUT_SHAPES = ("exp", "broken")
@@ -70,7 +74,12 @@ def shape(name: str, rng: np.random.Generator):
         return (lambda u: u), 1.0, 1.0, "linear"
     if name == "log":
         k = rng.uniform(3, 10)
-        return (lambda u: np.log1p(k * u) / math.log1p(k)), k / math.log1p(k), k / ((1 + k) * math.log1p(k)), f"log{k:.1f}"
+        return (
+            (lambda u: np.log1p(k * u) / math.log1p(k)),
+            k / math.log1p(k),
+            k / ((1 + k) * math.log1p(k)),
+            f"log{k:.1f}",
+        )
     if name == "sigmoid":
         s = rng.uniform(2, 3)
         sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
@@ -82,7 +91,12 @@ def shape(name: str, rng: np.random.Generator):
         c = 1 - math.exp(-k)
         return (lambda u: (1 - np.exp(-k * u)) / c), k / c, k * math.exp(-k) / c, f"exp{k:.1f}"
     if name == "broken":
-        return (lambda u: np.where(u < 0.4, 0.7 * u / 0.4, 0.7 + 0.3 * (u - 0.4) / 0.6)), 1.75, 0.5, "broken"
+        return (
+            (lambda u: np.where(u < 0.4, 0.7 * u / 0.4, 0.7 + 0.3 * (u - 0.4) / 0.6)),
+            1.75,
+            0.5,
+            "broken",
+        )
     if name == "step":
         return None, math.inf, math.inf, "step"
     raise ValueError(name)
@@ -123,7 +137,9 @@ def _fall(t, rng, T, end, shapes, drift_max=0.15):
     rest = max(T - end, 1.0)
     slope = rng.uniform(-drift_max, drift_max) * drop / rest
     if math.isfinite(d1):
-        slope = float(np.clip(slope, -0.5 * d1 * drop / max(end - 1, 1), 0.5 * d1 * drop / max(end - 1, 1)))
+        slope = float(
+            np.clip(slope, -0.5 * d1 * drop / max(end - 1, 1), 0.5 * d1 * drop / max(end - 1, 1))
+        )
     return y + slope * np.maximum(t - end, 0), drop, label
 
 
@@ -161,7 +177,9 @@ def make_case(seed: int, family: str | None = None, heldout: bool = False) -> Ca
     end = onset = None
     flat = lambda base: np.full(T, base)  # noqa: E731
     ex_level = math.exp(rng.uniform(math.log(0.05), math.log(2.0)))
-    ex_size = rng.uniform(0.1, 0.6) * ex_level  # a notional change size: the noise scale of flat series
+    ex_size = (
+        rng.uniform(0.1, 0.6) * ex_level
+    )  # a notional change size: the noise scale of flat series
     acc0 = rng.uniform(0.05, 0.4)
     acc_gain = rng.uniform(0.1, 0.4)
     if family in ("two_phase", "consolidation_stall"):
@@ -171,12 +189,20 @@ def make_case(seed: int, family: str | None = None, heldout: bool = False) -> Ca
         if family == "two_phase":
             onset = float(np.clip(end + rng.uniform(-0.05, 0.15) * T, 0.03 * T, 0.85 * T))
             xp, xp_size, meta["rise_shape"], (a, b, h) = _rise(t, rng, T, onset, shapes)
-            acc = acc0 + consolidation_gain * progress(t, 1.0, end, None if meta["fall_shape"] == "step" else (lambda u: u)) \
+            acc = (
+                acc0
+                + consolidation_gain
+                * progress(t, 1.0, end, None if meta["fall_shape"] == "step" else (lambda u: u))
                 + acc_gain * progress(t, a, b, h)
+            )
         else:
             xp_size = rng.uniform(0.1, 0.5) * 2.0
             xp = 2.0 - rng.uniform(0.0, 0.3) * xp_size * np.maximum(t - end, 0) / max(T - end, 1)
-            acc = acc0 + consolidation_gain * np.minimum(t / end, 1.0) - rng.uniform(0, 0.05) * np.maximum(t - end, 0) / max(T - end, 1)
+            acc = (
+                acc0
+                + consolidation_gain * np.minimum(t / end, 1.0)
+                - rng.uniform(0, 0.05) * np.maximum(t - end, 0) / max(T - end, 1)
+            )
             acc_gain = max(consolidation_gain, 0.05)
     elif family == "exploration_only":
         onset = 1.0 if rng.random() < 0.3 else float(rng.uniform(0.05, 0.6) * T)
@@ -234,7 +260,7 @@ def _irregular(rng, t, series, meta):
     if rng.random() < 0.1:  # resumed from an earlier checkpoint: a stretch logged twice
         width = max(2, int(rng.uniform(0.03, 0.1) * idx.size))
         start = int(rng.integers(0, max(idx.size - width, 1)))
-        idx = np.sort(np.concatenate([idx, idx[start:start + width]]), kind="stable")
+        idx = np.sort(np.concatenate([idx, idx[start : start + width]]), kind="stable")
         meta["resumed"] = [int(t[idx[start]]), width]
     out = {}
     for name, y in series.items():
@@ -259,7 +285,11 @@ def _sparse(seed, rng) -> Case:
     T = int(rng.integers(n, 1000))
     steps = np.unique(np.linspace(1, T, n).round())
     m = steps.size
-    series = {"entropy/execution": 1 - 0.3 * steps / T + rng.normal(0, 0.01, m),
-              "semantic/entropy": 2 + 0.3 * steps / T + rng.normal(0, 0.02, m),
-              "accuracy": 0.2 + 0.2 * steps / T + rng.normal(0, 0.02, m)}
-    return Case(seed, "sparse", steps, series, T, None, None, False, {"family": "sparse", "points": m})
+    series = {
+        "entropy/execution": 1 - 0.3 * steps / T + rng.normal(0, 0.01, m),
+        "semantic/entropy": 2 + 0.3 * steps / T + rng.normal(0, 0.02, m),
+        "accuracy": 0.2 + 0.2 * steps / T + rng.normal(0, 0.02, m),
+    }
+    return Case(
+        seed, "sparse", steps, series, T, None, None, False, {"family": "sparse", "points": m}
+    )

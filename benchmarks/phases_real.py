@@ -1,8 +1,8 @@
 """The phase detector on real runs: noise levels of real metrics, and the countdown world's
 ground truth.
 
-    python benchmarks/phases_real.py noise                    # SNR of real series -> out/phases_real/noise.*
-    python benchmarks/phases_real.py world RUNS_ROOT          # detector vs the world's diagnostics
+    python benchmarks/phases_real.py noise [RUNS_ROOT]   # SNR of real series -> out/phases_real/
+    python benchmarks/phases_real.py world [RUNS_ROOT]   # detector vs the world's diagnostics
 
 `noise` measures, for every per-step series the benchmark generator imitates, the ratio of
 the size of its change to the noise of one logged point (snr = range of a running median over
@@ -37,15 +37,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline_phases  # noqa: E402
 from common import markdown_table, out_dir, write_json  # noqa: E402
-
 from hicra.dynamics.phases_fit import fit_transition, noise_sigma, running_median  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RUNS = Path("/work/coord/runs/countdown300/runs")
 SIGNALS = {  # generator role -> series measured
     "execution": ("entropy/execution", "rel_perplexity/execution", "task/first_attempt_exec_error"),
-    "exploration": ("semantic/entropy", "task/strategy_entropy", "task/strategy_entropy_pooled",
-                    "task/distinct_strategies", "task/backtrack_after_failed_check", "length/mean"),
+    "exploration": (
+        "semantic/entropy",
+        "task/strategy_entropy",
+        "task/strategy_entropy_pooled",
+        "task/distinct_strategies",
+        "task/backtrack_after_failed_check",
+        "length/mean",
+    ),
     "accuracy": ("accuracy",),
 }
 
@@ -53,7 +58,7 @@ SIGNALS = {  # generator role -> series measured
 def measure(steps: np.ndarray, y: np.ndarray) -> dict | None:
     """{snr, noise, change, lag1} of one series (None when fewer than 20 points)."""
     ok = np.isfinite(y)
-    x, y = np.asarray(steps, float)[ok], np.asarray(y, float)[ok]
+    _x, y = np.asarray(steps, float)[ok], np.asarray(y, float)[ok]
     if y.size < 20:
         return None
     smooth = running_median(y, max(5, int(0.1 * y.size) | 1))
@@ -61,13 +66,23 @@ def measure(steps: np.ndarray, y: np.ndarray) -> dict | None:
     resid = y - smooth
     lag1 = float(np.sum(resid[1:] * resid[:-1]) / np.sum(resid * resid)) if np.any(resid) else 0.0
     change = float(np.nanmax(smooth) - np.nanmin(smooth))
-    return {"snr": change / sd if sd > 0 else math.inf, "noise": sd, "change": change, "lag1": lag1, "points": int(y.size)}
+    return {
+        "snr": change / sd if sd > 0 else math.inf,
+        "noise": sd,
+        "change": change,
+        "lag1": lag1,
+        "points": int(y.size),
+    }
 
 
 def read_run(run_dir: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     from hicra.dynamics.phases import series_from_metrics
 
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
     return series_from_metrics(rows)
 
 
@@ -79,27 +94,44 @@ def noise_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
             for seed, run in seeds.items():
                 m = measure(np.array(run["steps"]), np.array(run["accuracy"], float))
                 if m:
-                    table.setdefault("accuracy (efficiency results.json)", []).append(m | {"run": f"{path.parent.name}/{arm}/{seed}"})
+                    table.setdefault("accuracy (efficiency results.json)", []).append(
+                        m | {"run": f"{path.parent.name}/{arm}/{seed}"}
+                    )
     for run_dir in sorted(p.parent for p in runs_root.glob("*/*/metrics.jsonl")):
         steps, series = read_run(run_dir)
         if steps.size == 0 or steps.max() < steps_needed:
             continue  # a run still going has not made its changes yet
         add_strategy_entropy(run_dir, steps, series)
-        for role, names in SIGNALS.items():
+        for _role, names in SIGNALS.items():
             for name in names:
                 if name in series:
                     m = measure(steps, series[name])
                     if m:
-                        table.setdefault(f"{name} (countdown 300-step runs)", []).append(m | {"run": str(run_dir.relative_to(runs_root))})
+                        table.setdefault(f"{name} (countdown 300-step runs)", []).append(
+                            m | {"run": str(run_dir.relative_to(runs_root))}
+                        )
     rows = []
     for name, ms in table.items():
         snr = np.array([m["snr"] for m in ms])
         lag = np.array([m["lag1"] for m in ms])
-        rows.append([name, len(ms), f"{np.min(snr):.1f}", f"{np.median(snr):.1f}", f"{np.max(snr):.1f}",
-                     f"{np.median(lag):.2f}"])
-    text = ("# Noise of real per-step series\n\nsnr = range of a running median (10% of the run) / robust sd of one "
-            "logged point; lag1 = autocorrelation of the residuals from that median.\n\n"
-            + markdown_table(["series", "runs", "snr min", "snr median", "snr max", "lag1 median"], rows))
+        rows.append(
+            [
+                name,
+                len(ms),
+                f"{np.min(snr):.1f}",
+                f"{np.median(snr):.1f}",
+                f"{np.max(snr):.1f}",
+                f"{np.median(lag):.2f}",
+            ]
+        )
+    text = (
+        "# Noise of real per-step series\n\nsnr = range of a running median (10% of the run) / "
+        "robust sd of one logged point; lag1 = autocorrelation of the residuals from that "
+        "median.\n\n"
+        + markdown_table(
+            ["series", "runs", "snr min", "snr median", "snr max", "lag1 median"], rows
+        )
+    )
     write_json(out / "noise.json", table)
     (out / "noise.md").write_text(text)
     print(text)
@@ -114,7 +146,6 @@ def add_strategy_entropy(run_dir: Path, steps: np.ndarray, series: dict[str, np.
     import pyarrow.parquet as pq
 
     from hicra.tasks.countdown import CountdownTask
-
     from hicra.tasks.countdown.problems import make_problem
 
     task = CountdownTask()
@@ -129,11 +160,14 @@ def add_strategy_entropy(run_dir: Path, steps: np.ndarray, series: dict[str, np.
         diagnostics = []
         for r in table:  # prompt = "numbers a b c target t :"
             words = r["prompt"].split()
-            numbers = tuple(int(w) for w in words[1:words.index("target")])
+            numbers = tuple(int(w) for w in words[1 : words.index("target")])
             problem = make_problem(numbers, int(words[words.index("target") + 1]), task.config)
             diagnostics.append(task.score(problem, r["response"]).diagnostics)
         summary = task.summarize_diagnostics(diagnostics)
-        values[index[step]], pooled[index[step]] = summary["strategy_entropy"], summary["strategy_entropy_pooled"]
+        values[index[step]], pooled[index[step]] = (
+            summary["strategy_entropy"],
+            summary["strategy_entropy_pooled"],
+        )
     series["task/strategy_entropy"] = values
     series["task/strategy_entropy_pooled"] = pooled
 
@@ -146,7 +180,10 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
     for run_dir in sorted(p.parent for p in runs_root.glob("*/*/metrics.jsonl")):
         steps, series = read_run(run_dir)
         if steps.size == 0 or steps.max() < steps_needed:
-            print(f"skip {run_dir} ({int(steps.max()) if steps.size else 0}/{steps_needed} steps)", file=sys.stderr)
+            print(
+                f"skip {run_dir} ({int(steps.max()) if steps.size else 0}/{steps_needed} steps)",
+                file=sys.stderr,
+            )
             continue
         add_strategy_entropy(run_dir, steps, series)
         slips = fit_transition(steps, series["task/first_attempt_exec_error"], "fall")
@@ -155,29 +192,55 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
         semantic = detect_phases(steps, series, _config(("semantic/entropy",)))
         analysis = analyze_run(run_dir)  # the real `hicra analyze` path, as logged
         old = baseline_phases.detect_phases(steps, series)
-        results.append({
-            "run": str(run_dir.relative_to(runs_root)),
-            "truth_consolidation_end": _edge(slips), "truth_exploration_onset": _edge(backtrack),
-            "detector": _phase(phases), "detector_semantic_entropy": _phase(semantic),
-            "hicra_analyze": _phase(analysis.phases),
-            "previous_detector": {"kind": old.kind, "transition_step": old.transition_step},
-        })
+        results.append(
+            {
+                "run": str(run_dir.relative_to(runs_root)),
+                "truth_consolidation_end": _edge(slips),
+                "truth_exploration_onset": _edge(backtrack),
+                "detector": _phase(phases),
+                "detector_semantic_entropy": _phase(semantic),
+                "hicra_analyze": _phase(analysis.phases),
+                "previous_detector": {"kind": old.kind, "transition_step": old.transition_step},
+            }
+        )
         print(json.dumps(results[-1]), file=sys.stderr)
     rows = []
     for r in results:
         d = r["detector"]
         p = r["previous_detector"]
-        rows.append([r["run"], _fmt(r["truth_consolidation_end"]), _fmt(d["consolidation_end"]),
-                     _fmt(r["truth_exploration_onset"]), _fmt(d["exploration_onset"]), d["kind"],
-                     _fmt(r["detector_semantic_entropy"]["exploration_onset"]), r["hicra_analyze"]["kind"],
-                     f"{p['kind']} @ {p['transition_step']}"])
-    text = ("# The detector on the countdown world's runs\n\nTruth from the world's exact diagnostics (fits of "
-            "the same family): consolidation end = end of the fall of task/first_attempt_exec_error, exploration "
-            "onset = start of the rise of task/backtrack_after_failed_check. Steps [95% interval].\n\n"
-            + markdown_table(["run", "truth: consolidation end", "detector: consolidation end", "truth: exploration onset",
-                              "detector: exploration onset (strategy entropy)", "kind",
-                              "onset from semantic entropy", "kind (hicra analyze as logged)",
-                              "previous detector"], rows))
+        rows.append(
+            [
+                r["run"],
+                _fmt(r["truth_consolidation_end"]),
+                _fmt(d["consolidation_end"]),
+                _fmt(r["truth_exploration_onset"]),
+                _fmt(d["exploration_onset"]),
+                d["kind"],
+                _fmt(r["detector_semantic_entropy"]["exploration_onset"]),
+                r["hicra_analyze"]["kind"],
+                f"{p['kind']} @ {p['transition_step']}",
+            ]
+        )
+    text = (
+        "# The detector on the countdown world's runs\n\nTruth from the world's exact diagnostics "
+        "(fits of the same family): consolidation end = end of the fall of "
+        "task/first_attempt_exec_error, exploration "
+        "onset = start of the rise of task/backtrack_after_failed_check. Steps [95% interval].\n\n"
+        + markdown_table(
+            [
+                "run",
+                "truth: consolidation end",
+                "detector: consolidation end",
+                "truth: exploration onset",
+                "detector: exploration onset (strategy entropy)",
+                "kind",
+                "onset from semantic entropy",
+                "kind (hicra analyze as logged)",
+                "previous detector",
+            ],
+            rows,
+        )
+    )
     write_json(out / "world.json", results)
     (out / "world.md").write_text(text)
     print(text)
@@ -193,13 +256,25 @@ def _config(names):
 def _edge(fit) -> dict | None:
     if fit is None:
         return None
-    return {"step": round(fit.step, 1), "ci_low": round(fit.low, 1), "ci_high": round(fit.high, 1),
-            "change": fit.change, "change_se": fit.change_se, "log_bf": fit.log_bf}
+    return {
+        "step": round(fit.step, 1),
+        "ci_low": round(fit.low, 1),
+        "ci_high": round(fit.high, 1),
+        "change": fit.change,
+        "change_se": fit.change_se,
+        "log_bf": fit.log_bf,
+    }
 
 
 def _phase(res) -> dict:
-    return {"kind": res.kind, "transition_step": res.transition_step, "consolidation_end": res.consolidation_end,
-            "exploration_onset": res.exploration_onset, "signals": res.signals, "reason": res.evidence.get("reason")}
+    return {
+        "kind": res.kind,
+        "transition_step": res.transition_step,
+        "consolidation_end": res.consolidation_end,
+        "exploration_onset": res.exploration_onset,
+        "signals": res.signals,
+        "reason": res.evidence.get("reason"),
+    }
 
 
 def _fmt(turn: dict | None) -> str:
@@ -209,9 +284,22 @@ def _fmt(turn: dict | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("what", choices=("noise", "world"))
-    p.add_argument("runs", nargs="?", type=Path, default=DEFAULT_RUNS, help="root of <arm>/seed<k>/ run directories")
-    p.add_argument("--steps", type=int, default=300, help="only runs that reached this step (finished runs)")
-    p.add_argument("--out", type=Path, default=None, help="output directory (default benchmarks/out/phases_real)")
+    p.add_argument(
+        "runs",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_RUNS,
+        help="root of <arm>/seed<k>/ run directories",
+    )
+    p.add_argument(
+        "--steps", type=int, default=300, help="only runs that reached this step (finished runs)"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default benchmarks/out/phases_real)",
+    )
     args = p.parse_args(argv)
     out = out_dir("phases_real", args.out)
     if args.what == "noise":

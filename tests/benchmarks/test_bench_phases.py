@@ -19,15 +19,21 @@ def test_cases_are_seeded_and_held_out_cases_differ():
     a, b, h = make_case(3), make_case(3), make_case(3, heldout=True)
     assert a.family == b.family and np.array_equal(a.steps, b.steps)
     assert all(np.array_equal(a.series[k], b.series[k], equal_nan=True) for k in a.series)
-    assert not (a.steps.size == h.steps.size and np.allclose(a.steps, h.steps) and a.family == h.family
-                and all(np.allclose(a.series[k], h.series.get(k, np.nan), equal_nan=True) for k in a.series))
+    assert not (
+        a.steps.size == h.steps.size
+        and np.allclose(a.steps, h.steps)
+        and a.family == h.family
+        and all(np.allclose(a.series[k], h.series.get(k, np.nan), equal_nan=True) for k in a.series)
+    )
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_family_has_its_truth(family):
     for seed in range(4):
         case = make_case(seed, family=family)
-        assert case.family == family and all(v.size == case.steps.size for v in case.series.values())
+        assert case.family == family and all(
+            v.size == case.steps.size for v in case.series.values()
+        )
         if family in ("two_phase", "consolidation_stall") and not case.text_only:
             assert 0.05 * case.length <= case.consolidation_end <= 0.8 * case.length
         if family in ("noise", "sparse"):
@@ -63,7 +69,11 @@ def test_scoring_counts_misses_as_100_and_checks_coverage():
     assert r_hit[f"{key}_error"] == pytest.approx(2.0) and r_hit[f"{key}_covered"]
     assert r_miss[f"{key}_error"] == 100.0 and not r_miss[f"{key}_covered"]
     summary = bench_phases.summarise([r_hit, r_miss])["overall"][key]
-    assert summary["found"] == 50.0 and summary["median"] == pytest.approx(51.0) and summary["coverage"] == 50.0
+    assert (
+        summary["found"] == 50.0
+        and summary["median"] == pytest.approx(51.0)
+        and summary["coverage"] == 50.0
+    )
 
 
 def test_false_positives_on_noise_and_monotone():
@@ -71,14 +81,25 @@ def test_false_positives_on_noise_and_monotone():
     quiet = {"kind": "inconclusive", "reason": "x", "end": None, "onset": None}
     assert not bench_phases.score(noise, quiet)["false_positive"]
     assert bench_phases.score(noise, quiet | {"kind": "exploration_only"})["false_positive"]
-    mono = next(c for c in (make_case(s, family="monotone") for s in range(20)) if c.exploration_onset == 1.0)
+    mono = next(
+        c
+        for c in (make_case(s, family="monotone") for s in range(20))
+        if c.exploration_onset == 1.0
+    )
     start = {"step": 1.0, "ci_low": 1.0, "ci_high": 5.0}
     late = {"step": 0.3 * mono.length, "ci_low": 1.0, "ci_high": 0.5 * mono.length}
-    assert not bench_phases.score(mono, quiet | {"kind": "exploration_only", "onset": start})["false_positive"]
-    assert bench_phases.score(mono, quiet | {"kind": "exploration_only", "onset": late})["false_positive"]
+    assert not bench_phases.score(mono, quiet | {"kind": "exploration_only", "onset": start})[
+        "false_positive"
+    ]
+    assert bench_phases.score(mono, quiet | {"kind": "exploration_only", "onset": late})[
+        "false_positive"
+    ]
 
 
 def test_quick_run_writes_results(tmp_path):
-    assert bench_phases.main(["--n", "3", "--set", "dev", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        bench_phases.main(["--n", "3", "--set", "dev", "--out", str(tmp_path), "--no-progress"])
+        == 0
+    )
     assert (tmp_path / "results.json").exists() and (tmp_path / "cases.jsonl.gz").exists()
     assert "| new | turn |" in (tmp_path / "results.md").read_text()

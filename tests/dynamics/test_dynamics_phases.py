@@ -26,7 +26,9 @@ def synthetic(kind, n=200, turn=60, noise=0.02, seed=0, text_only=False, onset=N
     onset = turn if onset is None else onset
     post = np.clip((s - onset) / (n - onset), 0, None)
     if kind == "two_phase":
-        ex = np.where(s < turn, 1 - 0.35 * s / turn, 0.65 - 0.02 * np.clip((s - turn) / (n - turn), 0, None))
+        ex = np.where(
+            s < turn, 1 - 0.35 * s / turn, 0.65 - 0.02 * np.clip((s - turn) / (n - turn), 0, None)
+        )
         sem, acc = 2.0 + 0.6 * post, 0.3 + 0.05 * np.minimum(s / turn, 1) + 0.3 * post
     elif kind == "exploration_only":
         ex, sem, acc = np.ones(n), 2 + 0.5 * s / n, 0.3 + 0.3 * s / n
@@ -52,7 +54,10 @@ def test_planted_turn_found_within_its_interval(kind, noise):
         res = detect_phases(steps, series)
         assert res.kind == kind, (seed, res)
         end = res.consolidation_end
-        assert abs(res.transition_step - 60) <= 10 and end["ci_low"] <= 60 <= end["ci_high"], (seed, end)
+        assert abs(res.transition_step - 60) <= 10 and end["ci_low"] <= 60 <= end["ci_high"], (
+            seed,
+            end,
+        )
         assert end["ci_high"] - end["ci_low"] <= 40
         assert res.evidence["share_of_drop_before_turn"] > 0.8
 
@@ -61,7 +66,10 @@ def test_exploration_onset_is_found_apart_from_the_consolidation_end():
     steps, series = synthetic("two_phase", n=300, turn=40, onset=120, noise=0.01)
     res = detect_phases(steps, series)
     assert res.kind == "two_phase"
-    assert abs(res.consolidation_end["step"] - 40) <= 5 and abs(res.exploration_onset["step"] - 120) <= 8
+    assert (
+        abs(res.consolidation_end["step"] - 40) <= 5
+        and abs(res.exploration_onset["step"] - 120) <= 8
+    )
     assert res.exploration_onset["ci_low"] <= 120 <= res.exploration_onset["ci_high"]
 
 
@@ -79,14 +87,22 @@ def test_pure_noise_is_inconclusive(noise):
     for seed in range(3):
         steps, series = synthetic("noise", noise=noise, seed=seed)
         res = detect_phases(steps, series)
-        assert res.kind == "inconclusive" and res.consolidation_end is None and res.exploration_onset is None
+        assert (
+            res.kind == "inconclusive"
+            and res.consolidation_end is None
+            and res.exploration_onset is None
+        )
 
 
 def test_a_consolidation_over_within_ten_steps_is_reported_with_its_interval():
     """Like the countdown world: slips vanish within ~10 of 300 steps, backtracking climbs later."""
     rng = np.random.default_rng(4)
     s = np.arange(1, 301)
-    ex = np.where(s < 10, 0.09 - 0.04 * s / 10, 0.05) - 0.005 * s / 300 + rng.normal(0, 0.004, s.size)
+    ex = (
+        np.where(s < 10, 0.09 - 0.04 * s / 10, 0.05)
+        - 0.005 * s / 300
+        + rng.normal(0, 0.004, s.size)
+    )
     sem = 2 + 0.5 * np.clip((s - 100) / 200, 0, None) + rng.normal(0, 0.03, s.size)
     acc = 0.2 + 0.25 * np.clip((s - 100) / 200, 0, None) + rng.normal(0, 0.03, s.size)
     res = detect_phases(s, {"entropy/execution": ex, "task/strategy_entropy": sem, "accuracy": acc})
@@ -113,7 +129,10 @@ def test_text_only_runs_report_the_onset_with_reason():
     res = detect_phases(steps, series)
     assert res.kind == "inconclusive" and "text-only" in res.evidence["reason"]
     assert abs(res.evidence["exploration_onset_step"] - 60) <= 6
-    assert res.transition_step == round(res.exploration_onset["step"]) and res.consolidation_end is None
+    assert (
+        res.transition_step == round(res.exploration_onset["step"])
+        and res.consolidation_end is None
+    )
 
 
 @pytest.mark.parametrize("n", [0, 1, 3, 9])
@@ -122,8 +141,10 @@ def test_too_few_steps_is_inconclusive_saying_how_many(n):
     steps, series = steps[:n], {k: v[:n] for k, v in series.items()}
     res = detect_phases(steps, series)
     assert res.kind == "inconclusive" and res.transition_step is None
-    assert res.evidence["reason"] == (f"too few logged steps for a turn: {n} seen in the execution/exploration series, "
-                                      "at least 10 needed")
+    assert res.evidence["reason"] == (
+        f"too few logged steps for a turn: {n} seen in the execution/exploration series, "
+        "at least 10 needed"
+    )
 
 
 def test_sparse_and_degenerate_series_never_raise():
@@ -131,12 +152,20 @@ def test_sparse_and_degenerate_series_never_raise():
     nan = np.full(50, np.nan)
     sparse = nan.copy()
     sparse[::10] = 1.0  # 5 logged values among 50 steps
-    for series in ({"entropy/execution": sparse, "semantic/entropy": sparse},
-                   {"entropy/execution": nan, "semantic/entropy": nan, "accuracy": nan},
-                   {"entropy/execution": np.ones(50), "semantic/entropy": np.full(50, 2.0), "accuracy": np.zeros(50)},
-                   {"accuracy": np.linspace(0, 1, 50)}):
+    for series in (
+        {"entropy/execution": sparse, "semantic/entropy": sparse},
+        {"entropy/execution": nan, "semantic/entropy": nan, "accuracy": nan},
+        {
+            "entropy/execution": np.ones(50),
+            "semantic/entropy": np.full(50, 2.0),
+            "accuracy": np.zeros(50),
+        },
+        {"accuracy": np.linspace(0, 1, 50)},
+    ):
         res = detect_phases(s, series)
-        assert res.kind == "inconclusive" and res.consolidation_end is None and res.evidence["reason"]
+        assert (
+            res.kind == "inconclusive" and res.consolidation_end is None and res.evidence["reason"]
+        )
     res = detect_phases(s, {"entropy/execution": sparse, "semantic/entropy": sparse})
     assert "5 seen" in res.evidence["reason"]
 
@@ -167,7 +196,10 @@ def test_benchmark_cases_are_found_within_the_targets():
     for seed in range(8):
         case = make_case(seed, family="two_phase")
         res = detect_phases(case.steps, case.series)
-        for truth, est in ((case.consolidation_end, res.consolidation_end), (case.exploration_onset, res.exploration_onset)):
+        for truth, est in (
+            (case.consolidation_end, res.consolidation_end),
+            (case.exploration_onset, res.exploration_onset),
+        ):
             if truth is not None and est is not None:
                 errors.append(abs(est["step"] - truth) / case.length)
                 covered.append(est["ci_low"] <= truth <= est["ci_high"])
@@ -188,7 +220,9 @@ def test_ols_slope_interval_covers_truth_and_widens_for_correlated_noise():
     assert s.low < 0.01 < s.high and s.rises
     walk = np.cumsum(rng.normal(0, 0.1, 100))  # strongly correlated: the interval must widen
     e = rng.normal(0, 0.1, 100)
-    assert ols_slope(x, walk).high - ols_slope(x, walk).low > 2 * (ols_slope(x, e).high - ols_slope(x, e).low)
+    assert ols_slope(x, walk).high - ols_slope(x, walk).low > 2 * (
+        ols_slope(x, e).high - ols_slope(x, e).low
+    )
     assert set(KINDS) >= {"two_phase"} and PhaseConfig().confidence == 0.95
 
 
@@ -196,8 +230,11 @@ def test_flat_after_consolidation_is_a_stall_when_precise_enough():
     rng = np.random.default_rng(1)
     s = np.arange(200)
     ex = np.where(s < 60, 1 - 0.35 * s / 60, 0.65) + rng.normal(0, 0.01, s.size)
-    series = {"entropy/execution": ex, "semantic/entropy": 2 + rng.normal(0, 0.03, s.size),
-              "accuracy": 0.4 + rng.normal(0, 0.01, s.size)}
+    series = {
+        "entropy/execution": ex,
+        "semantic/entropy": 2 + rng.normal(0, 0.03, s.size),
+        "accuracy": 0.4 + rng.normal(0, 0.01, s.size),
+    }
     res = detect_phases(s, series)
     assert res.kind == "consolidation_stall" and abs(res.transition_step - 60) <= 6
     # the same flat tail, but so noisy that a real gain cannot be ruled out: not a stall

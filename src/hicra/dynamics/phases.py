@@ -36,16 +36,36 @@ before the run started), the exploration onset for text-only data; else None.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from hicra.dynamics.metrics import relative_perplexity
-from hicra.dynamics.phases_fit import TransitionFit, despike, fit_transition, noise_sigma, running_median
+from hicra.dynamics.phases_fit import (
+    TransitionFit,
+    despike,
+    fit_transition,
+    noise_sigma,
+    running_median,
+)
 
-__all__ = ["ACCURACY_SERIES", "EXECUTION_SERIES", "EXPLORATION_SERIES", "KINDS", "PhaseConfig", "PhaseResult",
-           "Slope", "detect_phases", "despike", "noise_sigma", "ols_slope", "running_median", "series_from_metrics"]
+__all__ = [
+    "ACCURACY_SERIES",
+    "EXECUTION_SERIES",
+    "EXPLORATION_SERIES",
+    "KINDS",
+    "PhaseConfig",
+    "PhaseResult",
+    "Slope",
+    "detect_phases",
+    "despike",
+    "noise_sigma",
+    "ols_slope",
+    "running_median",
+    "series_from_metrics",
+]
 
 KINDS = ("two_phase", "exploration_only", "consolidation_stall", "inconclusive")
 EXECUTION_SERIES = ("rel_perplexity/execution", "entropy/execution", "nll/execution")
@@ -150,7 +170,9 @@ def ols_slope(x: np.ndarray, y: np.ndarray, confidence: float = 0.95) -> Slope:
     return Slope(float(fit.slope), float(fit.slope - half), float(fit.slope + half), int(x.size))
 
 
-def series_from_metrics(rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def series_from_metrics(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-step metric dicts -> (steps (S,), {name: (S,) float with NaN where absent}).
 
     Adds rel_perplexity/<class> from nll/<class> (or perplexity/<class>).
@@ -160,21 +182,30 @@ def series_from_metrics(rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, 
     names: list[str] = []
     for r in rows:
         for k, v in r.items():
-            if k not in ("step", "time") and k not in names and isinstance(v, (int, float)) and not isinstance(v, bool):
+            if (
+                k not in ("step", "time")
+                and k not in names
+                and isinstance(v, (int, float))
+                and not isinstance(v, bool)
+            ):
                 names.append(k)
     series = {}
     for k in names:
         vals = []
         for r in rows:
             v = r.get(k)
-            vals.append(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan)
+            vals.append(
+                float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+            )
         series[k] = np.array(vals, dtype=np.float64)
     for cls in ("planning", "execution", "all"):
         if f"nll/{cls}" in series:
             series[f"rel_perplexity/{cls}"] = relative_perplexity(series[f"nll/{cls}"])
         elif f"perplexity/{cls}" in series:
             with np.errstate(divide="ignore", invalid="ignore"):
-                series[f"rel_perplexity/{cls}"] = relative_perplexity(np.log(series[f"perplexity/{cls}"]))
+                series[f"rel_perplexity/{cls}"] = relative_perplexity(
+                    np.log(series[f"perplexity/{cls}"])
+                )
     return steps, series
 
 
@@ -201,7 +232,9 @@ def _significant(fit: TransitionFit | None, config: PhaseConfig, sign: int) -> b
     """A change in direction `sign` (-1 fall, +1 rise) of >= min_change_z standard errors
     whose edge is not at the last points (a rise that has not started, a fall not ended)."""
     return bool(
-        fit is not None and sign * fit.change > 0 and abs(fit.change) >= config.min_change_z * fit.change_se
+        fit is not None
+        and sign * fit.change > 0
+        and abs(fit.change) >= config.min_change_z * fit.change_se
         and fit.edge_mass < config.max_end_mass
     )
 
@@ -225,15 +258,38 @@ def detect_phases(
     exec_name = _pick(x, data, EXECUTION_SERIES, config.min_steps)
     xp_name = _pick(x, data, config.exploration_series, config.min_steps)
     acc_name = _pick(x, data, ACCURACY_SERIES, config.min_steps)
-    signals = {k: v for k, v in (("execution", exec_name), ("exploration", xp_name), ("accuracy", acc_name)) if v}
+    signals = {
+        k: v
+        for k, v in (("execution", exec_name), ("exploration", xp_name), ("accuracy", acc_name))
+        if v
+    }
     evidence: dict[str, Any] = {"steps": n}
     if n < config.min_steps or (exec_name is None and xp_name is None):
-        seen = max([_logged(x, data[k]) for k in (*EXECUTION_SERIES, *config.exploration_series) if k in data] or [n])
-        evidence["reason"] = (f"too few logged steps for a turn: {seen} seen in the execution/exploration series, "
-                              f"at least {config.min_steps} needed")
+        seen = max(
+            [
+                _logged(x, data[k])
+                for k in (*EXECUTION_SERIES, *config.exploration_series)
+                if k in data
+            ]
+            or [n]
+        )
+        evidence["reason"] = (
+            f"too few logged steps for a turn: {seen} seen in the execution/exploration series, "
+            f"at least {config.min_steps} needed"
+        )
         return PhaseResult(None, "inconclusive", evidence, signals)
-    fall = fit_transition(x, data[exec_name], "fall", max_bins=config.max_bins, level=config.confidence) if exec_name else None
-    rise = fit_transition(x, data[xp_name], "rise", max_bins=config.max_bins, level=config.confidence) if xp_name else None
+    fall = (
+        fit_transition(
+            x, data[exec_name], "fall", max_bins=config.max_bins, level=config.confidence
+        )
+        if exec_name
+        else None
+    )
+    rise = (
+        fit_transition(x, data[xp_name], "rise", max_bins=config.max_bins, level=config.confidence)
+        if xp_name
+        else None
+    )
     if fall is not None:
         evidence["execution_fit"] = fall.to_dict()
     if rise is not None:
@@ -241,19 +297,26 @@ def detect_phases(
     # a rise with a corner, or a significant rise without one (a rise from the start: the fit
     # averages in the straight line, so its posterior then sits at the first step)
     rises = _corner(rise, config, +1) or (
-        _significant(rise, config, +1) and ols_slope(x, data[xp_name], config.confidence).rises)
+        _significant(rise, config, +1) and ols_slope(x, data[xp_name], config.confidence).rises
+    )
     onset = _turn(rise) if rises else None
     if onset is not None:
         evidence["exploration_onset_step"] = onset["step"]
     result = PhaseResult(None, "inconclusive", evidence, signals, None, onset)
     if exec_name is None:
-        evidence["reason"] = "no execution-token series (text-only data): phase 1 cannot be measured"
-        evidence.setdefault("missing", []).append("execution entropy/perplexity (needs per-token logp or entropy)")
+        evidence["reason"] = (
+            "no execution-token series (text-only data): phase 1 cannot be measured"
+        )
+        evidence.setdefault("missing", []).append(
+            "execution entropy/perplexity (needs per-token logp or entropy)"
+        )
         start = x.min() if onset is None else onset["step"]
         _slopes(evidence, "after_onset", x, data, start, xp_name, acc_name, config)
         result.transition_step = None if onset is None else int(round(onset["step"]))
         return result
-    consolidation = _corner(fall, config, -1) and abs(fall.change) >= config.min_relative_drop * abs(fall.start_level)
+    consolidation = _corner(fall, config, -1) and abs(
+        fall.change
+    ) >= config.min_relative_drop * abs(fall.start_level)
     evidence["consolidation"] = consolidation
     _execution_evidence(evidence, x, data[exec_name], fall, config)
     if consolidation:
@@ -267,19 +330,33 @@ def detect_phases(
         elif not explores and _stalls(xp, acc, float(x.max() - turn), config):
             result.kind = "consolidation_stall"
         else:
-            evidence["reason"] = "consolidation found, but the post-turn trend is neither a clear rise nor a stall"
+            evidence["reason"] = (
+                "consolidation found, but the post-turn trend is neither a clear rise nor a stall"
+            )
         return result
     xp, acc = _slopes(evidence, "whole_run", x, data, x.min(), xp_name, acc_name, config)
     if _corner(fall, config, -1):
-        evidence["reason"] = "the execution drop is too small against its start level to call a consolidation"
-    elif fall is not None and fall.change < 0 and fall.edge_mass >= config.max_end_mass and fall.log_bf >= config.min_log_bf:
-        evidence["reason"] = "the execution signal is still falling at the end of the run: consolidation has not ended"
+        evidence["reason"] = (
+            "the execution drop is too small against its start level to call a consolidation"
+        )
+    elif (
+        fall is not None
+        and fall.change < 0
+        and fall.edge_mass >= config.max_end_mass
+        and fall.log_bf >= config.min_log_bf
+    ):
+        evidence["reason"] = (
+            "the execution signal is still falling at the end of the run: "
+            "consolidation has not ended"
+        )
         return result
     if (onset is not None or (xp is not None and xp.rises)) and (acc is None or acc.rises):
         result.kind, result.transition_step = "exploration_only", int(x.min())
         evidence.pop("reason", None)
         return result
-    evidence.setdefault("reason", "no consolidation and no significant rise of exploration and accuracy")
+    evidence.setdefault(
+        "reason", "no consolidation and no significant rise of exploration and accuracy"
+    )
     return result
 
 
@@ -294,12 +371,16 @@ def _execution_evidence(evidence, x, y, fall: TransitionFit | None, config: Phas
     smooth = running_median(ye, max(3, int(round(0.05 * ye.size)) | 1))
     k = int(np.clip(np.searchsorted(xe, fall.step), 1, ye.size - 1))
     start, at_turn = float(smooth[0]), float(smooth[k])
-    end = float(np.median(smooth[-max(1, ye.size // 20):]))
+    end = float(np.median(smooth[-max(1, ye.size // 20) :]))
     total = start - end
     evidence.update(
-        execution_start=start, execution_at_turn=at_turn, execution_end=end,
+        execution_start=start,
+        execution_at_turn=at_turn,
+        execution_end=end,
         execution_drop_before_turn=start - at_turn,
-        share_of_drop_before_turn=(start - at_turn) / total if total > max(fall.noise, 1e-12) else float("nan"),
+        share_of_drop_before_turn=(start - at_turn) / total
+        if total > max(fall.noise, 1e-12)
+        else float("nan"),
         noise_sigma=fall.noise,
         execution_slope_before=_slope_dict(ols_slope(xe[: k + 1], ye[: k + 1], config.confidence)),
         execution_slope_after=_slope_dict(ols_slope(xe[k:], ye[k:], config.confidence)),
@@ -316,12 +397,17 @@ def _slopes(evidence, where, x, data, start, xp_name, acc_name, config):
     xp, acc = slope(xp_name), slope(acc_name)
     if xp is not None:
         evidence[f"exploration_slope_{where}"] = _slope_dict(xp)
-    if "semantic/entropy" in data and np.isfinite(data["semantic/entropy"]).sum() >= config.min_steps:
+    if (
+        "semantic/entropy" in data
+        and np.isfinite(data["semantic/entropy"]).sum() >= config.min_steps
+    ):
         evidence[f"semantic_entropy_slope_{where}"] = _slope_dict(slope("semantic/entropy"))
     if acc is not None:
         evidence[f"accuracy_slope_{where}"] = _slope_dict(acc)
     if xp is None:
-        evidence.setdefault("missing", []).append("exploration signal (no texts or no lexicon, no task/strategy_entropy)")
+        evidence.setdefault("missing", []).append(
+            "exploration signal (no texts or no lexicon, no task/strategy_entropy)"
+        )
     if acc is None:
         evidence.setdefault("missing", []).append("accuracy (no rewards logged)")
     return xp, acc
@@ -333,7 +419,11 @@ def _stalls(xp: Slope | None, acc: Slope | None, span: float, config: PhaseConfi
     confidence bound (a significant decline always qualifies)."""
     if any(s is not None and s.rises for s in (xp, acc)):
         return False
-    lead, tol = (acc, config.stall_max_accuracy_gain) if acc is not None else (xp, config.stall_max_semantic_gain)
+    lead, tol = (
+        (acc, config.stall_max_accuracy_gain)
+        if acc is not None
+        else (xp, config.stall_max_semantic_gain)
+    )
     if lead is None or not math.isfinite(lead.slope):
         return False
     return lead.high * span < tol

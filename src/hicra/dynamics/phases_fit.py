@@ -47,8 +47,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -61,7 +61,11 @@ def _sig(z):
 
 
 def _log_shape(k: float) -> tuple[Callable, float, float]:
-    return (lambda u: np.log1p(k * u) / math.log1p(k)), k / math.log1p(k), k / ((1 + k) * math.log1p(k))
+    return (
+        (lambda u: np.log1p(k * u) / math.log1p(k)),
+        k / math.log1p(k),
+        k / ((1 + k) * math.log1p(k)),
+    )
 
 
 def _rlog_shape(k: float) -> tuple[Callable, float, float]:
@@ -127,7 +131,9 @@ def running_median(y: np.ndarray, window: int) -> np.ndarray:
     [5.0, 1.0, 1.0, 1.0]
     """
     half = window // 2
-    padded = np.concatenate([np.full(half, np.nan), np.asarray(y, np.float64), np.full(half, np.nan)])
+    padded = np.concatenate(
+        [np.full(half, np.nan), np.asarray(y, np.float64), np.full(half, np.nan)]
+    )
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)  # (S, window)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN window gives NaN
@@ -249,7 +255,9 @@ def _fit_family(t, y, w, direction, rho):
         if broken.size:
             rss[broken] = np.inf
             for sign in (1.0, -1.0):
-                Xp = np.stack([ones[broken], g[broken] + sign * kappa[broken, None] * slow[broken]], axis=2)
+                Xp = np.stack(
+                    [ones[broken], g[broken] + sign * kappa[broken, None] * slow[broken]], axis=2
+                )
                 bp, rp, ip = _wls(Xp, y, w)
                 take = rp < rss[broken]
                 idx = broken[take]
@@ -260,8 +268,13 @@ def _fit_family(t, y, w, direction, rho):
         d_all.append(best_D)
         dvar_all.append(best_var)
         names += [name] * J
-    return (np.concatenate(edges), np.concatenate(rss_all), np.concatenate(d_all),
-            np.concatenate(dvar_all), np.array(names))
+    return (
+        np.concatenate(edges),
+        np.concatenate(rss_all),
+        np.concatenate(d_all),
+        np.concatenate(dvar_all),
+        np.array(names),
+    )
 
 
 def _lag1(resid: np.ndarray) -> float:
@@ -271,8 +284,9 @@ def _lag1(resid: np.ndarray) -> float:
     return float(np.sum(r[1:] * r[:-1]) / np.sum(r * r))
 
 
-def fit_transition(x, y, direction: str, *, max_bins: int = 100, rho: float = 0.5,
-                   level: float = 0.95) -> TransitionFit | None:
+def fit_transition(
+    x, y, direction: str, *, max_bins: int = 100, rho: float = 0.5, level: float = 0.95
+) -> TransitionFit | None:
     """Fit a fall (edge = its end) or a rise (edge = its start) to a series; None when it has
     fewer than MIN_POINTS distinct finite steps.
 
@@ -306,26 +320,38 @@ def fit_transition(x, y, direction: str, *, max_bins: int = 100, rho: float = 0.
     log_bf = log_marg - log_line - 0.5 * math.log(max(m / infl, 2.0))
     # Model averaging with the straight line, a transition spanning the whole run (a fall
     # ending at the last step, a rise starting at the first), at prior odds 1:1.
-    grid, mass = _marginal(np.append(edges, 1.0 if direction == "fall" else 0.0),
-                           np.append(post / post.sum() / (1 + math.exp(-min(log_bf, 700))),
-                                     1 / (1 + math.exp(min(log_bf, 700)))))
+    grid, mass = _marginal(
+        np.append(edges, 1.0 if direction == "fall" else 0.0),
+        np.append(
+            post / post.sum() / (1 + math.exp(-min(log_bf, 700))),
+            1 / (1 + math.exp(min(log_bf, 700))),
+        ),
+    )
     med, low, high = _quantiles(grid, mass, level)
     near_end = grid >= 1.0 - 2 * float(np.median(np.diff(t))) - 1e-12
     to_step = lambda u: float(t0 + u * span)  # noqa: E731
     return TransitionFit(
-        direction=direction, step=to_step(med), low=float(first[max(_bin_at(t, low, "right") - 1, 0)]),
-        high=float(last[min(_bin_at(t, high, "left") + 1, m - 1)]), map_step=to_step(edges[best]), shape=str(shapes[best]),
+        direction=direction,
+        step=to_step(med),
+        low=float(first[max(_bin_at(t, low, "right") - 1, 0)]),
+        high=float(last[min(_bin_at(t, high, "left") + 1, m - 1)]),
+        map_step=to_step(edges[best]),
+        shape=str(shapes[best]),
         change=float(D[best] * scale),
         change_se=float(math.sqrt(max(rss[best] / max(m - 3, 1) * dvar[best] * infl, 0.0)) * scale),
-        log_bf=log_bf, edge_mass=float(mass[near_end].sum()),
-        start_level=float(np.median(ym[: max(1, m // 20)])), noise=noise_sigma(y), inflation=infl,
-        points=int(x.size), bins=int(m),
+        log_bf=log_bf,
+        edge_mass=float(mass[near_end].sum()),
+        start_level=float(np.median(ym[: max(1, m // 20)])),
+        noise=noise_sigma(y),
+        inflation=infl,
+        points=int(x.size),
+        bins=int(m),
     )
 
 
 def _residuals(t, ys, w, direction, rho, index):
     """Weighted residuals of candidate number `index` (the order of `_fit_family`)."""
-    for edge, name, g, slow, kappa in _candidates(t, direction):
+    for edge, _name, g, slow, kappa in _candidates(t, direction):
         if index >= edge.size:
             index -= edge.size
             continue

@@ -62,7 +62,7 @@ class CountdownTask:
         )
         return Score(reward=float(correct), correct=correct, diagnostics=diagnostics)
 
-    def planning_lexicon(self) -> "StrategicLexicon":
+    def planning_lexicon(self) -> StrategicLexicon:
         """The move phrases of lexicon.tsv, plus the strategy names (category "deduction")
         when `config.strategy_names_are_planning`."""
         from hicra.lexicon import StrategicLexicon
@@ -147,7 +147,8 @@ def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[st
     out: dict[str, float] = {}
     tried = [k for k in keys if k.startswith(TRIED_PREFIX)]
     if tried:
-        out["strategy_entropy_pooled"] = strategy_entropy({k: sum(row.get(k, 0.0) for row in rows) for k in tried})
+        pooled = {k: sum(row.get(k, 0.0) for row in rows) for k in tried}
+        out["strategy_entropy_pooled"] = strategy_entropy(pooled)
     for key in keys:
         if key.startswith(TRIED_PREFIX):
             continue
