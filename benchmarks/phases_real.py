@@ -37,7 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import baseline_phases  # noqa: E402
 from common import markdown_table, out_dir, write_json  # noqa: E402
-from hicra.dynamics.phases_fit import fit_transition, noise_sigma, running_median  # noqa: E402
+from hicra.dynamics.phases_fit import (  # noqa: E402
+    fit_transition,
+    noise_sigma,
+    running_median,
+)
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_RUNS = Path("/work/coord/runs/countdown300/runs")
@@ -176,7 +180,7 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
     from hicra.dynamics.analysis import analyze_run
     from hicra.dynamics.phases import detect_phases
 
-    results = []
+    results, curves = [], []
     for run_dir in sorted(p.parent for p in runs_root.glob("*/*/metrics.jsonl")):
         steps, series = read_run(run_dir)
         if steps.size == 0 or steps.max() < steps_needed:
@@ -203,48 +207,97 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
                 "previous_detector": {"kind": old.kind, "transition_step": old.transition_step},
             }
         )
+        curves.append((steps, series))
         print(json.dumps(results[-1]), file=sys.stderr)
+    if results:
+        plot_world(results, curves, out / "world.png")
     rows = []
     for r in results:
-        d = r["detector"]
-        p = r["previous_detector"]
+        d, p = r["detector"], r["previous_detector"]
         rows.append(
             [
                 r["run"],
                 _fmt(r["truth_consolidation_end"]),
                 _fmt(d["consolidation_end"]),
+                _fmt((r["truth_consolidation_end"] or {}).get("half")),
+                _fmt(d["execution_half"]),
                 _fmt(r["truth_exploration_onset"]),
                 _fmt(d["exploration_onset"]),
-                d["kind"],
                 _fmt(r["detector_semantic_entropy"]["exploration_onset"]),
+                d["kind"],
                 r["hicra_analyze"]["kind"],
                 f"{p['kind']} @ {p['transition_step']}",
             ]
         )
+    header = [
+        "run",
+        "consolidation end: world (slips)",
+        "detector (execution tokens)",
+        "half of the drop: world",
+        "detector",
+        "exploration onset: world (backtracking)",
+        "detector (strategy entropy)",
+        "detector (semantic entropy)",
+        "kind",
+        "kind as logged (semantic entropy)",
+        "previous detector",
+    ]
     text = (
-        "# The detector on the countdown world's runs\n\nTruth from the world's exact diagnostics "
-        "(fits of the same family): consolidation end = end of the fall of "
-        "task/first_attempt_exec_error, exploration "
-        "onset = start of the rise of task/backtrack_after_failed_check. Steps [95% interval].\n\n"
-        + markdown_table(
-            [
-                "run",
-                "truth: consolidation end",
-                "detector: consolidation end",
-                "truth: exploration onset",
-                "detector: exploration onset (strategy entropy)",
-                "kind",
-                "onset from semantic entropy",
-                "kind (hicra analyze as logged)",
-                "previous detector",
-            ],
-            rows,
-        )
+        "# The detector on the countdown world's runs\n\nThe world's truth comes from its exact "
+        "diagnostics, fitted with the same transition family: consolidation end = end of the fall "
+        "of task/first_attempt_exec_error (arithmetic slips in the first attempt), exploration "
+        "onset = start of the rise of task/backtrack_after_failed_check. The detector reads the "
+        "execution-token series and task/strategy_entropy (recomputed from the 16 saved "
+        "responses a step). Steps [95% interval].\n\n" + markdown_table(header, rows)
     )
     write_json(out / "world.json", results)
     (out / "world.md").write_text(text)
     print(text)
     return {"runs": results}
+
+
+def plot_world(results: list[dict], curves: list, path: Path) -> None:
+    """One row per run: execution signals with the consolidation ends (left), exploration
+    signals with the onsets (right); grey = the world's truth, colour = the detector."""
+    from common import plt
+
+    pyplot = plt()
+    fig, axes = pyplot.subplots(len(results), 2, figsize=(12, 2.4 * len(results)), squeeze=False)
+    panels = (
+        (
+            ("task/first_attempt_exec_error", "rel_perplexity/execution"),
+            "truth_consolidation_end",
+            "consolidation_end",
+            "tab:blue",
+        ),
+        (
+            ("task/backtrack_after_failed_check", "task/strategy_entropy", "semantic/entropy"),
+            "truth_exploration_onset",
+            "exploration_onset",
+            "tab:green",
+        ),
+    )
+    for row, (res, (steps, series)) in zip(axes, zip(results, curves)):
+        for ax, (names, truth_key, est_key, colour) in zip(row, panels):
+            for name, style in zip(names, ("-", "--", ":")):
+                y = running_median(series[name], 9)
+                lo, hi = np.nanmin(y), np.nanmax(y)
+                ax.plot(steps, (y - lo) / (hi - lo or 1), style, color="k", lw=1.2, label=name)
+            for turn, c, label in (
+                (res[truth_key], "0.6", "world's truth"),
+                (res["detector"][est_key], colour, "detector"),
+            ):
+                if turn:
+                    ax.axvspan(turn["ci_low"], turn["ci_high"], color=c, alpha=0.3, label=label)
+                    ax.axvline(turn["step"], color=c, lw=1.5)
+            ax.set_title(f"{res['run']}", fontsize=9)
+            ax.legend(fontsize=6, loc="center right")
+            ax.set_yticks([])
+    axes[-1][0].set_xlabel("step")
+    axes[-1][1].set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot.close(fig)
 
 
 def _config(names):
@@ -260,6 +313,7 @@ def _edge(fit) -> dict | None:
         "step": round(fit.step, 1),
         "ci_low": round(fit.low, 1),
         "ci_high": round(fit.high, 1),
+        "half": {"step": fit.half_step, "ci_low": fit.half_low, "ci_high": fit.half_high},
         "change": fit.change,
         "change_se": fit.change_se,
         "log_bf": fit.log_bf,
@@ -267,7 +321,14 @@ def _edge(fit) -> dict | None:
 
 
 def _phase(res) -> dict:
+    fit = res.evidence.get("execution_fit")
+    half = (
+        None
+        if not fit
+        else {"step": fit["half_step"], "ci_low": fit["half_low"], "ci_high": fit["half_high"]}
+    )
     return {
+        "execution_half": half,
         "kind": res.kind,
         "transition_step": res.transition_step,
         "consolidation_end": res.consolidation_end,

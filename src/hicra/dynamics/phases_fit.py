@@ -95,7 +95,9 @@ class TransitionFit:
     """One series' transition (docs/phases.md lists the fields as evidence).
 
     step: posterior median of the edge (fall: end, rise: start), in steps; low/high: the
-    `level` equal-tailed interval; map_step/shape: the single best candidate; change: D at
+    `level` equal-tailed interval; half_step/half_low/half_high: the same for the step by
+    which half of the change is done (not the estimand: how fast the change went);
+    map_step/shape: the single best candidate; change: D at
     the best candidate (start-to-end change, series units) and change_se its standard error
     (inflated by f); log_bf: log Bayes factor (BIC) of the transition against a straight
     line; edge_mass: posterior mass of the edge at the far end of the run (a fall still going
@@ -107,6 +109,9 @@ class TransitionFit:
     step: float
     low: float
     high: float
+    half_step: float
+    half_low: float
+    half_high: float
     map_step: float
     shape: str
     change: float
@@ -201,8 +206,15 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nd
     return beta, np.maximum(rss, 1e-300), inv
 
 
+def _half(h) -> float:
+    """u at which the shape h has done half of its change."""
+    u = np.linspace(0.0, 1.0, 4001)
+    return float(np.interp(0.5, h(u), u))
+
+
 def _candidates(t: np.ndarray, direction: str):
-    """Yield (edge (J,), shape name, g (J, m), slow (J, m), kappa (J,)) for every candidate.
+    """Yield (edge (J,), half (J,), shape name, g (J, m), slow (J, m), kappa (J,)) for every
+    candidate; half: where half of the change is done.
 
     t: (m,) bin centres in normalised time (0 = first, 1 = last). kappa: the slow-drift bound
     per unit of D (|s| <= kappa |D|)."""
@@ -221,12 +233,16 @@ def _candidates(t: np.ndarray, direction: str):
         a, b = np.array(a_list), np.array(b_list)
     for name, (h, d0, d1) in SHAPES.items():
         g = h(np.clip((t[None, :] - a[:, None]) / (b - a)[:, None], 0.0, 1.0))
-        yield _with_slow(t, direction, a, b, g, d0 if direction == "rise" else d1, name)
+        edge, name, g, slow, kappa = _with_slow(
+            t, direction, a, b, g, d0 if direction == "rise" else d1, name
+        )
+        yield edge, a + _half(h) * (b - a), name, g, slow, kappa
     # step: a jump between two consecutive points; its edge is their midpoint
     jump = t[1:]
     g = (t[None, :] >= jump[:, None] - 1e-12).astype(np.float64)
     edge, name, g, slow, kappa = _with_slow(t, direction, t[:-1], jump, g, 1.0, "step")
-    yield (t[:-1] + jump) / 2, name, g, slow, kappa
+    mid = (t[:-1] + jump) / 2
+    yield mid, mid, name, g, slow, kappa
 
 
 def _with_slow(t, direction, a, b, g, edge_slope, name):
@@ -241,10 +257,10 @@ def _with_slow(t, direction, a, b, g, edge_slope, name):
 
 
 def _fit_family(t, y, w, direction, rho):
-    """Every candidate's (edge (J,), RSS (J,), D (J,), var factor of D (J,), shape (J,)),
-    the slow-drift bound enforced by projection where the free fit breaks it."""
-    edges, rss_all, d_all, dvar_all, names = [], [], [], [], []
-    for edge, name, g, slow, kappa in _candidates(t, direction):
+    """Every candidate's (edge (J,), half (J,), RSS (J,), D (J,), var factor of D (J,), shape
+    (J,)), the slow-drift bound enforced by projection where the free fit breaks it."""
+    edges, halves, rss_all, d_all, dvar_all, names = [], [], [], [], [], []
+    for edge, half, name, g, slow, kappa in _candidates(t, direction):
         J, m = g.shape
         kappa = rho * kappa
         ones = np.ones((J, m))
@@ -264,12 +280,14 @@ def _fit_family(t, y, w, direction, rho):
                 rss[idx], best_D[idx], best_var[idx] = rp[take], bp[take, 1], ip[take, 1, 1]
         best_rss = rss
         edges.append(edge)
+        halves.append(half)
         rss_all.append(best_rss)
         d_all.append(best_D)
         dvar_all.append(best_var)
         names += [name] * J
     return (
         np.concatenate(edges),
+        np.concatenate(halves),
         np.concatenate(rss_all),
         np.concatenate(d_all),
         np.concatenate(dvar_all),
@@ -307,7 +325,7 @@ def fit_transition(
     t = (centres - t0) / span  # (m,) normalised time
     scale = float(np.std(ym)) or 1.0
     ys = (ym - ym.mean()) / scale
-    edges, rss, D, dvar, shapes = _fit_family(t, ys, w, direction, rho)
+    edges, halves, rss, D, dvar, shapes = _fit_family(t, ys, w, direction, rho)
     m = t.size
     best = int(np.argmin(rss))
     _, rss_line, _ = _wls(np.stack([np.ones(m), t], axis=1)[None], ys, w)
@@ -320,21 +338,27 @@ def fit_transition(
     log_bf = log_marg - log_line - 0.5 * math.log(max(m / infl, 2.0))
     # Model averaging with the straight line, a transition spanning the whole run (a fall
     # ending at the last step, a rise starting at the first), at prior odds 1:1.
-    grid, mass = _marginal(
-        np.append(edges, 1.0 if direction == "fall" else 0.0),
-        np.append(
-            post / post.sum() / (1 + math.exp(-min(log_bf, 700))),
-            1 / (1 + math.exp(min(log_bf, 700))),
-        ),
+    weights = np.append(
+        post / post.sum() / (1 + math.exp(-min(log_bf, 700))), 1 / (1 + math.exp(min(log_bf, 700)))
     )
+    grid, mass = _marginal(np.append(edges, 1.0 if direction == "fall" else 0.0), weights)
     med, low, high = _quantiles(grid, mass, level)
+    half_grid, half_mass = _marginal(np.append(halves, 0.5), weights)
+    half_med, half_low, half_high = _quantiles(half_grid, half_mass, level)
     near_end = grid >= 1.0 - 2 * float(np.median(np.diff(t))) - 1e-12
     to_step = lambda u: float(t0 + u * span)  # noqa: E731
+    widen = lambda lo, hi: (  # noqa: E731
+        float(first[max(_bin_at(t, lo, "right") - 1, 0)]),
+        float(last[min(_bin_at(t, hi, "left") + 1, m - 1)]),
+    )
     return TransitionFit(
         direction=direction,
         step=to_step(med),
-        low=float(first[max(_bin_at(t, low, "right") - 1, 0)]),
-        high=float(last[min(_bin_at(t, high, "left") + 1, m - 1)]),
+        low=widen(low, high)[0],
+        high=widen(low, high)[1],
+        half_step=to_step(half_med),
+        half_low=widen(half_low, half_high)[0],
+        half_high=widen(half_low, half_high)[1],
         map_step=to_step(edges[best]),
         shape=str(shapes[best]),
         change=float(D[best] * scale),
@@ -351,7 +375,7 @@ def fit_transition(
 
 def _residuals(t, ys, w, direction, rho, index):
     """Weighted residuals of candidate number `index` (the order of `_fit_family`)."""
-    for edge, _name, g, slow, kappa in _candidates(t, direction):
+    for edge, _half, _name, g, slow, kappa in _candidates(t, direction):
         if index >= edge.size:
             index -= edge.size
             continue

@@ -90,9 +90,12 @@ def text_summary(runs: list, page: Path) -> str:
                      f"lexicon {getattr(run.lexicon, 'source', '-')}")
         t = "-" if ph.transition_step is None else ph.transition_step
         lines.append(f"  phases: {ph.kind}, transition step {t}")
-        for label, turn in (("consolidation ends", ph.consolidation_end), ("exploration starts", ph.exploration_onset)):
+        for label, turn, fit, half in (("consolidation ends", ph.consolidation_end, "execution_fit", "half of the drop"),
+                                       ("exploration starts", ph.exploration_onset, "exploration_fit", "half of the rise")):
             if turn:
-                lines.append(f"  {label} at step {turn['step']:g} (95% interval {turn['ci_low']:g}..{turn['ci_high']:g})")
+                f = ph.evidence.get(fit, {})
+                lines.append(f"  {label} at step {turn['step']:g} (95% interval {turn['ci_low']:g}..{turn['ci_high']:g}); "
+                             f"{half} by step {f['half_step']:.0f} ({f['half_low']:.0f}..{f['half_high']:.0f})")
         ev = ph.evidence
         share = ev.get("share_of_drop_before_turn")
         if isinstance(share, float) and math.isfinite(share):
