@@ -78,9 +78,8 @@ def run_old(case: Case) -> dict:
     steps, series = _dedupe(case.steps, series)
     res = baseline_phases.detect_phases(steps, series)
     end = onset = None
-    if case.text_only:
-        s = res.evidence.get("exploration_onset_step")
-        onset = None if s is None else {"step": float(s)}
+    if case.text_only:  # its onset, reported as the turn when the rise after it is significant
+        onset = None if res.transition_step is None else {"step": float(res.transition_step)}
     elif res.kind == "exploration_only":
         onset = {"step": float(res.transition_step)}
     elif res.transition_step is not None:
