@@ -168,6 +168,8 @@ def test_sparse_and_degenerate_series_never_raise():
         )
     res = detect_phases(s, {"entropy/execution": sparse, "semantic/entropy": sparse})
     assert "5 seen" in res.evidence["reason"]
+    res = detect_phases(s, {"accuracy": np.linspace(0, 1, 50)})
+    assert res.evidence["reason"].startswith("no execution or exploration series")
 
 
 def test_repeated_steps_of_a_resumed_run_are_averaged():

@@ -265,18 +265,21 @@ def detect_phases(
     }
     evidence: dict[str, Any] = {"steps": n}
     if n < config.min_steps or (exec_name is None and xp_name is None):
-        seen = max(
-            [
-                _logged(x, data[k])
-                for k in (*EXECUTION_SERIES, *config.exploration_series)
-                if k in data
-            ]
-            or [n]
-        )
-        evidence["reason"] = (
-            f"too few logged steps for a turn: {seen} seen in the execution/exploration series, "
-            f"at least {config.min_steps} needed"
-        )
+        counts = [
+            _logged(x, data[k])
+            for k in (*EXECUTION_SERIES, *config.exploration_series)
+            if k in data
+        ]
+        if not counts and n >= config.min_steps:
+            evidence["reason"] = (
+                "no execution or exploration series (needs per-token logp/entropy, response "
+                "texts, or task/strategy_entropy)"
+            )
+        else:
+            evidence["reason"] = (
+                f"too few logged steps for a turn: {max(counts or [n])} seen in the "
+                f"execution/exploration series, at least {config.min_steps} needed"
+            )
         return PhaseResult(None, "inconclusive", evidence, signals)
     fall = (
         fit_transition(
