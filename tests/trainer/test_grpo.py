@@ -37,8 +37,10 @@ def test_train_writes_metrics_rollouts_checkpoints_and_learns(tiny_model_dir, de
     metrics = RunReader(run).metrics()
     assert [m["step"] for m in metrics] == [1, 2, 3]
     for key in ("accuracy", "reward/mean", "entropy/planning", "entropy/execution", "nll/execution",
-                "semantic/entropy", "task/exec_error_rate", "loss/pg_loss", "update/grad_norm", "time/step_s"):
+                "semantic/entropy", "task/exec_error_rate", "task/strategy_entropy", "loss/pg_loss",
+                "update/grad_norm", "time/step_s"):
         assert key in metrics[-1], key
+    assert not any(k.startswith("task/tried/") for k in metrics[-1])  # pooled, not logged
     rollouts = RunReader(run).rollouts(2)
     assert len(rollouts) == 5
     row = rollouts[0]
