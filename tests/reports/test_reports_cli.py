@@ -47,6 +47,20 @@ def test_analyze_verl_dump_text_summary(tmp_path, capsys):
     assert "missing relative perplexity by class" in text and "text-only" in text
 
 
+@pytest.mark.integration
+def test_analyze_too_short_run_is_inconclusive_saying_why(tmp_path, capsys):
+    run = write_run(tmp_path / "short", StrategicLexicon.default(), steps=6, turn=3)
+    assert main(["analyze", str(run), "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    assert "phases: inconclusive, transition step -" in text
+    notes = [line for line in text.splitlines() if "note:" in line]
+    assert notes == [
+        "  note: too few logged steps for a turn: 6 seen in the execution/exploration series, "
+        "at least 10 needed"
+    ]
+    assert "consolidation ends" not in text and "exploration starts" not in text
+
+
 def test_analyze_bad_input_is_one_line_error(tmp_path, capsys):
     bad = tmp_path / "x.jsonl"
     bad.write_text('{"completion": "a"}\n')
