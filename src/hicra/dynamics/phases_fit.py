@@ -12,8 +12,11 @@ h (the fraction of the change done at relative time u = (t - a) / (b - a), h(0)=
   before it; b (a plateau, or the end of the run) is a nuisance.
 
 What makes the edge a corner, and so an identifiable step, is that the drift is *slow*:
-|s| <= rho * |D| * h'(edge) / (b - a) (no steeper than the transition at that edge) and
-|s| * (span of the slow segment) <= |D| (it moves the series less than the transition does).
+|s| <= rho * |D| * min(h'(edge), 1) / (b - a) (at most rho = half as steep as the transition at
+that edge, and as its mean slope: a fast-then-slow rise is steep at its start, and half of
+that slope is no slow drift) and |s| * (span of the slow segment) <= max_drift * |D| (after a
+fall ends, or before a rise starts, the series moves by at most a quarter of the change: a
+fall that goes on for another half of its size at a third of its rate has not ended).
 The shapes (`SHAPES`: linear, fast-then-slow `log`, slow-then-fast `rlog`, truncated
 `sigmoid`, `step`) all keep at least ~30% of their mean slope at both edges; a change that
 approaches its level asymptotically has no corner, and what is estimated then is the corner
@@ -54,6 +57,9 @@ import numpy as np
 
 MIN_POINTS = 10
 """Fewer finite points than this: no fit (the caller says why)."""
+MAX_DRIFT = 0.25
+"""The slow drift after a fall's end (before a rise's start) moves the series by at most this
+share of the change (docs/phases.md, "What the turn is")."""
 
 
 def _sig(z):
@@ -212,12 +218,12 @@ def _half(h) -> float:
     return float(np.interp(0.5, h(u), u))
 
 
-def _candidates(t: np.ndarray, direction: str):
+def _candidates(t: np.ndarray, direction: str, rho: float, max_drift: float):
     """Yield (edge (J,), half (J,), shape name, g (J, m), slow (J, m), kappa (J,)) for every
     candidate; half: where half of the change is done.
 
     t: (m,) bin centres in normalised time (0 = first, 1 = last). kappa: the slow-drift bound
-    per unit of D (|s| <= kappa |D|)."""
+    per unit of D (|s| <= kappa |D|; module docstring)."""
     m = t.size
     if direction == "fall":
         b = t[1:]
@@ -234,35 +240,39 @@ def _candidates(t: np.ndarray, direction: str):
     for name, (h, d0, d1) in SHAPES.items():
         g = h(np.clip((t[None, :] - a[:, None]) / (b - a)[:, None], 0.0, 1.0))
         edge, name, g, slow, kappa = _with_slow(
-            t, direction, a, b, g, d0 if direction == "rise" else d1, name
+            t, direction, a, b, g, d0 if direction == "rise" else d1, name, rho, max_drift
         )
         yield edge, a + _half(h) * (b - a), name, g, slow, kappa
     # step: a jump between two consecutive points; its edge is their midpoint
     jump = t[1:]
     g = (t[None, :] >= jump[:, None] - 1e-12).astype(np.float64)
-    edge, name, g, slow, kappa = _with_slow(t, direction, t[:-1], jump, g, 1.0, "step")
+    edge, name, g, slow, kappa = _with_slow(
+        t, direction, t[:-1], jump, g, 1.0, "step", rho, max_drift
+    )
     mid = (t[:-1] + jump) / 2
     yield mid, mid, name, g, slow, kappa
 
 
-def _with_slow(t, direction, a, b, g, edge_slope, name):
+def _with_slow(t, direction, a, b, g, edge_slope, name, rho, max_drift):
     if direction == "fall":
         slow = np.maximum(t[None, :] - b[:, None], 0.0)
         span, edge = 1.0 - b, b
     else:
         slow = np.minimum(t[None, :] - a[:, None], 0.0)
         span, edge = a, a
-    kappa = np.minimum(edge_slope / np.maximum(b - a, 1e-12), 1.0 / np.maximum(span, 1e-12))
+    kappa = np.minimum(
+        rho * min(edge_slope, 1.0) / np.maximum(b - a, 1e-12),
+        max_drift / np.maximum(span, 1e-12),
+    )
     return edge, name, g, slow, kappa
 
 
-def _fit_family(t, y, w, direction, rho):
+def _fit_family(t, y, w, direction, rho, max_drift):
     """Every candidate's (edge (J,), half (J,), RSS (J,), D (J,), var factor of D (J,), shape
     (J,)), the slow-drift bound enforced by projection where the free fit breaks it."""
     edges, halves, rss_all, d_all, dvar_all, names = [], [], [], [], [], []
-    for edge, half, name, g, slow, kappa in _candidates(t, direction):
+    for edge, half, name, g, slow, kappa in _candidates(t, direction, rho, max_drift):
         J, m = g.shape
-        kappa = rho * kappa
         ones = np.ones((J, m))
         beta, rss, inv = _wls(np.stack([ones, g, slow], axis=2), y, w)
         D, s = beta[:, 1], beta[:, 2]
@@ -303,7 +313,14 @@ def _lag1(resid: np.ndarray) -> float:
 
 
 def fit_transition(
-    x, y, direction: str, *, max_bins: int = 100, rho: float = 0.5, level: float = 0.95
+    x,
+    y,
+    direction: str,
+    *,
+    max_bins: int = 100,
+    rho: float = 0.5,
+    max_drift: float = MAX_DRIFT,
+    level: float = 0.95,
 ) -> TransitionFit | None:
     """Fit a fall (edge = its end) or a rise (edge = its start) to a series; None when it has
     fewer than MIN_POINTS distinct finite steps.
@@ -325,11 +342,11 @@ def fit_transition(
     t = (centres - t0) / span  # (m,) normalised time
     scale = float(np.std(ym)) or 1.0
     ys = (ym - ym.mean()) / scale
-    edges, halves, rss, D, dvar, shapes = _fit_family(t, ys, w, direction, rho)
+    edges, halves, rss, D, dvar, shapes = _fit_family(t, ys, w, direction, rho, max_drift)
     m = t.size
     best = int(np.argmin(rss))
     _, rss_line, _ = _wls(np.stack([np.ones(m), t], axis=1)[None], ys, w)
-    r1 = max(_lag1(_residuals(t, ys, w, direction, rho, best)), 0.0)
+    r1 = max(_lag1(_residuals(t, ys, w, direction, rho, max_drift, best)), 0.0)
     infl = float(np.clip((1 + r1) / (1 - min(r1, 0.9)), 1.0, 10.0))
     loglik = -(m / (2 * infl)) * np.log(rss)
     post = np.exp(loglik - loglik.max())
@@ -373,13 +390,13 @@ def fit_transition(
     )
 
 
-def _residuals(t, ys, w, direction, rho, index):
+def _residuals(t, ys, w, direction, rho, max_drift, index):
     """Weighted residuals of candidate number `index` (the order of `_fit_family`)."""
-    for edge, _half, _name, g, slow, kappa in _candidates(t, direction):
+    for edge, _half, _name, g, slow, kappa in _candidates(t, direction, rho, max_drift):
         if index >= edge.size:
             index -= edge.size
             continue
-        g, slow, kappa = g[index][None], slow[index][None], rho * kappa[index]
+        g, slow, kappa = g[index][None], slow[index][None], kappa[index]
         ones = np.ones_like(g)
         beta, rss, _ = _wls(np.stack([ones, g, slow], axis=2), ys, w)
         fit = beta[0] @ np.stack([ones[0], g[0], slow[0]])
