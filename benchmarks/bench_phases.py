@@ -1,11 +1,13 @@
 """Benchmark: how accurately the phase detector finds the turn, on series with a known truth.
 
-    python benchmarks/bench_phases.py              # 500 dev + 500 held-out cases, both detectors
+    python benchmarks/bench_phases.py              # 500 dev + 2 x 500 held-out cases, 2 detectors
     python benchmarks/bench_phases.py --set dev    # the dev cases only (what tuning may look at)
-    python benchmarks/bench_phases.py --quick      # 40 + 40 cases, seconds
+    python benchmarks/bench_phases.py --quick      # 40 cases per set, seconds
 
 Cases come from `phase_series.make_case` (dev: seeds 0..n-1 with the main shapes and Gaussian
-noise; held-out: other seeds, other shapes, AR(1)/Student-t noise). Each is run through the
+noise; held-out: other seeds, other shapes, AR(1)/Student-t noise, in two rounds of fresh
+seeds: `heldout` was studied after the first version of the detector missed on it,
+`heldout2` was drawn after the method last changed). Each is run through the
 detector of this tree (`hicra.dynamics.phases.detect_phases`) and, side by side, the previous
 two-segment piecewise-linear detector kept verbatim in `baseline_phases.py`.
 
@@ -45,6 +47,8 @@ from common import markdown_table, out_dir, write_json  # noqa: E402
 from hicra.dynamics.phases import detect_phases  # noqa: E402
 from phase_series import FAMILIES, SNR_RANGES, Case, make_case  # noqa: E402
 
+SETS = {"dev": 0, "heldout": 1, "heldout2": 2}
+"""Set name -> held-out round (phase_series.HELDOUT_SEED_OFFSET); 0 = dev."""
 TARGETS = {"median": 3.0, "p90": 8.0, "coverage": 90.0, "false_positive": 5.0}
 EXPECTED = {
     "two_phase": ("two_phase",),
@@ -221,7 +225,7 @@ def summarise(records: list[dict]) -> dict:
     }
 
 
-def evaluate(n: int, heldout: bool, progress: bool) -> dict:
+def evaluate(n: int, heldout: int, progress: bool) -> dict:
     out = {"new": [], "old": []}
     cpu = {"new": 0.0, "old": 0.0}
     errors = {"new": 0, "old": 0}
@@ -245,7 +249,8 @@ def evaluate(n: int, heldout: bool, progress: bool) -> dict:
         if progress and (seed + 1) % max(1, n // 20) == 0:
             el = time.perf_counter() - t_start
             print(
-                f"  {'held-out' if heldout else 'dev'}: {seed + 1}/{n} cases, {el:.0f} s, "
+                f"  {'held-out ' + str(heldout) if heldout else 'dev'}: {seed + 1}/{n} cases, "
+                f"{el:.0f} s, "
                 f"eta {el / (seed + 1) * (n - seed - 1):.0f} s",
                 file=sys.stderr,
                 flush=True,
@@ -426,7 +431,13 @@ def write_outputs(out: Path, results: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=500, help="cases per set (default 500)")
-    p.add_argument("--set", choices=("dev", "heldout", "both"), default="both")
+    p.add_argument(
+        "--set",
+        nargs="+",
+        choices=(*SETS, "all"),
+        default=["all"],
+        help="one or more of dev, heldout (round 1), heldout2 (round 2); all (default): the three",
+    )
     p.add_argument("--quick", action="store_true", help="40 cases per set, into out/phases_quick")
     p.add_argument(
         "--out", type=Path, default=None, help="output directory (default benchmarks/out/phases)"
@@ -435,9 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     n = 40 if args.quick else args.n
     out = out_dir("phases_quick" if args.quick else "phases", args.out)
-    sets = (
-        {"dev": False, "heldout": True} if args.set == "both" else {args.set: args.set == "heldout"}
-    )
+    sets = SETS if "all" in args.set else {name: SETS[name] for name in SETS if name in args.set}
     results = {
         "n": {k: n for k in sets},
         "families": FAMILIES,

@@ -15,16 +15,22 @@ import bench_phases  # noqa: E402
 from phase_series import FAMILIES, make_case, progress, shape  # noqa: E402
 
 
-def test_cases_are_seeded_and_held_out_cases_differ():
-    a, b, h = make_case(3), make_case(3), make_case(3, heldout=True)
-    assert a.family == b.family and np.array_equal(a.steps, b.steps)
-    assert all(np.array_equal(a.series[k], b.series[k], equal_nan=True) for k in a.series)
-    assert not (
+def _same(a, h):
+    return (
         a.steps.size == h.steps.size
         and np.allclose(a.steps, h.steps)
         and a.family == h.family
         and all(np.allclose(a.series[k], h.series.get(k, np.nan), equal_nan=True) for k in a.series)
     )
+
+
+def test_cases_are_seeded_and_held_out_cases_differ():
+    a, b = make_case(3), make_case(3)
+    h1, h1_again, h2 = make_case(3, heldout=True), make_case(3, heldout=1), make_case(3, heldout=2)
+    assert a.family == b.family and np.array_equal(a.steps, b.steps)
+    assert all(np.array_equal(a.series[k], b.series[k], equal_nan=True) for k in a.series)
+    assert _same(h1, h1_again)  # True is round 1: the committed held-out results stay reproducible
+    assert not _same(a, h1) and not _same(a, h2) and not _same(h1, h2)
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
