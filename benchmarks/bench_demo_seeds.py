@@ -93,7 +93,13 @@ def run_summary(run_dir: Path, lexicon) -> tuple[dict, np.ndarray]:
     acc, bt = a.series.get("accuracy", nan), a.series.get(BACKTRACK, nan)
     acc_se, bt_se = start_end(list(acc)), start_end(list(bt))
     final = a.final(last=5)
-    return {"accuracy": list(acc_se), "backtrack": list(bt_se), "passes": criterion(acc_se, bt_se),
+    # per-step cost: CPU seconds of the one-thread arm (what a step takes on an idle machine;
+    # nan for runs logged before the trainer recorded it) and wall seconds (under this load)
+    cpu = [r.get("time/step_cpu_s", math.nan) for r in a.rows]
+    wall = [r.get("time/step_s", math.nan) for r in a.rows]
+    return {"step_cpu_s": float(np.nanmean(cpu)) if np.isfinite(cpu).any() else math.nan,
+            "step_wall_s": float(np.nanmean(wall)) if np.isfinite(wall).any() else math.nan,
+            "accuracy": list(acc_se), "backtrack": list(bt_se), "passes": criterion(acc_se, bt_se),
             "final_accuracy": final.get("accuracy", math.nan),
             "final_exec_error": final.get("task/exec_error_rate", math.nan),
             "length": list(start_end(list(a.series.get("length/mean", nan)))),
@@ -164,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             "transition_step": stats([float(r["transition_step"]) if r["transition_step"] is not None else math.nan
                                       for r in rows]),
             "two_phase_runs": sum(r["phase_kind"] == "two_phase" for r in rows),
+            "step_cpu_s": stats([r.get("step_cpu_s", math.nan) for r in rows]),
             "per_seed": rows,
         }
     ref = arms[0][0]
@@ -202,14 +209,16 @@ def tables(summary: dict) -> str:
     verdict = "met" if summary["criterion"]["met"] else "NOT met"
     lines += ["", f"Criterion ({need} of {len(seeds)} seeds in every arm): **{verdict}**.", "",
               "| arm | final accuracy | paired diff vs " + next(iter(arms)) + " | accuracy gain | backtracking ratio "
-              "| transition step | two-phase runs |", "|---|---|---|---|---|---|---|"]
+              "| transition step | two-phase runs | CPU s per step |", "|---|---|---|---|---|---|---|---|"]
     ref = next(iter(arms))
     for name, s in arms.items():
         diff = s.get(f"paired_diff_vs_{ref}")
         lines.append(f"| {name} | {fmt(s['final_accuracy'])} | {fmt(diff) if diff else '-'} | "
                      f"{fmt(s['accuracy_gain'])} | {fmt(s['backtrack_ratio'], 2)} | "
                      f"{fmt(s['transition_step'], 1)} ({s['transition_step']['n']} of {len(seeds)}) | "
-                     f"{s['two_phase_runs']} of {len(seeds)} |")
+                     f"{s['two_phase_runs']} of {len(seeds)} | {fmt(s['step_cpu_s'], 2)} |")
+    lines += ["", "CPU s per step: the one-thread arm's CPU seconds per RL step, mean over the run (what a step "
+              "takes on an idle core, whatever the load when measured)."]
     return "\n".join(lines) + "\n"
 
 

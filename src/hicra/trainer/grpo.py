@@ -371,7 +371,7 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     bar = ProgressBar(cfg, start_step)
     try:
         for step in range(start_step + 1, cfg.steps + 1):
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             data, old = collect(cfg, step, model, ref_model, tokenizer, task, lexicon)
             t1 = time.perf_counter()
             update_stats, old_logp, entropy = update(cfg, step, model, optimizer, scheduler, data, old)
@@ -382,7 +382,10 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
                     metrics_mask = metrics_lexicon.tag_batch(data.batch.response_ids.cpu(), tokenizer,
                                                              data.batch.response_mask.cpu()).to(cfg.device)
                 metrics = step_record(cfg, data, old_logp, entropy, task, metrics_lexicon, metrics_mask) | update_stats
-                metrics |= data.timings | {"time/update_s": t2 - t1, "time/step_s": t2 - t0}
+                # CPU seconds of the process (all its threads): with other jobs on the machine the
+                # wall time overstates the step; at one thread this is what it takes when idle
+                metrics |= data.timings | {"time/update_s": t2 - t1, "time/step_s": t2 - t0,
+                                           "time/step_cpu_s": time.process_time() - cpu0}
                 writer.log_metrics(step, metrics)
                 if cfg.rollouts_per_step:
                     writer.log_rollouts(step, rollout_records(data, old_logp, entropy, step, cfg.rollouts_per_step))
