@@ -113,8 +113,9 @@ def sft_config(quick: bool, seed: int = 0):
                          eval_samples=0, seed=seed, progress=False)
     # 1000 steps, more than SFTConfig's 800: measured 2026-11-26, 300 steps left the model at 76%
     # execution-step errors and 2% accuracy (RL then has almost no reward to learn from); the
-    # cached 1000-step checkpoint of the current world gives 14% first-attempt slips and 17%
-    # accuracy (its metrics.json), the starting point the RL recipe was tuned on.
+    # 1000-step checkpoint of the current world (backtrack_rate 0.55) gives 17% first-attempt
+    # slips, 20% accuracy and backtracking after 23% of failed checks (its metrics.json), the
+    # starting point the RL recipe was chosen on.
     # Both cores: the RL arms have not started yet.
     return SFTConfig(seed=seed, steps=1000, num_threads=0)
 

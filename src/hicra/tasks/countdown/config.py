@@ -14,9 +14,9 @@ class CountdownConfig:
 
     The defaults are the frozen world of the demo (docs/world.md says why each value): a solver
     that picks its first strategy blindly solves about a quarter of the puzzles, the SFT corpus
-    makes an arithmetic slip in about one response in six and backtracks after a failed check
-    a bit more than half the time, so RL has room to first fix execution, then to make
-    backtracking systematic.
+    makes an arithmetic slip in about one response in seven and backtracks after about half of
+    its failed checks, so RL has room to first fix execution, then to make backtracking
+    systematic.
     """
 
     # ---- puzzle size -------------------------------------------------------------------------
@@ -48,12 +48,13 @@ class CountdownConfig:
     uniformly (0 = strategy choice not adapted to the problem)."""
     check_rate: float = 0.85
     """Probability that an attempt of the corpus is followed by a check against the target."""
-    backtrack_rate: float = 0.6
+    backtrack_rate: float = 0.55
     """Probability that the corpus backtracks after a failed check; otherwise it concludes
-    with the wrong result anyway. The SFT model under-produces this move (at 0.3 it backtracked
-    after 8-20% of its failed checks, at 0.2 after 11%), and RL only amplifies it when the
-    policy samples it often enough: from a start below ~0.1 the sharpening of phase 1 squeezed
-    it out (docs/world.md, "Why backtrack_rate is 0.6")."""
+    with the wrong result anyway. The SFT model under-produces this move (corpus 0.31 / 0.44 /
+    0.52 / 0.58 of failed checks -> SFT model 0.09 / 0.16 / 0.23 / 0.41 at backtrack_rate 0.3 /
+    0.45 / 0.55 / 0.6). RL amplifies it only when the policy samples it often enough and it
+    pays more than concluding; at 0.55 the warm start does it after ~23% of its failed checks,
+    so it can still double within the demo (docs/world.md, "Why backtrack_rate is 0.55")."""
     repeat_strategy_rate: float = 0.3
     """Probability that a retry of the corpus re-uses a strategy it already tried (which fails
     again unless the earlier failure was an arithmetic slip)."""
