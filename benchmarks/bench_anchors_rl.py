@@ -286,15 +286,16 @@ def _phase_value(data: dict, arm: str, seed: int, phase: str, key: str) -> float
     return value if value is not None and math.isfinite(value) else None
 
 
-def _over_seeds(values: list[float | None]) -> str:
+def _over_seeds(values: list[float | None], signed: bool = False) -> str:
     """'mean (n=k: lowest to highest)' over seeds: with two or three seeds a bootstrap
     interval says nothing, so the values' range is shown instead."""
     x = [v for v in values if v is not None]
+    f = "{:+.2f}" if signed else "{:.2f}"
     if not x:
         return "n/a"
     if len(x) == 1:
-        return f"{x[0]:+.2f} (n=1)"
-    return f"{sum(x) / len(x):+.2f} (n={len(x)}: {min(x):+.2f} to {max(x):+.2f})"
+        return f"{f.format(x[0])} (n=1)"
+    return f"{f.format(sum(x) / len(x))} (n={len(x)}: {f.format(min(x))} to {f.format(max(x))})"
 
 
 def report(data: dict, args: argparse.Namespace, out: Path) -> None:
@@ -332,7 +333,7 @@ def report(data: dict, args: argparse.Namespace, out: Path) -> None:
                         [label, f"{arm} seed {s}"] + cells + ["n/a" if d is None else f"{d:+.2f}"]
                     )
                 if len(seeds[arm]) > 1:
-                    cells = [_over_seeds(vals[n]) for n in PHASES] + [_over_seeds(rise)]
+                    cells = [_over_seeds(vals[n]) for n in PHASES] + [_over_seeds(rise, True)]
                     rows.append([label, f"{arm}, {len(seeds[arm])} seeds"] + cells)
         lines.append(
             "Per run: value [95% bootstrap interval over the checkpoint's traces] (step). Over "
@@ -366,7 +367,7 @@ def report(data: dict, args: argparse.Namespace, out: Path) -> None:
                         else "n/a (1 seed)"
                         for a in arms
                     ]
-                    rows.append([label, name, _over_seeds(diffs)] + spreads)
+                    rows.append([label, name, _over_seeds(diffs, True)] + spreads)
             lines.append("")
             lines.append(
                 f"{arms[1]} - {arms[0]}, paired by seed (seeds run in both arms: {both}), beside "
