@@ -2,7 +2,7 @@
 
     python benchmarks/bench_anchors.py                    # both models, the defaults below
     python benchmarks/bench_anchors.py --models countdown --samples 20
-    python benchmarks/bench_anchors.py --lm smollm2-135m  # the real 135M model, where the alias resolves
+    python benchmarks/bench_anchors.py --models 135m --lm smollm2-135m --lm-traces 3  # real 135M
 
 A sentence analysed = all its continuations sampled (N with it replaced, and the N of the next
 boundary with it kept, shared with the next sentence), scored and embedded: the unit the
@@ -15,11 +15,21 @@ CPU time (the machine is shared: CPU time is the steadier figure), with the load
 - 135m: `--lm` when given (any local checkpoint or alias `hicra.models` resolves); otherwise a
   randomly initialised LlamaForCausalLM with SmolLM2-135M's shape (hidden 576, 30 layers, 9
   heads, 3 KV heads, MLP 1536, vocabulary 49,152: 134.5M parameters) and a byte-level BPE
-  tokenizer trained here with `tokenizers` on the shared reasoning traces. A random model never
-  ends a continuation, so each one runs the full `--lm-new-tokens` budget (a trained model
-  stops earlier; this is the worst case per continuation); the traces are the first
-  `--lm-sentences` sentences of real R1-distill MATH traces (../shared/data).
-Outputs: benchmarks/out/bench_anchors/results.json and results.md.
+  tokenizer trained here with `tokenizers` on the shared reasoning traces.
+  `--lm-source` says what it analyses:
+  - `math-traces` (the default without `--lm`): the first `--lm-sentences` sentences of
+    `--lm-traces` real R1-distill MATH traces (../shared/data), every continuation cut at
+    `--lm-new-tokens` (default 48) whether it ends or not. A random model never ends a
+    continuation, so each one runs the full budget: the worst case per continuation.
+  - `word-arith` (the default with `--lm`): `--lm-traces` word-arith problems (difficulty
+    `--lm-difficulty`, seed 0) as prompts; the model samples its own base trace for each and
+    every sentence is resampled to the end of the response (default budget 96 tokens, the
+    budget of `hicra eval` on this task in docs/word-arith.md), Thought Anchors' temperature 0.6
+    and top-p 0.95. The answers are read and checked by `--task math` (last \\boxed{}, math-verify
+    against the problem's answer: the word-arith task's own reward) with the task's own planning
+    lexicon (the published Strategic Grams). Base traces that never end are left out.
+Outputs: benchmarks/out/bench_anchors/results.json and results.md; a run adds its rows to the
+results already there (one row per model), so the models can be measured one at a time.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import argparse
 import gzip
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -114,9 +125,33 @@ def lm_traces(path: Path, n: int, sentences: int) -> Path:
     return path
 
 
+def word_arith_prompts(path: Path, n: int, difficulty: int) -> Path:
+    """n word-arith problems (seed 0) as a prompts file: prompt, answer, id."""
+    import numpy as np
+
+    from hicra.tasks.word_arith import WordArithConfig, WordArithTask
+
+    task = WordArithTask(WordArithConfig(difficulty=difficulty))
+    rows = [
+        {"id": p.id, "prompt": p.prompt, "answer": str(p.answer)}
+        for p in task.sample_problems(n, np.random.default_rng(0))
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def uptime() -> str:
+    """The machine's load as `uptime` prints it (timings on a shared machine need it)."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def timed_run(argv: list[str], out: Path) -> dict:
     from hicra.anchors.cli import anchors_main
 
+    before = uptime()
     wall, cpu = time.time(), time.process_time()
     assert anchors_main(argv + ["--out", str(out), "--force", "--no-progress"]) == 0, argv
     wall, cpu = time.time() - wall, time.process_time() - cpu
@@ -125,11 +160,15 @@ def timed_run(argv: list[str], out: Path) -> dict:
     return {
         "sentences": n,
         "traces": summary["n_traces"],
+        "skipped_traces": summary.get("n_skipped_traces", 0),
         "wall_s": wall,
         "cpu_s": cpu,
         "sentences_per_min_wall": 60 * n / wall,
         "sentences_per_min_cpu": 60 * n / cpu,
         "load_avg": os.getloadavg()[0],
+        "uptime_before": before,
+        "uptime_after": uptime(),
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
 
@@ -143,16 +182,34 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--lm", default="", help="a real ~135M model (path or alias); default: built random-init"
     )
-    p.add_argument("--lm-traces", type=int, default=2)
-    p.add_argument("--lm-sentences", type=int, default=4)
-    p.add_argument("--lm-new-tokens", type=int, default=48)
+    p.add_argument(
+        "--lm-source",
+        choices=("math-traces", "word-arith"),
+        default=None,
+        help="what the 135M model analyses (default: word-arith with --lm, else math-traces)",
+    )
+    p.add_argument("--lm-traces", type=int, default=2, help="MATH traces or word-arith prompts")
+    p.add_argument("--lm-sentences", type=int, default=4, help="math-traces: sentences per trace")
+    p.add_argument("--lm-difficulty", type=int, default=1, help="word-arith difficulty (1-4)")
+    p.add_argument(
+        "--lm-new-tokens",
+        type=int,
+        default=None,
+        help="tokens per continuation (default 48 for math-traces, 96 for word-arith)",
+    )
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     out = out_dir("bench_anchors", args.out)
-    results = {"machine": machine_info(), "samples": args.samples, "models": {}}
+    previous = out / "results.json"
+    earlier = json.loads(previous.read_text()) if previous.is_file() else {}
+    machine = machine_info()
+    results = {"machine": machine, "samples": args.samples, "models": earlier.get("models", {})}
+    for row in results["models"].values():
+        row.setdefault("machine", earlier.get("machine"))
+        row.setdefault("samples", earlier.get("samples"))
     if "countdown" in args.models:
         from hicra.trainer.sft import is_complete, sft_dir
 
@@ -182,42 +239,65 @@ def main(argv: list[str] | None = None) -> int:
             ],
             out / "countdown",
         )
-        results["models"]["countdown"] = run | {"model": str(sft), "parameters": 1.06e6}
+        results["models"]["countdown"] = run | {
+            "model": str(sft),
+            "parameters": 1.06e6,
+            "samples": args.samples,
+            "machine": machine,
+        }
         print("countdown", run, flush=True)
     if "135m" in args.models:
+        source = args.lm_source or ("word-arith" if args.lm else "math-traces")
         model = args.lm or str(smollm2_shaped_model(out / "llama135m_random"))
-        traces = lm_traces(out / "lm_traces.jsonl", args.lm_traces, args.lm_sentences)
-        run = timed_run(
-            [
-                "--model",
-                model,
+        if source == "word-arith":
+            new_tokens = args.lm_new_tokens or 96
+            prompts = word_arith_prompts(
+                out / "word_arith_prompts.jsonl", args.lm_traces, args.lm_difficulty
+            )
+            source_args = ["--prompts", str(prompts), "--skip-unended"]
+        else:
+            new_tokens = args.lm_new_tokens or 48
+            traces = lm_traces(out / "lm_traces.jsonl", args.lm_traces, args.lm_sentences)
+            source_args = [
                 "--traces",
                 str(traces),
+                "--no-require-ending",
+            ]
+        name = "135m" if not args.lm else Path(args.lm).name
+        run = timed_run(
+            source_args
+            + [
+                "--model",
+                model,
                 "--samples",
                 str(args.samples),
                 "--max-new-tokens",
-                str(args.lm_new_tokens),
-                "--no-require-ending",
+                str(new_tokens),
                 "--task",
                 "math",
             ],
-            out / "lm135m",
+            out / ("lm135m" if not args.lm else f"lm_{name}_{source}"),
         )
         from hicra.models import load_model_and_tokenizer
 
         params = n_parameters(load_model_and_tokenizer(model)[0])
-        results["models"]["135m"] = run | {
+        results["models"][name if source == "math-traces" else f"{name} word-arith"] = run | {
             "model": model,
             "parameters": params,
             "random_init": not args.lm,
-            "new_tokens_per_continuation": args.lm_new_tokens,
+            "source": source,
+            "new_tokens_per_continuation": new_tokens,
+            "samples": args.samples,
+            "machine": machine,
         }
-        print("135m", run, flush=True)
+        print(name, run, flush=True)
     write_json(out / "results.json", results)
     rows = [
         [
             name,
             f"{r['parameters'] / 1e6:.1f}M",
+            r.get("samples", args.samples),
+            r.get("new_tokens_per_continuation", 160),
             r["traces"],
             r["sentences"],
             f"{r['wall_s']:.0f}",
@@ -232,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         [
             "model",
             "params",
+            "N",
+            "max tokens",
             "traces",
             "sentences",
             "wall s",
@@ -243,7 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         rows,
     )
     (out / "results.md").write_text(
-        f"N = {args.samples} continuations per boundary, 1 torch thread.\n\n{table}"
+        "N continuations per sentence boundary, up to `max tokens` new tokens each, "
+        f"1 torch thread.\n\n{table}"
     )
     print(table)
     return 0

@@ -13,14 +13,14 @@ resampled `--samples` times (`hicra anchors`, temperature 1 and no top-p: the po
 distribution, the one RL samples from; the RL recipe's 160-token budget). Results of each
 checkpoint go to WORK/<arm>/seed<k>/step_XXXX/ (resumable), the aggregate to --out.
 
-`--points phases` takes the SFT start and three checkpoints per run from its own metrics.jsonl (it waits for the
-run to finish): phase 1 = the first checkpoint by which the trailing-10-step mean of the
-execution-token entropy has made 2/3 of its whole-run drop (procedural consolidation done);
-the turn = the first checkpoint by which the trailing-20-step mean of backtracking after a
-failed check has made a quarter of its rise from the phase-1 level to its level at the end
-(in these runs backtracking takes off only in the last ~60 steps: half way is reached only at
-the end); phase 2 = the last checkpoint. (hicra's phase detector finds no knee in these runs: the consolidation is over
-within ~10 steps, benchmarks/RESULTS.md.)
+`--points phases` takes the SFT start and three checkpoints per run from its own metrics.jsonl
+(it waits for the run to finish): phase 1 = the first checkpoint by which the trailing-10-step
+mean of the execution-token entropy has made 2/3 of its whole-run drop (procedural consolidation
+done); the turn = the first checkpoint by which the trailing-20-step mean of backtracking after
+a failed check has made a quarter of its rise from the phase-1 level to its level at the end (in
+these runs backtracking takes off only in the last ~60 steps: half way is reached only at the
+end); phase 2 = the last checkpoint. (hicra's phase detector finds no knee in these runs: the
+consolidation is over within ~10 steps, benchmarks/RESULTS.md.)
 
 Per checkpoint: the planning share of the top 10% anchors (pooled over traces, by |importance|)
 for each measure, against the planning share of all sentences; the planning share of the summed
@@ -42,11 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    describe,
-    fmt_stat,
     machine_info,
     markdown_table,
-    paired_difference,
     plt,
     trailing_mean,
     write_json,
@@ -184,23 +181,26 @@ def extract(summary: dict) -> dict:
 
 
 def collect(args: argparse.Namespace) -> dict:
-    """Analyse (or read back) every requested checkpoint; {arm: {seed: {step: figures}}} + phases."""
+    """Analyse (or read back) every requested checkpoint: {arm: {seed: {step: figures}}}, phases."""
     work = Path(args.work).expanduser()
     table: dict = {"checkpoints": {}, "phases": {}}
     for seed in args.seeds:
         for arm in args.arms:
             run = Path(args.runs) / arm / f"seed{seed}"
-            if not wait_for(lambda: (run / "metrics.jsonl").is_file(), f"{run}", args.wait):
+            if not wait_for(lambda run=run: (run / "metrics.jsonl").is_file(), f"{run}", args.wait):
                 continue
             sft = Path(json.loads((run / "config.json").read_text())["model"])
             fixed = sorted(int(p) for p in args.points if p != "phases")
             for step in fixed:  # fixed steps first, each as soon as its checkpoint is written
                 analyse_point(table, arm, seed, step, run, sft, work, args)
             if "phases" in args.points:
-                done = lambda: (
-                    len(read_metrics(run)) >= args.steps
-                    and len(checkpoint_steps(run)) >= args.steps // 20
-                )  # noqa: E731
+
+                def done(run: Path = run) -> bool:
+                    return (
+                        len(read_metrics(run)) >= args.steps
+                        and len(checkpoint_steps(run)) >= args.steps // 20
+                    )
+
                 if not wait_for(done, f"finished run {run}", args.wait):
                     continue
                 phases = phase_points(read_metrics(run), checkpoint_steps(run))
@@ -275,23 +275,41 @@ def merge(old: dict, new: dict) -> dict:
     return old
 
 
+PHASES = ("phase1", "turn", "phase2")
+
+
+def _phase_value(data: dict, arm: str, seed: int, phase: str, key: str) -> float | None:
+    """One quantity of one run at one of its phase checkpoints (None when not analysed)."""
+    step = data.get("phases", {}).get(arm, {}).get(str(seed), {}).get(phase)
+    fig = data["checkpoints"].get(arm, {}).get(str(seed), {}).get(str(step)) if step else None
+    value = fig.get(key) if fig else None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _over_seeds(values: list[float | None], signed: bool = False) -> str:
+    """'mean (n=k: lowest to highest)' over seeds: with two or three seeds a bootstrap
+    interval says nothing, so the values' range is shown instead."""
+    x = [v for v in values if v is not None]
+    f = "{:+.2f}" if signed else "{:.2f}"
+    if not x:
+        return "n/a"
+    if len(x) == 1:
+        return f"{f.format(x[0])} (n=1)"
+    return f"{f.format(sum(x) / len(x))} (n={len(x)}: {f.format(min(x))} to {f.format(max(x))})"
+
+
 def report(data: dict, args: argparse.Namespace, out: Path) -> None:
+    """results.md (per-run phase table, arm differences with the seed counts they rest on, every
+    checkpoint) and anchors_rl.png."""
     arms = [a for a in args.arms if a in data.get("checkpoints", {})]
     lines = ["Thought anchors along the countdown RL runs (`benchmarks/bench_anchors_rl.py`).", ""]
-    seeds_all = sorted({int(s) for a in arms for s in data.get("phases", {}).get(a, {})})
-    if seeds_all:
+    seeds = {a: sorted(int(s) for s in data.get("phases", {}).get(a, {})) for a in arms}
+    if any(seeds.values()):
         lines.append(
             "Phase checkpoints (step) per run: "
-            + "; ".join(
-                f"{a}/seed{s}: {data['phases'][a][str(s)]}"
-                for a in arms
-                for s in seeds_all
-                if str(s) in data["phases"].get(a, {})
-            )
+            + "; ".join(f"{a}/seed{s}: {data['phases'][a][str(s)]}" for a in arms for s in seeds[a])
         )
         lines.append("")
-        header = ["quantity", "arm"] + ["phase 1", "turn", "phase 2", "phase 2 - phase 1 (paired)"]
-        rows = []
         quantities = [
             ("accuracy", "base-trace accuracy"),
             ("planning_share_of_sentences", "planning share of sentences"),
@@ -301,58 +319,69 @@ def report(data: dict, args: argparse.Namespace, out: Path) -> None:
                 (f"top_share/{m}", f"planning share of top 10%, {m}"),
                 (f"importance_share/{m}", f"planning share of |imp|, {m}"),
             ]
-        paired = {}
+        rows = []
         for key, label in quantities:
             for arm in arms:
-                per = {}
-                for name in ("phase1", "turn", "phase2"):
-                    vals = []
-                    for s in seeds_all:
-                        phases = data["phases"].get(arm, {}).get(str(s))
-                        fig = (
-                            data["checkpoints"].get(arm, {}).get(str(s), {}).get(str(phases[name]))
-                            if phases
-                            else None
-                        )
-                        vals.append(fig.get(key) if fig else None)
-                    per[name] = vals
-                paired[(key, arm)] = per
-                diff = paired_difference(per["phase2"], per["phase1"])
-                if (
-                    len(seeds_all) == 1
-                ):  # one seed: the interval is over traces, within the checkpoint
-                    cells = [
-                        _one_seed_cell(data, arm, seeds_all[0], n, key)
-                        for n in ("phase1", "turn", "phase2")
-                    ]
-                else:
-                    cells = [fmt_stat(describe(per[n])) for n in ("phase1", "turn", "phase2")]
-                rows.append([label, arm] + cells + [fmt_stat(diff)])
+                vals = {n: [_phase_value(data, arm, s, n, key) for s in seeds[arm]] for n in PHASES}
+                rise = [
+                    b - a if a is not None and b is not None else None
+                    for a, b in zip(vals["phase1"], vals["phase2"])
+                ]
+                for s, d in zip(seeds[arm], rise):
+                    cells = [_one_seed_cell(data, arm, s, n, key) for n in PHASES]
+                    rows.append(
+                        [label, f"{arm} seed {s}"] + cells + ["n/a" if d is None else f"{d:+.2f}"]
+                    )
+                if len(seeds[arm]) > 1:
+                    cells = [_over_seeds(vals[n]) for n in PHASES] + [_over_seeds(rise, True)]
+                    rows.append([label, f"{arm}, {len(seeds[arm])} seeds"] + cells)
         lines.append(
-            f"Mean [bootstrap 95% interval] over seeds {seeds_all}; `*`: the interval excludes 0."
-            if len(seeds_all) > 1
-            else f"Seed {seeds_all[0]} only: each value [95% bootstrap interval over the checkpoint's traces]."
+            "Per run: value [95% bootstrap interval over the checkpoint's traces] (step). Over "
+            "seeds: mean (n = seeds: lowest to highest); seeds analysed: "
+            + ", ".join(f"{a} {seeds[a]}" for a in arms)
+            + "."
         )
         lines.append("")
+        header = ["quantity", "run", "phase 1", "turn", "phase 2", "phase 2 - phase 1"]
         lines.append(markdown_table(header, rows))
         if len(arms) == 2:
+            both = sorted(set(seeds[arms[0]]) & set(seeds[arms[1]]))
             rows = []
             for key, label in quantities[2:]:
-                for name in ("phase1", "turn", "phase2"):
-                    rows.append(
-                        [
-                            label,
-                            name,
-                            fmt_stat(
-                                paired_difference(
-                                    paired[(key, arms[1])][name], paired[(key, arms[0])][name]
-                                )
-                            ),
-                        ]
-                    )
-            lines.append(f"{arms[1]} - {arms[0]}, paired by seed:")
+                for name in PHASES:
+                    per = {a: [_phase_value(data, a, s, name, key) for s in seeds[a]] for a in arms}
+                    diffs = [
+                        _phase_value(data, arms[1], s, name, key)
+                        - _phase_value(data, arms[0], s, name, key)
+                        if None
+                        not in (
+                            _phase_value(data, arms[1], s, name, key),
+                            _phase_value(data, arms[0], s, name, key),
+                        )
+                        else None
+                        for s in both
+                    ]
+                    spreads = [
+                        f"{max(x) - min(x):.2f} (n={len(x)})"
+                        if len(x := [v for v in per[a] if v is not None]) > 1
+                        else "n/a (1 seed)"
+                        for a in arms
+                    ]
+                    rows.append([label, name, _over_seeds(diffs, True)] + spreads)
             lines.append("")
-            lines.append(markdown_table(["quantity", "phase", "difference"], rows))
+            lines.append(
+                f"{arms[1]} - {arms[0]}, paired by seed (seeds run in both arms: {both}), beside "
+                "the spread between the seeds of one arm (highest - lowest): a difference between "
+                "arms smaller than the spread within an arm is not evidence of an effect."
+            )
+            lines.append("")
+            lines.append(
+                markdown_table(
+                    ["quantity", "phase", f"{arms[1]} - {arms[0]}"]
+                    + [f"spread within {a}" for a in arms],
+                    rows,
+                )
+            )
     lines.append(dense_table(data, arms))
     (out / "results.md").write_text("\n".join(lines) + "\n")
     draw(data, arms, out / "anchors_rl.png")
@@ -429,8 +458,8 @@ def dense_table(data: dict, arms: list[str]) -> str:
         "CPU s",
     ]
     return (
-        "\nEvery analysed checkpoint (planning shares, intervals: bootstrap over traces; mean |resampling "
-        "accuracy importance| by move):\n\n" + markdown_table(header, rows)
+        "\nEvery analysed checkpoint (planning shares, intervals: bootstrap over traces; "
+        "mean |resampling accuracy importance| by move):\n\n" + markdown_table(header, rows)
     )
 
 
@@ -537,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--refresh",
         action="store_true",
-        help="rebuild results.json from the finished checkpoint directories under --work, then report",
+        help="rebuild results.json from the finished checkpoint directories under --work; report",
     )
     args = p.parse_args(argv)
     import torch

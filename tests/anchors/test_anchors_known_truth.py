@@ -2,9 +2,11 @@
 
 The traces (tests/anchors/known_truth.py) are written so that which sentence decides is known:
 the strategy choice of a right trace, the wrong step of a trace with a slip. The model is the
-cached SFT warm start (the RL runs' starting policy). Measure: resampling importance (accuracy),
-the one that sees arithmetic; MiniLM rates "2 + 3 = 5 ;" and "2 + 3 = 6 ;" as the same
-sentence (cosine 0.87 > 0.8), so the counterfactual measures cannot (docs/anchors.md).
+demo's cached SFT warm start (whatever the current recipe trains; the assertions hold for the
+warm starts of worlds with backtrack_rate 0.3 and 0.6, docs/anchors.md). Measure: resampling
+importance (accuracy), the one that sees arithmetic; MiniLM rates "2 + 3 = 5 ;" and
+"2 + 3 = 6 ;" as the same sentence (cosine 0.87 > 0.8), so the counterfactual measures cannot
+(docs/anchors.md).
 """
 
 from __future__ import annotations
@@ -61,9 +63,15 @@ def top(result: dict) -> dict:
     return max(result["sentences"], key=importance)
 
 
-def check_known_truth(results: dict[str, dict], margin: float) -> None:
-    """margin: a right step's importance stays below `margin` x the choice's (sampling noise:
-    this policy slips on ~12% of multiplications, which a right step's resampling shows)."""
+def check_known_truth(results: dict[str, dict]) -> None:
+    """Right traces: the choice is the top anchor and outweighs every step; slip traces: the
+    wrong step is the top anchor; every wrong step outweighs every right step.
+
+    No fixed ratio below 1 between a right step and the choice is asserted: a right step's
+    resampling importance is the policy's slip rate there times what a slip costs, and the
+    choice's falls as the policy learns to recover from a wrong choice by backtracking (the
+    largest right step / choice ratio of a right trace: below 0.5 with the backtrack_rate-0.3
+    warm start, 0.63 with the 0.6 one), so such a ratio describes a policy, not the tool."""
     right_steps, wrong_steps = [], []
     for name, result in results.items():
         moves = [s["role"] for s in result["sentences"]]
@@ -73,7 +81,7 @@ def check_known_truth(results: dict[str, dict], margin: float) -> None:
             steps = [
                 importance(s) for s, m in zip(result["sentences"], moves) if m["move"] == "step"
             ]
-            assert max(steps) < margin * importance(choose), name
+            assert max(steps) < importance(choose), name
         if name.endswith("-slip"):
             assert top(result)["role"]["move"] == "step" and top(result)["role"]["wrong"], name
             assert importance(top(result)) > 0.5, name
@@ -89,16 +97,16 @@ def test_choice_and_slip_are_the_top_anchors(sft_checkpoint, tmp_path):
     results = analyse(
         sft_checkpoint, tmp_path / "anchors", {"2-3-4-right", "2-3-4-slip"}, samples=24
     )
-    check_known_truth(results, margin=1.0)
+    check_known_truth(results)
 
 
 @pytest.mark.slow
 def test_known_truth_on_every_puzzle(sft_checkpoint, tmp_path):
     results = analyse(sft_checkpoint, tmp_path / "anchors", None, samples=32)
-    check_known_truth(results, margin=0.5)
-    # after a failed check, the SFT policy (which backtracks after ~12% of its failed checks)
-    # concludes wrong whatever follows: the conclusion that follows the failed check is then
-    # decided already, and its resampling importance is ~0
+    check_known_truth(results)
+    # after a failed check the SFT policies backtrack after 9% (backtrack_rate 0.3 world) or 41%
+    # (0.6) of their failed checks and their retries rarely succeed: the conclusion that follows
+    # the failed check is decided already by the wrong choice before it (0.00 and 0.00-0.13)
     for name, result in results.items():
         if name.endswith("-concludes"):
             assert importance(result["sentences"][-1]) < 0.2, name
