@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 import types
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from hicra.errors import InputError, check_number
 from hicra.fielddocs import field_docs
 
 _TRUE = ("1", "true", "yes", "on")
@@ -38,10 +40,21 @@ _FALSE = ("0", "false", "no", "off")
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, reading old flag spellings with a deprecation line on stderr.
+    """argparse's parser, reading old flag spellings with a deprecation line on stderr, and
+    reporting a bad command line in one line (not the whole usage block): ``PROG: MESSAGE
+    (PROG --help lists the options)``, exit status 2.
 
     Subparsers made with ``add_subparsers().add_parser`` are of this class too.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # "-1e-4" and "-inf" are values, not flags (argparse knows only "-1" and "-1.5")
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
+
+    def error(self, message: str):
+        message = " ".join(message.split())
+        self.exit(2, f"{self.prog}: {message} ({self.prog} --help lists the options)\n")
 
     def parse_known_args(self, args=None, namespace=None):
         args = list(sys.argv[1:] if args is None else args)
@@ -122,6 +135,28 @@ def _converter(kind: Any):
             raise argparse.ArgumentTypeError(
                 f"expected {'an' if kind is int else 'a'} {kind.__name__}, got {text!r}"
             ) from None
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def bounded(kind: type, **bounds: Any):
+    """An argparse ``type`` for a number with a range (`hicra.errors.check_number` bounds:
+    low, high, low_open, high_open), so a value out of range is a one-line usage error:
+
+        p.add_argument("--temperature", type=bounded(float, low=0), default=1.0)
+    """
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        try:
+            return check_number("value", value, integer=kind is int, **bounds)
+        except InputError as err:
+            raise argparse.ArgumentTypeError(str(err).removeprefix("value: ")) from None
 
     convert.__name__ = kind.__name__
     return convert

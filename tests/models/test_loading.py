@@ -56,7 +56,7 @@ def test_a_local_checkpoint_loads_as_before(tiny_checkpoint):
 
 
 def test_a_directory_that_is_not_a_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match="config.json missing"):
+    with pytest.raises(ValueError, match="no config.json"):  # an InputError: one line, exit 2
         load_model_and_tokenizer(tmp_path)
 
 

@@ -33,6 +33,7 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
+from hicra.errors import InputError, check_number
 from hicra.mining.ngrams import document_frequency, document_ngrams
 
 
@@ -81,14 +82,19 @@ class MiningConfig:
     """Seed of k-means (the other stages are deterministic)."""
 
     def __post_init__(self):
-        if not 1 <= self.n_min <= self.n_max:
-            raise ValueError(f"need 1 <= n_min <= n_max, got {self.n_min}, {self.n_max}")
-        if not 0 < self.keep_top <= 1:
-            raise ValueError(f"keep_top must be in (0, 1], got {self.keep_top}")
-        if self.min_df <= 0:
-            raise ValueError(f"min_df must be > 0, got {self.min_df}")
+        for name, low, high in (("n_min", 1, 50), ("n_max", 1, 50), ("max_candidates", 1, 10**8),
+                                ("agglomerative_max", 1, 10**8), ("seed", 0, 2**32 - 1)):
+            check_number(f"{name} (--{name.replace('_', '-')})", getattr(self, name), integer=True, low=low, high=high)
+        if not self.n_min <= self.n_max:
+            raise InputError(f"need n_min <= n_max (--n-min, --n-max), got {self.n_min}, {self.n_max}")
+        check_number("keep_top (--keep-top)", self.keep_top, low=0, high=1, low_open=True)
+        check_number("min_df (--min-df)", self.min_df, low=0, low_open=True)
+        check_number("closed_ratio (--closed-ratio)", self.closed_ratio, low=0, high=1)
+        check_number("distance_threshold (--distance-threshold)", self.distance_threshold, low=0, high=2, low_open=True)
+        check_number("cluster_size (--cluster-size)", self.cluster_size, low=1, high=10**8)
+        check_number("label_min_similarity (--label-min-similarity)", self.label_min_similarity, low=-1, high=1)
         if self.method not in ("auto", "agglomerative", "kmeans"):
-            raise ValueError(f"method must be auto, agglomerative or kmeans, got {self.method!r}")
+            raise InputError(f"method (--method) must be auto, agglomerative or kmeans, got {self.method!r:.40}")
 
 
 @dataclass

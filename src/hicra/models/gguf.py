@@ -28,12 +28,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hicra.errors import InputError
+
 CACHE_ENV = "HICRA_CACHE"
 SOURCE_FILE = "source.json"
 EXTRA = "real-lm"
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(InputError):
     """A model or tokenizer that cannot be had; the message is one line naming what failed."""
 
 

@@ -13,14 +13,16 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def load_policy(path: str | Path, device: str, dtype: str = "float32"):
-    """(model, tokenizer) of a checkpoint directory or model alias, on `device`, in eval mode.
+    """(model, tokenizer) of a checkpoint directory or model alias, on `device`, in eval mode
+    (a bad checkpoint is an InputError naming it: `hicra.models.checks`).
 
     Eval mode for good: the RL update is computed without dropout, so the log-probs of the
     update and of the sampler agree (ratio 1 on the first epoch).
     """
     from hicra.models import load_model_and_tokenizer
 
-    model, tokenizer = load_model_and_tokenizer(path, dtype=DTYPES[dtype])
+    option = "checkpoint" if Path(path).parent.name == "checkpoints" else "--model"
+    model, tokenizer = load_model_and_tokenizer(path, dtype=DTYPES[dtype], option=option)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device).eval(), tokenizer

@@ -99,6 +99,40 @@ class SFTConfig:
 _NOT_IN_KEY = ("cache_dir", "num_threads", "progress")
 
 
+def validate_sft(config: SFTConfig) -> None:
+    """Every field's type and range, the init_from checkpoint and the cache folder, checked
+    before anything is built or written (one InputError naming the field)."""
+    from hicra.errors import InputError, check_number
+
+    def flag(name: str) -> str:
+        return f"{name} (--{name.replace('_', '-')})"
+
+    # a tiny model on a CPU: sizes far beyond these would only exhaust the memory
+    for name, low, high in (("steps", 1, 10**9), ("batch_size", 1, 100_000), ("length_buckets", 1, 10**4),
+                            ("warmup_steps", 0, 10**9), ("seed", 0, 2**32 - 1), ("max_length", 2, 65_536),
+                            ("hidden", 1, 16_384), ("layers", 1, 256), ("heads", 1, 1024),
+                            ("intermediate", 1, 65_536), ("eval_samples", 0, 10**7),
+                            ("eval_max_new_tokens", 1, 65_536), ("num_threads", 0, 4096)):
+        check_number(flag(name), getattr(config, name), integer=True, low=low, high=high)
+    check_number(flag("lr"), config.lr, low=0, low_open=True)
+    check_number(flag("min_lr_ratio"), config.min_lr_ratio, low=0, high=1)
+    check_number(flag("weight_decay"), config.weight_decay, low=0)
+    check_number(flag("grad_clip"), config.grad_clip, low=0)
+    check_number(flag("eval_temperature"), config.eval_temperature, low=0)
+    if not config.init_from and config.hidden % config.heads:
+        raise InputError(f"hidden (--hidden) {config.hidden} must be divisible by heads (--heads) {config.heads}")
+    for name in ("init_from", "cache_dir"):
+        if not isinstance(getattr(config, name), str):
+            raise InputError(f"{flag(name)}: expected a path, got {getattr(config, name)!r:.40}")
+    if config.init_from:
+        from hicra.models.checks import check_checkpoint
+
+        check_checkpoint(config.init_from, "--init-from")
+    from hicra.runs.ownership import check_writable
+
+    check_writable(Path(config.cache_dir) if config.cache_dir else _default_cache_root(), "--cache-dir")
+
+
 class SFTTask(Protocol):
     """What SFT needs from a task besides the Task protocol."""
 
@@ -165,9 +199,14 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
 
     force: retrain even if a complete cached checkpoint exists.
     """
+    validate_sft(config)
     out = sft_dir(config, task)
     if is_complete(out) and not force:
         return out
+    if config.init_from and Path(config.init_from).resolve().is_relative_to(out.resolve()):
+        from hicra.errors import InputError
+
+        raise InputError(f"--init-from {config.init_from}: is inside the checkpoint this run would replace ({out})")
     import torch
 
     from hicra.models import build_tiny_model, build_tokenizer
@@ -181,9 +220,11 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
         if config.init_from:
             from hicra.models import load_model_and_tokenizer
 
-            model, tokenizer = load_model_and_tokenizer(config.init_from)
+            model, tokenizer = load_model_and_tokenizer(config.init_from, option="--init-from")
             if tokenizer.eos_token_id is None:
-                raise ValueError(f"SFTConfig.init_from={config.init_from}: the tokenizer has no eos token")
+                from hicra.errors import InputError
+
+                raise InputError(f"--init-from {config.init_from}: the tokenizer has no eos token")
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.eos_token
         else:

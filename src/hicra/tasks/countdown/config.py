@@ -68,10 +68,15 @@ class CountdownConfig:
     """Free-form notes kept with the config (never read by the world)."""
 
     def __post_init__(self) -> None:
-        if self.modulus < 2:
-            raise ValueError(f"CountdownConfig.modulus: expected an integer >= 2, got {self.modulus}")
-        if self.n_numbers < 2:
-            raise ValueError(f"CountdownConfig.n_numbers: expected >= 2, got {self.n_numbers}")
+        from hicra.errors import check_number
+
+        # bounds keep the world small enough to enumerate (len(ops) ** (n_numbers - 1) strategies)
+        check_number("CountdownConfig.modulus", self.modulus, integer=True, low=2, high=10_000)
+        check_number("CountdownConfig.n_numbers", self.n_numbers, integer=True, low=2, high=10)
+        check_number("CountdownConfig.max_attempts", self.max_attempts, integer=True, low=1, high=100)
+        check_number("CountdownConfig.phrase_zipf", self.phrase_zipf, low=0, high=100)
+        if not isinstance(self.ops, (tuple, list)):
+            raise ValueError(f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, got {self.ops!r:.40}")
         bad = [op for op in self.ops if op not in OP_SYMBOLS]
         if bad or not self.ops or len(set(self.ops)) != len(self.ops):
             raise ValueError(
@@ -85,13 +90,7 @@ class CountdownConfig:
             "backtrack_rate",
             "repeat_strategy_rate",
         ):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"CountdownConfig.{name}: expected a probability in [0, 1], got {value}")
-        if self.max_attempts < 1:
-            raise ValueError(f"CountdownConfig.max_attempts: expected >= 1, got {self.max_attempts}")
-        if self.phrase_zipf < 0:
-            raise ValueError(f"CountdownConfig.phrase_zipf: expected >= 0, got {self.phrase_zipf}")
+            check_number(f"CountdownConfig.{name}", getattr(self, name), low=0, high=1)
         if self.unique_solution and len(self.ops) ** (self.n_numbers - 1) < 2:
             raise ValueError("CountdownConfig.unique_solution needs at least two strategies")
 
