@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"hicra: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"hicra: unknown command {name!r} (hicra --help lists the commands)", file=sys.stderr)
         return 2
     target, _ = COMMANDS[name]
     module_name, func_name = target.split(":")

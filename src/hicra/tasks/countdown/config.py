@@ -107,5 +107,8 @@ class CountdownConfig:
             raise ValueError(f"CountdownConfig: unknown fields {sorted(unknown)}")
         data = dict(data)
         if "ops" in data:
+            if not isinstance(data["ops"], (list, tuple, str)):
+                raise ValueError(f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, "
+                                 f"got {data['ops']!r:.40}")
             data["ops"] = tuple(data["ops"])
         return cls(**data)
