@@ -26,7 +26,8 @@ import functools
 import math
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 MAX_MESSAGE = 600
 """Characters of a message shown (a value's repr can be megabytes long)."""
@@ -85,7 +86,9 @@ def check_number(
     show = (lambda x: str(x)) if integer else (lambda x: f"{x:g}")
     parts = []
     if low is not None and high is not None:
-        parts.append(f"in {'(' if low_open else '['}{show(low)}, {show(high)}{')' if high_open else ']'}")
+        parts.append(
+            f"in {'(' if low_open else '['}{show(low)}, {show(high)}{')' if high_open else ']'}"
+        )
     elif low is not None:
         parts.append(f"{'>' if low_open else '>='} {show(low)}")
     elif high is not None:
@@ -111,7 +114,9 @@ def _message(error: BaseException) -> str | None:
         return one_line(error)
     if isinstance(error, OSError) and getattr(error, "filename", None) is not None:
         reason = error.strerror or first_line(error)
-        target = f"{error.filename} -> {error.filename2}" if error.filename2 else f"{error.filename}"
+        target = (
+            f"{error.filename} -> {error.filename2}" if error.filename2 else f"{error.filename}"
+        )
         return one_line(f"{target}: {reason}")
     return None
 

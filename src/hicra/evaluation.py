@@ -347,7 +347,7 @@ def evaluate_problems(config: EvalConfig, name: str, problems: list[Problem], ge
                     "truncated": [g.truncated for g in group], "predicted": [s.predicted for s in scores],
                     "correct": [s.correct for s in scores], "timed_out": [s.timed_out for s in scores],
                 }
-                out.write(json.dumps(record) + "\n")
+                out.write(json.dumps(record, allow_nan=False) + "\n")
                 out.flush()
                 done[problem.id] = record
             finished = first + len(chunk)

@@ -10,6 +10,8 @@ text the one-line message must contain (the option, field, file or line). `check
    no traceback anywhere;
 3. every file and directory under ``{tmp}`` and ``{model}`` is unchanged (SHA-256, size and
    mtime), and nothing was added or removed: no run directory, no config.json, no report.
+
+``{model}`` is tests/conftest.py's session checkpoint `tiny_model_dir` (a random tiny Llama).
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -45,11 +48,14 @@ class Case:
 
 def cases(*items: Case) -> list:
     ids = [c.id for c in items]
-    assert len(ids) == len(set(ids)), f"duplicate case ids: {sorted(i for i in ids if ids.count(i) > 1)}"
+    assert len(ids) == len(set(ids)), (
+        f"duplicate case ids: {sorted(i for i in ids if ids.count(i) > 1)}"
+    )
     return [c.param() for c in items]
 
 
 # ---- snapshot ---------------------------------------------------------------------------------
+
 
 def snapshot(*roots: Path) -> dict[str, tuple]:
     """path -> (kind, size, mtime_ns, sha256) of everything under the roots."""
@@ -75,6 +81,7 @@ def diff(before: dict, after: dict) -> list[str]:
 
 
 # ---- running ----------------------------------------------------------------------------------
+
 
 def fill(text: str, tmp: Path, model: Path) -> str:
     return text.replace("{tmp}", str(tmp)).replace("{model}", str(model))
@@ -105,7 +112,9 @@ def console_script() -> list[str]:
 def invoke_subprocess(argv: list[str]) -> tuple[int, str, str]:
     """`hicra ARGV` in a fresh process (the import path of this one, so it runs this code)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    done = subprocess.run(console_script() + argv, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(
+        console_script() + argv, capture_output=True, text=True, env=env, timeout=300
+    )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -132,6 +141,7 @@ def check(case: Case, tmp: Path, model: Path, capsys=None) -> str:
 
 # ---- input builders ---------------------------------------------------------------------------
 
+
 def write(path: Path, content: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, bytes):
@@ -154,8 +164,16 @@ def cut_gzip(path: Path, rows: list[Any]) -> Path:
 BINARY = bytes(range(256)) * 64 + b"\x89PNG\r\n\x1a\n\xff\xfe" * 50
 """Bytes that are no text in any encoding a user would pick: not UTF-8, with NULs."""
 
-TRACES = [{"step": s, "completion": f"Let me try again with a different approach {s}.", "reward": 1.0,
-           "correct": True, "prompt_id": str(s % 2)} for s in range(1, 4)]
+TRACES = [
+    {
+        "step": s,
+        "completion": f"Let me try again with a different approach {s}.",
+        "reward": 1.0,
+        "correct": True,
+        "prompt_id": str(s % 2),
+    }
+    for s in range(1, 4)
+]
 """A well-formed dump that the analysis reads (malformed variants change one thing)."""
 
 
@@ -187,9 +205,16 @@ def foreign_dir(path: Path) -> Path:
 
 def hicra_run(path: Path, config: dict, writer: str = "hicra train", steps: int = 1) -> Path:
     """A hicra run directory as RunWriter leaves it (config.json with the marker, metrics)."""
-    write(path / "config.json", json.dumps({**config, "hicra_run": {"format": 1, "writer": writer}}))
-    write(path / "metrics.jsonl", "".join(json.dumps({"step": s, "time": 0.0, "accuracy": 0.5}) + "\n"
-                                          for s in range(1, steps + 1)))
+    write(
+        path / "config.json", json.dumps({**config, "hicra_run": {"format": 1, "writer": writer}})
+    )
+    write(
+        path / "metrics.jsonl",
+        "".join(
+            json.dumps({"step": s, "time": 0.0, "accuracy": 0.5}) + "\n"
+            for s in range(1, steps + 1)
+        ),
+    )
     (path / "rollouts").mkdir(exist_ok=True)
     return path
 

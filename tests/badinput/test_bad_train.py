@@ -8,10 +8,37 @@ import json
 from pathlib import Path
 
 import pytest
-from badinput_harness import Case, BINARY, cases, check, copy_model, edit_json, foreign_dir, hicra_run, truncate, write
+from badinput_harness import (
+    BINARY,
+    Case,
+    cases,
+    check,
+    copy_model,
+    edit_json,
+    foreign_dir,
+    hicra_run,
+    truncate,
+    write,
+)
 
-BASE = ["train", "--model", "{model}", "--run-dir", "{tmp}/run", "--steps", "1", "--prompts-per-step", "2",
-        "--samples-per-prompt", "2", "--max-new-tokens", "4", "--threads", "1", "--no-progress"]
+BASE = [
+    "train",
+    "--model",
+    "{model}",
+    "--run-dir",
+    "{tmp}/run",
+    "--steps",
+    "1",
+    "--prompts-per-step",
+    "2",
+    "--samples-per-prompt",
+    "2",
+    "--max-new-tokens",
+    "4",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 def flag(case_id: str, args: list[str], culprit: str, setup=None, **kw) -> Case:
@@ -21,6 +48,7 @@ def flag(case_id: str, args: list[str], culprit: str, setup=None, **kw) -> Case:
 def recipe(text: str):
     def setup(tmp: Path, model: Path) -> None:
         write(tmp / "recipe.yaml", text)
+
     return setup
 
 
@@ -31,18 +59,23 @@ def with_recipe(case_id: str, text: str, culprit: str) -> Case:
 def bad_model(corrupt):
     def setup(tmp: Path, model: Path) -> None:
         copy_model(model, tmp / "m", corrupt)
+
     return setup
 
 
 def on_model(case_id: str, corrupt, culprit: str) -> Case:
-    return Case(f"train-model-{case_id}", BASE + ["--model", "{tmp}/m"], culprit, bad_model(corrupt))
+    return Case(
+        f"train-model-{case_id}", BASE + ["--model", "{tmp}/m"], culprit, bad_model(corrupt)
+    )
 
 
 def recorded(tmp: Path, model: Path, **changes) -> dict:
     """The config.json a run of BASE (with `changes`) records."""
     from hicra.trainer.config import parse_args, run_config
 
-    cfg, _ = parse_args([a.replace("{tmp}", str(tmp)).replace("{model}", str(model)) for a in BASE[1:]])
+    cfg, _ = parse_args(
+        [a.replace("{tmp}", str(tmp)).replace("{model}", str(model)) for a in BASE[1:]]
+    )
     return json.loads(json.dumps(run_config(cfg), default=str)) | changes
 
 
@@ -59,10 +92,35 @@ def remove(name: str):
 
 
 NO_WANDB = importlib.util.find_spec("wandb") is None
-TRL = ["train", "--backend", "trl", "--model", "{model}", "--data", "{tmp}/d.jsonl", "--output_dir", "{tmp}/out",
-       "--use_cpu", "--max_steps", "1", "--per_device_train_batch_size", "2", "--num_generations", "2",
-       "--max_completion_length", "4", "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true"]
-NEEDS_TRL = [pytest.mark.skipif(importlib.util.find_spec("trl") is None, reason="TRL is not installed")]
+TRL = [
+    "train",
+    "--backend",
+    "trl",
+    "--model",
+    "{model}",
+    "--data",
+    "{tmp}/d.jsonl",
+    "--output_dir",
+    "{tmp}/out",
+    "--use_cpu",
+    "--max_steps",
+    "1",
+    "--per_device_train_batch_size",
+    "2",
+    "--num_generations",
+    "2",
+    "--max_completion_length",
+    "4",
+    "--report_to",
+    "none",
+    "--save_strategy",
+    "no",
+    "--disable_tqdm",
+    "true",
+]
+NEEDS_TRL = [
+    pytest.mark.skipif(importlib.util.find_spec("trl") is None, reason="TRL is not installed")
+]
 
 
 def trl(case_id: str, args: list[str], culprit: str, setup=None) -> Case:
@@ -70,7 +128,9 @@ def trl(case_id: str, args: list[str], culprit: str, setup=None) -> Case:
         write(tmp / "d.jsonl", json.dumps({"problem": "What is 1 + 1 ?", "answer": "2"}) + "\n")
         if setup is not None:
             setup(tmp, model)
+
     return Case(f"train-trl-{case_id}", TRL + args, culprit, data, marks=NEEDS_TRL)
+
 
 CASES = cases(
     # -- numbers out of range or not numbers
@@ -89,7 +149,9 @@ CASES = cases(
     flag("steps-fraction", ["--steps", "1.5"], "steps"),
     flag("steps-exponent", ["--steps", "1e30"], "steps"),
     flag("prompts-zero", ["--prompts-per-step", "0"], "prompts_per_step (--prompts-per-step)"),
-    flag("group-of-one", ["--samples-per-prompt", "1"], "samples_per_prompt (--samples-per-prompt)"),
+    flag(
+        "group-of-one", ["--samples-per-prompt", "1"], "samples_per_prompt (--samples-per-prompt)"
+    ),
     flag("max-new-tokens-zero", ["--max-new-tokens", "0"], "max_new_tokens (--max-new-tokens)"),
     flag("seed-negative", ["--seed", "-1"], "seed (--seed)"),
     flag("threads-negative", ["--threads", "-2"], "threads (--threads)"),
@@ -99,7 +161,11 @@ CASES = cases(
     flag("kl-beta-negative", ["--kl-beta", "-0.1"], "kl_beta (--kl-beta)"),
     flag("grad-clip-nan", ["--grad-clip", "nan"], "grad_clip (--grad-clip)"),
     flag("adam-beta-above-one", ["--adam-betas", "0.9", "1.5"], "adam_betas (--adam-betas)"),
-    flag("keep-checkpoints-zero", ["--keep-checkpoints", "0"], "keep_checkpoints (--keep-checkpoints)"),
+    flag(
+        "keep-checkpoints-zero",
+        ["--keep-checkpoints", "0"],
+        "keep_checkpoints (--keep-checkpoints)",
+    ),
     flag("log-every-zero", ["--log-every", "0"], "log_every (--log-every)"),
     flag("epochs-zero", ["--epochs-per-batch", "0"], "epochs_per_batch (--epochs-per-batch)"),
     flag("weight-decay-inf", ["--weight-decay", "inf"], "weight_decay (--weight-decay)"),
@@ -113,13 +179,21 @@ CASES = cases(
     flag("device-gpu-index", ["--device", "cuda:7"], "--device"),
     flag("device-nonsense", ["--device", "quantum"], "--device"),
     flag("unknown-flag", ["--learning-rate", "1e-4"], "--learning-rate"),
-    flag("wandb-not-installed", ["--wandb"], "wandb (--wandb)",
-         marks=[pytest.mark.skipif(not NO_WANDB, reason="wandb is installed")]),
+    flag(
+        "wandb-not-installed",
+        ["--wandb"],
+        "wandb (--wandb)",
+        marks=[pytest.mark.skipif(not NO_WANDB, reason="wandb is installed")],
+    ),
     # -- detectors
     flag("detector-unknown", ["--detector", "no-such-detector"], "no-such-detector"),
     flag("detector-directory", ["--detector", "{tmp}"], "is a directory"),
-    flag("detector-binary", ["--detector", "{tmp}/lex.txt"], "{tmp}/lex.txt",
-         lambda t, m: write(t / "lex.txt", BINARY)),
+    flag(
+        "detector-binary",
+        ["--detector", "{tmp}/lex.txt"],
+        "{tmp}/lex.txt",
+        lambda t, m: write(t / "lex.txt", BINARY),
+    ),
     flag("metrics-lexicon-unknown", ["--metrics-lexicon", "nope"], "metrics_lexicon"),
     # -- recipes
     with_recipe("recipe-steps-word", "steps: many\n", "'steps'"),
@@ -131,9 +205,17 @@ CASES = cases(
     with_recipe("recipe-huge-warmup", "warmup_steps: 1.0e+30\n", "warmup_steps (--warmup-steps)"),
     with_recipe("recipe-infinite-warmup", "warmup_steps: .inf\n", "'warmup_steps'"),
     with_recipe("recipe-resume-maybe", "resume: maybe\n", "'resume'"),
-    with_recipe("recipe-credit-option-unknown", "credit_mode: top_entropy\ncredit_options: {bogus: 1}\n", "bogus"),
-    with_recipe("recipe-credit-option-range", "credit_mode: top_entropy\ncredit_options: {rho: 5}\n", "rho"),
-    with_recipe("recipe-credit-option-text", "credit_mode: entropy_adv\ncredit_options: {a: high}\n", "'a'"),
+    with_recipe(
+        "recipe-credit-option-unknown",
+        "credit_mode: top_entropy\ncredit_options: {bogus: 1}\n",
+        "bogus",
+    ),
+    with_recipe(
+        "recipe-credit-option-range", "credit_mode: top_entropy\ncredit_options: {rho: 5}\n", "rho"
+    ),
+    with_recipe(
+        "recipe-credit-option-text", "credit_mode: entropy_adv\ncredit_options: {a: high}\n", "'a'"
+    ),
     with_recipe("recipe-alpha-in-options", "credit_options: {alpha: 0.3}\n", "alpha"),
     with_recipe("recipe-credit-options-list", "credit_options: [1]\n", "credit_options"),
     with_recipe("recipe-task-unknown", "task: chess\n", "chess"),
@@ -145,49 +227,106 @@ CASES = cases(
     flag("recipe-directory", ["--config", "{tmp}"], "is a directory"),
     # -- the model
     flag("model-missing", ["--model", "{tmp}/no-model"], "{tmp}/no-model"),
-    flag("model-is-file", ["--model", "{tmp}/f.bin"], "{tmp}/f.bin", lambda t, m: write(t / "f.bin", BINARY)),
-    on_model("config-corrupt", lambda m: write(m / "config.json", "{not json"), "{tmp}/m/config.json"),
+    flag(
+        "model-is-file",
+        ["--model", "{tmp}/f.bin"],
+        "{tmp}/f.bin",
+        lambda t, m: write(t / "f.bin", BINARY),
+    ),
+    on_model(
+        "config-corrupt", lambda m: write(m / "config.json", "{not json"), "{tmp}/m/config.json"
+    ),
     on_model("config-list", lambda m: write(m / "config.json", "[1, 2]"), "{tmp}/m/config.json"),
-    on_model("config-wrong-type", lambda m: edit_json(m / "config.json", hidden_size="wide"), "{tmp}/m"),
-    on_model("config-unknown-type", lambda m: edit_json(m / "config.json", model_type="nonexistent"), "{tmp}/m"),
+    on_model(
+        "config-wrong-type", lambda m: edit_json(m / "config.json", hidden_size="wide"), "{tmp}/m"
+    ),
+    on_model(
+        "config-unknown-type",
+        lambda m: edit_json(m / "config.json", model_type="nonexistent"),
+        "{tmp}/m",
+    ),
     on_model("weights-missing", remove("model.safetensors"), "{tmp}/m"),
     on_model("weights-truncated", lambda m: truncate(m / "model.safetensors"), "model.safetensors"),
-    on_model("weights-binary", lambda m: write(m / "model.safetensors", BINARY), "model.safetensors"),
-    on_model("weights-wrong-shape", lambda m: edit_json(m / "config.json", hidden_size=64), "{tmp}/m"),
-    on_model("tokenizer-missing", lambda m: (remove("tokenizer.json")(m), remove("tokenizer_config.json")(m)),
-             "{tmp}/m"),
+    on_model(
+        "weights-binary", lambda m: write(m / "model.safetensors", BINARY), "model.safetensors"
+    ),
+    on_model(
+        "weights-wrong-shape", lambda m: edit_json(m / "config.json", hidden_size=64), "{tmp}/m"
+    ),
+    on_model(
+        "tokenizer-missing",
+        lambda m: (remove("tokenizer.json")(m), remove("tokenizer_config.json")(m)),
+        "{tmp}/m",
+    ),
     on_model("tokenizer-corrupt", lambda m: write(m / "tokenizer.json", "garbage"), "{tmp}/m"),
     # -- run directories
     flag("run-dir-is-model", ["--run-dir", "{model}"], "model directory"),
     flag("run-dir-inside-model", ["--run-dir", "{model}/rl"], "model directory"),
-    Case("train-run-dir-contains-model", BASE + ["--model", "{tmp}/runs/m", "--run-dir", "{tmp}/runs"],
-         "model directory", lambda t, m: copy_model(m, t / "runs" / "m")),
+    Case(
+        "train-run-dir-contains-model",
+        BASE + ["--model", "{tmp}/runs/m", "--run-dir", "{tmp}/runs"],
+        "model directory",
+        lambda t, m: copy_model(m, t / "runs" / "m"),
+    ),
     flag("run-dir-is-file", ["--run-dir", "{tmp}/f"], "{tmp}/f", lambda t, m: write(t / "f", "x")),
-    flag("run-dir-under-file", ["--run-dir", "{tmp}/f/run"], "{tmp}/f", lambda t, m: write(t / "f", "x")),
+    flag(
+        "run-dir-under-file",
+        ["--run-dir", "{tmp}/f/run"],
+        "{tmp}/f",
+        lambda t, m: write(t / "f", "x"),
+    ),
     flag("run-dir-foreign", [], "not a hicra run", lambda t, m: foreign_dir(t / "run")),
-    flag("run-dir-foreign-force", ["--force"], "not a hicra run", lambda t, m: foreign_dir(t / "run")),
-    flag("run-dir-foreign-no-resume", ["--no-resume", "--force"], "not a hicra run",
-         lambda t, m: foreign_dir(t / "run")),
-    flag("run-dir-someones-notes", [], "not a hicra run", lambda t, m: write(t / "run" / "notes.txt", "mine")),
+    flag(
+        "run-dir-foreign-force", ["--force"], "not a hicra run", lambda t, m: foreign_dir(t / "run")
+    ),
+    flag(
+        "run-dir-foreign-no-resume",
+        ["--no-resume", "--force"],
+        "not a hicra run",
+        lambda t, m: foreign_dir(t / "run"),
+    ),
+    flag(
+        "run-dir-someones-notes",
+        [],
+        "not a hicra run",
+        lambda t, m: write(t / "run" / "notes.txt", "mine"),
+    ),
     flag("run-dir-other-run", [], "lr: 0.5 -> 0.0001", other_run),
     flag("run-dir-no-resume", ["--no-resume"], "--no-resume", same_run),
-    flag("run-dir-other-writer", [], "hicra train --backend trl",
-         lambda t, m: hicra_run(t / "run", recorded(t, m), writer="hicra train --backend trl")),
-    flag("batch-too-large", ["--prompts-per-step", "1000000", "--samples-per-prompt", "8"], "prompts_per_step"),
+    flag(
+        "run-dir-other-writer",
+        [],
+        "hicra train --backend trl",
+        lambda t, m: hicra_run(t / "run", recorded(t, m), writer="hicra train --backend trl"),
+    ),
+    flag(
+        "batch-too-large",
+        ["--prompts-per-step", "1000000", "--samples-per-prompt", "8"],
+        "prompts_per_step",
+    ),
     # -- the TRL backend
     trl("model-missing", ["--model", "{tmp}/none"], "{tmp}/none"),
-    trl("model-truncated", ["--model", "{tmp}/m"], "model.safetensors",
-        lambda t, m: copy_model(m, t / "m", lambda d: truncate(d / "model.safetensors"))),
+    trl(
+        "model-truncated",
+        ["--model", "{tmp}/m"],
+        "model.safetensors",
+        lambda t, m: copy_model(m, t / "m", lambda d: truncate(d / "model.safetensors")),
+    ),
     trl("data-missing", ["--data", "{tmp}/none.jsonl"], "{tmp}/none.jsonl"),
     trl("alpha-out-of-range", ["--alpha", "5"], "alpha"),
     trl("alpha-text", ["--alpha", "high"], "--alpha"),
     trl("credit-options-not-json", ["--credit_options", "{rho"], "credit_options"),
     trl("output-dir-is-model", ["--output_dir", "{model}"], "model directory"),
-    trl("rollout-dir-foreign", ["--rollout_dir", "{tmp}/r"], "not a hicra run", lambda t, m: foreign_dir(t / "r")),
+    trl(
+        "rollout-dir-foreign",
+        ["--rollout_dir", "{tmp}/r"],
+        "not a hicra run",
+        lambda t, m: foreign_dir(t / "r"),
+    ),
     trl("limit-negative", ["--limit", "-1"], "--limit"),
 )
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_train_input(case, tmp_path, model, capsys):
-    check(case, tmp_path, model, capsys)
+def test_bad_train_input(case, tmp_path, tiny_model_dir, capsys):
+    check(case, tmp_path, tiny_model_dir, capsys)

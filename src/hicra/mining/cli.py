@@ -80,7 +80,6 @@ def cmd_mine(args) -> int:
     from hicra.mining.mining import mine_lexicon
     from hicra.mining.prototypes import read_prototypes
     from hicra.mining.report import write_reports
-
     from hicra.models.checks import check_device
 
     try:

@@ -15,14 +15,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from hicra.errors import InputError, first_line, one_line
 
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+)
 DTYPES = ("float32", "bfloat16", "float16")
 
 
@@ -32,9 +42,14 @@ def check_checkpoint(path: str | Path, option: str = "--model", *, weights: bool
     header is read, so a cut or foreign file is caught here) and tokenizer files."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise InputError(f"{option} {path}: no such directory (expected a local Hugging Face checkpoint directory)")
+        raise InputError(
+            f"{option} {path}: no such directory "
+            "(expected a local Hugging Face checkpoint directory)"
+        )
     if not path.is_dir():
-        raise InputError(f"{option} {path}: is a file; expected a Hugging Face checkpoint directory")
+        raise InputError(
+            f"{option} {path}: is a file; expected a Hugging Face checkpoint directory"
+        )
     config_path = path / "config.json"
     if not config_path.is_file():
         raise InputError(f"{option} {path}: not a Hugging Face checkpoint (no config.json)")
@@ -43,13 +58,21 @@ def check_checkpoint(path: str | Path, option: str = "--model", *, weights: bool
     except (OSError, ValueError, RecursionError) as err:  # unreadable, not UTF-8, not JSON
         raise InputError(f"{config_path}: not valid JSON ({first_line(err)})") from None
     if not isinstance(config, dict) or not isinstance(config.get("model_type"), str):
-        raise InputError(f"{config_path}: expected a JSON object with a 'model_type' (a Hugging Face model config)")
+        raise InputError(
+            f"{config_path}: expected a JSON object with a 'model_type' "
+            "(a Hugging Face model config)"
+        )
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        raise InputError(f"{option} {path}: no tokenizer files (expected tokenizer.json or tokenizer_config.json)")
+        raise InputError(
+            f"{option} {path}: no tokenizer files "
+            "(expected tokenizer.json or tokenizer_config.json)"
+        )
     if weights:
         found = [name for name in WEIGHT_FILES if (path / name).is_file()]
         if not found:
-            raise InputError(f"{option} {path}: no model weights (expected {' or '.join(WEIGHT_FILES[::2])})")
+            raise InputError(
+                f"{option} {path}: no model weights (expected {' or '.join(WEIGHT_FILES[::2])})"
+            )
         if found[0] == "model.safetensors":
             _check_safetensors(path / "model.safetensors")
     return path
@@ -63,8 +86,10 @@ def _check_safetensors(path: Path) -> None:
         with safe_open(str(path), framework="pt") as handle:
             handle.keys()
     except Exception as err:  # SafetensorError (not exported under one stable name), OSError
-        raise InputError(f"{path}: not a complete safetensors file ({first_line(err)}); "
-                         "was the checkpoint cut short?") from None
+        raise InputError(
+            f"{path}: not a complete safetensors file ({first_line(err)}); "
+            "was the checkpoint cut short?"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -100,25 +125,38 @@ def check_device(device: str, option: str = "--device") -> str:
     import torch
 
     if not isinstance(device, str) or not device.strip():
-        raise InputError(f"{option}: expected a torch device (cpu, cuda, cuda:N, mps), got {device!r:.40}")
+        raise InputError(
+            f"{option}: expected a torch device (cpu, cuda, cuda:N, mps), got {device!r:.40}"
+        )
     try:
         parsed = torch.device(device)
     except (RuntimeError, ValueError, TypeError):
-        raise InputError(f"{option} {device!r:.40}: not a torch device (expected cpu, cuda, cuda:N or mps)") from None
+        raise InputError(
+            f"{option} {device!r:.40}: not a torch device (expected cpu, cuda, cuda:N or mps)"
+        ) from None
     if parsed.type == "cpu":
         return device
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
-            raise InputError(f"{option} {device}: CUDA is not available on this machine "
-                             f"(torch {torch.__version__}); use --device cpu")
+            raise InputError(
+                f"{option} {device}: CUDA is not available on this machine "
+                f"(torch {torch.__version__}); use --device cpu"
+            )
         if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise InputError(f"{option} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+            raise InputError(
+                f"{option} {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
         return device
     if parsed.type == "mps":
         if not torch.backends.mps.is_available():
-            raise InputError(f"{option} {device}: MPS is not available on this machine; use --device cpu")
+            raise InputError(
+                f"{option} {device}: MPS is not available on this machine; use --device cpu"
+            )
         return device
-    raise InputError(f"{option} {device}: device type {parsed.type!r} is not supported (expected cpu, cuda[:N] or mps)")
+    raise InputError(
+        f"{option} {device}: device type {parsed.type!r} is not supported "
+        "(expected cpu, cuda[:N] or mps)"
+    )
 
 
 def check_dtype(dtype: str, device: str, option: str = "--dtype") -> str:
@@ -131,13 +169,20 @@ def check_dtype(dtype: str, device: str, option: str = "--dtype") -> str:
         raise InputError(f"{option}: expected one of {', '.join(DTYPES)}, got {dtype!r:.40}")
     kind = torch.device(device).type
     if dtype == "float16" and kind == "cpu":
-        raise InputError(f"{option} float16 on {device}: half precision is not supported on the CPU "
-                         "(the first update gives NaN weights); use float32, or bfloat16")
+        raise InputError(
+            f"{option} float16 on {device}: half precision is not supported on the CPU "
+            "(the first update gives NaN weights); use float32, or bfloat16"
+        )
     if dtype == "bfloat16" and kind == "cpu" and not bfloat16_works_on_cpu():
-        raise InputError(f"{option} bfloat16 on {device}: this CPU's torch cannot train in bfloat16 "
-                         "(a probe update was not finite); use float32")
+        raise InputError(
+            f"{option} bfloat16 on {device}: this CPU's torch cannot train in bfloat16 "
+            "(a probe update was not finite); use float32"
+        )
     if dtype == "bfloat16" and kind == "cuda" and not torch.cuda.is_bf16_supported():
-        raise InputError(f"{option} bfloat16 on {device}: this GPU does not support bfloat16; use float16 or float32")
+        raise InputError(
+            f"{option} bfloat16 on {device}: this GPU does not support bfloat16; "
+            "use float16 or float32"
+        )
     return dtype
 
 
@@ -158,6 +203,10 @@ def bfloat16_works_on_cpu() -> bool:
         optimizer.step()
         reference = torch.nn.functional.linear(x.float(), layer.weight.float(), layer.bias.float())
         close = torch.allclose(layer(x).float(), reference, atol=0.1, rtol=0.05)
-        return bool(torch.isfinite(loss)) and all(bool(torch.isfinite(p).all()) for p in layer.parameters()) and close
+        return (
+            bool(torch.isfinite(loss))
+            and all(bool(torch.isfinite(p).all()) for p in layer.parameters())
+            and close
+        )
     except (RuntimeError, TypeError, NotImplementedError):
         return False

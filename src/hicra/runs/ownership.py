@@ -34,9 +34,10 @@ import json
 import math
 import os
 import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from hicra.errors import InputError, short_repr
 
@@ -50,8 +51,12 @@ RUN_FILES = (METRICS_FILE, "rollouts", "checkpoints", "tensorboard", CONFIG_FILE
 # Left by a first write that was interrupted (config.json is written to a .tmp, then renamed).
 _LEFTOVERS = (CONFIG_FILE + ".tmp",)
 # Fields by which runs recorded before the marker are recognised (built-in trainer, TRL adapter).
-_LEGACY_KEYS = ({"run_dir", "credit_mode", "samples_per_prompt"}, {"run_dir", "lexicon", "samples_per_prompt"},
-                {"write_run_dir", "output_dir"}, {"model", "data", "n", "top_p", "timeout_s"})
+_LEGACY_KEYS = (
+    {"run_dir", "credit_mode", "samples_per_prompt"},
+    {"run_dir", "lexicon", "samples_per_prompt"},
+    {"write_run_dir", "output_dir"},
+    {"model", "data", "n", "top_p", "timeout_s"},
+)
 
 
 class RunDirError(InputError, FileExistsError):
@@ -90,8 +95,10 @@ class DirState:
         metrics = self.path / METRICS_FILE
         if metrics.is_file() and metrics.stat().st_size > 0:
             return True
-        return any((self.path / name).is_dir() and any((self.path / name).iterdir())
-                   for name in ("rollouts", "checkpoints"))
+        return any(
+            (self.path / name).is_dir() and any((self.path / name).iterdir())
+            for name in ("rollouts", "checkpoints")
+        )
 
     def describe(self) -> str:
         """A few words on what the run holds: "metrics up to step 40, checkpoints 20, 40"."""
@@ -100,8 +107,15 @@ class DirState:
         if last is not None:
             parts.append(f"metrics up to step {last}")
         ckpt = self.path / "checkpoints"
-        steps = sorted(p.name.removeprefix("step_").lstrip("0") or "0" for p in ckpt.iterdir()
-                       if p.name.startswith("step_") and p.is_dir()) if ckpt.is_dir() else []
+        steps = (
+            sorted(
+                p.name.removeprefix("step_").lstrip("0") or "0"
+                for p in ckpt.iterdir()
+                if p.name.startswith("step_") and p.is_dir()
+            )
+            if ckpt.is_dir()
+            else []
+        )
         if steps:
             parts.append(f"checkpoint(s) at step {', '.join(steps[-3:])}")
         return ", ".join(parts) or "a config.json only"
@@ -161,7 +175,9 @@ class Claim:
     saved: dict[str, Any] = field(default_factory=dict)
 
 
-def check_apart(path: str | os.PathLike, protected: Mapping[str, str | os.PathLike | None], what: str) -> None:
+def check_apart(
+    path: str | os.PathLike, protected: Mapping[str, str | os.PathLike | None], what: str
+) -> None:
     """InputError when `path` is, is inside, or contains one of the protected directories
     (name -> path; e.g. {"--model": "runs/sft"}): hicra never writes into a model directory."""
     target = Path(path).expanduser().resolve()
@@ -180,8 +196,10 @@ def check_apart(path: str | os.PathLike, protected: Mapping[str, str | os.PathLi
             relation = "contains"
         else:
             continue
-        raise RunDirError(f"{what} {path}: {relation} the model directory {other} ({name}); "
-                          "hicra never writes into a model directory: choose another")
+        raise RunDirError(
+            f"{what} {path}: {relation} the model directory {other} ({name}); "
+            "hicra never writes into a model directory: choose another"
+        )
 
 
 def check_writable(path: str | os.PathLike, what: str) -> None:
@@ -201,12 +219,17 @@ def check_writable(path: str | os.PathLike, what: str) -> None:
         raise RunDirError(f"{what} {path}: not writable ({probe}: permission denied)")
 
 
-def differences(saved: Mapping[str, Any], options: Mapping[str, Any], ignore: Iterable[str] = ()) -> list[str]:
-    """"name: saved -> now" for each option recorded in both with different values."""
+def differences(
+    saved: Mapping[str, Any], options: Mapping[str, Any], ignore: Iterable[str] = ()
+) -> list[str]:
+    """ "name: saved -> now" for each option recorded in both with different values."""
     skip = set(ignore) | {MARKER}
     now = json.loads(json.dumps(dict(options), default=str))
-    return [f"{k}: {short_repr(saved[k], 40)} -> {short_repr(now[k], 40)}"
-            for k in sorted(now) if k not in skip and k in saved and saved[k] != now[k]]
+    return [
+        f"{k}: {short_repr(saved[k], 40)} -> {short_repr(now[k], 40)}"
+        for k in sorted(now)
+        if k not in skip and k in saved and saved[k] != now[k]
+    ]
 
 
 def claim_run_dir(
@@ -236,26 +259,36 @@ def claim_run_dir(
         return Claim(path, "create")
     if state.kind == "foreign":
         shown = ", ".join(state.entries[:4]) + (", ..." if len(state.entries) > 4 else "")
-        raise RunDirError(f"{what} {path}: not a hicra run directory (it holds {shown}); hicra never writes into "
-                          "or clears a directory it did not create, even with --force: choose a new one")
+        raise RunDirError(
+            f"{what} {path}: not a hicra run directory (it holds {shown}); hicra never writes into "
+            "or clears a directory it did not create, even with --force: choose a new one"
+        )
     saved = state.config
-    saved_writer = saved.get(MARKER, {}).get("writer", writer) if isinstance(saved.get(MARKER), dict) else writer
+    saved_writer = (
+        saved.get(MARKER, {}).get("writer", writer)
+        if isinstance(saved.get(MARKER), dict)
+        else writer
+    )
     changed = differences(saved, options, ignore)
     if saved_writer != writer:
         changed.insert(0, f"written by {saved_writer!r}")
     if changed:
         if force:
             return Claim(path, "replace", saved)
-        raise RunDirError(f"{what} {path}: holds another hicra run ({'; '.join(changed[:6])}"
-                          f"{'; ...' if len(changed) > 6 else ''}); use a new {what}, or --force to replace it")
+        raise RunDirError(
+            f"{what} {path}: holds another hicra run ({'; '.join(changed[:6])}"
+            f"{'; ...' if len(changed) > 6 else ''}); use a new {what}, or --force to replace it"
+        )
     if resume:
         return Claim(path, "resume", saved)
     if not state.holds_data():
         return Claim(path, "replace", saved)
     if force:
         return Claim(path, "replace", saved)
-    raise RunDirError(f"{what} {path}: holds this run already ({state.describe()}); --no-resume would delete it: "
-                      "pass --force to start it again, or leave out --no-resume to continue it")
+    raise RunDirError(
+        f"{what} {path}: holds this run already ({state.describe()}); --no-resume would delete it: "
+        "pass --force to start it again, or leave out --no-resume to continue it"
+    )
 
 
 def write_run_config(path: str | os.PathLike, config: Mapping[str, Any], writer: str) -> Path:
@@ -263,21 +296,24 @@ def write_run_config(path: str | os.PathLike, config: Mapping[str, Any], writer:
     naming `writer`; strict JSON: a non-finite number is written as null. Creates DIR."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    record = {**_finite(dict(config)), MARKER: marker(writer)}
+    record = {**finite_json(dict(config)), MARKER: marker(writer)}
     tmp = path / (CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n")
+    tmp.write_text(
+        json.dumps(record, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
+    )
     os.replace(tmp, path / CONFIG_FILE)
     return path / CONFIG_FILE
 
 
-def _finite(value: Any) -> Any:
-    """`value` with every non-finite float replaced by None."""
+def finite_json(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None, so that it is strict JSON (json.dumps
+    would write a bare NaN, which JSON does not allow)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from hicra.errors import InputError, first_line
 from hicra.tasks.base import Problem

@@ -59,11 +59,11 @@ from hicra.credit import (
     token_advantages,
 )
 from hicra.dynamics.accumulators import step_metrics
+from hicra.errors import InputError
 from hicra.lexicon import detector_name, load_detector
+from hicra.models.loading import check_model
 from hicra.models.sampling import RolloutBatch, chat_prompt, sample_responses
 from hicra.models.scoring import by_length, micro_batches, rows_logp, score_tokens
-from hicra.errors import InputError
-from hicra.models.loading import check_model
 from hicra.runs import RunWriter
 from hicra.runs.ownership import claim_run_dir, clear_run
 from hicra.tasks import load_task, summarize_diagnostics

@@ -277,7 +277,9 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
             "libraries": library_versions(),
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
-        (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        from hicra.runs.ownership import finite_json
+
+        (tmp / METRICS_FILE).write_text(json.dumps(finite_json(metrics), indent=2, allow_nan=False) + "\n")
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

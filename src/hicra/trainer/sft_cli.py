@@ -36,7 +36,14 @@ def build_parser() -> ArgumentParser:
 def sft_main(argv: list[str] | None = None) -> int:
     from hicra.errors import InputError
     from hicra.tasks.countdown import CountdownConfig, CountdownTask
-    from hicra.trainer.sft import METRICS_FILE, SFTConfig, is_complete, run_sft, sft_dir, validate_sft
+    from hicra.trainer.sft import (
+        METRICS_FILE,
+        SFTConfig,
+        is_complete,
+        run_sft,
+        sft_dir,
+        validate_sft,
+    )
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     config = SFTConfig(**dataclass_values(args, SFTConfig))

@@ -101,7 +101,7 @@ class CountdownConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CountdownConfig":
+    def from_dict(cls, data: dict[str, Any]) -> CountdownConfig:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"CountdownConfig: unknown fields {sorted(unknown)}")
