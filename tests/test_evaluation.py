@@ -109,3 +109,26 @@ def test_summarize_pass_at_k_by_hand():
     assert (row["mean_response_tokens"], row["truncated_rate"], row["boxed_rate"]) == (2.0, 0.5, 0.625)
     table = markdown_table({"a": row, "b": row})
     assert "| a | 2 | 4 | 62.5 | 75.0 | 100.0 |" in table and "Mean pass@1 over 2 benchmarks: 62.5%" in table
+
+
+def test_resume_is_keyed_by_the_data_and_survives_a_cut_line(checkpoint, data, tmp_path, capsys):
+    import pathlib
+
+    out = tmp_path / "eval"
+    assert run_eval(checkpoint, data, out) == 0
+    (out / "results.json").unlink()
+    samples = out / "samples" / "toy_bench.jsonl"
+    lines = samples.read_text().splitlines()
+    samples.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # killed mid-write
+    assert run_eval(checkpoint, data, out) == 0
+    assert "resuming: 1 of 3" in capsys.readouterr().err
+    assert [json.loads(line)["id"] for line in samples.read_text().splitlines()] == [
+        "toy_bench-0", "toy_bench-1", "toy_bench-2"]
+    (out / "results.json").unlink()
+    other = tmp_path / "elsewhere" / "toy_bench.jsonl"  # same benchmark name, other problems
+    other.parent.mkdir()
+    other.write_text(json.dumps({"problem": "What is 4 + 4 ?", "answer": "8"}) + "\n")
+    before = samples.read_text()
+    assert run_eval(checkpoint, str(other), out) == 2
+    assert "other data" in capsys.readouterr().err
+    assert samples.read_text() == before and not (out / "results.json").exists()

@@ -16,6 +16,7 @@ from badinput_harness import (
     copy_model,
     edit_json,
     foreign_dir,
+    hicra_run,
     jsonl,
     truncate,
     write,
@@ -198,6 +199,12 @@ CASES = cases(
     ev("out-is-model", ["--out", "{model}"], "model directory"),
     ev("out-inside-model", ["--out", "{model}/eval"], "model directory"),
     ev("out-is-file", ["--out", "{tmp}/bench.jsonl"], "is a file"),
+    ev(
+        "out-is-a-training-run",
+        ["--force"],
+        "hicra train",
+        also(lambda t, m: hicra_run(t / "eval", {"lr": 0.1})),
+    ),
     ev("out-finished", [], "--force", also(lambda t, m: earlier_eval(t, m, results=True))),
     ev(
         "out-other-options",

@@ -300,6 +300,12 @@ CASES = cases(
         lambda t, m: hicra_run(t / "run", recorded(t, m), writer="hicra train --backend trl"),
     ),
     flag(
+        "run-dir-other-writer-force",
+        ["--force"],
+        "hicra eval",
+        lambda t, m: hicra_run(t / "run", recorded(t, m), writer="hicra eval"),
+    ),
+    flag(
         "batch-too-large",
         ["--prompts-per-step", "1000000", "--samples-per-prompt", "8"],
         "prompts_per_step",

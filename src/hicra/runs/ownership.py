@@ -11,6 +11,7 @@ about to write to DIR (`claim_run_dir`):
 | a hicra run with the same recorded options | resumed                | resumed                |
 | the same, with --no-resume                 | refused                | cleared, started again |
 | a hicra run with other options             | refused (names them)   | cleared, started again |
+| the output of another hicra command        | refused                | refused                |
 | anything else (someone's files), a file    | refused                | refused                |
 | equal to, inside or containing a model     | refused                | refused                |
 | not writable                               | refused                | refused                |
@@ -45,9 +46,10 @@ MARKER = "hicra_run"
 FORMAT = 1
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
-# What a hicra run consists of, and all that clearing one deletes: config.json last, so a
-# clearing interrupted half-way still leaves a hicra run (which the next --force clears).
-RUN_FILES = (METRICS_FILE, "rollouts", "checkpoints", "tensorboard", CONFIG_FILE)
+# What a hicra run consists of: clearing deletes these, and keeps config.json (the marker) for
+# the command that replaces the run to overwrite, so that a directory holding a user's own
+# files as well stays recognisable as a hicra run, even if the clearing is interrupted.
+RUN_FILES = (METRICS_FILE, "rollouts", "checkpoints", "tensorboard")
 # Left by a first write that was interrupted (config.json is written to a .tmp, then renamed).
 _LEFTOVERS = (CONFIG_FILE + ".tmp",)
 # Fields by which runs recorded before the marker are recognised (built-in trainer, TRL adapter).
@@ -269,9 +271,12 @@ def claim_run_dir(
         if isinstance(saved.get(MARKER), dict)
         else writer
     )
-    changed = differences(saved, options, ignore)
     if saved_writer != writer:
-        changed.insert(0, f"written by {saved_writer!r}")
+        raise RunDirError(
+            f"{what} {path}: holds the output of {saved_writer!r}, not of {writer!r}; use a new "
+            f"{what} (--force never replaces another command's directory)"
+        )
+    changed = differences(saved, options, ignore)
     if changed:
         if force:
             return Claim(path, "replace", saved)
@@ -319,8 +324,8 @@ def finite_json(value: Any) -> Any:
 
 def clear_run(path: str | os.PathLike, extra: Iterable[str] = ()) -> None:
     """Delete the files of the hicra run at `path` (`RUN_FILES`, and the names in `extra`
-    that the writing command adds, e.g. eval's samples/), nothing else; refuses a directory
-    that is not a hicra run."""
+    that the writing command adds, e.g. eval's samples/), nothing else; config.json stays
+    until the replacing run writes its own. Refuses a directory that is not a hicra run."""
     path = Path(path)
     state = inspect_dir(path)
     if state.kind in ("absent", "empty"):
