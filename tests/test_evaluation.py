@@ -112,7 +112,6 @@ def test_summarize_pass_at_k_by_hand():
 
 
 def test_resume_is_keyed_by_the_data_and_survives_a_cut_line(checkpoint, data, tmp_path, capsys):
-    import pathlib
 
     out = tmp_path / "eval"
     assert run_eval(checkpoint, data, out) == 0
