@@ -121,8 +121,9 @@ def _message(error: BaseException) -> str | None:
     return None
 
 
-def run_command(prog: str, func: Callable[..., Any], *args: Any) -> int:
-    """func(*args) as a command: its exit code, or 2 with one line on stderr for an input error.
+def run_command(prog: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> int:
+    """func(*args, **kwargs) as a command: its exit code, or 2 with one line on stderr for an
+    input error.
 
     >>> def bad(argv):
     ...     raise InputError("--steps: expected an integer >= 0, got -1")
@@ -133,7 +134,7 @@ def run_command(prog: str, func: Callable[..., Any], *args: Any) -> int:
     (2, 'hicra train: --steps: expected an integer >= 0, got -1\\n')
     """
     try:
-        return int(func(*args) or 0)
+        return int(func(*args, **kwargs) or 0)
     except (InputError, OSError) as error:
         message = _message(error)
         if message is None or os.environ.get("HICRA_DEBUG"):
@@ -148,8 +149,8 @@ def command(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
 
     def wrap(func: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(func)
-        def main(*args: Any) -> int:
-            return run_command(prog, func, *args)
+        def main(*args: Any, **kwargs: Any) -> int:
+            return run_command(prog, func, *args, **kwargs)
 
         return main
 

@@ -40,6 +40,7 @@ class Case:
     culprit: str
     setup: Setup | None = None
     code: int = 2
+    chdir: bool = False  # run from inside {tmp} (for relative paths)
     marks: list[Any] = field(default_factory=list)
 
     def param(self):
@@ -126,7 +127,14 @@ def check(case: Case, tmp: Path, model: Path, capsys=None) -> str:
     argv = [fill(a, tmp, model) for a in case.argv]
     culprit = fill(case.culprit, tmp, model)
     before = snapshot(tmp, model)
-    code, out, err = invoke(argv, capsys) if capsys is not None else invoke_subprocess(argv)
+    cwd = os.getcwd()
+    if case.chdir:
+        tmp.mkdir(parents=True, exist_ok=True)
+        os.chdir(tmp)
+    try:
+        code, out, err = invoke(argv, capsys) if capsys is not None else invoke_subprocess(argv)
+    finally:
+        os.chdir(cwd)
     shown = f"argv: {argv}\nstdout: {out[-2000:]}\nstderr: {err[-4000:]}"
     assert "Traceback" not in out + err, shown
     assert code == case.code, shown

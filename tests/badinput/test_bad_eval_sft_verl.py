@@ -154,7 +154,13 @@ CASES = cases(
     ev("backend-unknown", ["--backend", "onnx"], "--backend"),
     # -- eval: the model
     ev("model-missing", ["--model", "{tmp}/no-model"], "{tmp}/no-model"),
-    ev("model-hub-id-offline", ["--model", "someone/some-model"], "someone/some-model"),
+    Case(
+        "eval-model-relative-path-missing",
+        EVAL + ["--model", "models/sft"],
+        "models/sft",
+        also(lambda t, m: (t / "models").mkdir()),
+        chdir=True,
+    ),
     on_model("config-corrupt", lambda m: write(m / "config.json", "{"), "{tmp}/m/config.json"),
     on_model("weights-missing", lambda m: (m / "model.safetensors").unlink(), "{tmp}/m"),
     on_model(
