@@ -310,6 +310,20 @@ CASES = cases(
         ["--prompts-per-step", "1000000", "--samples-per-prompt", "8"],
         "prompts_per_step",
     ),
+    flag("lora-rank-negative", ["--lora-rank", "-1"], "lora_rank (--lora-rank)"),
+    flag("lora-alpha-zero", ["--lora-rank", "4", "--lora-alpha", "0"], "lora_alpha (--lora-alpha)"),
+    flag(
+        "lora-target-unknown",
+        ["--lora-rank", "4", "--lora-target-modules", "nope_proj"],
+        "nope_proj",
+    ),
+    flag("model-alias-unknown", ["--model", "smollm9"], "smollm9"),
+    flag(
+        "model-gguf-corrupt",
+        ["--model", "{tmp}/m.gguf"],
+        "{tmp}/m.gguf",
+        lambda t, m: write(t / "m.gguf", b"GGUF" + bytes(8)),
+    ),
     # -- the TRL backend
     trl("model-missing", ["--model", "{tmp}/none"], "{tmp}/none"),
     trl(

@@ -161,13 +161,14 @@ def analyze_main(argv: list[str] | None = None) -> int:
         raise InputError(f"--name given {len(args.name)} times for {len(args.runs)} runs; give one per RUN")
     checkpoints = args.prompts is not None
     if checkpoints:
-        from hicra.models.checks import check_checkpoint, check_device
+        from hicra.models.checks import check_device
+        from hicra.models.loading import check_model
 
         check_device(args.device, "--device")
         if not args.prompts.is_file():
             raise InputError(f"--prompts {args.prompts}: no such file (expected a JSONL or parquet prompt set)")
         for run in args.runs:
-            check_checkpoint(run, "RUN")
+            check_model(run, "RUN")
     check_out(args.out, args.force, args.runs if checkpoints else [])
     if args.anchors:
         from hicra.reports.anchors import load_summaries

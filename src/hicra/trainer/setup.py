@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from hicra.errors import InputError, first_line
 from hicra.trainer.config import TrainConfig
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -42,7 +43,10 @@ def load_lora_policy(cfg: TrainConfig, checkpoint: Path | None):
         lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, bias="none",
                           task_type="CAUSAL_LM",
                           target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")])
-        model = get_peft_model(base, lora)
+        try:
+            model = get_peft_model(base, lora)
+        except ValueError as err:  # peft's NoMatchingPeftModuleError: no module of that name
+            raise InputError(f"lora_target_modules (--lora-target-modules) {targets!r}: {first_line(err)}") from None
     model.peft_config["default"].base_model_name_or_path = portable_model_name(cfg.model)
     return model.eval(), tokenizer
 

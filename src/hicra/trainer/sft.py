@@ -125,9 +125,9 @@ def validate_sft(config: SFTConfig) -> None:
         if not isinstance(getattr(config, name), str):
             raise InputError(f"{flag(name)}: expected a path, got {getattr(config, name)!r:.40}")
     if config.init_from:
-        from hicra.models.checks import check_checkpoint
+        from hicra.models.loading import check_model
 
-        check_checkpoint(config.init_from, "--init-from")
+        check_model(config.init_from, "--init-from")
     from hicra.runs.ownership import check_writable
 
     check_writable(Path(config.cache_dir) if config.cache_dir else _default_cache_root(), "--cache-dir")
