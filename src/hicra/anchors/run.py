@@ -73,21 +73,30 @@ class AnchorsConfig:
 
 
 def validate(cfg: AnchorsConfig) -> None:
-    """One-line ValueError for a setting that cannot work."""
-    if cfg.samples < 1:
-        raise ValueError(
-            f"--samples must be at least 1 (got {cfg.samples}): the estimators need continuations"
+    """One-line InputError for a setting that cannot work (the option named)."""
+    from hicra.anchors.sentences import MODES
+    from hicra.errors import InputError, check_number
+
+    check_number("--samples", cfg.samples, integer=True, low=1, high=10**6)
+    for name in ("max_sentences", "max_traces"):
+        check_number(
+            f"--{name.replace('_', '-')} (0 = no limit)", getattr(cfg, name), integer=True, low=0
         )
-    if cfg.max_sentences < 0 or cfg.max_traces < 0:
-        raise ValueError("--max-sentences and --max-traces must be >= 0 (0 = no limit)")
-    if cfg.max_new_tokens < 1 or cfg.batch_rows < 1:
-        raise ValueError("--max-new-tokens and --batch-rows must be at least 1")
-    if not 0.0 < cfg.top_p <= 1.0 or cfg.temperature <= 0:
-        raise ValueError(
-            f"--top-p must be in (0, 1] and --temperature > 0 (got {cfg.top_p}, {cfg.temperature})"
+    for name in ("max_new_tokens", "batch_rows"):
+        check_number(
+            f"--{name.replace('_', '-')}", getattr(cfg, name), integer=True, low=1, high=10**7
         )
-    if not 0.0 < cfg.top_fraction <= 1.0:
-        raise ValueError(f"--top-fraction must be in (0, 1] (got {cfg.top_fraction})")
+    check_number("--seed", cfg.seed, integer=True, low=0, high=2**63 - 1)
+    check_number("--top-p", cfg.top_p, low=0, high=1, low_open=True)
+    check_number("--temperature", cfg.temperature, low=0, low_open=True)
+    check_number("--top-fraction", cfg.top_fraction, low=0, high=1, low_open=True)
+    check_number("--similarity-threshold", cfg.similarity_threshold, low=-1, high=1)
+    check_number("--kl-smoothing", cfg.kl_smoothing, low=0, low_open=True)
+    check_number("--planning-min-fraction", cfg.planning_min_fraction, low=0, high=1)
+    if cfg.sentence_mode and cfg.sentence_mode not in MODES:
+        raise InputError(
+            f"--sentence-mode {cfg.sentence_mode!r}: expected one of {', '.join(MODES)}"
+        )
 
 
 def selected_sentences(n: int, limit: int) -> list[int]:

@@ -52,12 +52,14 @@ METRICS_FILE = "metrics.jsonl"
 RUN_FILES = (METRICS_FILE, "rollouts", "checkpoints", "tensorboard")
 # Left by a first write that was interrupted (config.json is written to a .tmp, then renamed).
 _LEFTOVERS = (CONFIG_FILE + ".tmp",)
-# Fields by which runs recorded before the marker are recognised (built-in trainer, TRL adapter).
-_LEGACY_KEYS = (
-    {"run_dir", "credit_mode", "samples_per_prompt"},
-    {"run_dir", "lexicon", "samples_per_prompt"},
-    {"write_run_dir", "output_dir"},
-    {"model", "data", "n", "top_p", "timeout_s"},
+# Fields by which runs recorded before the marker are recognised (built-in trainer, TRL
+# adapter, eval, anchors).
+_LEGACY_KEYS = (  # (fields, the command that wrote them)
+    ({"run_dir", "credit_mode", "samples_per_prompt"}, "hicra train"),
+    ({"run_dir", "lexicon", "samples_per_prompt"}, "hicra train"),
+    ({"write_run_dir", "output_dir"}, "hicra train --backend trl"),
+    ({"model", "data", "n", "top_p", "timeout_s"}, "hicra eval"),
+    ({"model", "source", "samples", "similarity_threshold", "kl_smoothing"}, "hicra anchors"),
 )
 
 
@@ -78,7 +80,12 @@ def is_hicra_run(config: Any) -> bool:
         return False
     if isinstance(config.get(MARKER), dict):
         return True
-    return any(keys <= set(config) for keys in _LEGACY_KEYS)
+    return legacy_writer(config) is not None
+
+
+def legacy_writer(config: Mapping[str, Any]) -> str | None:
+    """The command that wrote a config.json recorded before the marker (None: not a run)."""
+    return next((w for keys, w in _LEGACY_KEYS if keys <= set(config)), None)
 
 
 @dataclass(frozen=True)
@@ -267,9 +274,9 @@ def claim_run_dir(
         )
     saved = state.config
     saved_writer = (
-        saved.get(MARKER, {}).get("writer", writer)
+        saved[MARKER].get("writer", writer)
         if isinstance(saved.get(MARKER), dict)
-        else writer
+        else legacy_writer(saved)
     )
     if saved_writer != writer:
         raise RunDirError(
