@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from hicra.cli_args import POSITIVE_COUNT, SEED, Range
 from hicra.errors import InputError, command
 from hicra.tasks.base import Problem
 
@@ -86,6 +87,19 @@ class EvalConfig:
     force: bool = False
     task: str | None = None
     task_options: dict | None = None
+
+
+BOUNDS = {  # the range of every numeric option (`hicra.cli_args.check_fields`)
+    "n": Range(1, 10**6),
+    "temperature": Range(0, 100),  # 0: greedy
+    "top_p": Range(0, 1, low_open=True),
+    "max_new_tokens": Range(1, 10**7),
+    "batch_size": Range(1, 10**7),
+    "limit": POSITIVE_COUNT,
+    "seed": SEED,
+    "timeout_s": Range(0, 86_400, low_open=True),  # longer waits overflow the thread timers
+    "tensor_parallel_size": Range(1, 4096),
+}
 
 
 @dataclass
@@ -386,17 +400,11 @@ def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
 def check_config(config: EvalConfig) -> dict[str, str]:
     """Every option, the model and every data file checked before anything loads or is
     written (InputError naming the culprit); returns the data files' hashes."""
-    from hicra.errors import check_number
+    from hicra.cli_args import check_fields
     from hicra.models.loading import check_model
     from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems
 
-    for name, low, high in (("n", 1, 10**6), ("batch_size", 1, 10**7), ("max_new_tokens", 1, 10**7),
-                            ("tensor_parallel_size", 1, 4096), ("seed", 0, 2**63 - 1)):
-        check_number(f"--{name.replace('_', '-')}", getattr(config, name), integer=True, low=low, high=high)
-    check_number("--limit", config.limit, integer=True, low=1, optional=True)
-    check_number("--temperature", config.temperature, low=0)  # 0: greedy
-    check_number("--top-p", config.top_p, low=0, high=1, low_open=True)
-    check_number("--timeout-s", config.timeout_s, low=0, low_open=True)
+    check_fields(config, BOUNDS, lambda name: f"--{name.replace('_', '-')}")
     if not config.data and not config.task:
         raise InputError("give benchmark files (--data) or a generated task (--task)")
     if config.task is not None and config.task not in EVAL_TASKS:

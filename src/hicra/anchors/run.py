@@ -27,6 +27,7 @@ from hicra.anchors.outcomes import AnchorsTask
 from hicra.anchors.sentences import first_sentence, split_sentences
 from hicra.anchors.store import AnchorsStore, read_json, write_json
 from hicra.anchors.traces import Trace, join
+from hicra.cli_args import COUNT, FRACTION, POSITIVE, SEED, TEMPERATURE, Range, check_fields
 
 
 @dataclass(frozen=True)
@@ -72,27 +73,28 @@ class AnchorsConfig:
     answer), listing them in OUT/skipped_traces.json, instead of refusing the run."""
 
 
+BOUNDS = {  # the range of every numeric option (`hicra.cli_args.check_fields`)
+    "samples": Range(1, 10**6),
+    "max_sentences": COUNT,  # 0 = no limit
+    "max_traces": COUNT,
+    "temperature": TEMPERATURE,
+    "top_p": Range(0, 1, low_open=True),
+    "max_new_tokens": Range(1, 10**7),
+    "similarity_threshold": Range(-1, 1),
+    "kl_smoothing": POSITIVE,
+    "planning_min_fraction": FRACTION,
+    "batch_rows": Range(1, 10**7),
+    "seed": SEED,
+    "top_fraction": Range(0, 1, low_open=True),
+}
+
+
 def validate(cfg: AnchorsConfig) -> None:
     """One-line InputError for a setting that cannot work (the option named)."""
     from hicra.anchors.sentences import MODES
-    from hicra.errors import InputError, check_number
+    from hicra.errors import InputError
 
-    check_number("--samples", cfg.samples, integer=True, low=1, high=10**6)
-    for name in ("max_sentences", "max_traces"):
-        check_number(
-            f"--{name.replace('_', '-')} (0 = no limit)", getattr(cfg, name), integer=True, low=0
-        )
-    for name in ("max_new_tokens", "batch_rows"):
-        check_number(
-            f"--{name.replace('_', '-')}", getattr(cfg, name), integer=True, low=1, high=10**7
-        )
-    check_number("--seed", cfg.seed, integer=True, low=0, high=2**63 - 1)
-    check_number("--top-p", cfg.top_p, low=0, high=1, low_open=True)
-    check_number("--temperature", cfg.temperature, low=0, low_open=True)
-    check_number("--top-fraction", cfg.top_fraction, low=0, high=1, low_open=True)
-    check_number("--similarity-threshold", cfg.similarity_threshold, low=-1, high=1)
-    check_number("--kl-smoothing", cfg.kl_smoothing, low=0, low_open=True)
-    check_number("--planning-min-fraction", cfg.planning_min_fraction, low=0, high=1)
+    check_fields(cfg, BOUNDS, lambda name: "--" + name.replace("_", "-"))
     if cfg.sentence_mode and cfg.sentence_mode not in MODES:
         raise InputError(
             f"--sentence-mode {cfg.sentence_mode!r}: expected one of {', '.join(MODES)}"

@@ -33,7 +33,8 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
-from hicra.errors import InputError, check_number
+from hicra.cli_args import FRACTION, POSITIVE, Range, check_fields
+from hicra.errors import InputError
 from hicra.mining.ngrams import document_frequency, document_ngrams
 
 
@@ -82,19 +83,26 @@ class MiningConfig:
     """Seed of k-means (the other stages are deterministic)."""
 
     def __post_init__(self):
-        for name, low, high in (("n_min", 1, 50), ("n_max", 1, 50), ("max_candidates", 1, 10**8),
-                                ("agglomerative_max", 1, 10**8), ("seed", 0, 2**32 - 1)):
-            check_number(f"{name} (--{name.replace('_', '-')})", getattr(self, name), integer=True, low=low, high=high)
+        check_fields(self, BOUNDS, lambda name: f"{name} (--{name.replace('_', '-')})")
         if not self.n_min <= self.n_max:
             raise InputError(f"need n_min <= n_max (--n-min, --n-max), got {self.n_min}, {self.n_max}")
-        check_number("keep_top (--keep-top)", self.keep_top, low=0, high=1, low_open=True)
-        check_number("min_df (--min-df)", self.min_df, low=0, low_open=True)
-        check_number("closed_ratio (--closed-ratio)", self.closed_ratio, low=0, high=1)
-        check_number("distance_threshold (--distance-threshold)", self.distance_threshold, low=0, high=2, low_open=True)
-        check_number("cluster_size (--cluster-size)", self.cluster_size, low=1, high=10**8)
-        check_number("label_min_similarity (--label-min-similarity)", self.label_min_similarity, low=-1, high=1)
         if self.method not in ("auto", "agglomerative", "kmeans"):
             raise InputError(f"method (--method) must be auto, agglomerative or kmeans, got {self.method!r:.40}")
+
+
+BOUNDS = {  # the range of every numeric field of MiningConfig (`hicra.cli_args.check_fields`)
+    "n_min": Range(1, 50),
+    "n_max": Range(1, 50),
+    "min_df": POSITIVE,
+    "closed_ratio": FRACTION,
+    "max_candidates": Range(1, 10**8),
+    "distance_threshold": Range(0, 2, low_open=True),
+    "agglomerative_max": Range(1, 10**8),
+    "cluster_size": Range(1, 10**8),
+    "keep_top": Range(0, 1, low_open=True),
+    "label_min_similarity": Range(-1, 1),
+    "seed": Range(0, 2**32 - 1),
+}
 
 
 @dataclass

@@ -19,9 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from hicra.cli_args import ArgumentParser, add_dataclass_flags, dataclass_values, given_deprecated
+from hicra.cli_args import (
+    COUNT,
+    LARGE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_COUNT,
+    SEED,
+    TEMPERATURE,
+    ArgumentParser,
+    Range,
+    add_dataclass_flags,
+    check_fields,
+    dataclass_values,
+    given_deprecated,
+)
 from hicra.credit import CreditSettings
-from hicra.errors import InputError, check_number, first_line, short_repr
+from hicra.errors import InputError, first_line, short_repr
 
 
 @dataclass
@@ -307,12 +322,40 @@ def parse_args(argv: list[str], prog: str = "hicra train") -> tuple[TrainConfig,
     return cfg, ns
 
 
-MAX_COUNT = 10**9
-"""Upper bound of step and size fields: far above any run, far below what overflows."""
-MAX_SEED = 2**63
 MAX_BATCH = 1_000_000
 """Most responses one step may sample (prompts_per_step x samples_per_prompt): one process
 could not hold more, and a typo of a few zeros would otherwise hang in problem generation."""
+
+BOUNDS: dict[str, Range] = {
+    "alpha": Range(-1, 1),
+    "prompts_per_step": Range(1, MAX_BATCH),
+    "samples_per_prompt": Range(2, MAX_BATCH),  # group advantages need a group of responses
+    "temperature": TEMPERATURE,  # the loss divides by it
+    "max_new_tokens": Range(1, 10**6),
+    "lora_rank": Range(0, 65_536),
+    "lora_alpha": POSITIVE,
+    "lr": LEARNING_RATE,
+    "warmup_steps": COUNT,
+    "weight_decay": NON_NEGATIVE,
+    "adam_betas": Range(0, 1, high_open=True),
+    "epochs_per_batch": Range(1, 10_000),
+    "minibatches": POSITIVE_COUNT,
+    "eps_low": Range(0, 1, high_open=True),
+    "eps_high": NON_NEGATIVE,
+    "dual_clip": Range(1, LARGE, low_open=True),
+    "kl_beta": NON_NEGATIVE,
+    "entropy_coef": NON_NEGATIVE,
+    "grad_clip": NON_NEGATIVE,
+    "steps": COUNT,
+    "seed": SEED,
+    "micro_batch_size": COUNT,
+    "threads": Range(0, 4096),
+    "checkpoint_every": COUNT,
+    "keep_checkpoints": POSITIVE_COUNT,
+    "log_every": POSITIVE_COUNT,
+    "rollouts_per_step": COUNT,
+}
+"""The range of every numeric field (`hicra.cli_args.check_fields` refuses a field without one)."""
 
 
 def _flag(name: str) -> str:
@@ -321,26 +364,14 @@ def _flag(name: str) -> str:
 
 def validate(cfg: TrainConfig, *, environment: bool = True) -> None:
     """Reject configurations that cannot run, before anything is loaded or written: every
-    field's type and range, the credit options against the mode's transform, and (with
-    `environment`) the device and dtype against this machine and the optional libraries the
-    logging options need. Each failure is one InputError naming the field (and its flag)."""
-    config_from_dict({k: v for k, v in run_config(cfg).items()}, where="TrainConfig")  # types of every field
+    field's type and range (`BOUNDS`), the credit options against the mode's transform, and
+    (with `environment`) the device and dtype against this machine and the optional libraries
+    the logging options need. Each failure is one InputError naming the field (and its flag)."""
+    check_fields(cfg, BOUNDS, _flag, skip=DEPRECATED)
     if not cfg.model:
         raise InputError("model (--model): a checkpoint directory or a model alias is required")
     if not cfg.run_dir:
         raise InputError("run_dir (--run-dir): a directory is required")
-    counts = {  # field: (low, high)
-        "prompts_per_step": (1, MAX_BATCH), "samples_per_prompt": (2, MAX_BATCH), "max_new_tokens": (1, 10**6),
-        "warmup_steps": (0, MAX_COUNT), "epochs_per_batch": (1, 10_000), "minibatches": (1, MAX_COUNT),
-        "steps": (0, MAX_COUNT), "seed": (0, MAX_SEED - 1), "micro_batch_size": (0, MAX_COUNT),
-        "threads": (0, 4096), "checkpoint_every": (0, MAX_COUNT), "keep_checkpoints": (1, MAX_COUNT),
-        "log_every": (1, MAX_COUNT), "rollouts_per_step": (0, MAX_COUNT), "lora_rank": (0, 65_536),
-    }
-    for name, (low, high) in counts.items():
-        check_number(_flag(name), getattr(cfg, name), integer=True, low=low, high=high)
-    if cfg.samples_per_prompt < 2:
-        raise InputError("samples_per_prompt (--samples-per-prompt): expected >= 2, since group advantages "
-                         "need a group of responses")
     batch = cfg.prompts_per_step * cfg.samples_per_prompt
     if batch > MAX_BATCH:
         raise InputError(f"prompts_per_step x samples_per_prompt (--prompts-per-step, --samples-per-prompt): "
@@ -348,16 +379,6 @@ def validate(cfg: TrainConfig, *, environment: bool = True) -> None:
     if cfg.minibatches > batch:
         raise InputError(f"minibatches (--minibatches): expected at most the batch size "
                          f"(prompts_per_step x samples_per_prompt = {batch}), got {cfg.minibatches}")
-    check_number(_flag("temperature"), cfg.temperature, low=0, low_open=True)  # the loss divides by it
-    check_number(_flag("lr"), cfg.lr, low=0, low_open=True)
-    for name in ("weight_decay", "kl_beta", "entropy_coef", "grad_clip", "eps_high"):
-        check_number(_flag(name), getattr(cfg, name), low=0)
-    check_number(_flag("eps_low"), cfg.eps_low, low=0, high=1, high_open=True)
-    check_number(_flag("dual_clip"), cfg.dual_clip, low=1, low_open=True, optional=True)
-    for beta in cfg.adam_betas:
-        check_number(_flag("adam_betas"), beta, low=0, high=1, high_open=True)
-    check_number(_flag("alpha"), cfg.alpha, low=-1, high=1)
-    check_number(_flag("lora_alpha"), cfg.lora_alpha, low=0, low_open=True)
     if not cfg.lora_target_modules.strip():
         raise InputError("lora_target_modules (--lora-target-modules): expected all-linear or module names")
     if not cfg.wandb_project.strip():

@@ -32,6 +32,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hicra.cli_args import COUNT, FRACTION, LEARNING_RATE, NON_NEGATIVE, Range, check_fields
+
 CACHE_ENV = "HICRA_CACHE"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "sft_config.json"
@@ -99,26 +101,28 @@ class SFTConfig:
 _NOT_IN_KEY = ("cache_dir", "num_threads", "progress")
 
 
+# The range of every numeric field (`hicra.cli_args.check_fields`); for a tiny model on a CPU,
+# sizes far beyond these would only exhaust the memory.
+BOUNDS = {
+    "steps": Range(1, 10**9), "batch_size": Range(1, 100_000), "length_buckets": Range(1, 10**4),
+    "warmup_steps": COUNT, "seed": Range(0, 2**32 - 1), "max_length": Range(2, 65_536),
+    "hidden": Range(1, 16_384), "layers": Range(1, 256), "heads": Range(1, 1024),
+    "intermediate": Range(1, 65_536), "eval_samples": Range(0, 10**7),
+    "eval_max_new_tokens": Range(1, 65_536), "num_threads": Range(0, 4096),
+    "lr": LEARNING_RATE, "min_lr_ratio": FRACTION, "weight_decay": NON_NEGATIVE,
+    "grad_clip": NON_NEGATIVE, "eval_temperature": Range(0, 100),
+}
+
+
 def validate_sft(config: SFTConfig) -> None:
     """Every field's type and range, the init_from checkpoint and the cache folder, checked
     before anything is built or written (one InputError naming the field)."""
-    from hicra.errors import InputError, check_number
+    from hicra.errors import InputError
 
     def flag(name: str) -> str:
         return f"{name} (--{name.replace('_', '-')})"
 
-    # a tiny model on a CPU: sizes far beyond these would only exhaust the memory
-    for name, low, high in (("steps", 1, 10**9), ("batch_size", 1, 100_000), ("length_buckets", 1, 10**4),
-                            ("warmup_steps", 0, 10**9), ("seed", 0, 2**32 - 1), ("max_length", 2, 65_536),
-                            ("hidden", 1, 16_384), ("layers", 1, 256), ("heads", 1, 1024),
-                            ("intermediate", 1, 65_536), ("eval_samples", 0, 10**7),
-                            ("eval_max_new_tokens", 1, 65_536), ("num_threads", 0, 4096)):
-        check_number(flag(name), getattr(config, name), integer=True, low=low, high=high)
-    check_number(flag("lr"), config.lr, low=0, low_open=True)
-    check_number(flag("min_lr_ratio"), config.min_lr_ratio, low=0, high=1)
-    check_number(flag("weight_decay"), config.weight_decay, low=0)
-    check_number(flag("grad_clip"), config.grad_clip, low=0)
-    check_number(flag("eval_temperature"), config.eval_temperature, low=0)
+    check_fields(config, BOUNDS, flag)
     if not config.init_from and config.hidden % config.heads:
         raise InputError(f"hidden (--hidden) {config.hidden} must be divisible by heads (--heads) {config.heads}")
     for name in ("init_from", "cache_dir"):

@@ -5,7 +5,25 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hicra.cli_args import FRACTION, Range, check_fields
+from hicra.errors import InputError
+
 OP_SYMBOLS = ("+", "-", "*")
+
+
+# The range of every numeric field (`hicra.cli_args.check_fields`): small enough to enumerate
+# the world (len(ops) ** (n_numbers - 1) strategies).
+BOUNDS = {
+    "modulus": Range(2, 10_000),
+    "n_numbers": Range(2, 10),
+    "max_attempts": Range(1, 100),
+    "phrase_zipf": Range(0, 100),
+    **dict.fromkeys(
+        ("add_error_rate", "mul_error_rate", "first_choice_oracle_rate", "check_rate",
+         "backtrack_rate", "repeat_strategy_rate"),
+        FRACTION,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -68,31 +86,16 @@ class CountdownConfig:
     """Free-form notes kept with the config (never read by the world)."""
 
     def __post_init__(self) -> None:
-        from hicra.errors import check_number
-
-        # bounds keep the world small enough to enumerate (len(ops) ** (n_numbers - 1) strategies)
-        check_number("CountdownConfig.modulus", self.modulus, integer=True, low=2, high=10_000)
-        check_number("CountdownConfig.n_numbers", self.n_numbers, integer=True, low=2, high=10)
-        check_number("CountdownConfig.max_attempts", self.max_attempts, integer=True, low=1, high=100)
-        check_number("CountdownConfig.phrase_zipf", self.phrase_zipf, low=0, high=100)
+        check_fields(self, BOUNDS, lambda name: f"CountdownConfig.{name}", skip=("ops",))
         if not isinstance(self.ops, (tuple, list)):
-            raise ValueError(f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, got {self.ops!r:.40}")
+            raise InputError(f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, got {self.ops!r:.40}")
         bad = [op for op in self.ops if op not in OP_SYMBOLS]
         if bad or not self.ops or len(set(self.ops)) != len(self.ops):
-            raise ValueError(
+            raise InputError(
                 f"CountdownConfig.ops: expected distinct symbols among {OP_SYMBOLS}, got {self.ops}"
             )
-        for name in (
-            "add_error_rate",
-            "mul_error_rate",
-            "first_choice_oracle_rate",
-            "check_rate",
-            "backtrack_rate",
-            "repeat_strategy_rate",
-        ):
-            check_number(f"CountdownConfig.{name}", getattr(self, name), low=0, high=1)
         if self.unique_solution and len(self.ops) ** (self.n_numbers - 1) < 2:
-            raise ValueError("CountdownConfig.unique_solution needs at least two strategies")
+            raise InputError("CountdownConfig.unique_solution needs at least two strategies")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples become lists); `CountdownConfig.from_dict` inverts it."""
