@@ -154,6 +154,7 @@ CASES = cases(
     ev("backend-unknown", ["--backend", "onnx"], "--backend"),
     # -- eval: the model
     ev("model-missing", ["--model", "{tmp}/no-model"], "{tmp}/no-model"),
+    ev("model-hub-id-unknown", ["--model", "hicra-test/no-such-model"], "hicra-test/no-such-model"),
     Case(
         "eval-model-relative-path-missing",
         EVAL + ["--model", "models/sft"],

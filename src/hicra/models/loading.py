@@ -124,7 +124,38 @@ def check_model(spec: str | Path, option: str = "--model") -> str:
     path = Path(source)
     if path.is_dir() and not ((path / ADAPTER_CONFIG).is_file() and not (path / "config.json").is_file()):
         check_checkpoint(path, option)
+    elif not path.exists():
+        check_hub_model(source, option)
     return source
+
+
+def check_hub_model(repo_id: str, option: str = "--model") -> None:
+    """A Hub id must be in the local Hugging Face cache, or exist on a Hub this machine reaches:
+    one quick request, so that an unknown id or a machine without internet is one line at once
+    (transformers' own download retries for half a minute and logs every attempt)."""
+    import os
+
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ModelLoadError(f"{option} {repo_id}: not a local path, and not in the Hugging Face "
+                             "cache (HF_HUB_OFFLINE is set)")
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        model_info(repo_id, timeout=10)
+    except GatedRepoError:
+        raise ModelLoadError(f"{option} {repo_id}: a gated model on the Hub; log in "
+                             "(hf auth login) with access to it") from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(f"{option} {repo_id}: no such local path or model on the Hugging Face "
+                             f"Hub (known aliases: {known_aliases()})") from None
+    except Exception as err:  # no network, proxy, DNS, HTTP errors: all mean "cannot be loaded"
+        raise ModelLoadError(f"{option} {repo_id}: not a local path, not in the Hugging Face cache, "
+                             f"and the Hub cannot be reached ({type(err).__name__})") from None
 
 
 def known_aliases() -> str:
