@@ -61,8 +61,8 @@ def test_eval_writes_tables_and_samples(checkpoint, data, tmp_path, capsys):
 def test_eval_never_overwrites_without_force_and_resumes(checkpoint, data, tmp_path, capsys):
     out = tmp_path / "eval"
     assert run_eval(checkpoint, data, out) == 0
-    with pytest.raises(SystemExit, match="results.json exists; pass --force"):
-        run_eval(checkpoint, data, out)
+    assert run_eval(checkpoint, data, out) == 2
+    assert "results.json exists; pass --force" in capsys.readouterr().err
     # An interrupted run: results.json missing, one problem sampled. The rerun keeps it.
     (out / "results.json").unlink()
     samples_path = out / "samples" / "toy_bench.jsonl"
@@ -74,8 +74,8 @@ def test_eval_never_overwrites_without_force_and_resumes(checkpoint, data, tmp_p
     assert len(lines) == 3 and lines[0] == first_line
     # Other sampling options cannot reuse those samples.
     (out / "results.json").unlink()
-    with pytest.raises(SystemExit, match=r"other options \(temperature\)"):
-        run_eval(checkpoint, data, out, "--temperature", "1.0")
+    assert run_eval(checkpoint, data, out, "--temperature", "1.0") == 2
+    assert "temperature: 0.6 -> 1.0" in capsys.readouterr().err
     assert run_eval(checkpoint, data, out, "--temperature", "1.0", "--force") == 0
 
 
@@ -89,9 +89,10 @@ def test_duplicate_ids_fall_back_to_row_numbers(checkpoint, tmp_path, capsys):
     assert json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["dups"]["problems"] == 3
 
 
-def test_missing_data_file_is_named(checkpoint, tmp_path):
-    with pytest.raises(SystemExit, match="dataset file not found: .*nope.jsonl"):
-        run_eval(checkpoint, str(tmp_path / "nope.jsonl"), tmp_path / "eval")
+def test_missing_data_file_is_named(checkpoint, tmp_path, capsys):
+    assert run_eval(checkpoint, str(tmp_path / "nope.jsonl"), tmp_path / "eval") == 2
+    assert "dataset file not found: " in capsys.readouterr().err
+    assert not (tmp_path / "eval").exists()
 
 
 def test_summarize_pass_at_k_by_hand():
@@ -108,3 +109,25 @@ def test_summarize_pass_at_k_by_hand():
     assert (row["mean_response_tokens"], row["truncated_rate"], row["boxed_rate"]) == (2.0, 0.5, 0.625)
     table = markdown_table({"a": row, "b": row})
     assert "| a | 2 | 4 | 62.5 | 75.0 | 100.0 |" in table and "Mean pass@1 over 2 benchmarks: 62.5%" in table
+
+
+def test_resume_is_keyed_by_the_data_and_survives_a_cut_line(checkpoint, data, tmp_path, capsys):
+
+    out = tmp_path / "eval"
+    assert run_eval(checkpoint, data, out) == 0
+    (out / "results.json").unlink()
+    samples = out / "samples" / "toy_bench.jsonl"
+    lines = samples.read_text().splitlines()
+    samples.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # killed mid-write
+    assert run_eval(checkpoint, data, out) == 0
+    assert "resuming: 1 of 3" in capsys.readouterr().err
+    assert [json.loads(line)["id"] for line in samples.read_text().splitlines()] == [
+        "toy_bench-0", "toy_bench-1", "toy_bench-2"]
+    (out / "results.json").unlink()
+    other = tmp_path / "elsewhere" / "toy_bench.jsonl"  # same benchmark name, other problems
+    other.parent.mkdir()
+    other.write_text(json.dumps({"problem": "What is 4 + 4 ?", "answer": "8"}) + "\n")
+    before = samples.read_text()
+    assert run_eval(checkpoint, str(other), out) == 2
+    assert "other data" in capsys.readouterr().err
+    assert samples.read_text() == before and not (out / "results.json").exists()

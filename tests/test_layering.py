@@ -23,7 +23,7 @@ PACKAGE = SRC / "hicra"
 
 # Callee first: a module may import from its own layer or the layers before it.
 LAYERS: list[set[str]] = [
-    {"__init__", "fielddocs", "cli_args"},
+    {"__init__", "fielddocs", "errors", "cli_args"},
     {"credit", "lexicon"},
     {"runs", "models", "tasks"},
     {"dynamics", "mining", "ablations"},

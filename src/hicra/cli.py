@@ -1,13 +1,17 @@
 """The `hicra` command line: a thin dispatcher to one module per subcommand.
 
 Each subcommand lives beside the code it drives and is imported only when called, so
-`hicra tag` never imports TRL and `hicra --help` starts instantly.
+`hicra tag` never imports TRL and `hicra --help` starts instantly. Every subcommand runs
+through `hicra.errors.run_command`: a bad option or input file is one line on stderr and exit
+status 2, never a traceback (docs/errors.md).
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from hicra.errors import run_command
 
 # name -> ("module:function", one-line help). Each function takes argv (list[str]) and
 # returns an exit code.
@@ -54,12 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"hicra: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"hicra: unknown command {name!r} (hicra --help lists the commands)", file=sys.stderr)
         return 2
     target, _ = COMMANDS[name]
     module_name, func_name = target.split(":")
     func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(rest) or 0)
+    return run_command(f"hicra {name}", func, rest)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
+from hicra.errors import InputError, command
+
 ARMS = (("grpo", "grpo"), ("hicra", "hicra"))  # (run name, credit mode)
 # (metric, label, format) of the summary table
 SUMMARY_ROWS = (
@@ -54,16 +56,20 @@ SUMMARY_ROWS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hicra demo", description=__doc__.split("\n\n")[0])
+    from hicra.cli_args import ArgumentParser, bounded
+
+    p = ArgumentParser(prog="hicra demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="smoke-test budget: tiny SFT, 3 RL steps (< 1 minute)")
     p.add_argument("--out", default="runs/demo", help="parent directory; each demo gets a new timestamped folder")
-    p.add_argument("--steps", type=int, default=None, help="RL steps per arm (default: the recipe's, 120)")
-    p.add_argument("--seed", type=int, default=0, help="seed of both arms (same problems, same sampling seeds)")
-    p.add_argument("--alpha", type=float, default=0.2, help="HICRA alpha")
+    p.add_argument("--steps", type=bounded(int, low=0, high=10**9), default=None,
+                   help="RL steps per arm (default: the recipe's, 120)")
+    p.add_argument("--seed", type=bounded(int, low=0, high=2**32 - 1), default=0,
+                   help="seed of both arms (same problems, same sampling seeds)")
+    p.add_argument("--alpha", type=bounded(float, low=-1, high=1), default=0.2, help="HICRA alpha")
     p.add_argument("--recipe", default=None, help="YAML TrainConfig recipe for both arms (default: the demo's)")
     p.add_argument("--sequential", action="store_true", help="run the arms one after the other (one core)")
     p.add_argument("--force-sft", action="store_true", help="retrain the SFT warm start even if cached")
-    p.add_argument("--sft-steps", type=int, default=None, help="SFT optimizer steps (default: the demo's)")
+    p.add_argument("--sft-steps", type=bounded(int, low=1, high=10**9), default=None, help="SFT optimizer steps (default: the demo's)")
     p.add_argument("--checkpoint", default=None, help="start RL from this HF checkpoint instead of the SFT stage")
     p.add_argument("--model", default=None, help="a pretrained model (alias such as smollm2-135m, or a checkpoint): "
                    "no SFT stage, the task's real-model recipe")
@@ -242,33 +248,36 @@ def summarize(analyses, timings: dict[str, float], report: Path, header: str) ->
     return "\n".join(lines)
 
 
+@command("hicra demo")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     t_start = time.perf_counter()
     from hicra.trainer.config import load_yaml, validate
-    from hicra.trainer.sft import is_complete, run_sft, sft_dir
+    from hicra.trainer.sft import is_complete, run_sft, sft_dir, validate_sft
 
     if args.task != "countdown" and not (args.model or args.checkpoint):
-        print(f"hicra demo: --task {args.task} needs a pretrained --model (e.g. smollm2-135m)", file=sys.stderr)
-        return 2
+        raise InputError(f"--task {args.task} needs a pretrained --model (e.g. smollm2-135m)")
     base = load_yaml(args.recipe or recipe_path(args.quick, args.task))
     if args.steps is not None:
         base = replace(base, steps=args.steps)
     task = demo_task(base)
-    if args.model:
-        from hicra.models import ModelLoadError, resolve_model
-
-        try:
-            resolve_model(args.model)  # convert an alias's GGUF once, here, not in both arms at once
-        except ModelLoadError as err:
-            print(f"hicra demo: {err}", file=sys.stderr)
-            return 2
-    out = new_demo_dir(Path(args.out), args.quick)
-    print(f"hicra demo -> {out}")
-
     sft = sft_config(args.quick, 0)  # one cached warm start; --seed varies the RL arms
     if args.sft_steps is not None:
         sft = replace(sft, steps=args.sft_steps)
+    # every option is checked before the demo folder is made or the SFT stage starts
+    for _, mode in ARMS:
+        validate(replace(base, model=args.model or args.checkpoint or "(SFT)", credit_mode=mode, alpha=args.alpha,
+                         seed=args.seed))
+    if args.model or args.checkpoint:
+        from hicra.models.loading import check_model
+
+        # an alias's GGUF is converted once, here, not in both arms at once
+        check_model(args.model or args.checkpoint, "--model" if args.model else "--checkpoint")
+    else:
+        validate_sft(sft)
+    out = new_demo_dir(Path(args.out), args.quick)
+    print(f"hicra demo -> {out}")
+
     t0 = time.perf_counter()
     if args.checkpoint or args.model:
         checkpoint = args.model or Path(args.checkpoint)

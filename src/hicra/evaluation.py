@@ -11,29 +11,36 @@ Writes, under --out: `results.json` and `results.md` (one row per data file), `c
 (the options), and `samples/<benchmark>.jsonl` (every response with its verdict, one line per
 problem). Generation uses vLLM when it is installed (`--backend auto`), else hicra's own
 KV-cached sampler on the transformers model (`hicra.models.sampling`, batched). A run
-interrupted before `results.json` is written resumes from the samples files (same options
-required); an existing `results.json` is never overwritten without `--force`.
+interrupted before `results.json` is written resumes from the samples files: same options and
+the same data (each file's SHA-256 is recorded) required; an existing `results.json` is never
+overwritten without `--force`, and --out follows the ownership rule of run directories
+(`hicra.runs.ownership`: never a directory hicra did not write, nor the model's). Every option
+and data file is checked before the model loads or anything is written.
 """
 
 from __future__ import annotations
 
-import argparse
+import hashlib
+import importlib.util
 import json
 import os
-import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from hicra.cli_args import POSITIVE_COUNT, SEED, Range
+from hicra.errors import InputError, command
 from hicra.tasks.base import Problem
 
-# Options that must match for samples on disk to be reused.
+# Options that must match for samples on disk to be reused (with each data file's hash).
 _RESUME_KEYS = ("model", "n", "temperature", "top_p", "max_new_tokens", "instruction", "system_prompt", "task",
-                "task_options")
+                "task_options", "prompt_field", "answer_field", "seed")
 EVAL_TASKS = ("word-arith",)  # generated tasks whose answers the math reward scores
 TASK_PROBLEMS = 200  # problems of a generated task when --limit is not given
+WRITER = "hicra eval"
+OUTPUTS = ("samples", "results.json", "results.md")  # what eval writes besides config.json
 
 
 @dataclass
@@ -82,6 +89,19 @@ class EvalConfig:
     task_options: dict | None = None
 
 
+BOUNDS = {  # the range of every numeric option (`hicra.cli_args.check_fields`)
+    "n": Range(1, 10**6),
+    "temperature": Range(0, 100),  # 0: greedy
+    "top_p": Range(0, 1, low_open=True),
+    "max_new_tokens": Range(1, 10**7),
+    "batch_size": Range(1, 10**7),
+    "limit": POSITIVE_COUNT,
+    "seed": SEED,
+    "timeout_s": Range(0, 86_400, low_open=True),  # longer waits overflow the thread timers
+    "tensor_parallel_size": Range(1, 4096),
+}
+
+
 @dataclass
 class Generation:
     """One response: its text, length in tokens, and whether it hit max_new_tokens."""
@@ -102,8 +122,8 @@ class HFGenerator:
 
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.model, self.tokenizer = load_model_and_tokenizer(config.model, dtype=dtype)
-        self.model = self.model.to(self.device).eval()
+        model, self.tokenizer = load_model_and_tokenizer(config.model, dtype=dtype, option="--model")
+        self.model = model.to(self.device).eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         eos = self.model.generation_config.eos_token_id
@@ -153,16 +173,18 @@ class VLLMGenerator:
         ]
 
 
-def make_generator(config: EvalConfig):
-    backend = config.backend
+def resolve_backend(backend: str) -> str:
+    """"vllm" or "hf" for --backend (auto: vLLM when installed); InputError for vllm without vLLM."""
+    installed = importlib.util.find_spec("vllm") is not None
     if backend == "auto":
-        try:
-            import vllm  # noqa: F401
+        return "vllm" if installed else "hf"
+    if backend == "vllm" and not installed:
+        raise InputError("--backend vllm: vLLM is not installed (pip install vllm); use --backend hf")
+    return backend
 
-            backend = "vllm"
-        except ImportError:
-            backend = "hf"
-    return VLLMGenerator(config) if backend == "vllm" else HFGenerator(config)
+
+def make_generator(config: EvalConfig):
+    return VLLMGenerator(config) if resolve_backend(config.backend) == "vllm" else HFGenerator(config)
 
 
 # ----------------------------------------------------------------------------- scoring and tables
@@ -206,32 +228,78 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 # ----------------------------------------------------------------------------- the run
-def _prepare_out_dir(config: EvalConfig) -> None:
+def data_hashes(paths: list[str]) -> dict[str, str]:
+    """{benchmark name: SHA-256 of its file}: what a resumed evaluation must find unchanged."""
+    out = {}
+    for path in paths:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        out[benchmark_name(path)] = digest.hexdigest()
+    return out
+
+
+def _claim_out_dir(config: EvalConfig, hashes: dict[str, str]):
+    """Decide what may happen to --out (`hicra.runs.ownership`), writing nothing: resume an
+    evaluation made with the same options and data, replace one with --force, refuse anything
+    else. Returns (the decision, the data hashes config.json will record)."""
+    from hicra.runs.ownership import claim_run_dir
+
     results_path = os.path.join(config.out, "results.json")
-    config_path = os.path.join(config.out, "config.json")
-    if os.path.exists(results_path) and not config.force:
-        raise SystemExit(f"hicra eval: {results_path} exists; pass --force to overwrite it")
-    if config.force:
-        shutil.rmtree(os.path.join(config.out, "samples"), ignore_errors=True)
-    elif os.path.exists(config_path):
-        with open(config_path) as handle:
-            saved = json.load(handle)
-        changed = [key for key in _RESUME_KEYS if saved.get(key) != asdict(config).get(key)]
+    options = {key: asdict(config)[key] for key in _RESUME_KEYS}
+    decision = claim_run_dir(config.out, options, writer=WRITER, resume=not config.force, force=config.force,
+                             protect={"--model": config.model}, what="--out")
+    if decision.action == "resume":
+        if os.path.exists(results_path):
+            raise InputError(f"{results_path} exists; pass --force to overwrite it")
+        saved = decision.saved.get("data_sha256") or {}
+        changed = [name for name, digest in hashes.items() if name in saved and saved[name] != digest
+                   and os.path.exists(os.path.join(config.out, "samples", f"{name}.jsonl"))]
         if changed:
-            raise SystemExit(
-                f"hicra eval: {config.out} holds samples made with other options ({', '.join(changed)}); "
-                "use another --out or pass --force"
-            )
+            raise InputError(f"--out {config.out}: holds samples of other data under the name(s) {', '.join(changed)} "
+                             "(the file's content changed); use another --out or pass --force")
+        for name in hashes:  # a corrupt samples file is reported before anything is written
+            _load_done(os.path.join(config.out, "samples", f"{name}.jsonl"), repair=False)
+        hashes = {**saved, **hashes}
+    return decision, hashes
+
+
+def _write_out_dir(config: EvalConfig, decision, hashes: dict[str, str]) -> None:
+    """Clear --out when replacing, then write config.json (with the data hashes) and samples/."""
+    from hicra.runs.ownership import clear_run, write_run_config
+
+    if decision.action == "replace":
+        clear_run(config.out, extra=OUTPUTS)
+    write_run_config(config.out, {**asdict(config), "data_sha256": hashes}, WRITER)
     os.makedirs(os.path.join(config.out, "samples"), exist_ok=True)
-    with open(config_path, "w") as handle:
-        json.dump(asdict(config), handle, indent=2)
 
 
-def _load_done(path: str) -> dict[str, dict[str, Any]]:
+def _load_done(path: str, repair: bool = True) -> dict[str, dict[str, Any]]:
+    """The records of a samples file; a last line cut by a kill is dropped (and, with
+    `repair`, cut off the file, so that appending starts on a fresh line)."""
     if not os.path.exists(path):
         return {}
-    with open(path) as handle:
-        return {record["id"]: record for record in map(json.loads, filter(str.strip, handle))}
+    with open(path, "rb") as handle:
+        lines = handle.readlines()
+    done, keep = {}, 0
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line) if line.strip() else None
+        except (ValueError, RecursionError):
+            if number == len(lines) and not line.endswith(b"\n"):
+                if repair:
+                    with open(path, "r+b") as handle:
+                        handle.truncate(keep)
+                break
+            raise InputError(f"{path}:{number}: not valid JSON; delete the file to sample its problems again") from None
+        keep += len(line)
+        if record is None:
+            continue
+        if not isinstance(record, dict) or "id" not in record:
+            raise InputError(f"{path}:{number}: expected a sample record with an 'id'")
+        done[record["id"]] = record
+    return done
 
 
 def evaluate_file(config: EvalConfig, path: str, generator, pool) -> dict[str, Any]:
@@ -253,7 +321,10 @@ def task_problems(config: EvalConfig) -> tuple[str, list[Problem]]:
 
     from hicra.tasks import load_task
 
-    task = load_task(config.task, config.task_options or {})
+    try:
+        task = load_task(config.task, config.task_options or {})
+    except ValueError as err:  # options the task refuses
+        raise InputError(f"--task-options: {err}") from None
     problems = task.sample_problems(config.limit or TASK_PROBLEMS, np.random.default_rng(config.seed))
     options = "".join(f"-{k}{v}" for k, v in sorted((config.task_options or {}).items()) if k != "instruction")
     unique = {p.id: p for p in problems}  # a generator may repeat a small problem: score it once
@@ -268,8 +339,9 @@ def evaluate_problems(config: EvalConfig, name: str, problems: list[Problem], ge
     samples_path = os.path.join(config.out, "samples", f"{name}.jsonl")
     done = _load_done(samples_path)
     todo = [p for p in problems if p.id not in done]
-    if done:
-        print(f"[{name}] resuming: {len(done)} of {len(problems)} problems already sampled", file=sys.stderr)
+    if len(todo) < len(problems):
+        print(f"[{name}] resuming: {len(problems) - len(todo)} of {len(problems)} problems already sampled",
+              file=sys.stderr)
     per_call = max(1, config.batch_size // config.n) if isinstance(generator, HFGenerator) else max(1, 1024 // config.n)
     start = time.monotonic()
     with open(samples_path, "a") as out, ThreadPoolExecutor(max(1, pool.size)) as scorers:
@@ -289,7 +361,7 @@ def evaluate_problems(config: EvalConfig, name: str, problems: list[Problem], ge
                     "truncated": [g.truncated for g in group], "predicted": [s.predicted for s in scores],
                     "correct": [s.correct for s in scores], "timed_out": [s.timed_out for s in scores],
                 }
-                out.write(json.dumps(record) + "\n")
+                out.write(json.dumps(record, allow_nan=False) + "\n")
                 out.flush()
                 done[problem.id] = record
             finished = first + len(chunk)
@@ -303,21 +375,11 @@ def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
     """Evaluate every file of config.data; write results.json/.md; return the per-benchmark rows."""
     from hicra.tasks.math_reward import VerifierPool
 
-    if config.n < 1:
-        raise SystemExit(f"hicra eval: --n must be >= 1, got {config.n}")
-    if not config.data and not config.task:
-        raise SystemExit("hicra eval: give benchmark files (--data) or a generated task (--task)")
-    if config.task is not None and config.task not in EVAL_TASKS:
-        raise SystemExit(f"hicra eval: --task {config.task!r}: expected one of {', '.join(EVAL_TASKS)}")
-    names = [benchmark_name(path) for path in config.data]
-    if len(set(names)) != len(names):
-        raise SystemExit(f"hicra eval: two data files share a benchmark name: {names}")
-    for path in config.data:
-        if not os.path.isfile(path):
-            raise SystemExit(f"hicra eval: dataset file not found: {path}")
+    hashes = check_config(config)
     generated = task_problems(config) if config.task else None
-    _prepare_out_dir(config)
-    generator = make_generator(config)
+    decision, hashes = _claim_out_dir(config, hashes)
+    generator = make_generator(config)  # loaded before anything is written
+    _write_out_dir(config, decision, hashes)
     pool = VerifierPool(size=2)
     try:
         results = {benchmark_name(path): evaluate_file(config, path, generator, pool) for path in config.data}
@@ -326,7 +388,7 @@ def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
     finally:
         pool.close()
     with open(os.path.join(config.out, "results.json"), "w") as handle:
-        json.dump({"config": asdict(config), "results": results}, handle, indent=2)
+        json.dump({"config": asdict(config), "results": results}, handle, indent=2, allow_nan=False)
     with open(os.path.join(config.out, "results.md"), "w") as handle:
         handle.write(f"# hicra eval: {config.model}\n\n")
         handle.write(f"n={config.n}, temperature={config.temperature}, top_p={config.top_p}, "
@@ -335,9 +397,36 @@ def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
     return results
 
 
+def check_config(config: EvalConfig) -> dict[str, str]:
+    """Every option, the model and every data file checked before anything loads or is
+    written (InputError naming the culprit); returns the data files' hashes."""
+    from hicra.cli_args import check_fields
+    from hicra.models.loading import check_model
+    from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems
+
+    check_fields(config, BOUNDS, lambda name: f"--{name.replace('_', '-')}")
+    if not config.data and not config.task:
+        raise InputError("give benchmark files (--data) or a generated task (--task)")
+    if config.task is not None and config.task not in EVAL_TASKS:
+        raise InputError(f"--task {config.task!r}: expected one of {', '.join(EVAL_TASKS)}")
+    if config.task_options is not None and not isinstance(config.task_options, dict):
+        raise InputError(f"--task-options: expected a JSON object, got {config.task_options!r:.40}")
+    if resolve_backend(config.backend) == "hf" or os.path.exists(config.model):
+        check_model(config.model, "--model")  # vLLM resolves Hub ids itself
+    names = [benchmark_name(path) for path in config.data]
+    if len(set(names)) != len(names):
+        raise InputError(f"--data: two files share a benchmark name ({', '.join(names)}); rename one")
+    instruction = DEFAULT_INSTRUCTION if config.instruction is None else config.instruction
+    for path in config.data:  # every file read (and its fields found) before the model loads
+        load_math_problems(path, config.prompt_field, config.answer_field, instruction, config.limit)
+    return data_hashes(config.data)
+
+
 def parse_args(argv: list[str]) -> EvalConfig:
+    from hicra.cli_args import ArgumentParser
+
     defaults = EvalConfig(model="", data=[])
-    parser = argparse.ArgumentParser(prog="hicra eval", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="hicra eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True,
                         help="checkpoint directory, model alias (smollm2-135m), .gguf file or Hub id")
     parser.add_argument("--data", nargs="+", default=[], help="benchmark files (parquet/json/jsonl)")
@@ -357,13 +446,10 @@ def parse_args(argv: list[str]) -> EvalConfig:
     return EvalConfig(**vars(parser.parse_args(argv)))
 
 
+@command("hicra eval")
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        results = run(config)
-    except ValueError as error:  # DatasetError, ModelLoadError, a bad --task-options: one line
-        print(f"hicra eval: {error}", file=sys.stderr)
-        return 2
+    results = run(config)
     print(markdown_table(results), end="")
     print(f"wrote {os.path.join(config.out, 'results.json')} and results.md")
     return 0

@@ -47,7 +47,7 @@ def test_smoke_run_writes_traces_summary_and_report(tiny_countdown_model, tmp_pa
     capsys.readouterr()
     assert anchors_main(argv[:-2] + ["--max-sentences", "1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "max_sentences differ" in err
+    assert len(err.splitlines()) == 1 and "max_sentences: 2 -> 1" in err
     assert anchors_main(argv[:-2] + ["--max-sentences", "1", "--force"]) == 0
 
 

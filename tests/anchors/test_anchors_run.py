@@ -62,7 +62,8 @@ def run(backend, tmp_path, cfg=CFG, name="out"):
     task = AnchorsTask("countdown")
     detector = load_detector(None, task.detector_task)
     store = AnchorsStore(tmp_path / name)
-    store.open({"cfg": str(cfg)}, force=False)
+    settings = {"cfg": str(cfg)}
+    store.open(settings, store.claim(settings, force=False))
     return run_anchors(traces(), backend, task, detector, store, cfg, words_embed), store
 
 

@@ -78,7 +78,7 @@ def test_errors_name_file_line_and_field(tmp_path):
     path.write_text('{"step": "x", "completion": "a"}\n')
     with pytest.raises(InputFormatError, match="step 'x' is not an integer"):
         list(iter_plain(path))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputFormatError, match="absent: no such file"):
         detect_format(tmp_path / "absent")
 
 

@@ -55,5 +55,6 @@ def test_tag_errors(tmp_path, capsys):
     assert err.startswith(f"hicra tag: cannot use --tokenizer {tmp_path / 'empty_tokenizer'}") and err.count("\n") == 1
     with pytest.raises(SystemExit):
         main(["tag"])
-    with pytest.raises(SystemExit, match="cannot read --file"):
-        main(["tag", "--file", str(tmp_path / "missing.txt")])
+    capsys.readouterr()
+    assert main(["tag", "--file", str(tmp_path / "missing.txt")]) == 2
+    assert capsys.readouterr().err.startswith("hicra tag: cannot read --file")

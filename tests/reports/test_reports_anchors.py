@@ -8,6 +8,7 @@ from dynamics_synthetic import write_run
 
 from hicra.anchors.estimators import MEASURES
 from hicra.anchors.summary import summarize
+from hicra.errors import InputError
 from hicra.lexicon import StrategicLexicon
 from hicra.reports import build_report
 from hicra.reports.anchors import load_summaries, write_anchors_report
@@ -59,5 +60,5 @@ def test_panel_in_the_dynamics_report(tmp_path, anchors_dir):
 def test_standalone_page_and_missing_summary(tmp_path, anchors_dir):
     page = write_anchors_report(load_summaries([anchors_dir]), tmp_path / "page" / "report.html")
     assert "Thought anchors" in page.read_text() and (tmp_path / "page" / "anchors.png").is_file()
-    with pytest.raises(FileNotFoundError, match="no anchors summary"):
+    with pytest.raises(InputError, match="no anchors summary"):
         load_summaries([tmp_path / "nowhere"])

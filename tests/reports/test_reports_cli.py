@@ -64,7 +64,7 @@ def test_analyze_too_short_run_is_inconclusive_saying_why(tmp_path, capsys):
 def test_analyze_bad_input_is_one_line_error(tmp_path, capsys):
     bad = tmp_path / "x.jsonl"
     bad.write_text('{"completion": "a"}\n')
-    assert main(["analyze", str(bad), "--out", str(tmp_path / "o")]) == 1
+    assert main(["analyze", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("hicra analyze:") and "x.jsonl:1" in err and "\n" not in err
 

@@ -171,3 +171,20 @@ def test_placebo_mask_keeps_counts_and_moves_positions():
     for s in shuffled:
         assert torch.equal(s.sum(1), mask.sum(1)) and not (s & ~response_mask).any()
     assert any(not torch.equal(s, mask) for s in shuffled)
+
+
+def test_no_resume_and_other_options_replace_a_run_only_with_force(tiny_model_dir, dense_task, digit_lexicon, tmp_path):
+    from hicra.errors import InputError
+
+    cfg = tiny_config(tiny_model_dir, tmp_path / "run", steps=1)
+    train(cfg, task=dense_task, lexicon=digit_lexicon)
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    before = (tmp_path / "run" / "metrics.jsonl").read_text()
+    for changed in (replace(cfg, resume=False), replace(cfg, lr=5e-4)):
+        with pytest.raises(InputError, match="--force"):
+            train(changed, task=dense_task, lexicon=digit_lexicon)
+        assert (tmp_path / "run" / "metrics.jsonl").read_text() == before
+    train(replace(cfg, lr=5e-4, steps=2, force=True), task=dense_task, lexicon=digit_lexicon)
+    assert [m["step"] for m in RunReader(tmp_path / "run").metrics()] == [1, 2]
+    assert RunReader(tmp_path / "run").config()["lr"] == 5e-4
+    assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # not a file of the run

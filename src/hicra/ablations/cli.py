@@ -18,7 +18,8 @@ import json
 import sys
 from pathlib import Path
 
-from hicra.cli_args import ArgumentParser
+from hicra.cli_args import ArgumentParser, bounded
+from hicra.errors import run_command
 from hicra.mining.cli import CliError, add_corpus_flags, add_mine_command, check_out, read_corpus
 
 
@@ -40,6 +41,9 @@ def _load_lexicon(spec: str):
 def cmd_compare(args) -> int:
     from hicra.ablations.quality import compare, comparison_markdown
 
+    for path in (args.json, args.markdown):
+        if path:
+            check_out(path, args.force, create=False, inputs=[args.a, args.b, *(args.corpus or [])])
     a, b = _load_lexicon(args.a), _load_lexicon(args.b)
     texts = read_corpus(args.corpus, args)[0] if args.corpus else None
     tokenizer, name = (None, "")
@@ -57,30 +61,36 @@ def cmd_compare(args) -> int:
 
 
 def _load_tokenizer(path: str):
+    from hicra.models.checks import loading
+
     p = Path(path)
     if p.is_file() and p.suffix == ".json":
         from tokenizers import Tokenizer
 
-        return Tokenizer.from_file(str(p))
+        with loading(p, "--tokenizer", "tokenizer"):
+            return Tokenizer.from_file(str(p))
     if p.is_dir():
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(p), local_files_only=True)
-    raise CliError(f"{path}: expected a tokenizer.json file or a local tokenizer directory")
+        with loading(p, "--tokenizer", "tokenizer"):
+            return AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+    raise CliError(f"--tokenizer {path}: expected a tokenizer.json file or a local tokenizer directory")
 
 
 def cmd_placebo(args) -> int:
     from hicra.ablations.placebo import placebo_lexicon
 
-    out = check_out(args.out, args.force)
+    inputs = [args.lexicon, *args.corpus]
+    out = check_out(args.out, args.force, create=False, inputs=inputs)
+    pairs = check_out(out.with_suffix(".pairs.tsv"), args.force, create=False, inputs=inputs)
     real = _load_lexicon(args.lexicon)
     texts, _ = read_corpus(args.corpus, args)
     placebo = placebo_lexicon(real, texts, seed=args.seed, progress=not args.quiet)
     header = (f"Placebo lexicon (seed {args.seed}): random n-grams of {', '.join(map(str, args.corpus))} "
               f"matched to {args.lexicon} in word count and log2 document-frequency bin.")
+    out.parent.mkdir(parents=True, exist_ok=True)
     placebo.lexicon().to_file(out, header=header)
-    pairs = out.with_suffix(".pairs.tsv")
-    check_out(pairs, args.force).write_text(
+    pairs.write_text(
         "# real phrase\treal DF\tplacebo n-gram\tplacebo DF\n"
         + "".join(f"{a}\t{b}\t{c}\t{d}\n" for a, b, c, d in placebo.pairs), encoding="utf-8")
     print(f"{out}: {len(placebo.phrases)} placebo n-grams for {len(real)} phrases "
@@ -91,12 +101,13 @@ def cmd_placebo(args) -> int:
 def cmd_drop(args) -> int:
     from hicra.ablations.quality import drop_phrases
 
-    out = check_out(args.out, args.force)
+    out = check_out(args.out, args.force, create=False, inputs=[args.lexicon])
     lex = _load_lexicon(args.lexicon)
     try:
         sub = drop_phrases(lex, args.frac, args.seed)
     except ValueError as e:
         raise CliError(str(e)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
     sub.to_file(out, header=f"{args.lexicon} without a random {args.frac:.0%} "
                             f"(seed {args.seed}): {len(sub)} of {len(lex)} phrases.")
     print(f"{out}: kept {len(sub)} of {len(lex)} phrases")
@@ -106,6 +117,8 @@ def cmd_drop(args) -> int:
 def cmd_sensitivity(args) -> int:
     from hicra.ablations.sensitivity import lexicon_sensitivity, run_texts_by_step
 
+    if args.out:
+        check_out(args.out, args.force, create=False, inputs=[args.lexicon, *(args.corpus or [])])
     lex = _load_lexicon(args.lexicon)
     if bool(args.run) == bool(args.corpus):
         raise CliError("give either --run RUN_DIR or --corpus FILE...")
@@ -151,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_corpus_flags(p, None)
     p.add_argument("--tokenizer", help="tokenizer.json or local tokenizer directory "
                                        "(default: count words)")
-    p.add_argument("--limit", type=int, default=50, help="phrases listed per section")
+    p.add_argument("--limit", type=bounded(int, low=0), default=50, help="phrases listed per section")
     p.add_argument("--json", help="also write the comparison as JSON")
     p.add_argument("--markdown", help="also write the Markdown report to a file")
     p.set_defaults(func=cmd_compare)
@@ -161,13 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", nargs="+", required=True, help="reference corpus for frequencies")
     add_corpus_flags(p, None)
     p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=bounded(int, low=0, high=2**63 - 1), default=0)
     p.set_defaults(func=cmd_placebo)
 
     p = sub.add_parser("drop", help="drop a random share of a lexicon's phrases")
     p.add_argument("lexicon", help="lexicon file or 'default'")
-    p.add_argument("--frac", type=float, default=0.3, help="share dropped (default: 0.3)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frac", type=bounded(float, low=0, high=1, high_open=True), default=0.3,
+                   help="share dropped, in [0, 1) (default: 0.3)")
+    p.add_argument("--seed", type=bounded(int, low=0, high=2**63 - 1), default=0)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_drop)
 
@@ -178,9 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step-field", help="with --corpus: numeric field that splits it into "
                                         "pseudo-steps (e.g. a difficulty level or a checkpoint)")
     add_corpus_flags(p, None)
-    p.add_argument("--frac", type=float, default=0.3)
-    p.add_argument("--draws", type=int, default=5, help="random drops (seeds seed..seed+draws-1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--frac", type=bounded(float, low=0, high=1, high_open=True), default=0.3)
+    p.add_argument("--draws", type=bounded(int, low=1, high=10_000), default=5,
+                   help="random drops (seeds seed..seed+draws-1)")
+    p.add_argument("--seed", type=bounded(int, low=0, high=2**63 - 1), default=0)
     p.add_argument("--out", help="write the full result as JSON")
     p.set_defaults(func=cmd_sensitivity)
 
@@ -191,13 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def lexicon_main(argv: list[str] | None = None) -> int:
-    """Entry point of `hicra lexicon ...`; returns the exit status."""
+    """Entry point of `hicra lexicon ...`; returns the exit status (2 with one line for bad
+    input, through `hicra.errors.run_command`)."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except CliError as e:
-        print(f"hicra lexicon {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    return run_command(f"hicra lexicon {args.command}", args.func, args)
 
 
 if __name__ == "__main__":

@@ -60,8 +60,11 @@ class BuiltinBackend:
         self.model, self.tokenizer = model.eval(), tokenizer
         self.temperature, self.top_p, self.max_new_tokens = temperature, top_p, max_new_tokens
         if tokenizer.eos_token_id is None:
-            raise ValueError(
-                "the tokenizer has no end-of-sequence token: the model cannot end a response"
+            from hicra.errors import InputError
+
+            raise InputError(
+                "--model: the tokenizer has no end-of-sequence token: "
+                "the model cannot end a response"
             )
 
     def sample(self, contexts: list[str], n: int, seed: int) -> list[Continuation]:

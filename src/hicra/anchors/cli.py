@@ -19,13 +19,15 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
+from hicra.cli_args import ArgumentParser, bounded
+from hicra.errors import InputError, command
 from hicra.fielddocs import field_docs
 
 
 def build_parser() -> argparse.ArgumentParser:
     from hicra.anchors.run import AnchorsConfig
 
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="hicra anchors",
         description=__doc__.split("\n")[0].split(": ", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -42,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     source.add_argument("--prompts", type=Path, help="prompts to sample one base trace each from")
     source.add_argument(
-        "--problems", type=int, help="countdown: sample this many puzzles (with --seed)"
+        "--problems",
+        type=bounded(int, low=1, high=10**6),
+        help="countdown: sample this many puzzles (with --seed)",
     )
     p.add_argument(
         "--task",
@@ -60,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--device", default="cpu", help="torch device of the built-in backend and the embedder"
     )
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument(
+        "--threads",
+        type=bounded(int, low=1, high=4096),
+        default=1,
+        help="torch CPU threads (default 1)",
+    )
     p.add_argument(
         "--force", action="store_true", help="delete earlier results in --out and start over"
     )
@@ -111,8 +120,6 @@ def _records(args: argparse.Namespace, cfg) -> tuple[list[dict[str, Any]], str]:
     from hicra.anchors.traces import AnchorsInputError, read_prompt_records, trace_key
 
     if args.problems is not None:
-        if args.problems < 1:
-            raise ValueError(f"--problems must be at least 1 (got {args.problems})")
         from hicra.anchors.outcomes import countdown_task
 
         task = countdown_task(_countdown_config(args.model))
@@ -142,6 +149,15 @@ def _records(args: argparse.Namespace, cfg) -> tuple[list[dict[str, Any]], str]:
                 f"{missing['source']}: trace {missing['key']!r} has no reference answer "
                 "(the math task checks answers against one)"
             )
+        if task_name == "countdown":  # every prompt must state a puzzle of the model's world
+            from hicra.anchors.outcomes import countdown_problem, countdown_task
+
+            task = countdown_task(_countdown_config(args.model))
+            for r in records:
+                try:
+                    countdown_problem(task, r["prompt"])
+                except ValueError as err:
+                    raise AnchorsInputError(f"{r['source']}: {err}") from None
     return (records[: cfg.max_traces] if cfg.max_traces else records), task_name
 
 
@@ -192,19 +208,16 @@ def _traces(
     return traces
 
 
+@command("hicra anchors")
 def anchors_main(argv: list[str] | None = None) -> int:
-    """Entry point of `hicra anchors`; returns the exit code (2 on bad input)."""
+    """Entry point of `hicra anchors`; returns the exit code (2 with one line on bad input,
+    through `hicra.errors.run_command`)."""
     from hicra.anchors.run import AnchorsConfig, validate
-    from hicra.anchors.traces import AnchorsInputError
 
     args = build_parser().parse_args(argv)
     cfg = AnchorsConfig(**{f.name: getattr(args, f.name) for f in fields(AnchorsConfig)})
-    try:
-        validate(cfg)
-        summary_path = run(args, cfg)
-    except (AnchorsInputError, ValueError, FileExistsError, FileNotFoundError) as err:
-        print(f"hicra anchors: {err}", file=sys.stderr)
-        return 2
+    validate(cfg)
+    summary_path = run(args, cfg)
     print(
         f"anchors written to {args.out} (traces/, summary.json, report.html); summary: {summary_path}"
     )
@@ -233,7 +246,12 @@ def run(args: argparse.Namespace, cfg) -> Path:
     from hicra.anchors.store import AnchorsStore, write_json
     from hicra.anchors.summary import summarize
     from hicra.lexicon.detectors import detector_name, load_detector
+    from hicra.models.checks import check_device
+    from hicra.models.loading import check_model
 
+    # every input is checked, and the model loaded, before anything is written to --out
+    check_device(args.device, "--device")
+    check_model(args.model, "--model")
     torch.set_num_threads(max(1, args.threads))
     if args.no_progress:
         from transformers.utils import logging as hf_logging
@@ -243,9 +261,20 @@ def run(args: argparse.Namespace, cfg) -> Path:
     from hicra.anchors.backends import vllm_available
 
     if args.backend == "vllm" and not vllm_available():
-        raise ValueError(
-            "backend 'vllm': vLLM is not installed (pip install vllm), use --backend builtin"
+        raise InputError(
+            "--backend vllm: vLLM is not installed (pip install vllm), use --backend builtin"
         )
+    task = AnchorsTask(
+        task_name, _countdown_config(args.model) if task_name == "countdown" else None
+    )
+    try:
+        detector = load_detector(cfg.detector or None, task.detector_task)
+    except ValueError as err:
+        raise InputError(f"--detector: {err}") from None
+    try:
+        embedder = _embedder(cfg.embedder, args.device)
+    except FileNotFoundError as err:
+        raise InputError(f"--embedder {err}") from None
     store = AnchorsStore(args.out)
     settings = {
         "model": str(args.model),
@@ -255,17 +284,13 @@ def run(args: argparse.Namespace, cfg) -> Path:
         "backend": args.backend,
         "device": args.device,
     }
-    store.open(settings, args.force)
+    decision = store.claim(settings, args.force, args.model)
     backend, tokenizer = make_backend(
         args.backend, args.model, cfg.temperature, cfg.top_p, cfg.max_new_tokens, args.device
     )
+    store.open(settings, decision)
     traces = _traces(args, cfg, records, task_name, backend, tokenizer, store)
-    task = AnchorsTask(
-        task_name, _countdown_config(args.model) if task_name == "countdown" else None
-    )
-    detector = load_detector(cfg.detector or None, task.detector_task)
     cfg = replace(cfg, sentence_mode=cfg.sentence_mode or task.sentence_mode)
-    embedder = _embedder(cfg.embedder, args.device)
     results = run_anchors(
         traces, backend, task, detector, store, cfg, embedder.encode, progress=not args.no_progress
     )

@@ -27,6 +27,7 @@ from hicra.anchors.outcomes import AnchorsTask
 from hicra.anchors.sentences import first_sentence, split_sentences
 from hicra.anchors.store import AnchorsStore, read_json, write_json
 from hicra.anchors.traces import Trace, join
+from hicra.cli_args import COUNT, FRACTION, POSITIVE, SEED, TEMPERATURE, Range, check_fields
 
 
 @dataclass(frozen=True)
@@ -72,22 +73,32 @@ class AnchorsConfig:
     answer), listing them in OUT/skipped_traces.json, instead of refusing the run."""
 
 
+BOUNDS = {  # the range of every numeric option (`hicra.cli_args.check_fields`)
+    "samples": Range(1, 10**6),
+    "max_sentences": COUNT,  # 0 = no limit
+    "max_traces": COUNT,
+    "temperature": TEMPERATURE,
+    "top_p": Range(0, 1, low_open=True),
+    "max_new_tokens": Range(1, 10**7),
+    "similarity_threshold": Range(-1, 1),
+    "kl_smoothing": POSITIVE,
+    "planning_min_fraction": FRACTION,
+    "batch_rows": Range(1, 10**7),
+    "seed": SEED,
+    "top_fraction": Range(0, 1, low_open=True),
+}
+
+
 def validate(cfg: AnchorsConfig) -> None:
-    """One-line ValueError for a setting that cannot work."""
-    if cfg.samples < 1:
-        raise ValueError(
-            f"--samples must be at least 1 (got {cfg.samples}): the estimators need continuations"
+    """One-line InputError for a setting that cannot work (the option named)."""
+    from hicra.anchors.sentences import MODES
+    from hicra.errors import InputError
+
+    check_fields(cfg, BOUNDS, lambda name: "--" + name.replace("_", "-"))
+    if cfg.sentence_mode and cfg.sentence_mode not in MODES:
+        raise InputError(
+            f"--sentence-mode {cfg.sentence_mode!r}: expected one of {', '.join(MODES)}"
         )
-    if cfg.max_sentences < 0 or cfg.max_traces < 0:
-        raise ValueError("--max-sentences and --max-traces must be >= 0 (0 = no limit)")
-    if cfg.max_new_tokens < 1 or cfg.batch_rows < 1:
-        raise ValueError("--max-new-tokens and --batch-rows must be at least 1")
-    if not 0.0 < cfg.top_p <= 1.0 or cfg.temperature <= 0:
-        raise ValueError(
-            f"--top-p must be in (0, 1] and --temperature > 0 (got {cfg.top_p}, {cfg.temperature})"
-        )
-    if not 0.0 < cfg.top_fraction <= 1.0:
-        raise ValueError(f"--top-fraction must be in (0, 1] (got {cfg.top_fraction})")
 
 
 def selected_sentences(n: int, limit: int) -> list[int]:

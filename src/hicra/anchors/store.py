@@ -10,20 +10,29 @@
 Every file is written to a temporary name and renamed, so an interrupted run leaves whole
 files only; a rerun skips every boundary and trace already on disk. A rerun whose settings
 differ from OUT/config.json in anything that changes results is refused (`--force` starts
-over, deleting the earlier results).
+over, deleting the earlier results); --out follows the ownership rule of run directories
+(`hicra.runs.ownership`, docs/run-directory.md).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 # settings that do not change results: a rerun may differ in these
 NOT_IN_KEY = ("device", "backend")  # resuming on another machine is allowed
+WRITER = "hicra anchors"
+OUTPUTS = (
+    "resamples",
+    "traces",
+    "base_traces.jsonl",
+    "summary.json",
+    "report.html",
+    "skipped_traces.json",
+)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -60,38 +69,31 @@ class AnchorsStore:
     def trace_path(self, key: str) -> Path:
         return self.root / "traces" / f"{key}.json"
 
-    def open(self, config: dict[str, Any], force: bool) -> None:
-        """Start or resume: write config.json, or check it against the earlier run's.
+    def claim(self, config: dict[str, Any], force: bool, model: str | None = None):
+        """What this run may do with the directory (`hicra.runs.ownership.claim_run_dir`, nothing
+        written): resume an earlier run of the same settings, replace one with `force`, refuse
+        anything else (a directory hicra did not write, another command's, the model's)."""
+        from hicra.runs.ownership import claim_run_dir
 
-        Raises FileExistsError (one line) when the directory holds results of other settings
-        and `force` is False; with `force`, those results are deleted first.
-        """
-        if force and self.root.exists():
-            for name in ("resamples", "traces", "base_traces.jsonl", "summary.json", "config.json"):
-                target = self.root / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
-                    target.unlink()
-        if self.config_path.exists():
-            earlier = read_json(self.config_path)
-            mine = {k: v for k, v in config.items() if k not in NOT_IN_KEY}
-            theirs = {k: v for k, v in earlier.items() if k not in NOT_IN_KEY}
-            # a setting the earlier run did not record (added since) is taken to be the same
-            changed = sorted(k for k in theirs if mine.get(k) != theirs[k])
-            if changed:
-                raise FileExistsError(
-                    f"{self.root} holds results of other settings ({', '.join(changed)} differ); "
-                    "use another --out, or --force to delete them and start over"
-                )
-        elif self.root.exists() and any(self.root.iterdir()):
-            leftovers = [p.name for p in self.root.iterdir() if p.name in ("resamples", "traces")]
-            if leftovers:
-                raise FileExistsError(
-                    f"{self.root} holds anchors results without config.json; "
-                    "use another --out, or --force"
-                )
-        write_json(self.config_path, config)
+        mine = {k: v for k, v in config.items() if k not in NOT_IN_KEY}
+        return claim_run_dir(
+            self.root,
+            mine,
+            writer=WRITER,
+            resume=not force,
+            force=force,
+            protect={"--model": model},
+            what="--out",
+        )
+
+    def open(self, config: dict[str, Any], decision) -> None:
+        """Start or resume as `claim` decided: clear the earlier results when replacing them,
+        then write config.json (with the marker of `hicra.runs.ownership`)."""
+        from hicra.runs.ownership import clear_run, write_run_config
+
+        if decision.action == "replace":
+            clear_run(self.root, extra=OUTPUTS)
+        write_run_config(self.root, config, WRITER)
 
     def save_traces(self, traces: list[dict[str, Any]]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

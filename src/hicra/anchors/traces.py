@@ -19,9 +19,12 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from hicra.errors import InputError, first_line
 
 PROMPT_FIELDS = ("prompt", "question", "problem", "input")
 RESPONSE_FIELDS = ("response", "completion", "full_text", "reasoning", "output", "trace")
@@ -29,7 +32,7 @@ ANSWER_FIELDS = ("answer", "gt_answer", "gt", "ground_truth", "solution")
 ID_FIELDS = ("id", "trace_id", "problem_id", "idx", "prompt_id")
 
 
-class AnchorsInputError(ValueError):
+class AnchorsInputError(InputError):
     """Unusable input; the message is one line naming the file, line or trace."""
 
 
@@ -66,20 +69,33 @@ def read_rows(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     name = path.name.lower()
     if name.endswith((".jsonl", ".jsonl.gz")):
         opener = gzip.open if name.endswith(".gz") else open
-        rows = []
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise AnchorsInputError(
-                        f"{path}:{number}: not valid JSON ({err.msg})"
-                    ) from None
-                if not isinstance(record, dict):
-                    raise AnchorsInputError(f"{path}:{number}: expected a JSON object")
-                rows.append((f"{path}:{number}", record))
+        rows, number = [], 0
+        try:
+            with opener(path, "rt", encoding="utf-8") as handle:
+                for number, line in enumerate(handle, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as err:
+                        raise AnchorsInputError(
+                            f"{path}:{number}: not valid JSON ({err.msg})"
+                        ) from None
+                    except RecursionError:
+                        raise AnchorsInputError(
+                            f"{path}:{number}: JSON nested too deeply"
+                        ) from None
+                    if not isinstance(record, dict):
+                        raise AnchorsInputError(f"{path}:{number}: expected a JSON object")
+                    rows.append((f"{path}:{number}", record))
+        except UnicodeDecodeError:
+            raise AnchorsInputError(
+                f"{path}:{number + 1}: not UTF-8 text (a binary file?); expected JSON lines"
+            ) from None
+        except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+            raise AnchorsInputError(
+                f"{path}:{number + 1}: gzip data cut short or corrupt ({first_line(err)})"
+            ) from None
         return rows
     from hicra.tasks.datasets import DatasetError, read_records
 

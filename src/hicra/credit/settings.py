@@ -86,6 +86,26 @@ class CreditSettings:
                 f"it takes {', '.join(sorted(accepted - {'alpha'})) or 'no options'}"
             )
         params = dict(self.options)
+        for name, value in params.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"credit_options: {name!r} of credit mode {mode.name!r} must be a finite number, "
+                                 f"got {value!r:.40}")
         if "alpha" in accepted:
             params["alpha"] = float(alpha)
+        _dry_run(mode, params)
         return ResolvedCredit(mode, params)
+
+
+def _dry_run(mode: CreditMode, params: dict[str, Any]) -> None:
+    """Apply the mode's transform with `params` to a (2, 3) batch, so that a value the transform
+    itself refuses (``rho`` outside (0, 1], a negative ``a``) is reported before a run starts."""
+    import torch
+
+    from hicra.credit.registry import token_advantages
+
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    try:
+        token_advantages(mode, torch.tensor([1.0, -1.0]), mask, planning_mask=mask,
+                         entropy=torch.ones(2, 3), **params)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"credit_options of credit mode {mode.name!r}: {err}") from None

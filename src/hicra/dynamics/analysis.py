@@ -88,6 +88,10 @@ class RunAnalysis:
         }
 
 
+NONFINITE_REWARDS = "reward/nonfinite_count"
+"""Responses of a step whose reward was NaN or infinite (left out of reward/mean)."""
+
+
 class _StepFolder:
     """Buffers the records of one step and folds them into its accumulator in batches."""
 
@@ -95,14 +99,19 @@ class _StepFolder:
         self.acc = StepAccumulator(lexicon)
         self.texts: list[str] = []
         self.rewards: list[float] = []
+        self.nonfinite_rewards = 0
         self.correct: list[bool] = []
         self.groups: list[Any] = []
         self.truncated: list[bool] = []
 
     def add(self, rec: dict[str, Any]) -> None:
         self.texts.append(rec["response"])
-        if rec.get("reward") is not None and not (isinstance(rec["reward"], float) and math.isnan(rec["reward"])):
-            self.rewards.append(float(rec["reward"]))
+        reward = rec.get("reward")
+        if reward is not None:
+            if math.isfinite(reward):
+                self.rewards.append(float(reward))
+            else:  # NaN or inf: counted, reported, kept out of the means
+                self.nonfinite_rewards += 1
         if rec.get("correct") is not None:
             self.correct.append(bool(rec["correct"]))
             self.groups.append(rec.get("prompt_id"))
@@ -139,7 +148,10 @@ class _StepFolder:
 
     def result(self) -> dict[str, float]:
         self.flush()
-        return self.acc.result()
+        out = self.acc.result()
+        if self.nonfinite_rewards:
+            out[NONFINITE_REWARDS] = float(self.nonfinite_rewards)
+        return out
 
 
 def planning_mask_from_offsets(text: str, offsets: Iterable[Iterable[int]], lexicon: Any) -> list[bool]:
@@ -269,6 +281,10 @@ def analyze_run(
     lexicon: the planning detector for the text metrics; None: the one the run recorded (a hicra
     run's config.json, see `run_detector`), else the published 249 SGs.
     """
+    from hicra.errors import check_number
+    from hicra.runs.readers import InputFormatError
+
+    check_number("max_open_steps", max_open_steps, integer=True, low=0)
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
     if lexicon is None and fmt == "hicra":
@@ -292,13 +308,18 @@ def analyze_run(
         row["step"] = step
         rows.append(row)
     if not rows:
-        raise ValueError(f"{path}: no steps found (no metrics and no rollouts)")
+        raise InputFormatError(f"{path}: no steps found (no metrics and no rollouts)")
     steps, series = series_from_metrics(rows)
     phases = detect_phases(steps, series, phase_config)
     missing = {
         group: why for group, (key, why) in REQUIREMENTS.items()
         if key not in series or not np.isfinite(series[key]).any()
     }
+    nonfinite = int(np.nansum(series[NONFINITE_REWARDS])) if NONFINITE_REWARDS in series else 0
+    if nonfinite and "reward" in missing:
+        missing["reward"] = f"every reward in the data is NaN or infinite ({nonfinite} responses)"
+    elif nonfinite:
+        missing["finite rewards"] = f"{nonfinite} responses have a NaN or infinite reward (left out of reward/mean)"
     return RunAnalysis(
         name=name or path.name.removesuffix(".gz").removesuffix(".jsonl").removesuffix(".parquet"),
         source=str(path),

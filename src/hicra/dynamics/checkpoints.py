@@ -26,8 +26,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hicra.errors import first_line
 from hicra.runs.readers import InputFormatError
 
+WRITER = "hicra analyze --prompts"
 PROMPT_FIELDS = ("prompt", "question", "problem", "input")
 ANSWER_FIELDS = ("answer", "gt_answer", "gt", "ground_truth", "solution")
 
@@ -66,18 +68,23 @@ def load_prompts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        rows = pq.read_table(path).to_pylist()
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (OSError, ValueError) as e:  # pyarrow's errors on a file that is not parquet
+            raise InputFormatError(f"{path}: not a readable parquet file ({first_line(e)})") from None
     else:
         rows = []
-        with open(path, encoding="utf-8") as f:
+        with open(path, "rb") as f:
             for number, line in enumerate(f, 1):
                 if line.strip():
                     try:
                         rows.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise InputFormatError(f"{path}:{number}: not valid JSON ({e.msg})") from None
+                    except (ValueError, RecursionError) as e:  # not JSON, not UTF-8
+                        raise InputFormatError(f"{path}:{number}: not valid JSON ({first_line(e)})") from None
     out = []
     for i, row in enumerate(rows[:limit] if limit else rows):
+        if not isinstance(row, dict):
+            raise InputFormatError(f"{path}:{i + 1}: expected a JSON object, got {type(row).__name__}")
         prompt = next((row[k] for k in PROMPT_FIELDS if isinstance(row.get(k), str)), None)
         if prompt is None:
             raise InputFormatError(f"{path}:{i + 1}: no prompt field (one of {', '.join(PROMPT_FIELDS)})")
@@ -136,12 +143,17 @@ def checkpoints_to_run(
     lexicon: Any,
     cfg: CheckpointConfig = CheckpointConfig(),
     progress: bool = False,
+    force: bool = False,
 ) -> Path:
-    """Sample and score every checkpoint; write one hicra run directory; return it."""
+    """Sample and score every checkpoint; write one hicra run directory; return it.
+
+    run_dir follows `hicra.runs.ownership`: a hicra run already there is replaced only with
+    `force`; anything else there is never touched."""
     from hicra.dynamics.accumulators import StepAccumulator
     from hicra.lexicon import detector_name
     from hicra.models import load_model_and_tokenizer
     from hicra.runs import RunWriter
+    from hicra.runs.ownership import claim_run_dir, clear_run
 
     prompts = load_prompts(prompts_path, cfg.max_prompts)
     ordered = sorted((checkpoint_step(Path(d), i), Path(d)) for i, d in enumerate(model_dirs))
@@ -151,7 +163,11 @@ def checkpoints_to_run(
     config = {"source": "checkpoints", "checkpoints": [str(d) for _, d in ordered],
               "prompts": str(prompts_path), "detector": detector_name(lexicon), "detector_name": detector_name(lexicon),
               **asdict(cfg)}
-    with RunWriter(run_dir, config, overwrite=True) as writer:
+    decision = claim_run_dir(run_dir, config, writer=WRITER, resume=False, force=force,
+                             protect={f"RUN {d}": d for d in model_dirs}, what="checkpoint run")
+    if decision.action == "replace":
+        clear_run(run_dir)
+    with RunWriter(run_dir, config, writer=WRITER) as writer:
         for n, (step, path) in enumerate(ordered, 1):
             if progress:
                 print(f"[{n}/{len(ordered)}] sampling {path} (step {step})", file=sys.stderr)

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hicra.cli_args import ArgumentParser
+from hicra.errors import InputError, command, first_line
+
 # ---------------------------------------------------------------------------------------------
 # hicra tag
 # ---------------------------------------------------------------------------------------------
@@ -28,7 +31,7 @@ _RESET = "\033[0m"
 
 
 def _tag_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="hicra tag",
         description="Highlight planning tokens (tokens inside a Strategic-Gram phrase) in a text.",
     )
@@ -58,11 +61,16 @@ def _read_text(args: argparse.Namespace) -> str:
     if args.file is None:
         return args.text
     if str(args.file) == "-":
-        return sys.stdin.read()
+        try:
+            return sys.stdin.buffer.read().decode("utf-8") if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+        except UnicodeDecodeError:
+            raise InputError("cannot read --file - (standard input): not UTF-8 text") from None
     try:
         return args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SystemExit(f"hicra tag: cannot read --file {args.file}: {err}") from err
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read --file {args.file}: not UTF-8 text") from None
+    except OSError as err:
+        raise InputError(f"cannot read --file {args.file}: {err.strerror or err}") from None
 
 
 def _local_tokenizer(path: str):
@@ -72,8 +80,8 @@ def _local_tokenizer(path: str):
         raise ValueError("not a local tokenizer directory")
     try:
         return AutoTokenizer.from_pretrained(path)
-    except (OSError, TypeError) as err:
-        raise ValueError(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__) from None
+    except Exception as err:  # whatever transformers raises on a directory that is no tokenizer
+        raise ValueError(first_line(err)) from None
 
 
 def _word_tokens(text: str) -> tuple[list[str], np.ndarray]:
@@ -106,6 +114,7 @@ def _render(text: str, offsets: np.ndarray, planning_mask: np.ndarray, color: bo
     return "".join(out)
 
 
+@command("hicra tag")
 def tag_main(argv: list[str], load_tokenizer=None) -> int:
     """`hicra tag`: print the text with planning tokens highlighted, or JSON with --json.
 
@@ -121,9 +130,8 @@ def tag_main(argv: list[str], load_tokenizer=None) -> int:
     text = _read_text(args)
     try:
         lexicon = load_detector(args.detector or "lexicon")
-    except ValueError as err:  # LexiconFormatError is a ValueError
-        print(f"hicra tag: --detector: {err}", file=sys.stderr)
-        return 2
+    except ValueError as err:  # LexiconFormatError too
+        raise InputError(f"--detector: {err}") from None
     if args.tokenizer is None:
         tokens, offsets = _word_tokens(text)
         starts, ends, _ = lexicon.span_arrays(text)
@@ -132,15 +140,12 @@ def tag_main(argv: list[str], load_tokenizer=None) -> int:
     else:
         try:
             tokenizer = (load_tokenizer or _local_tokenizer)(args.tokenizer)
-        except ValueError as err:
-            print(f"hicra tag: cannot use --tokenizer {args.tokenizer}: {err}", file=sys.stderr)
-            return 2
+        except ValueError as err:  # ModelLoadError / LexiconFormatError too: one line
+            raise InputError(f"cannot use --tokenizer {args.tokenizer}: {err}") from None
         try:
             result = lexicon.tag(text, tokenizer)
-        except (OSError, ValueError, TypeError) as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            print(f"hicra tag: cannot use --tokenizer {args.tokenizer}: {first_line}", file=sys.stderr)
-            return 2
+        except Exception as err:  # whatever transformers raises on a directory that is no tokenizer
+            raise InputError(f"cannot use --tokenizer {args.tokenizer}: {first_line(err)}") from None
         tokens, offsets, planning_mask, spans = result.tokens, result.offsets, result.planning_mask, result.spans
     if args.json:
         payload = {

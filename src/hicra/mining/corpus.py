@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hicra.errors import InputError, first_line
 
-class CorpusError(ValueError):
+
+class CorpusError(InputError):
     """Bad corpus input; the message names the file, line and field."""
 
 
@@ -59,7 +62,28 @@ def _lookup(record: dict, path: str):
 
 
 def _records(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number or row index starting at 1, record) of one file."""
+    """(line number or row index starting at 1, record) of one file; a file that is not what
+    its name says (binary, cut .gz, not parquet, not JSON) is a CorpusError naming it."""
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a directory; expected a corpus file (.jsonl, .jsonl.gz, .json, .parquet, .txt)")
+    try:
+        yield from _raw_records(path)
+    except UnicodeDecodeError:
+        raise CorpusError(f"{path}: not UTF-8 text (a binary file?); expected .jsonl, .jsonl.gz, .json, "
+                          ".parquet or .txt") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise CorpusError(f"{path}: gzip data cut short or corrupt ({first_line(e)})") from None
+    except json.JSONDecodeError as e:
+        raise CorpusError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise CorpusError(f"{path}: JSON nested too deeply") from None
+    except (OSError, ValueError) as e:  # pyarrow's errors on a file that is not parquet
+        if isinstance(e, InputError):
+            raise
+        raise CorpusError(f"{path}: not readable ({first_line(e)})") from None
+
+
+def _raw_records(path: Path) -> Iterator[tuple[int, dict]]:
     name = path.name.lower()
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq

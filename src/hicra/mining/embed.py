@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +63,10 @@ class SentenceEmbedder:
         progress: bool = False,
     ):
         self.model_path = str(model_path or default_model_path())
-        if not Path(self.model_path).is_dir():
+        root = Path(self.model_path)
+        if not root.is_dir() or not any((root / name).is_file() for name in ("modules.json", "config.json")):
             raise FileNotFoundError(
-                f"{self.model_path}: not a local sentence-transformers directory"
+                f"{self.model_path}: not a local sentence-transformers directory (no modules.json or config.json)"
             )
         self.name = f"{Path(self.model_path).name}-{model_key(self.model_path)}"
         self.batch_size = batch_size
@@ -80,7 +83,10 @@ class SentenceEmbedder:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
 
-            self._model = SentenceTransformer(self.model_path, device=self.device)
+            from hicra.models.checks import loading
+
+            with loading(self.model_path, "--model", "sentence-transformers model"):
+                self._model = SentenceTransformer(self.model_path, device=self.device)
         return self._model
 
     def _encode_uncached(self, phrases: list[str]) -> np.ndarray:
@@ -108,9 +114,13 @@ class SentenceEmbedder:
         cached_phrases: list[str] = []
         cached = np.zeros((0, 0), dtype=np.float32)
         if path.exists():
-            with np.load(path, allow_pickle=False) as z:
-                cached_phrases = z["phrases"].tolist()
-                cached = z["vectors"]
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    cached_phrases = z["phrases"].tolist()
+                    cached = z["vectors"]
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a cache cut by a kill
+                print(f"embedding cache {path} is unreadable; rebuilding it", file=sys.stderr)
+                cached_phrases, cached = [], np.zeros((0, 0), dtype=np.float32)
         index = {p: i for i, p in enumerate(cached_phrases)}
         missing = sorted({p for p in phrases if p not in index})
         if missing:

@@ -33,6 +33,8 @@ from typing import Protocol
 import numpy as np
 from scipy import sparse
 
+from hicra.cli_args import FRACTION, POSITIVE, Range, check_fields
+from hicra.errors import InputError
 from hicra.mining.ngrams import document_frequency, document_ngrams
 
 
@@ -81,14 +83,26 @@ class MiningConfig:
     """Seed of k-means (the other stages are deterministic)."""
 
     def __post_init__(self):
-        if not 1 <= self.n_min <= self.n_max:
-            raise ValueError(f"need 1 <= n_min <= n_max, got {self.n_min}, {self.n_max}")
-        if not 0 < self.keep_top <= 1:
-            raise ValueError(f"keep_top must be in (0, 1], got {self.keep_top}")
-        if self.min_df <= 0:
-            raise ValueError(f"min_df must be > 0, got {self.min_df}")
+        check_fields(self, BOUNDS, lambda name: f"{name} (--{name.replace('_', '-')})")
+        if not self.n_min <= self.n_max:
+            raise InputError(f"need n_min <= n_max (--n-min, --n-max), got {self.n_min}, {self.n_max}")
         if self.method not in ("auto", "agglomerative", "kmeans"):
-            raise ValueError(f"method must be auto, agglomerative or kmeans, got {self.method!r}")
+            raise InputError(f"method (--method) must be auto, agglomerative or kmeans, got {self.method!r:.40}")
+
+
+BOUNDS = {  # the range of every numeric field of MiningConfig (`hicra.cli_args.check_fields`)
+    "n_min": Range(1, 50),
+    "n_max": Range(1, 50),
+    "min_df": POSITIVE,
+    "closed_ratio": FRACTION,
+    "max_candidates": Range(1, 10**8),
+    "distance_threshold": Range(0, 2, low_open=True),
+    "agglomerative_max": Range(1, 10**8),
+    "cluster_size": Range(1, 10**8),
+    "keep_top": Range(0, 1, low_open=True),
+    "label_min_similarity": Range(-1, 1),
+    "seed": Range(0, 2**32 - 1),
+}
 
 
 @dataclass

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hicra.errors import InputError
+
 PROTOTYPES: dict[str, list[str]] = {
     # Drawing a consequence from what is known.
     "deduction": [
@@ -42,12 +44,16 @@ PROTOTYPES: dict[str, list[str]] = {
 def read_prototypes(path: str | Path) -> dict[str, list[str]]:
     """``phrase<TAB>category`` lines ("# " comments, blank lines skipped) -> category -> phrases."""
     out: dict[str, list[str]] = {}
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"--prototypes {path}: cannot read ({getattr(err, 'strerror', None) or 'not UTF-8 text'})") from None
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         fields = line.split("\t")
         if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
-            raise ValueError(f"{path}:{number}: expected 'phrase<TAB>category', got {line!r:.80}")
+            raise InputError(f"{path}:{number}: expected 'phrase<TAB>category', got {line!r:.80}")
         out.setdefault(fields[1].strip(), []).append(fields[0].strip())
     return out
 

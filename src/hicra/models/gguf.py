@@ -28,12 +28,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hicra.errors import InputError
+
 CACHE_ENV = "HICRA_CACHE"
 SOURCE_FILE = "source.json"
 EXTRA = "real-lm"
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(InputError):
     """A model or tokenizer that cannot be had; the message is one line naming what failed."""
 
 
@@ -82,6 +84,7 @@ def cached_checkpoint(gguf_path: Path, name: str | None = None, root: Path | Non
     if is_complete(out):
         return out
     require_gguf_package()
+    check_header(gguf_path)  # a file that is no GGUF fails here, before any progress line
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp-", dir=out.parent))
     try:
@@ -97,6 +100,17 @@ def cached_checkpoint(gguf_path: Path, name: str | None = None, root: Path | Non
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def check_header(gguf_path: Path) -> None:
+    """Parse the file's header and tensor table (memory-mapped, no weights read): a file that is
+    not a GGUF model, or is cut inside its header, is one ModelLoadError naming it."""
+    from gguf import GGUFReader
+
+    try:
+        GGUFReader(str(gguf_path))
+    except Exception as err:  # the reader's errors are untyped (struct.error, ValueError, ...)
+        raise ModelLoadError(f"{gguf_path}: not a readable GGUF model file ({_first_line(err)})") from None
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path) -> None:

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from hicra.errors import InputError
 from hicra.models.gguf import EXTRA, ModelLoadError, _first_line, cached_checkpoint
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -101,9 +102,60 @@ def resolve_model(spec: str | Path, progress: bool = True) -> str:
     if path.exists():
         raise ModelLoadError(f"{path}: expected a checkpoint directory or a .gguf file")
     if _HUB_ID.match(text) and not text.startswith((".", "/", "~")):
+        owner = Path(text.split("/")[0])
+        if owner.is_dir():  # "runs/sft" with a runs/ folder here: a mistyped local path, not a Hub id
+            raise ModelLoadError(f"{text}: no such checkpoint directory ({owner}/ exists here, so this is "
+                                 "read as a local path, not as a Hub id)")
         return text
     raise ModelLoadError(f"unknown model {text!r}: not a local path; known aliases: {known_aliases()} "
                          "(or a Hub id owner/name)")
+
+
+def check_model(spec: str | Path, option: str = "--model") -> str:
+    """Resolve `spec` (`resolve_model`: an alias's GGUF is converted once) and, when it is a
+    local checkpoint directory, check its files (`hicra.models.checks.check_checkpoint`):
+    everything a run can know about its model before loading it. Returns the resolved spelling."""
+    from hicra.models.checks import check_checkpoint
+
+    try:
+        source = resolve_model(spec)
+    except ModelLoadError as err:
+        raise ModelLoadError(f"{option}: {err}") from None
+    path = Path(source)
+    if path.is_dir() and not ((path / ADAPTER_CONFIG).is_file() and not (path / "config.json").is_file()):
+        check_checkpoint(path, option)
+    elif not path.exists():
+        check_hub_model(source, option)
+    return source
+
+
+def check_hub_model(repo_id: str, option: str = "--model") -> None:
+    """A Hub id must be in the local Hugging Face cache, or exist on a Hub this machine reaches:
+    one quick request, so that an unknown id or a machine without internet is one line at once
+    (transformers' own download retries for half a minute and logs every attempt)."""
+    import os
+
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise ModelLoadError(f"{option} {repo_id}: not a local path, and not in the Hugging Face "
+                             "cache (HF_HUB_OFFLINE is set)")
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        model_info(repo_id, timeout=10)
+    except GatedRepoError:
+        raise ModelLoadError(f"{option} {repo_id}: a gated model on the Hub; log in "
+                             "(hf auth login) with access to it") from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(f"{option} {repo_id}: no such local path or model on the Hugging Face "
+                             f"Hub (known aliases: {known_aliases()})") from None
+    except Exception as err:  # no network, proxy, DNS, HTTP errors: all mean "cannot be loaded"
+        raise ModelLoadError(f"{option} {repo_id}: not a local path, not in the Hugging Face cache, "
+                             f"and the Hub cannot be reached ({type(err).__name__})") from None
 
 
 def known_aliases() -> str:
@@ -118,19 +170,24 @@ def load_tokenizer(spec: str | Path, **kwargs):
     return _load(lambda: AutoTokenizer.from_pretrained(source, **kwargs), source, "tokenizer")
 
 
-def load_model_and_tokenizer(spec: str | Path, dtype=None):
+def load_model_and_tokenizer(spec: str | Path, dtype=None, option: str = "--model"):
     """(model, tokenizer) of any spelling `resolve_model` accepts.
 
     dtype: a torch dtype for the weights (None: the checkpoint's own).
-    A local directory must hold a Hugging Face checkpoint (config.json).
+    option: the command-line option that named the model, for error messages.
+    A local directory must hold a Hugging Face checkpoint: `hicra.models.checks.check_checkpoint`
+    reads its config.json, weights header and tokenizer files first, so a missing, cut or
+    malformed checkpoint is one `ModelLoadError` (an InputError) naming the option and the file.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hicra.models.checks import check_checkpoint
 
     source = resolve_model(spec)
     if (Path(source) / ADAPTER_CONFIG).is_file() and not (Path(source) / "config.json").is_file():
         return load_adapter_checkpoint(Path(source), dtype)
-    if Path(source).is_dir() and not (Path(source) / "config.json").is_file():
-        raise FileNotFoundError(f"{source}: expected a Hugging Face checkpoint (config.json missing)")
+    if Path(source).is_dir():
+        check_checkpoint(source, option)
     tokenizer = _load(lambda: AutoTokenizer.from_pretrained(source), source, "tokenizer")
     kwargs = {} if dtype is None else {"dtype": dtype}
     model = _load(lambda: AutoModelForCausalLM.from_pretrained(source, **kwargs), source, "model")
@@ -157,8 +214,12 @@ def load_adapter_checkpoint(path: Path, dtype=None):
 
 
 def _load(load, source: str, what: str):
-    """Run a from_pretrained call; a failure becomes one line naming the source."""
+    """Run a from_pretrained call (`hicra.models.checks.loading`: transformers' warnings and
+    progress bars silenced); any failure on the user's files becomes one line naming the source."""
+    from hicra.models.checks import loading
+
     try:
-        return load()
-    except (OSError, ValueError, TypeError) as err:
-        raise ModelLoadError(f"cannot load the {what} of {source}: {_first_line(err)}") from None
+        with loading(source, "", what):
+            return load()
+    except InputError as err:
+        raise ModelLoadError(str(err)) from None

@@ -43,14 +43,16 @@ def build_report(
     if not analyses:
         raise ValueError("build_report needs at least one run")
     _unique_names(analyses)
+    summaries = None
+    if anchors:  # read before anything is written
+        from hicra.reports.anchors import anchors_panel, draw_anchors_figure, load_summaries
+
+        summaries = load_summaries(anchors)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = draw_figures(analyses, out, separate_panels=separate_panels)
     extra = ""
-    if anchors:
-        from hicra.reports.anchors import anchors_panel, draw_anchors_figure, load_summaries
-
-        summaries = load_summaries(anchors)
+    if summaries is not None:
         extra = anchors_panel(summaries, draw_anchors_figure(summaries, out / "anchors.png"))
     page = out / "report.html"
     page.write_text(render_page(analyses, figures, title, lexicon, extra=extra), encoding="utf-8")

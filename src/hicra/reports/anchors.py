@@ -32,16 +32,23 @@ Named = Sequence[tuple[str, dict[str, Any]]]
 
 
 def load_summaries(dirs: Sequence[str | Path]) -> list[tuple[str, dict[str, Any]]]:
-    """(name, summary) of each `hicra anchors` output directory (or summary.json path)."""
+    """(name, summary) of each `hicra anchors` output directory (or summary.json path); an
+    InputError naming the file when one is missing or not a JSON object."""
+    from hicra.errors import InputError, first_line
+
     out = []
     for d in dirs:
         path = Path(d)
         path = path / "summary.json" if path.is_dir() else path
         if not path.is_file():
-            raise FileNotFoundError(
-                f"{path}: no anchors summary (run `hicra anchors --out {Path(d)}` first)"
-            )
-        out.append((path.parent.name, json.loads(path.read_text(encoding="utf-8"))))
+            raise InputError(f"--anchors {path}: no anchors summary (run `hicra anchors --out {Path(d)}` first)")
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as err:  # not JSON, not UTF-8
+            raise InputError(f"--anchors {path}: not valid JSON ({first_line(err)})") from None
+        if not isinstance(summary, dict):
+            raise InputError(f"--anchors {path}: expected the JSON object `hicra anchors` writes")
+        out.append((path.parent.name, summary))
     return out
 
 

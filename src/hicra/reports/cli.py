@@ -18,14 +18,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hicra.runs.readers import FORMATS, FieldMap, InputFormatError
+from hicra.cli_args import ArgumentParser, bounded
+from hicra.errors import InputError, command
+from hicra.runs.readers import FORMATS, FieldMap
 
 SUMMARY_KEYS = ("accuracy", "reward/mean", "length/mean", "length/mean_words", "rel_perplexity/execution",
                 "entropy/execution", "semantic/entropy", "semantic/cond_entropy")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="hicra analyze",
         description="Training-dynamics report (class-split perplexity/entropy, semantic entropy, phases) "
         "for hicra run directories, verl rollout dumps, plain JSONL/parquet, or model checkpoints.",
@@ -34,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run directory, verl rollout_data_dir, JSONL/parquet file or directory; "
                    "with --prompts: model checkpoint directories")
     p.add_argument("--out", type=Path, required=True, help="output directory for report.html, PNGs, summary.json")
+    p.add_argument("--force", action="store_true", help="overwrite the report files (and checkpoint run) in --out")
     p.add_argument("--json", action="store_true", help="print the JSON summary to stdout")
     p.add_argument("--format", choices=FORMATS, default="auto", help="input format (default: detect)")
     p.add_argument("--detector", help="planning detector of the text metrics: a registered name (lexicon: the "
@@ -44,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--title", default="hicra training dynamics", help="report title")
     p.add_argument("--anchors", action="append", type=Path, metavar="DIR",
                    help="a `hicra anchors` output directory to show in a thought-anchors panel (repeatable)")
-    p.add_argument("--max-open-steps", type=int, default=16,
+    p.add_argument("--max-open-steps", type=bounded(int, low=0), default=16,
                    help="steps folded at once when streaming (dumps must be in step order within this "
                    "window; 0 = unbounded memory)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -54,12 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"JSONL/parquet field(s) holding the {name} (default: {getattr(FieldMap, name)})")
     g = p.add_argument_group("checkpoints (RUNs are model directories)")
     g.add_argument("--prompts", type=Path, help="JSONL/parquet prompt set: sample, score and measure each checkpoint")
-    g.add_argument("--samples", type=int, default=4, help="responses per prompt (default 4)")
-    g.add_argument("--max-new-tokens", type=int, default=512)
-    g.add_argument("--temperature", type=float, default=1.0)
-    g.add_argument("--max-prompts", type=int, default=None, help="use only the first N prompts")
+    g.add_argument("--samples", type=bounded(int, low=1, high=10**6), default=4, help="responses per prompt (default 4)")
+    g.add_argument("--max-new-tokens", type=bounded(int, low=1, high=10**7), default=512)
+    g.add_argument("--temperature", type=bounded(float, low=0), default=1.0, help="sampling temperature (0: greedy)")
+    g.add_argument("--max-prompts", type=bounded(int, low=1), default=None, help="use only the first N prompts")
     g.add_argument("--device", default="cpu")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=bounded(int, low=0, high=2**63 - 1), default=0)
     return p
 
 
@@ -121,6 +124,33 @@ def text_summary(runs: list, page: Path) -> str:
     return "\n".join(lines)
 
 
+REPORT_FILES = ("report.html", "summary.json", "dynamics.png", "extras.png", "anchors.png")
+CHECKPOINT_RUN = "checkpoint_run"
+
+
+def report_files() -> list[str]:
+    """The names `hicra analyze` writes in --out (the panels' PNGs too)."""
+    from hicra.reports.figures import PANELS
+
+    return [*REPORT_FILES, *(f"{name}.png" for name in PANELS)]
+
+
+def check_out(out: Path, force: bool, models: list[Path]) -> None:
+    """--out may be written: a directory (or absent) this process can write, not a model
+    directory given with --prompts, and holding no report unless --force (the rule of the
+    lexicon commands; the checkpoint run inside follows `hicra.runs.ownership`)."""
+    from hicra.runs.ownership import check_apart, check_writable
+
+    check_apart(out, {f"RUN {m}": m for m in models}, "--out")
+    check_writable(out, "--out")
+    if out.is_dir() and not force:
+        existing = [name for name in report_files() if (out / name).exists()]
+        if existing:
+            raise InputError(f"--out {out}: holds a report already ({', '.join(existing[:3])}); "
+                             "pass --force to overwrite it, or choose another --out")
+
+
+@command("hicra analyze")
 def analyze_main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a == "--lexicon" or a.startswith("--lexicon=") for a in argv):
@@ -128,41 +158,59 @@ def analyze_main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     if args.name and len(args.name) != len(args.runs):
-        print(f"hicra analyze: {len(args.name)} --name for {len(args.runs)} runs", file=sys.stderr)
-        return 2
+        raise InputError(f"--name given {len(args.name)} times for {len(args.runs)} runs; give one per RUN")
+    checkpoints = args.prompts is not None
+    if checkpoints:
+        from hicra.models.checks import check_device
+        from hicra.models.loading import check_model
+
+        check_device(args.device, "--device")
+        if not args.prompts.is_file():
+            raise InputError(f"--prompts {args.prompts}: no such file (expected a JSONL or parquet prompt set)")
+        for run in args.runs:
+            check_model(run, "RUN")
+    check_out(args.out, args.force, args.runs if checkpoints else [])
+    if args.anchors:
+        from hicra.reports.anchors import load_summaries
+
+        load_summaries(args.anchors)  # a missing or broken summary stops here, before any work
     from hicra.dynamics.analysis import analyze_run
     from hicra.lexicon import load_detector
     from hicra.reports import build_report
 
-    try:
-        lexicon = load_detector(args.detector) if args.detector else None
-        if args.prompts is not None:
-            lexicon = lexicon or load_detector("lexicon")
-            from hicra.dynamics.checkpoints import CheckpointConfig, checkpoints_to_run
+    lexicon = _detector(load_detector, args.detector) if args.detector else None
+    if checkpoints:
+        lexicon = lexicon or load_detector("lexicon")
+        from hicra.dynamics.checkpoints import CheckpointConfig, checkpoints_to_run
 
-            cfg = CheckpointConfig(samples=args.samples, max_new_tokens=args.max_new_tokens,
-                                   temperature=args.temperature, max_prompts=args.max_prompts,
-                                   device=args.device, seed=args.seed)
-            run_dir = checkpoints_to_run(args.runs, args.prompts, args.out / "checkpoint_run", lexicon, cfg, progress=progress)
-            sources = [run_dir]
-            names = args.name[:1] if args.name else ["checkpoints"]
-        else:
-            sources = args.runs
-            names = args.name or [None] * len(sources)
-        fields = _fields(args)
-        runs = [analyze_run(src, lexicon=lexicon, fmt=args.format, fields=fields, name=name, progress=progress,
-                             max_open_steps=args.max_open_steps)
-                for src, name in zip(sources, names)]
-        page = build_report(runs, args.out, args.title, lexicon=lexicon, anchors=args.anchors)
-    except (FileNotFoundError, InputFormatError, ValueError) as e:
-        print(f"hicra analyze: {e}", file=sys.stderr)
-        return 1
+        cfg = CheckpointConfig(samples=args.samples, max_new_tokens=args.max_new_tokens,
+                               temperature=args.temperature, max_prompts=args.max_prompts,
+                               device=args.device, seed=args.seed)
+        run_dir = checkpoints_to_run(args.runs, args.prompts, args.out / CHECKPOINT_RUN, lexicon, cfg,
+                                     progress=progress, force=args.force)
+        sources = [run_dir]
+        names = args.name[:1] if args.name else ["checkpoints"]
+    else:
+        sources = args.runs
+        names = args.name or [None] * len(sources)
+    fields = _fields(args)
+    runs = [analyze_run(src, lexicon=lexicon, fmt=args.format, fields=fields, name=name, progress=progress,
+                         max_open_steps=args.max_open_steps)
+            for src, name in zip(sources, names)]
+    page = build_report(runs, args.out, args.title, lexicon=lexicon, anchors=args.anchors)
     summary = _clean({"runs": [run.summary() for run in runs], "report": str(page)})
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=False) + "\n")
     text = text_summary(runs, page)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary, indent=2, allow_nan=False))
         print(text, file=sys.stderr)
     else:
         print(text)
     return 0
+
+
+def _detector(load_detector, spec: str):
+    try:
+        return load_detector(spec)
+    except ValueError as err:
+        raise InputError(f"--detector: {err}") from None

@@ -21,20 +21,18 @@ import gzip
 import json
 import re
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from hicra.runs.rundir import RunReader, rollout_path
+from hicra.errors import first_line
+from hicra.runs.rundir import InputFormatError, RunReader, check_step, rollout_path
 
 FORMATS = ("auto", "hicra", "verl", "jsonl")
 _VERL_FILE = re.compile(r"^(\d+)\.jsonl$")
 _DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".parquet")
-
-
-class InputFormatError(ValueError):
-    """Unreadable or malformed rollout data (the message names the file, line and field)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,7 @@ def detect_format(path: Path) -> str:
     """'hicra', 'verl' or 'jsonl' from what is at `path`."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or directory")
+        raise InputFormatError(f"{path}: no such file or directory")
     if path.is_file():
         return "jsonl"
     if RunReader.is_run_dir(path) or (path / "rollouts").is_dir():
@@ -90,11 +88,11 @@ def _correct_value(v: Any) -> bool | None:
     if isinstance(v, bool):
         return v
     if isinstance(v, (int, float)):
-        return v > 0
+        return v > 0 if v == v else None  # NaN: unknown
     if isinstance(v, (list, tuple)) and len(v) == 1:  # e.g. `score: [true]` of some dumps
         return _correct_value(v[0])
-    if isinstance(v, str) and v.lower() in ("true", "false"):
-        return v.lower() == "true"
+    if isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return v.strip().lower() in ("true", "1", "yes")
     return None
 
 
@@ -113,10 +111,7 @@ def to_record(obj: dict, fields_: FieldMap, where: str) -> dict[str, Any]:
     _, step = _first(obj, fields_.step)
     if step is None:
         raise InputFormatError(f"{where}: no step field (tried {fields_.step}; set --field-step)")
-    try:
-        step = int(step)
-    except (TypeError, ValueError):
-        raise InputFormatError(f"{where}: step {step!r} is not an integer") from None
+    step = check_step(step, where)
     _, response = _first(obj, fields_.response)
     if isinstance(response, list) and response and isinstance(response[-1], dict):
         response = response[-1].get("content")  # chat-format completions: the last message
@@ -132,21 +127,60 @@ def to_record(obj: dict, fields_: FieldMap, where: str) -> dict[str, Any]:
     elif isinstance(prompt, str):
         rec["prompt_id"] = prompt
     name, reward = _first(obj, fields_.reward)
+    if isinstance(reward, (list, tuple)) and len(reward) == 1:
+        reward = reward[0]
     if reward is not None:
+        if isinstance(reward, bool):
+            reward = float(reward)
         try:
             rec["reward"] = float(reward)
-        except (TypeError, ValueError):
-            raise InputFormatError(f"{where}: {name} {reward!r} is not a number") from None
+        except (TypeError, ValueError, OverflowError):
+            raise InputFormatError(f"{where}: {name} {reward!r:.40} is not a number") from None
     _, correct = _first(obj, fields_.correct)
     if _correct_value(correct) is not None:
         rec["correct"] = _correct_value(correct)
     _, truncated = _first(obj, fields_.truncated)
-    if truncated is not None:
-        rec["truncated"] = bool(truncated)
-    for k in _TOKEN_KEYS:
-        if obj.get(k) is not None:
-            rec[k] = obj[k]
+    if _correct_value(truncated) is not None:
+        rec["truncated"] = _correct_value(truncated)
+    rec.update(token_columns(obj, where))
     return rec
+
+
+def token_columns(obj: dict, where: str) -> dict[str, Any]:
+    """The per-token lists of a row (`_TOKEN_KEYS`) as arrays, checked: logp / entropy numbers,
+    planning_mask booleans (or 0/1), offsets (start, end) pairs, token_ids integers, all of one
+    length; InputFormatError naming the row and field otherwise."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    length = None
+    for key in _TOKEN_KEYS:
+        value = obj.get(key)
+        if value is None:
+            continue
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        if not isinstance(value, (list, tuple)):
+            raise InputFormatError(f"{where}: field {key!r} must be a list (one entry per token), "
+                                   f"got {type(value).__name__}")
+        try:
+            array = np.asarray(value, dtype=np.int64 if key in ("offsets", "token_ids") else np.float64)
+        except (TypeError, ValueError, OverflowError):
+            array = None
+        shape_ok = array is not None and (array.shape == (len(value), 2) if key == "offsets" else array.ndim == 1)
+        if not shape_ok and not (array is not None and len(value) == 0):
+            kind = {"offsets": "[start, end] pairs", "token_ids": "integers",
+                    "planning_mask": "booleans"}.get(key, "numbers")
+            raise InputFormatError(f"{where}: field {key!r} must be a list of {kind}")
+        if key == "planning_mask":
+            if array.size and not np.isin(array, (0.0, 1.0)).all():
+                raise InputFormatError(f"{where}: field 'planning_mask' must hold booleans (or 0/1)")
+            array = array.astype(bool)
+        if length is not None and len(array) != length:
+            raise InputFormatError(f"{where}: field {key!r} has {len(array)} entries, other per-token fields {length}")
+        length = len(array)
+        out[key] = array
+    return out
 
 
 def _data_files(path: Path) -> list[Path]:
@@ -183,7 +217,17 @@ def iter_jsonl_file(path: Path, fields_: FieldMap, progress: _Progress | None = 
     with open(path, "rb") as raw:
         f = gzip.open(raw) if path.name.endswith(".gz") else raw
         last = 0
-        for number, line in enumerate(f, 1):
+        number = 0
+        lines = iter(f)
+        while True:
+            try:
+                line = next(lines)
+            except StopIteration:
+                break
+            except (EOFError, OSError, zlib.error) as e:  # a cut or corrupt .gz
+                raise InputFormatError(f"{path}:{number + 1}: gzip data cut short or corrupt "
+                                       f"({first_line(e)})") from None
+            number += 1
             if progress is not None and number % 256 == 0:
                 pos = raw.tell()
                 progress.update(pos - last)
@@ -191,9 +235,13 @@ def iter_jsonl_file(path: Path, fields_: FieldMap, progress: _Progress | None = 
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                raise InputFormatError(f"{path}:{number}: not valid JSON ({e})") from None
+                obj = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                raise InputFormatError(f"{path}:{number}: not UTF-8 text (byte {line[e.start]:#04x} at "
+                                       f"column {e.start + 1}); expected JSON lines") from None
+            except (ValueError, RecursionError) as e:  # not JSON, nested too deep
+                hint = "; expected JSON lines, one object per line" if number == 1 else ""
+                raise InputFormatError(f"{path}:{number}: not valid JSON ({first_line(e)}){hint}") from None
             yield to_record(obj, fields_, f"{path}:{number}")
         if progress is not None:
             progress.update(path.stat().st_size - last)
@@ -209,8 +257,16 @@ def iter_parquet_file(path: Path, fields_: FieldMap, progress: _Progress | None 
         raise InputFormatError(f"{path}: not a readable parquet file ({e})") from None
     rows, size = max(pf.metadata.num_rows, 1), path.stat().st_size
     row = 0
-    for batch in pf.iter_batches(batch_size=2048):
-        for obj in batch.to_pylist():
+    batches = pf.iter_batches(batch_size=2048)
+    while True:
+        try:
+            batch = next(batches)
+            objs = batch.to_pylist()
+        except StopIteration:
+            break
+        except (OSError, ValueError) as e:  # pyarrow's errors on a cut or corrupt file
+            raise InputFormatError(f"{path}: unreadable after row {row} ({first_line(e)})") from None
+        for obj in objs:
             row += 1
             yield to_record(obj, fields_, f"{path}:row {row}")
         if progress is not None:
@@ -242,6 +298,9 @@ VERL_FIELDS = FieldMap(
 def iter_verl(path: Path, progress: bool = False) -> Iterator[dict[str, Any]]:
     """Records of a verl `trainer.rollout_data_dir`: files `<step>.jsonl`, in step order."""
     path = Path(path)
+    if not path.is_dir():
+        raise InputFormatError(f"{path}: --format verl reads a directory (verl's trainer.rollout_data_dir "
+                               "of <step>.jsonl files), not a file")
     files = sorted((int(m.group(1)), p) for p in path.iterdir() if (m := _VERL_FILE.match(p.name)))
     if not files:
         raise InputFormatError(f"{path}: no <step>.jsonl files (verl trainer.rollout_data_dir)")
@@ -256,10 +315,23 @@ def iter_hicra(path: Path, progress: bool = False) -> Iterator[dict[str, Any]]:
     bar = _Progress(files, f"{Path(path).name} rollouts", progress)
     try:
         for step, file in zip(steps, files):
-            yield from reader.iter_rollouts([step])
+            for row, rec in enumerate(reader.iter_rollouts([step]), 1):
+                yield _hicra_record(rec, step, f"{file}:row {row}")
             bar.update(file.stat().st_size)
     finally:
         bar.close()
+
+
+def _hicra_record(rec: dict[str, Any], step: int, where: str) -> dict[str, Any]:
+    """A row of a run's rollouts/ parquet, checked like the rows of any other dump."""
+    if not isinstance(rec.get("response"), str):
+        raise InputFormatError(f"{where}: no text 'response' column")
+    rec["step"] = check_step(rec["step"], where) if rec.get("step") is not None else step
+    reward = rec.get("reward")
+    if reward is not None and not isinstance(reward, (int, float)):
+        raise InputFormatError(f"{where}: reward {reward!r:.40} is not a number")
+    rec.update(token_columns(rec, where))
+    return rec
 
 
 def iter_records(path: Path, fmt: str = "auto", fields_: FieldMap = FieldMap(), progress: bool = False) -> Iterable[dict[str, Any]]:
@@ -268,6 +340,8 @@ def iter_records(path: Path, fmt: str = "auto", fields_: FieldMap = FieldMap(), 
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
+    if not path.exists():
+        raise InputFormatError(f"{path}: no such file or directory")
     if fmt == "hicra":
         return iter_hicra(path, progress)
     if fmt == "verl":

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from hicra.errors import InputError, first_line
+
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 ROLLOUT_DIR = "rollouts"
@@ -27,6 +29,31 @@ _ROLLOUT_RE = re.compile(r"^step_(\d+)\.parquet$")
 
 REQUIRED_COLUMNS = ("prompt_id", "prompt", "response", "reward", "correct")
 TOKEN_COLUMNS = ("token_ids", "offsets", "logp", "entropy", "planning_mask")
+
+
+MAX_STEP = 2**53
+"""Steps are integers in [0, MAX_STEP): exact as float64, and far beyond any real run."""
+
+
+class InputFormatError(InputError):
+    """Unreadable or malformed run data (the message names the file, line and field)."""
+
+
+def check_step(value: Any, where: str) -> int:
+    """A record's step as an int: an integer (or integral float) in [0, MAX_STEP);
+    InputFormatError naming `where` otherwise."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise InputFormatError(f"{where}: step {value!r:.40} is not an integer") from None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputFormatError(f"{where}: step {value!r:.40} is not an integer")
+    if not 0 <= value < MAX_STEP:
+        raise InputFormatError(f"{where}: step {value} is out of range (expected 0 <= step < 2**53)")
+    return value
 
 
 def rollout_path(run_dir: Path, step: int) -> Path:
@@ -48,12 +75,16 @@ def _json_value(v: Any) -> Any:
 class RunWriter:
     """Writes config.json, metrics.jsonl and rollouts/ of one run.
 
-    run_dir: the directory (created if needed).
-    config: JSON-able configuration (non-JSON values are written with str()).
+    run_dir: the directory (created if needed). A directory that holds anything but a hicra
+        run is refused (`hicra.runs.ownership`); a command decides first, with
+        `claim_run_dir`, whether it may resume or replace the run there.
+    config: JSON-able configuration (non-JSON values are written with str(), non-finite
+        numbers as null); written with the "hicra_run" marker naming `writer`.
     resume_from_step: when resuming from a checkpoint taken at this step, keep the metrics
         of steps <= it, drop later lines and delete later rollout files (earlier files are
         never touched). None: start a new run; an existing non-empty metrics.jsonl is an
         error unless overwrite=True (then metrics and rollouts are cleared).
+    writer: the command that writes the run, recorded in the marker ("hicra train").
     """
 
     def __init__(
@@ -63,29 +94,37 @@ class RunWriter:
         resume_from_step: int | None = None,
         *,
         overwrite: bool = False,
+        writer: str = "hicra",
     ) -> None:
+        from hicra.runs.ownership import RunDirError, inspect_dir, write_run_config
+
         self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / ROLLOUT_DIR).mkdir(exist_ok=True)
+        state = inspect_dir(self.run_dir)
+        if state.kind == "file":
+            raise RunDirError(f"{self.run_dir}: is a file, expected a run directory")
+        if state.kind == "foreign":
+            raise RunDirError(f"{self.run_dir}: not a hicra run directory; hicra never writes into a directory "
+                              "it did not create: choose a new one")
         metrics = self.run_dir / METRICS_FILE
-        if resume_from_step is not None:
-            self._truncate(resume_from_step)
-        elif metrics.exists() and metrics.stat().st_size > 0:
+        if resume_from_step is None and metrics.exists() and metrics.stat().st_size > 0:
             if not overwrite:
-                raise FileExistsError(
+                raise RunDirError(
                     f"{metrics} already holds metrics: pass resume_from_step to continue that run, "
                     "overwrite=True to replace it, or choose a new run directory"
                 )
             metrics.unlink()
             for path in self._rollout_files():
                 path.unlink()
-        tmp = self.run_dir / (CONFIG_FILE + ".tmp")
-        tmp.write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
-        os.replace(tmp, self.run_dir / CONFIG_FILE)
+        # config.json first: a directory holding anything of a run is recognisable as one
+        write_run_config(self.run_dir, config, writer)
+        (self.run_dir / ROLLOUT_DIR).mkdir(exist_ok=True)
+        if resume_from_step is not None:
+            self._truncate(resume_from_step)
         self._metrics = open(metrics, "a", encoding="utf-8")
 
     def _rollout_files(self) -> list[Path]:
-        return [p for p in (self.run_dir / ROLLOUT_DIR).iterdir() if _ROLLOUT_RE.match(p.name)]
+        folder = self.run_dir / ROLLOUT_DIR
+        return [p for p in folder.iterdir() if _ROLLOUT_RE.match(p.name)] if folder.is_dir() else []
 
     def _truncate(self, last_step: int) -> None:
         metrics = self.run_dir / METRICS_FILE
@@ -198,8 +237,11 @@ class RunReader:
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.run_dir = Path(run_dir)
+        if not self.run_dir.is_dir():
+            what = "is a file" if self.run_dir.exists() else "does not exist"
+            raise InputFormatError(f"{self.run_dir}: {what}; expected a hicra run directory")
         if not (self.run_dir / METRICS_FILE).exists() and not (self.run_dir / ROLLOUT_DIR).is_dir():
-            raise FileNotFoundError(f"{self.run_dir} is not a hicra run directory (no {METRICS_FILE}, no {ROLLOUT_DIR}/)")
+            raise InputFormatError(f"{self.run_dir} is not a hicra run directory (no {METRICS_FILE}, no {ROLLOUT_DIR}/)")
 
     @staticmethod
     def is_run_dir(path: str | os.PathLike) -> bool:
@@ -211,13 +253,18 @@ class RunReader:
         return self.run_dir.name
 
     def config(self) -> dict:
+        """The run's recorded configuration (config.json without its "hicra_run" marker)."""
         path = self.run_dir / CONFIG_FILE
         if not path.exists():
             return {}
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise InputFormatError(f"{path}: not valid JSON ({first_line(e)})") from None
+        if not isinstance(config, dict):
+            raise InputFormatError(f"{path}: expected a JSON object, got {type(config).__name__}")
+        config.pop("hicra_run", None)
+        return config
 
     def metrics(self) -> list[dict[str, Any]]:
         """One dict per step, sorted by step; a step logged twice keeps its last line;
@@ -226,20 +273,21 @@ class RunReader:
         if not path.exists():
             return []
         by_step: dict[int, dict] = {}
-        with open(path, encoding="utf-8") as f:
+        with open(path, "rb") as f:
             lines = f.readlines()
         for i, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
-            except json.JSONDecodeError as e:
+            except (ValueError, RecursionError) as e:  # not JSON, or not UTF-8
                 if i == len(lines):
                     continue
-                raise ValueError(f"{path}:{i}: not valid JSON ({e})") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("step"), int):
-                raise ValueError(f"{path}:{i}: expected an object with an integer 'step'")
-            by_step[rec["step"]] = {k: (float("nan") if v is None else v) for k, v in rec.items()}
+                raise InputFormatError(f"{path}:{i}: not valid JSON ({first_line(e)})") from None
+            if not isinstance(rec, dict) or "step" not in rec:
+                raise InputFormatError(f"{path}:{i}: expected an object with an integer 'step'")
+            step = check_step(rec["step"], f"{path}:{i}")
+            by_step[step] = {k: (float("nan") if v is None else v) for k, v in rec.items()} | {"step": step}
         return [by_step[s] for s in sorted(by_step)]
 
     def rollout_steps(self) -> list[int]:
@@ -259,10 +307,18 @@ class RunReader:
 
         for step in self.rollout_steps() if steps is None else steps:
             path = rollout_path(self.run_dir, step)
-            pf = pq.ParquetFile(path)
-            cols = None if columns is None else [c for c in columns if c in pf.schema_arrow.names]
-            for batch in pf.iter_batches(batch_size=1024, columns=cols):
-                yield from batch.to_pylist()
+            try:
+                pf = pq.ParquetFile(path)
+                cols = None if columns is None else [c for c in columns if c in pf.schema_arrow.names]
+                batches = pf.iter_batches(batch_size=1024, columns=cols)
+                for batch in batches:
+                    yield from batch.to_pylist()
+            except OSError as e:  # pyarrow's ArrowInvalid / ArrowIOError are OSErrors or ValueErrors
+                raise InputFormatError(f"{path}: not a readable parquet file ({first_line(e)})") from None
+            except ValueError as e:
+                if isinstance(e, InputError):
+                    raise
+                raise InputFormatError(f"{path}: not a readable parquet file ({first_line(e)})") from None
 
     def rollouts(self, step: int) -> list[dict[str, Any]]:
         return list(self.iter_rollouts([step]))

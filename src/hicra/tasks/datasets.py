@@ -25,8 +25,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
+from hicra.errors import InputError, first_line
 from hicra.tasks.base import Problem
 from hicra.tasks.math_reward import extract_boxed
 
@@ -50,7 +52,7 @@ _DAPO_WRAPPER = re.compile(
 )
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset file or field that cannot be used; the message is one line naming it."""
 
 
@@ -58,14 +60,23 @@ def read_records(path: str) -> list[dict[str, Any]]:
     """All rows of a .parquet, .json (a list of objects, or {"data": [...]}) or .jsonl file."""
     if not os.path.isfile(path):
         raise DatasetError(f"dataset file not found: {path}")
+    try:
+        return _read_records(path)
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not UTF-8 text; expected a .parquet file or a UTF-8 .json / .jsonl file") from None
+    except RecursionError:
+        raise DatasetError(f"{path}: JSON nested too deeply") from None
+
+
+def _read_records(path: str) -> list[dict[str, Any]]:
     suffix = path.lower().rsplit(".", 1)[-1]
     if suffix == "parquet":
         import pyarrow.parquet as pq
 
         try:
             return pq.read_table(path).to_pylist()
-        except Exception as error:
-            raise DatasetError(f"{path}: not a readable parquet file ({error})") from error
+        except Exception as error:  # pyarrow raises several types for a file that is not parquet
+            raise DatasetError(f"{path}: not a readable parquet file ({first_line(error)})") from error
     if suffix == "jsonl":
         records = []
         with open(path, encoding="utf-8") as handle:

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hicra.cli_args import Range, check_fields
+from hicra.errors import InputError
 from hicra.tasks.base import Problem, Score
 from hicra.tasks.math_reward import score_response
 
@@ -96,11 +98,22 @@ class WordArithConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(options) - known)
         if unknown:
-            raise ValueError(f"unknown option(s) {unknown}; known: {sorted(known)}")
+            raise InputError(f"unknown option(s) {unknown}; known: {sorted(known)}")
         config = cls(**options)
-        if config.difficulty not in LEVELS:
-            raise ValueError(f"difficulty must be one of {sorted(LEVELS)}, got {config.difficulty!r}")
+        if isinstance(config.difficulty, int) and config.difficulty not in LEVELS:
+            raise InputError(f"difficulty must be one of {sorted(LEVELS)}, got {config.difficulty!r}")
+        check_fields(config, BOUNDS)
         return config
+
+
+BOUNDS = {  # the range of every numeric option (`hicra.cli_args.check_fields`)
+    "difficulty": Range(min(LEVELS), max(LEVELS)),
+    # rewards of any sign, small enough that their squares stay finite in float32 (group std)
+    "correct_reward": Range(-1e6, 1e6),
+    "incorrect_reward": Range(-1e6, 1e6),
+    "format_reward": Range(-1e6, 1e6),
+    "timeout_s": Range(0, 86_400, low_open=True),
+}
 
 
 def _pick(rng: np.random.Generator, options: tuple[str, ...]) -> str:

@@ -15,6 +15,7 @@ directory renamed into place, so a run killed mid-save leaves the previous check
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import re
 import shutil
@@ -48,13 +49,6 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
 def latest_checkpoint(run_dir: str | os.PathLike) -> tuple[int, Path] | None:
     found = list_checkpoints(run_dir)
     return found[-1] if found else None
-
-
-def clear_checkpoints(run_dir: str | os.PathLike) -> None:
-    """Delete a run's checkpoints (a run restarted from scratch with --no-resume)."""
-    root = Path(run_dir) / CHECKPOINT_DIR
-    if root.is_dir():
-        shutil.rmtree(root)
 
 
 def rng_state() -> dict:
@@ -97,4 +91,14 @@ def save_checkpoint(run_dir, step: int, model, tokenizer, optimizer, scheduler, 
 def load_trainer_state(path: str | os.PathLike) -> dict:
     """The trainer_state.pt of a checkpoint directory (optimizer, scheduler, RNG, step)."""
     # numpy's RNG state holds an ndarray: not loadable with weights_only=True.
-    return torch.load(Path(path) / STATE_FILE, map_location="cpu", weights_only=False)
+    from hicra.errors import InputError, first_line
+
+    file = Path(path) / STATE_FILE
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
+        raise InputError(f"{file}: cannot load the trainer state ({first_line(err)}); delete that checkpoint "
+                         "directory to resume from the one before it") from None
+    if not isinstance(state, dict) or not {"step", "optimizer", "scheduler", "rng"} <= set(state):
+        raise InputError(f"{file}: not a hicra trainer state (expected step, optimizer, scheduler, rng)")
+    return state

@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hicra.cli_args import ArgumentParser
+from hicra.errors import command
 
+
+@command("hicra train")
 def train_main(argv: list[str] | None = None) -> int:
-    """Entry point of `hicra train`; returns the exit code."""
+    """Entry point of `hicra train`; returns the exit code (2 with one line for bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     backend, rest = _backend_parser().parse_known_args(argv)
     if backend.backend == "trl":
@@ -22,19 +26,15 @@ def train_main(argv: list[str] | None = None) -> int:
     from hicra.trainer.config import parse_args
     from hicra.trainer.grpo import train
 
-    try:
-        cfg, _ = parse_args(argv)
-        run_dir = train(cfg)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"hicra train: {err}", file=sys.stderr)
-        return 2
+    cfg, _ = parse_args(argv)
+    run_dir = train(cfg)
     print(f"run written to {run_dir} (metrics.jsonl, rollouts/, checkpoints/)")
     return 0
 
 
 def _backend_parser() -> argparse.ArgumentParser:
     """Only --backend: the rest of the command line belongs to the backend's own parser."""
-    parser = argparse.ArgumentParser(prog="hicra train", add_help=False, allow_abbrev=False)
+    parser = ArgumentParser(prog="hicra train", add_help=False, allow_abbrev=False)
     parser.add_argument("--backend", choices=["builtin", "trl"], default="builtin")
     return parser
 

@@ -19,8 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from hicra.cli_args import ArgumentParser, add_dataclass_flags, dataclass_values, given_deprecated
+from hicra.cli_args import (
+    COUNT,
+    LARGE,
+    LEARNING_RATE,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_COUNT,
+    SEED,
+    TEMPERATURE,
+    ArgumentParser,
+    Range,
+    add_dataclass_flags,
+    check_fields,
+    dataclass_values,
+    given_deprecated,
+)
 from hicra.credit import CreditSettings
+from hicra.errors import InputError, first_line, short_repr
 
 
 @dataclass
@@ -157,7 +173,10 @@ class TrainConfig:
     """Run directory: config.json, metrics.jsonl, rollouts/, checkpoints/."""
 
     resume: bool = True
-    """Resume from the run directory's last checkpoint when one exists."""
+    """Continue the run in run_dir when it holds this run (same options): from its last checkpoint, or from step 0 when none was saved yet. --no-resume starts it again, which needs --force when it logged anything."""
+
+    force: bool = False
+    """Allow clearing run_dir: start its run again (--no-resume), or replace a run made with other options. Never clears a directory that is not a hicra run, nor a model directory (docs/run-directory.md)."""
 
     checkpoint_every: int = 10
     """Save a resumable checkpoint every N steps (and at the end); 0: only at the end."""
@@ -213,15 +232,15 @@ def _coerce(name: str, value: Any, hint: Any, where: str) -> Any:
         return None
     if origin is Literal:
         if value not in args:
-            raise ValueError(f"{where}: field {name!r} must be one of {list(args)}, got {value!r}")
+            raise InputError(f"{where}: field {name!r} must be one of {list(args)}, got {short_repr(value)}")
         return value
     if origin in (dict,) or hint is dict:
         if not isinstance(value, dict):
-            raise ValueError(f"{where}: field {name!r} must be a mapping, got {value!r}")
+            raise InputError(f"{where}: field {name!r} must be a mapping, got {short_repr(value)}")
         return dict(value)
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ValueError(f"{where}: field {name!r} must be a list of {len(args)} numbers, got {value!r}")
+            raise InputError(f"{where}: field {name!r} must be a list of {len(args)} numbers, got {short_repr(value)}")
         return tuple(_coerce(name, v, a, where) for v, a in zip(value, args))
     if type(None) in args:  # Optional[X]
         (inner,) = [a for a in args if a is not type(None)]
@@ -231,16 +250,18 @@ def _coerce(name: str, value: Any, hint: Any, where: str) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")
-        raise ValueError(f"{where}: field {name!r} must be true or false, got {value!r}")
+        raise InputError(f"{where}: field {name!r} must be true or false, got {short_repr(value)}")
     if hint in (int, float, str):
-        if hint is not str and isinstance(value, bool):
-            raise ValueError(f"{where}: field {name!r} must be a {hint.__name__}, got {value!r}")
+        article = "an" if hint is int else "a"
+        wrong = isinstance(value, bool) or not isinstance(value, (int, float, str))
+        if wrong or (hint is str and not isinstance(value, (str, int, float))):
+            raise InputError(f"{where}: field {name!r} must be {article} {hint.__name__}, got {short_repr(value)}")
         try:
             converted = hint(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: field {name!r} must be a {hint.__name__}, got {value!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(f"{where}: field {name!r} must be {article} {hint.__name__}, got {short_repr(value)}") from None
         if hint is int and isinstance(value, float) and value != converted:
-            raise ValueError(f"{where}: field {name!r} must be an integer, got {value!r}")
+            raise InputError(f"{where}: field {name!r} must be an integer, got {short_repr(value)}")
         return converted
     return value
 
@@ -251,7 +272,7 @@ def config_from_dict(data: dict[str, Any], where: str = "config", base: TrainCon
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(names)}")
+        raise InputError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(names)}")
     values = {k: _coerce(k, v, hints[k], where) for k, v in data.items()}
     return dataclasses.replace(base or TrainConfig(), **values)
 
@@ -262,15 +283,19 @@ def load_yaml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
 
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ValueError(f"{path}: recipe file not found") from None
+        raise InputError(f"{path}: recipe file not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory; expected a YAML recipe file") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise InputError(f"{path}: not a YAML text file ({first_line(err)})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
+        raise InputError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a recipe must be a mapping of field: value, got {type(data).__name__}")
+        raise InputError(f"{path}: a recipe must be a mapping of field: value, got {type(data).__name__}")
     return config_from_dict(data, where=str(path), base=base)
 
 
@@ -297,30 +322,84 @@ def parse_args(argv: list[str], prog: str = "hicra train") -> tuple[TrainConfig,
     return cfg, ns
 
 
-def validate(cfg: TrainConfig) -> None:
-    """Reject configurations that cannot run, with the field name in the message."""
-    checks = [
-        (bool(cfg.model), "model: a checkpoint directory or a model alias is required (--model PATH)"),
-        (cfg.prompts_per_step >= 1, "prompts_per_step must be >= 1"),
-        (cfg.samples_per_prompt >= 2, "samples_per_prompt (G) must be >= 2: group advantages need a group"),
-        (cfg.temperature > 0, "temperature must be > 0"),
-        (cfg.max_new_tokens >= 1, "max_new_tokens must be >= 1"),
-        (cfg.lr > 0, "lr must be > 0"),
-        (cfg.epochs_per_batch >= 1, "epochs_per_batch must be >= 1"),
-        (1 <= cfg.minibatches <= cfg.prompts_per_step * cfg.samples_per_prompt, "minibatches must be in [1, batch size]"),
-        (0 <= cfg.eps_low < 1 and cfg.eps_high >= 0, "eps_low must be in [0, 1) and eps_high >= 0"),
-        (cfg.dual_clip is None or cfg.dual_clip > 1, "dual_clip must be > 1 (or None)"),
-        (cfg.kl_beta >= 0 and cfg.entropy_coef >= 0, "kl_beta and entropy_coef must be >= 0"),
-        (cfg.steps >= 0, "steps must be >= 0"),
-        (cfg.checkpoint_every >= 0 and cfg.log_every >= 1, "checkpoint_every must be >= 0 and log_every >= 1"),
-        (cfg.rollouts_per_step >= 0, "rollouts_per_step must be >= 0"),
-        (cfg.micro_batch_size >= 0, "micro_batch_size must be >= 0"),
-        (cfg.lora_rank >= 0 and cfg.lora_alpha > 0, "lora_rank must be >= 0 and lora_alpha > 0"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(f"TrainConfig: {message}")
+MAX_BATCH = 1_000_000
+"""Most responses one step may sample (prompts_per_step x samples_per_prompt): one process
+could not hold more, and a typo of a few zeros would otherwise hang in problem generation."""
+
+BOUNDS: dict[str, Range] = {
+    "alpha": Range(-1, 1),
+    "prompts_per_step": Range(1, MAX_BATCH),
+    "samples_per_prompt": Range(2, MAX_BATCH),  # group advantages need a group of responses
+    "temperature": TEMPERATURE,  # the loss divides by it
+    "max_new_tokens": Range(1, 10**6),
+    "lora_rank": Range(0, 65_536),
+    "lora_alpha": POSITIVE,
+    "lr": LEARNING_RATE,
+    "warmup_steps": COUNT,
+    "weight_decay": NON_NEGATIVE,
+    "adam_betas": Range(0, 1, high_open=True),
+    "epochs_per_batch": Range(1, 10_000),
+    "minibatches": POSITIVE_COUNT,
+    "eps_low": Range(0, 1, high_open=True),
+    "eps_high": NON_NEGATIVE,
+    "dual_clip": Range(1, LARGE, low_open=True),
+    "kl_beta": NON_NEGATIVE,
+    "entropy_coef": NON_NEGATIVE,
+    "grad_clip": NON_NEGATIVE,
+    "steps": COUNT,
+    "seed": SEED,
+    "micro_batch_size": COUNT,
+    "threads": Range(0, 4096),
+    "checkpoint_every": COUNT,
+    "keep_checkpoints": POSITIVE_COUNT,
+    "log_every": POSITIVE_COUNT,
+    "rollouts_per_step": COUNT,
+}
+"""The range of every numeric field (`hicra.cli_args.check_fields` refuses a field without one)."""
+
+
+def _flag(name: str) -> str:
+    return f"{name} (--{name.replace('_', '-')})"
+
+
+def validate(cfg: TrainConfig, *, environment: bool = True) -> None:
+    """Reject configurations that cannot run, before anything is loaded or written: every
+    field's type and range (`BOUNDS`), the credit options against the mode's transform, and
+    (with `environment`) the device and dtype against this machine and the optional libraries
+    the logging options need. Each failure is one InputError naming the field (and its flag)."""
+    check_fields(cfg, BOUNDS, _flag, skip=DEPRECATED)
+    if not cfg.model:
+        raise InputError("model (--model): a checkpoint directory or a model alias is required")
+    if not cfg.run_dir:
+        raise InputError("run_dir (--run-dir): a directory is required")
+    batch = cfg.prompts_per_step * cfg.samples_per_prompt
+    if batch > MAX_BATCH:
+        raise InputError(f"prompts_per_step x samples_per_prompt (--prompts-per-step, --samples-per-prompt): "
+                         f"expected a batch of at most {MAX_BATCH} responses, got {batch}")
+    if cfg.minibatches > batch:
+        raise InputError(f"minibatches (--minibatches): expected at most the batch size "
+                         f"(prompts_per_step x samples_per_prompt = {batch}), got {cfg.minibatches}")
+    if not cfg.lora_target_modules.strip():
+        raise InputError("lora_target_modules (--lora-target-modules): expected all-linear or module names")
+    if not cfg.wandb_project.strip():
+        raise InputError("wandb_project (--wandb-project): expected a project name")
     try:
         cfg.credit_settings().resolve()
     except ValueError as err:
-        raise ValueError(f"TrainConfig: {err}") from None
+        raise InputError(str(err)) from None
+    if environment:
+        check_environment(cfg)
+
+
+def check_environment(cfg: TrainConfig) -> None:
+    """The device and dtype against this machine; the logging options against what is installed."""
+    from importlib.util import find_spec
+
+    from hicra.models.checks import check_device, check_dtype
+
+    check_device(cfg.device, _flag("device"))
+    check_dtype(cfg.dtype, cfg.device, _flag("dtype"))
+    if cfg.wandb and find_spec("wandb") is None:
+        raise InputError("wandb (--wandb): Weights & Biases is not installed (pip install wandb)")
+    if cfg.tensorboard and find_spec("tensorboard") is None:
+        raise InputError("tensorboard (--tensorboard): TensorBoard is not installed (pip install tensorboard)")

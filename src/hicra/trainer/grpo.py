@@ -41,6 +41,7 @@ the ratio is exactly 1; log-probs use logits / temperature.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -58,25 +59,29 @@ from hicra.credit import (
     token_advantages,
 )
 from hicra.dynamics.accumulators import step_metrics
+from hicra.errors import InputError
 from hicra.lexicon import detector_name, load_detector
+from hicra.models.loading import check_model
 from hicra.models.sampling import RolloutBatch, chat_prompt, sample_responses
 from hicra.models.scoring import by_length, micro_batches, rows_logp, score_tokens
 from hicra.runs import RunWriter
+from hicra.runs.ownership import claim_run_dir, clear_run
 from hicra.tasks import load_task, summarize_diagnostics
 from hicra.trainer.checkpoint import (
-    clear_checkpoints,
     latest_checkpoint,
     load_trainer_state,
     save_checkpoint,
     set_rng_state,
 )
-from hicra.trainer.config import DEPRECATED, TrainConfig, run_config, validate
+from hicra.trainer.config import TrainConfig, run_config, validate
 from hicra.trainer.logging import MetricSinks, ProgressBar
 from hicra.trainer.setup import build_optimizer, load_lora_policy, load_policy
 
 # Options that may change between a run and its resumption without changing its result.
-RUN_CONTROL_FIELDS = {"steps", "resume", "device", "threads", "checkpoint_every", "keep_checkpoints", "fuse_scoring",
-                      "log_every", "tensorboard", "wandb", "wandb_project", "progress", "run_dir"}
+RUN_CONTROL_FIELDS = {"steps", "resume", "force", "device", "threads", "checkpoint_every", "keep_checkpoints",
+                      "fuse_scoring", "log_every", "tensorboard", "wandb", "wandb_project", "progress", "run_dir"}
+WRITER = "hicra train"
+"""How the built-in trainer's runs name their writer in config.json's "hicra_run" marker."""
 
 
 @dataclass
@@ -304,28 +309,26 @@ def rollout_records(data: StepData, old_logp: torch.Tensor, entropy: torch.Tenso
     return records
 
 
-def check_resumable(run_dir: Path, cfg: TrainConfig) -> None:
-    """Refuse to resume a run whose result-changing options differ from the saved ones."""
-    import json
-
-    saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
-    for old, new in DEPRECATED.items():  # a run recorded before a rename
-        if old in saved and new not in saved:
-            saved[new] = saved.pop(old)
-    now = json.loads(json.dumps(run_config(cfg), default=str))
-    changed = sorted(k for k in now if k not in RUN_CONTROL_FIELDS and k in saved and saved[k] != now[k])
-    if changed:
-        diff = ", ".join(f"{k}: {saved[k]!r} -> {now[k]!r}" for k in changed)
-        raise ValueError(f"{run_dir}/config.json: cannot resume with changed options ({diff}); "
-                         "use a new --run-dir or --no-resume")
-
-
 def _load(spec: str, task, option: str):
     """load_detector with the option's name in its one-line error."""
     try:
         return load_detector(spec, task)
     except ValueError as err:
-        raise ValueError(f"{option}: {err}") from None
+        raise InputError(f"{option}: {err}") from None
+
+
+def run_options(cfg: TrainConfig) -> dict[str, Any]:
+    """The options of a run as its config.json records them (JSON values)."""
+    return json.loads(json.dumps(run_config(cfg), default=str))
+
+
+def claim(cfg: TrainConfig, resolved_model: str | None = None):
+    """What `train` may do with cfg.run_dir (`hicra.runs.ownership.claim_run_dir`): create it,
+    resume the run there (same options but RUN_CONTROL_FIELDS), or replace it (--force).
+    resolved_model: where the model spelling points (an alias's cached copy), protected too."""
+    protect = {"--model": cfg.model, "--model (resolved)": resolved_model}
+    return claim_run_dir(cfg.run_dir, run_options(cfg), writer=WRITER, resume=cfg.resume, force=cfg.force,
+                         ignore=RUN_CONTROL_FIELDS, protect=protect, what="--run-dir")
 
 
 def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
@@ -334,18 +337,24 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     task: a `hicra.tasks.Task` object to use instead of `cfg.task` (library use, tests);
     lexicon: a planning detector (e.g. a StrategicLexicon) instead of `cfg.detector`.
     """
+    # Everything is checked before anything is loaded, and loaded before anything is written.
     validate(cfg)
+    if task is None:
+        try:
+            task = load_task(cfg.task, cfg.task_options)
+        except ValueError as err:
+            raise InputError(str(err)) from None
+    lexicon = lexicon if lexicon is not None else _load(cfg.detector, task, "detector (--detector)")
+    metrics_lexicon = (_load(cfg.metrics_lexicon, task, "metrics_lexicon (--metrics-lexicon)")
+                       if cfg.metrics_lexicon else lexicon)
+    resolved = check_model(cfg.model, "--model")  # an alias's GGUF is converted once, here
+    decision = claim(cfg, resolved)
+    run_dir = Path(cfg.run_dir)
+    found = latest_checkpoint(run_dir) if decision.action == "resume" else None
+    start_step, source = (found[0], found[1]) if found else (0, cfg.model)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    run_dir = Path(cfg.run_dir)
-    found = latest_checkpoint(run_dir) if cfg.resume else None
-    if found is not None:
-        check_resumable(run_dir, cfg)
-    start_step, source = (found[0], found[1]) if found else (0, cfg.model)
     seed_everything(cfg.seed)
-    task = task if task is not None else load_task(cfg.task, cfg.task_options)
-    lexicon = lexicon if lexicon is not None else _load(cfg.detector, task, "detector")
-    metrics_lexicon = _load(cfg.metrics_lexicon, task, "metrics_lexicon") if cfg.metrics_lexicon else lexicon
     if cfg.lora_rank > 0:
         model, tokenizer = load_lora_policy(cfg, found[1] if found else None)
     else:
@@ -361,12 +370,12 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
         scheduler.load_state_dict(state["scheduler"])
         set_rng_state(state["rng"])
 
-    if not cfg.resume:
-        clear_checkpoints(run_dir)  # a fresh start must not be resumed into later
+    if decision.action == "replace":
+        clear_run(run_dir)  # --force: this run (or another one) starts again from nothing
     # Resuming with no checkpoint yet restarts at step 0: metrics of the lost steps are dropped.
     record = run_config(cfg) | {"detector_name": detector_name(lexicon)}
-    writer = RunWriter(run_dir, record, resume_from_step=start_step if cfg.resume else None,
-                       overwrite=not cfg.resume)
+    writer = RunWriter(run_dir, record, resume_from_step=start_step if decision.action == "resume" else None,
+                       writer=WRITER)
     sinks = MetricSinks(cfg, run_dir)
     bar = ProgressBar(cfg, start_step)
     try:

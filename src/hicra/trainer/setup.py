@@ -7,20 +7,23 @@ from pathlib import Path
 
 import torch
 
+from hicra.errors import InputError, first_line
 from hicra.trainer.config import TrainConfig
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def load_policy(path: str | Path, device: str, dtype: str = "float32"):
-    """(model, tokenizer) of a checkpoint directory or model alias, on `device`, in eval mode.
+    """(model, tokenizer) of a checkpoint directory or model alias, on `device`, in eval mode
+    (a bad checkpoint is an InputError naming it: `hicra.models.checks`).
 
     Eval mode for good: the RL update is computed without dropout, so the log-probs of the
     update and of the sampler agree (ratio 1 on the first epoch).
     """
     from hicra.models import load_model_and_tokenizer
 
-    model, tokenizer = load_model_and_tokenizer(path, dtype=DTYPES[dtype])
+    option = "checkpoint" if Path(path).parent.name == "checkpoints" else "--model"
+    model, tokenizer = load_model_and_tokenizer(path, dtype=DTYPES[dtype], option=option)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.to(device).eval(), tokenizer
@@ -40,7 +43,10 @@ def load_lora_policy(cfg: TrainConfig, checkpoint: Path | None):
         lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, bias="none",
                           task_type="CAUSAL_LM",
                           target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")])
-        model = get_peft_model(base, lora)
+        try:
+            model = get_peft_model(base, lora)
+        except ValueError as err:  # peft's NoMatchingPeftModuleError: no module of that name
+            raise InputError(f"lora_target_modules (--lora-target-modules) {targets!r}: {first_line(err)}") from None
     model.peft_config["default"].base_model_name_or_path = portable_model_name(cfg.model)
     return model.eval(), tokenizer
 

@@ -32,6 +32,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from hicra.cli_args import COUNT, FRACTION, LEARNING_RATE, NON_NEGATIVE, Range, check_fields
+
 CACHE_ENV = "HICRA_CACHE"
 METRICS_FILE = "metrics.json"
 CONFIG_FILE = "sft_config.json"
@@ -97,6 +99,42 @@ class SFTConfig:
 
 
 _NOT_IN_KEY = ("cache_dir", "num_threads", "progress")
+
+
+# The range of every numeric field (`hicra.cli_args.check_fields`); for a tiny model on a CPU,
+# sizes far beyond these would only exhaust the memory.
+BOUNDS = {
+    "steps": Range(1, 10**9), "batch_size": Range(1, 100_000), "length_buckets": Range(1, 10**4),
+    "warmup_steps": COUNT, "seed": Range(0, 2**32 - 1), "max_length": Range(2, 65_536),
+    "hidden": Range(1, 16_384), "layers": Range(1, 256), "heads": Range(1, 1024),
+    "intermediate": Range(1, 65_536), "eval_samples": Range(0, 10**7),
+    "eval_max_new_tokens": Range(1, 65_536), "num_threads": Range(0, 4096),
+    "lr": LEARNING_RATE, "min_lr_ratio": FRACTION, "weight_decay": NON_NEGATIVE,
+    "grad_clip": NON_NEGATIVE, "eval_temperature": Range(0, 100),
+}
+
+
+def validate_sft(config: SFTConfig) -> None:
+    """Every field's type and range, the init_from checkpoint and the cache folder, checked
+    before anything is built or written (one InputError naming the field)."""
+    from hicra.errors import InputError
+
+    def flag(name: str) -> str:
+        return f"{name} (--{name.replace('_', '-')})"
+
+    check_fields(config, BOUNDS, flag)
+    if not config.init_from and config.hidden % config.heads:
+        raise InputError(f"hidden (--hidden) {config.hidden} must be divisible by heads (--heads) {config.heads}")
+    for name in ("init_from", "cache_dir"):
+        if not isinstance(getattr(config, name), str):
+            raise InputError(f"{flag(name)}: expected a path, got {getattr(config, name)!r:.40}")
+    if config.init_from:
+        from hicra.models.loading import check_model
+
+        check_model(config.init_from, "--init-from")
+    from hicra.runs.ownership import check_writable
+
+    check_writable(Path(config.cache_dir) if config.cache_dir else _default_cache_root(), "--cache-dir")
 
 
 class SFTTask(Protocol):
@@ -165,9 +203,14 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
 
     force: retrain even if a complete cached checkpoint exists.
     """
+    validate_sft(config)
     out = sft_dir(config, task)
     if is_complete(out) and not force:
         return out
+    if config.init_from and Path(config.init_from).resolve().is_relative_to(out.resolve()):
+        from hicra.errors import InputError
+
+        raise InputError(f"--init-from {config.init_from}: is inside the checkpoint this run would replace ({out})")
     import torch
 
     from hicra.models import build_tiny_model, build_tokenizer
@@ -181,9 +224,11 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
         if config.init_from:
             from hicra.models import load_model_and_tokenizer
 
-            model, tokenizer = load_model_and_tokenizer(config.init_from)
+            model, tokenizer = load_model_and_tokenizer(config.init_from, option="--init-from")
             if tokenizer.eos_token_id is None:
-                raise ValueError(f"SFTConfig.init_from={config.init_from}: the tokenizer has no eos token")
+                from hicra.errors import InputError
+
+                raise InputError(f"--init-from {config.init_from}: the tokenizer has no eos token")
             if tokenizer.pad_token_id is None:
                 tokenizer.pad_token = tokenizer.eos_token
         else:
@@ -236,7 +281,9 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
             "libraries": library_versions(),
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
-        (tmp / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+        from hicra.runs.ownership import finite_json
+
+        (tmp / METRICS_FILE).write_text(json.dumps(finite_json(metrics), indent=2, allow_nan=False) + "\n")
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)

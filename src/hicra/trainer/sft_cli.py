@@ -14,6 +14,7 @@ import json
 import sys
 
 from hicra.cli_args import ArgumentParser, add_dataclass_flags, dataclass_values
+from hicra.errors import command
 
 
 def build_parser() -> ArgumentParser:
@@ -31,17 +32,26 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+@command("hicra sft")
 def sft_main(argv: list[str] | None = None) -> int:
+    from hicra.errors import InputError
     from hicra.tasks.countdown import CountdownConfig, CountdownTask
-    from hicra.trainer.sft import METRICS_FILE, SFTConfig, is_complete, run_sft, sft_dir
+    from hicra.trainer.sft import (
+        METRICS_FILE,
+        SFTConfig,
+        is_complete,
+        run_sft,
+        sft_dir,
+        validate_sft,
+    )
 
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    config = SFTConfig(**dataclass_values(args, SFTConfig))
+    validate_sft(config)
     try:
-        config = SFTConfig(**dataclass_values(args, SFTConfig))
         task = CountdownTask(CountdownConfig(**dataclass_values(args, CountdownConfig, prefix="task.")))
     except (TypeError, ValueError) as err:
-        print(f"hicra sft: {err}", file=sys.stderr)
-        return 2
+        raise InputError(f"task options (--task.*): {err}") from None
     cached = is_complete(sft_dir(config, task)) and not args.force
     path = run_sft(config, task, force=args.force)
     metrics = json.loads((path / METRICS_FILE).read_text())

@@ -59,7 +59,7 @@ def test_train_trl_reports_a_bad_data_file(tiny_dir, tmp_path, capsys):
     code = train_trl(["--model", str(tiny_dir), "--data", str(bad), "--output_dir", str(tmp_path / "o"), *CPU_FLAGS])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("hicra train: error: ") and "bad.jsonl" in err and "prompt field" in err
+    assert err.startswith("hicra train: ") and "bad.jsonl" in err and "prompt field" in err
 
 
 def test_train_trl_requires_data_for_math(tiny_dir, tmp_path):

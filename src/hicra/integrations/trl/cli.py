@@ -12,8 +12,13 @@ hicra.integrations.trl.cli --model ...`` (docs/trl.md).
 from __future__ import annotations
 
 import os
+import re
 import sys
+import types
 from dataclasses import dataclass, field
+
+from hicra.cli_args import ArgumentParser
+from hicra.errors import InputError, command
 
 TASKS = ("math", "countdown", "word-arith")
 
@@ -75,6 +80,7 @@ def parse(argv: list[str]):
 
     argv = ["--config" if a == "--recipe" else a for a in argv]
     parser = TrlParser((TrlScriptArguments, HICRAConfig, ModelConfig), prog="hicra train --backend trl")
+    parser.error = types.MethodType(ArgumentParser.error, parser)  # one line, not TRL's 300-line usage
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
     if script_args.model:
         model_args.model_name_or_path = script_args.model
@@ -97,7 +103,10 @@ def build_task(script_args, training_args, tokenizer):
 
         from hicra.tasks import load_task
 
-        task = load_task(script_args.task, json.loads(script_args.task_options or "{}"))
+        try:
+            task = load_task(script_args.task, json.loads(script_args.task_options or "{}"))
+        except ValueError as err:  # not JSON, or options the task refuses
+            raise InputError(f"--task_options: {err}") from None
         if script_args.data:
             from hicra.tasks.base import Problem
             from hicra.tasks.datasets import read_records
@@ -145,41 +154,51 @@ def problem_images(script_args) -> list[list]:
     return out
 
 
+def check_inputs(script_args, training_args, model: str) -> str:
+    """Before anything loads: the model (`hicra.models.check_model`: a local checkpoint, an
+    alias, a Hub id owner/name), the data file, the output and run directories
+    (`hicra.runs.ownership`). Returns the model's resolved spelling."""
+    from hicra.errors import check_number
+    from hicra.integrations.trl.rundir import claim
+    from hicra.models.loading import check_model
+    from hicra.runs.ownership import check_apart, check_writable
+
+    resolved = check_model(model, "--model")
+    if script_args.data and not os.path.isfile(script_args.data):
+        raise InputError(f"--data {script_args.data}: no such file (expected a .parquet, .json or .jsonl file)")
+    check_number("--limit", script_args.limit, integer=True, low=1, optional=True)
+    check_number("--num_problems", script_args.num_problems, integer=True, low=1, high=10**8)
+    check_number("--verify_timeout_s", script_args.verify_timeout_s, low=0, low_open=True)
+    check_number("--format_reward", script_args.format_reward)
+    check_apart(training_args.output_dir, {"--model": model, "--model (resolved)": resolved}, "--output_dir")
+    check_writable(training_args.output_dir, "--output_dir")
+    if training_args.write_run_dir:
+        claim(training_args, model, bool(training_args.resume_from_checkpoint))
+    return resolved
+
+
+@command("hicra train")
 def train_trl(argv: list[str] | None = None) -> int:
     """Run ``hicra train --backend trl``; returns the exit code."""
-    from hicra.tasks.datasets import DatasetError
-
     argv = list(sys.argv[1:] if argv is None else argv)
-    script_args, training_args, model_args = parse(argv)
-    run_dir = training_args.rollout_dir or os.path.join(training_args.output_dir, "hicra_run")
-    metrics = os.path.join(run_dir, "metrics.jsonl")
-    holds_a_run = os.path.exists(metrics) and os.path.getsize(metrics) > 0
-    if training_args.write_run_dir and holds_a_run and not training_args.resume_from_checkpoint:
-        print(f"hicra train: error: {metrics} already holds a run; pass --resume_from_checkpoint to continue it "
-              "or choose a new --output_dir / --rollout_dir", file=sys.stderr)
-        return 2
+    try:
+        script_args, training_args, model_args = parse(argv)
+    except ValueError as error:  # HICRAConfig / GRPOConfig __post_init__ checks
+        raise InputError(str(error)) from None
+    path = model_args.model_name_or_path = check_inputs(script_args, training_args, model_args.model_name_or_path)
 
     from transformers import AutoProcessor, AutoTokenizer
     from trl import get_peft_config, get_quantization_config
 
     from hicra.integrations.trl.trainer import HICRATrainer
+    from hicra.models.checks import loading
 
-    from hicra.models import ModelLoadError, resolve_model
-
-    try:
-        path = model_args.model_name_or_path = resolve_model(model_args.model_name_or_path)
-    except ModelLoadError as error:
-        print(f"hicra train: error: {error}", file=sys.stderr)
-        return 2
     # a vision-language model needs its processor (image processor + tokenizer), as in TRL
     auto = AutoProcessor if script_args.image_field else AutoTokenizer
-    tokenizer = auto.from_pretrained(path, revision=model_args.model_revision,
-                                     trust_remote_code=training_args.trust_remote_code)
-    try:
-        train_dataset, reward_funcs = build_task(script_args, training_args, tokenizer)
-    except (DatasetError, FileNotFoundError, ValueError) as error:
-        print(f"hicra train: error: {error}", file=sys.stderr)
-        return 2
+    with loading(path, "--model", "tokenizer"):
+        tokenizer = auto.from_pretrained(path, revision=model_args.model_revision,
+                                         trust_remote_code=training_args.trust_remote_code)
+    train_dataset, reward_funcs = build_task(script_args, training_args, tokenizer)
     training_args.model_init_kwargs = {
         "revision": model_args.model_revision,
         "trust_remote_code": training_args.trust_remote_code,

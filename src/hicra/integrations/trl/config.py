@@ -111,6 +111,11 @@ class HICRAConfig(GRPOConfig):
         default=None,
         metadata={"help": "Where the hicra run directory goes. None means <output_dir>/hicra_run."},
     )
+    overwrite_run_dir: bool = field(
+        default=False,
+        metadata={"help": "Allow replacing the hicra run directory when it holds a run made with other options, or "
+                  "this run when not resuming (never a directory that is not a hicra run; docs/run-directory.md)."},
+    )
     rollouts_per_step: int | None = field(
         default=None,
         metadata={"help": "How many rollouts to keep per generation step in the run directory; None keeps all."},

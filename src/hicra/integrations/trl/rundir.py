@@ -27,9 +27,28 @@ from torch import Tensor
 
 from hicra.dynamics.accumulators import step_metrics
 from hicra.runs import RunWriter
+from hicra.runs.ownership import Claim, claim_run_dir, clear_run
 
 HICRA_PREFIX = "hicra/"
 TRL_PREFIX = "trl/"
+WRITER = "hicra train --backend trl"
+# What a resumed TRL run must share with the run recorded in its run directory.
+RUN_OPTIONS = ("credit_mode", "alpha", "credit_options", "detector")
+
+
+def run_dir_of(args: Any) -> str:
+    """The hicra run directory of a TRL run: --rollout_dir, else <output_dir>/hicra_run."""
+    return args.rollout_dir or os.path.join(args.output_dir, "hicra_run")
+
+
+def claim(args: Any, model: str | None, resuming: bool) -> Claim:
+    """What a TRL run may do with its hicra run directory (`hicra.runs.ownership`): create it,
+    continue the run there when resuming with the same credit options and model, or replace
+    it with --overwrite_run_dir; never a directory hicra did not write, nor the model's."""
+    options = {name: getattr(args, name) for name in RUN_OPTIONS} | {"model": model}
+    return claim_run_dir(run_dir_of(args), options, writer=WRITER, resume=resuming,
+                         force=getattr(args, "overwrite_run_dir", False),
+                         protect={"--model": model}, what="run directory (--rollout_dir)")
 
 
 def prompt_text(prompt: Any) -> str:
@@ -79,7 +98,7 @@ class TrlRunRecorder:
         self.lexicon = lexicon
         self.tokenizer = tokenizer
         self.accelerator = accelerator
-        self.run_dir = args.rollout_dir or os.path.join(args.output_dir, "hicra_run")
+        self.run_dir = run_dir_of(args)
         self.started = False
         self._resuming = False
         self._config: dict[str, Any] = {}
@@ -99,12 +118,16 @@ class TrlRunRecorder:
     def start(self, config: dict[str, Any], resuming: bool) -> None:
         """Called at ``train()``: a fresh run directory is created now, so a clash fails early."""
         self.started, self._resuming, self._config = True, resuming, config
-        if self.args.write_run_dir and self.is_main and not resuming:
-            self._writer = RunWriter(self.run_dir, config)
+        if self.args.write_run_dir and self.is_main:
+            decision = claim(self.args, config.get("model"), resuming)
+            if decision.action == "replace":
+                clear_run(self.run_dir)
+            if decision.action != "resume":
+                self._writer = RunWriter(self.run_dir, config, writer=WRITER)
 
     def _run_writer(self, step: int) -> RunWriter:
         if self._writer is None:  # resuming: keep the metrics and rollouts of earlier steps
-            self._writer = RunWriter(self.run_dir, self._config, resume_from_step=max(step - 1, 0))
+            self._writer = RunWriter(self.run_dir, self._config, resume_from_step=max(step - 1, 0), writer=WRITER)
         return self._writer
 
     def close(self) -> None:

@@ -18,13 +18,14 @@ verl applies the model's chat template to `prompt` itself; `ground_truth` is wha
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any
 
+from hicra.cli_args import ArgumentParser
+from hicra.errors import InputError, command
 from hicra.tasks.base import Problem
-from hicra.tasks.datasets import DEFAULT_INSTRUCTION, DatasetError, load_math_problems
+from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems
 
 
 def verl_record(problem: Problem, index: int, split: str, data_source: str | None = None,
@@ -54,8 +55,15 @@ def convert(paths: list[str], out: str, *, split: str = "train", data_source: st
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from hicra.runs.ownership import check_writable
+
+    if os.path.isdir(out):
+        raise InputError(f"--out {out}: is a directory; expected a .parquet file path")
+    if any(os.path.exists(p) and os.path.samefile(p, out) for p in paths if os.path.exists(out)):
+        raise InputError(f"--out {out}: is also an input; write the output elsewhere")
     if os.path.exists(out) and not force:
-        raise FileExistsError(f"{out} exists; pass --force to overwrite it")
+        raise InputError(f"{out} exists; pass --force to overwrite it")
+    check_writable(os.path.dirname(os.path.abspath(out)), "--out folder")
     rows: list[dict[str, Any]] = []
     for path in paths:
         for problem in load_math_problems(path, prompt_field, answer_field, instruction, deduplicate=deduplicate):
@@ -65,8 +73,9 @@ def convert(paths: list[str], out: str, *, split: str = "train", data_source: st
     return len(rows)
 
 
+@command("hicra to-verl")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hicra-to-verl", description="math datasets -> verl RL parquet")
+    parser = ArgumentParser(prog="hicra to-verl", description="math datasets -> verl RL parquet")
     parser.add_argument("inputs", nargs="+", help="parquet/json/jsonl files")
     parser.add_argument("--out", required=True, help="output .parquet")
     parser.add_argument("--split", default="train")
@@ -78,14 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deduplicate", action="store_true", help="drop repeated (problem, answer) rows")
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     args = parser.parse_args(argv)
-    try:
-        count = convert(args.inputs, args.out, split=args.split, data_source=args.data_source,
-                        prompt_field=args.prompt_field, answer_field=args.answer_field,
-                        instruction=args.instruction, system_prompt=args.system_prompt,
-                        deduplicate=args.deduplicate, force=args.force)
-    except (DatasetError, FileExistsError) as error:
-        print(f"hicra-to-verl: {error}", file=sys.stderr)
-        return 2
+    count = convert(args.inputs, args.out, split=args.split, data_source=args.data_source,
+                    prompt_field=args.prompt_field, answer_field=args.answer_field,
+                    instruction=args.instruction, system_prompt=args.system_prompt,
+                    deduplicate=args.deduplicate, force=args.force)
     print(f"wrote {count} rows to {args.out}")
     return 0
 

@@ -5,7 +5,25 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hicra.cli_args import FRACTION, Range, check_fields
+from hicra.errors import InputError
+
 OP_SYMBOLS = ("+", "-", "*")
+
+
+# The range of every numeric field (`hicra.cli_args.check_fields`): small enough to enumerate
+# the world (len(ops) ** (n_numbers - 1) strategies).
+BOUNDS = {
+    "modulus": Range(2, 10_000),
+    "n_numbers": Range(2, 10),
+    "max_attempts": Range(1, 100),
+    "phrase_zipf": Range(0, 100),
+    **dict.fromkeys(
+        ("add_error_rate", "mul_error_rate", "first_choice_oracle_rate", "check_rate",
+         "backtrack_rate", "repeat_strategy_rate"),
+        FRACTION,
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -68,32 +86,16 @@ class CountdownConfig:
     """Free-form notes kept with the config (never read by the world)."""
 
     def __post_init__(self) -> None:
-        if self.modulus < 2:
-            raise ValueError(f"CountdownConfig.modulus: expected an integer >= 2, got {self.modulus}")
-        if self.n_numbers < 2:
-            raise ValueError(f"CountdownConfig.n_numbers: expected >= 2, got {self.n_numbers}")
+        check_fields(self, BOUNDS, lambda name: f"CountdownConfig.{name}", skip=("ops",))
+        if not isinstance(self.ops, (tuple, list)):
+            raise InputError(f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, got {self.ops!r:.40}")
         bad = [op for op in self.ops if op not in OP_SYMBOLS]
         if bad or not self.ops or len(set(self.ops)) != len(self.ops):
-            raise ValueError(
+            raise InputError(
                 f"CountdownConfig.ops: expected distinct symbols among {OP_SYMBOLS}, got {self.ops}"
             )
-        for name in (
-            "add_error_rate",
-            "mul_error_rate",
-            "first_choice_oracle_rate",
-            "check_rate",
-            "backtrack_rate",
-            "repeat_strategy_rate",
-        ):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"CountdownConfig.{name}: expected a probability in [0, 1], got {value}")
-        if self.max_attempts < 1:
-            raise ValueError(f"CountdownConfig.max_attempts: expected >= 1, got {self.max_attempts}")
-        if self.phrase_zipf < 0:
-            raise ValueError(f"CountdownConfig.phrase_zipf: expected >= 0, got {self.phrase_zipf}")
         if self.unique_solution and len(self.ops) ** (self.n_numbers - 1) < 2:
-            raise ValueError("CountdownConfig.unique_solution needs at least two strategies")
+            raise InputError("CountdownConfig.unique_solution needs at least two strategies")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict (tuples become lists); `CountdownConfig.from_dict` inverts it."""
@@ -102,11 +104,14 @@ class CountdownConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CountdownConfig":
+    def from_dict(cls, data: dict[str, Any]) -> CountdownConfig:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"CountdownConfig: unknown fields {sorted(unknown)}")
         data = dict(data)
         if "ops" in data:
+            if not isinstance(data["ops"], (list, tuple, str)):
+                raise ValueError(f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, "
+                                 f"got {data['ops']!r:.40}")
             data["ops"] = tuple(data["ops"])
         return cls(**data)
