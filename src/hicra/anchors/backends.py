@@ -159,13 +159,11 @@ def make_backend(
         raise ValueError(
             "backend 'vllm': vLLM is not installed (pip install vllm), use --backend builtin"
         )
-    from hicra.models import load_model_and_tokenizer
+    from hicra.models import load_model_and_tokenizer, resolve_model
 
-    if use_vllm:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(str(model_spec))
-        return VLLMBackend(str(model_spec), temperature, top_p, max_new_tokens), tokenizer
+    if use_vllm:  # aliases and .gguf files resolve to the converted local checkpoint first
+        backend = VLLMBackend(resolve_model(model_spec), temperature, top_p, max_new_tokens)
+        return backend, backend.llm.get_tokenizer()
     model, tokenizer = load_model_and_tokenizer(model_spec)
     model.to(device)
     return BuiltinBackend(model, tokenizer, temperature, top_p, max_new_tokens), tokenizer
