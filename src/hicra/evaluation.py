@@ -28,7 +28,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from hicra.cli_args import POSITIVE_COUNT, SEED, Range
 from hicra.errors import InputError, command
@@ -45,49 +45,50 @@ OUTPUTS = ("samples", "results.json", "results.md")  # what eval writes besides 
 
 @dataclass
 class EvalConfig:
-    """Options of one evaluation (one source of truth for the command line).
-
-    model: a checkpoint directory, a model alias (smollm2-135m), a .gguf file or a Hub id.
-    data: benchmark files (parquet/json/jsonl); each file is one row of the table.
-    task: a generated task instead of (or besides) files: `word-arith` (its `limit` problems,
-        default 200, drawn with `seed`); task_options: its options, e.g. {"difficulty": 1}.
-    out: output directory.
-    n: samples per problem (the paper: 32 for AIME, 4 for AMC23).
-    temperature: sampling temperature (0 = greedy: all n samples are identical).
-    top_p: nucleus sampling threshold.
-    max_new_tokens: longest response; longer ones are cut and counted as truncated.
-    backend: "auto" (vLLM if installed, else transformers), "vllm" or "hf".
-    batch_size: sequences generated together by the transformers backend.
-    prompt_field / answer_field: dataset columns (None = auto-detect, see hicra.tasks.datasets).
-    instruction: appended to every problem; system_prompt: optional system message.
-    limit: evaluate only the first `limit` problems of each file.
-    seed: sampling seed.
-    timeout_s: deadline of one math-verify check (a timeout counts as wrong).
-    tensor_parallel_size: GPUs per vLLM engine.
-    force: overwrite an existing results.json (and discard saved samples).
-    """
+    """Options of one evaluation: the one source of the command line's flags
+    (`hicra.cli_args.add_dataclass_flags`)."""
 
     model: str
+    """A checkpoint directory, a model alias (smollm2-135m), a .gguf file or a Hub id."""
     data: list[str]
+    """Benchmark files (parquet/json/jsonl); each file is one row of the table."""
     out: str = "eval"
+    """Output directory."""
     n: int = 32
+    """Samples per problem (the paper: 32 for AIME, 4 for AMC23)."""
     temperature: float = 0.6
+    """Sampling temperature (0 = greedy: all n samples are identical)."""
     top_p: float = 1.0
+    """Nucleus sampling threshold."""
     max_new_tokens: int = 4096
-    backend: str = "auto"
+    """Longest response; longer ones are cut and counted as truncated."""
+    backend: Literal["auto", "vllm", "hf"] = "auto"
+    """"auto" (vLLM if installed, else transformers), "vllm" or "hf"."""
     batch_size: int = 64
+    """Sequences generated together by the transformers backend."""
     prompt_field: str | None = None
+    """Dataset column of the problem (None: auto-detect, see hicra.tasks.datasets)."""
     answer_field: str | None = None
+    """Dataset column of the reference answer (None: auto-detect)."""
     instruction: str | None = None
+    """Appended to every problem (None: the default boxed-answer instruction)."""
     system_prompt: str | None = None
+    """Optional system message."""
     limit: int | None = None
+    """Evaluate only the first `limit` problems of each file (and of a generated task)."""
     seed: int = 0
+    """Sampling seed (and the seed that draws a generated task's problems)."""
     timeout_s: float = 5.0
+    """Deadline of one math-verify check in seconds (a timeout counts as wrong)."""
     tensor_parallel_size: int = 1
+    """GPUs per vLLM engine."""
     force: bool = False
+    """Overwrite an existing results.json (and discard saved samples)."""
     task: str | None = None
+    """A generated task instead of (or besides) files: word-arith (its `limit` problems,
+    default 200, drawn with `seed`)."""
     task_options: dict | None = None
-
+    """Options of `task`, e.g. {"difficulty": 1} (a JSON object on the command line)."""
 
 BOUNDS = {  # the range of every numeric option (`hicra.cli_args.check_fields`)
     "n": Range(1, 10**6),
@@ -423,27 +424,21 @@ def check_config(config: EvalConfig) -> dict[str, str]:
 
 
 def parse_args(argv: list[str]) -> EvalConfig:
-    from hicra.cli_args import ArgumentParser
+    """EvalConfig from the command line: one flag per field (`hicra.cli_args`), the data
+    files as a list and the task options as JSON."""
+    from hicra.cli_args import ArgumentParser, add_dataclass_flags, dataclass_values
 
-    defaults = EvalConfig(model="", data=[])
     parser = ArgumentParser(prog="hicra eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True,
                         help="checkpoint directory, model alias (smollm2-135m), .gguf file or Hub id")
     parser.add_argument("--data", nargs="+", default=[], help="benchmark files (parquet/json/jsonl)")
-    parser.add_argument("--task", default=None, help=f"a generated task ({', '.join(EVAL_TASKS)}): "
-                        f"--limit problems (default {TASK_PROBLEMS}) drawn with --seed")
     parser.add_argument("--task-options", type=json.loads, default=None, metavar="JSON",
                         help='options of --task as a JSON object, e.g. \'{"difficulty": 1}\'')
-    parser.add_argument("--out", default=defaults.out, help="output directory (default: eval)")
-    for name in ("n", "batch_size", "limit", "seed", "tensor_parallel_size", "max_new_tokens"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("temperature", "top_p", "timeout_s"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    parser.add_argument("--backend", choices=("auto", "vllm", "hf"), default=defaults.backend)
-    for name in ("prompt_field", "answer_field", "instruction", "system_prompt"):
-        parser.add_argument(f"--{name.replace('_', '-')}", default=None)
-    parser.add_argument("--force", action="store_true", help="overwrite an existing results.json")
-    return EvalConfig(**vars(parser.parse_args(argv)))
+    add_dataclass_flags(parser, EvalConfig, skip=("model", "data", "task_options"))
+    args = parser.parse_args(argv)
+    values = dataclass_values(args, EvalConfig)
+    return EvalConfig(**{**values, "model": args.model, "data": list(args.data),
+                         "task_options": args.task_options})
 
 
 @command("hicra eval")

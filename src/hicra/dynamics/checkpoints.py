@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from hicra.cli_args import SEED, Range
 from hicra.errors import first_line
 from hicra.runs.readers import InputFormatError
 
@@ -54,6 +55,17 @@ class CheckpointConfig:
     """torch device."""
     seed: int = 0
     """Sampling seed (the same for every checkpoint, so differences come from the model)."""
+
+
+BOUNDS = {  # the range of every numeric option (`hicra.cli_args.check_fields`)
+    "samples": Range(1, 10**6),
+    "max_new_tokens": Range(1, 10**7),
+    "temperature": Range(0, 100),  # 0: greedy
+    "max_prompts": Range(1, 10**9),
+    "prompts_per_batch": Range(1, 10**6),
+    "score_batch": Range(1, 10**6),
+    "seed": SEED,
+}
 
 
 def checkpoint_step(path: Path, position: int) -> int:

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hicra.cli_args import ArgumentParser, bounded
+from hicra.cli_args import ArgumentParser, add_dataclass_flags, bounded, dataclass_values
 from hicra.errors import InputError, command
 from hicra.runs.readers import FORMATS, FieldMap
 
@@ -57,12 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"JSONL/parquet field(s) holding the {name} (default: {getattr(FieldMap, name)})")
     g = p.add_argument_group("checkpoints (RUNs are model directories)")
     g.add_argument("--prompts", type=Path, help="JSONL/parquet prompt set: sample, score and measure each checkpoint")
-    g.add_argument("--samples", type=bounded(int, low=1, high=10**6), default=4, help="responses per prompt (default 4)")
-    g.add_argument("--max-new-tokens", type=bounded(int, low=1, high=10**7), default=512)
-    g.add_argument("--temperature", type=bounded(float, low=0), default=1.0, help="sampling temperature (0: greedy)")
-    g.add_argument("--max-prompts", type=bounded(int, low=1), default=None, help="use only the first N prompts")
-    g.add_argument("--device", default="cpu")
-    g.add_argument("--seed", type=bounded(int, low=0, high=2**63 - 1), default=0)
+    from hicra.dynamics.checkpoints import CheckpointConfig
+
+    add_dataclass_flags(g, CheckpointConfig)
     return p
 
 
@@ -161,10 +158,14 @@ def analyze_main(argv: list[str] | None = None) -> int:
         raise InputError(f"--name given {len(args.name)} times for {len(args.runs)} runs; give one per RUN")
     checkpoints = args.prompts is not None
     if checkpoints:
+        from hicra.cli_args import check_fields
+        from hicra.dynamics.checkpoints import BOUNDS, CheckpointConfig
         from hicra.models.checks import check_device
         from hicra.models.loading import check_model
 
-        check_device(args.device, "--device")
+        cfg = CheckpointConfig(**dataclass_values(args, CheckpointConfig))
+        check_fields(cfg, BOUNDS, lambda name: "--" + name.replace("_", "-"))
+        check_device(cfg.device, "--device")
         if not args.prompts.is_file():
             raise InputError(f"--prompts {args.prompts}: no such file (expected a JSONL or parquet prompt set)")
         for run in args.runs:
@@ -181,11 +182,8 @@ def analyze_main(argv: list[str] | None = None) -> int:
     lexicon = _detector(load_detector, args.detector) if args.detector else None
     if checkpoints:
         lexicon = lexicon or load_detector("lexicon")
-        from hicra.dynamics.checkpoints import CheckpointConfig, checkpoints_to_run
+        from hicra.dynamics.checkpoints import checkpoints_to_run
 
-        cfg = CheckpointConfig(samples=args.samples, max_new_tokens=args.max_new_tokens,
-                               temperature=args.temperature, max_prompts=args.max_prompts,
-                               device=args.device, seed=args.seed)
         run_dir = checkpoints_to_run(args.runs, args.prompts, args.out / CHECKPOINT_RUN, lexicon, cfg,
                                      progress=progress, force=args.force)
         sources = [run_dir]
