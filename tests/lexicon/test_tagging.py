@@ -193,11 +193,37 @@ def test_property_mask_one_entry_per_token_and_exact(tokenizers_by_family, text,
     result = tag(DEFAULT, text, tok)
     assert len(result.planning_mask) == len(result.tokens)
     assert result.planning_mask.tolist() == reference_mask(DEFAULT, text, result.offsets).tolist()
-    if family != "wordpiece":  # lossless families: ids alone give the same mask
+    # ids that decode back to the text give the same mask from ids alone. WordPiece loses the
+    # spacing, and an unknown-token id loses its characters (the unigram test tokenizer has
+    # no "\n"): tag_batch cannot see text the ids do not hold (test_unknown_token_...).
+    if family != "wordpiece" and tok.decode(result.token_ids, skip_special_tokens=True) == text:
         ids = result.token_ids[None]
         batch = tag_batch(DEFAULT, ids, tok, np.ones_like(ids, dtype=bool))
         assert batch.shape == ids.shape
         assert batch[0].tolist() == result.planning_mask.tolist()
+
+
+def test_unknown_token_hides_its_text_from_tag_batch(tokenizers_by_family):
+    """Regression ('we\ncan ', unigram tokenizer without "\n"): the newline becomes the
+    unknown token, whose text the ids do not hold. `tag` reads the text and finds "we can"
+    across the newline; `tag_batch` sees an unknown token, which stands as a "\x00" boundary,
+    and marks nothing. Tokenizers that keep the newline agree on both paths."""
+    text = "we\ncan "
+    tok = tokenizers_by_family["unigram_metaspace"]
+    result = tag(DEFAULT, text, tok)
+    unk = tok.convert_tokens_to_ids("<unk>")
+    assert result.token_ids.tolist().count(unk) == 1
+    assert tok.decode(result.token_ids, skip_special_tokens=True) == "wecan "
+    assert result.planning_mask.tolist() == [True] * 6 + [False]  # ▁ we <unk> c a n ▁
+    ids = result.token_ids[None]
+    assert decode_rows(piece_table(tok), [result.token_ids]).text == "we\x00can "
+    assert not tag_batch(DEFAULT, ids, tok, np.ones_like(ids, dtype=bool)).any()
+    for family in ("byte_level", "sentencepiece_byte_fallback"):
+        lossless = tag(DEFAULT, text, tokenizers_by_family[family])
+        assert tokenizers_by_family[family].decode(lossless.token_ids) == text
+        assert lossless.planning_mask.any()
+        batch = tag_batch(DEFAULT, lossless.token_ids[None], tokenizers_by_family[family])
+        assert batch[0].tolist() == lossless.planning_mask.tolist()
 
 
 def test_unknown_decoder_uses_the_aligned_fallback(tokenizers_by_family):

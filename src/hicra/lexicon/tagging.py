@@ -123,7 +123,10 @@ def tag_batch(
 
     The text each row decodes to is matched as a whole, so a phrase split over several
     tokens marks all of them. Padding may sit anywhere; only the order of the real tokens
-    of a row matters.
+    of a row matters. Only the text the ids hold is matched: an unknown-token id (a
+    character outside the vocabulary) stands as a "\x00" boundary, so ``tag`` on the
+    original text can mark a phrase across it ("we\ncan" when "\n" is unknown) where
+    ``tag_batch`` of the same ids cannot.
     """
     import torch
 
