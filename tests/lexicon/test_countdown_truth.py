@@ -69,10 +69,11 @@ def test_lexicon_detectors_never_mark_an_arithmetic_step(name):
 
 
 def test_sentence_detector_transfer():
-    """Trained on math traces only: it finds every backtrack, but a countdown "sentence" is a
-    whole attempt (choose, steps and check up to the "."), so whole-sentence spans also cover
-    steps; conclusions are almost never marked."""
+    """Trained on math traces only: it finds every backtrack ("wait, let us try a different
+    approach ."), but a countdown "sentence" is a whole attempt (choose, arithmetic steps and
+    check up to the "."), mostly digits and operators, which the math labels call computation:
+    whole-sentence spans mark all of it or none, and the head marks none of it."""
     shares = move_detection("sentence")
     assert shares["backtrack"] >= 0.95
-    assert shares["conclude"] <= 0.1
-    assert shares["step"] > 0.3
+    assert shares["step"] <= 0.05 and shares["choose"] <= 0.05
+    assert shares["conclude"] <= 0.2

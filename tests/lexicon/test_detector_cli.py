@@ -73,6 +73,18 @@ def test_missing_field_names_file_line_field(tmp_path, capsys):
     assert code == 2 and err.strip().endswith(f"{path}:2: field chunks[1].function_tags missing")
 
 
+@pytest.mark.parametrize("command", ["eval", "train"])
+def test_training_needs_two_problems(tmp_path, capsys, command):
+    """Folds group traces by problem: one problem gets one line and exit 2, nothing written."""
+    path = _labelled(tmp_path)
+    path.write_text(path.read_text().replace('"problem_id": "b"', '"problem_id": "a"'))
+    out = tmp_path / "new.npz"
+    extra = ["--cv", "2"] if command == "eval" else ["--out", str(out)]
+    code, _, err = _run(["detector", command, str(path), *extra], capsys)
+    assert code == 2 and err.count("\n") == 1 and "at least 2 problems" in err
+    assert not out.exists()
+
+
 def test_corrupt_weights_name_the_file_and_the_command(tmp_path, capsys):
     weights = tmp_path / "head.npz"
     weights.write_bytes(b"\x00garbage")

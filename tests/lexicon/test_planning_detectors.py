@@ -193,6 +193,76 @@ def test_collapsed_head_equals_sklearn():
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
 
 
+def test_second_stage_folds_exactly_and_reads_only_its_row():
+    """`collapse` with a context stage gives sklearn's two-stage logits; context features of a
+    batch are those of each row alone."""
+    from sklearn.linear_model import LogisticRegression
+
+    from hicra.lexicon import sentence_train as st
+    from hicra.lexicon.labelled import LabelledTrace
+    from hicra.lexicon.sentence_context import context_features
+
+    rng = np.random.default_rng(1)
+    table = rng.normal(size=(30522, 384)).astype(np.float32)
+    words = ["let me try", "maybe we can", "3 + 4 = 7", "so x = 12", "wait, check it"]
+    traces = []
+    for k in range(10):
+        text = ". ".join(rng.choice(words, 7)) + "."
+        starts, ends = split_sentences(text)
+        tags = [
+            "self_checking" if text[s:e][0] in "lmw" else "active_computation"
+            for s, e in zip(starts, ends)
+        ]
+        traces.append(LabelledTrace(text, starts, ends, tags, np.zeros(len(starts)), f"t{k}"))
+    tokens = st.trace_tokens(traces)
+    sparse, emb, hand = st.design(tokens, table)
+    y = np.concatenate([t.planning for t in traces])
+    row = np.concatenate([[i] * len(t.starts) for i, t in enumerate(traces)])
+    model, scaled = st._fit(sparse, emb, hand, y)
+    s = model.decision_function(scaled.matrix(sparse, emb, hand))
+    features = context_features(s, row, hand)
+    head = st.collapse(model, scaled, table, 0.5, {}, st.fit_context(features, y))
+    mu, sd = features.mean(0), features.std(0) + 1e-8
+    second = LogisticRegression(C=st.CONTEXT_C, max_iter=5000).fit((features - mu) / sd, y)
+    expected = second.decision_function((features - mu) / sd)
+    got = np.concatenate([head.planning_logits(t) for t in tokens])
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    alone = [context_features(s[row == i], row[row == i], hand[row == i]) for i in range(10)]
+    np.testing.assert_array_equal(features, np.vstack(alone))
+    batch = sentence_tokens("\x00".join(t.text for t in traces[:3]))
+    assert batch.row.tolist() == row[: len(batch.row)].tolist()
+    np.testing.assert_allclose(
+        head.planning_logits(batch), np.concatenate([head.planning_logits(t) for t in tokens[:3]])
+    )
+
+
+CHUNK = {"chunk": "So x = 1.", "function_tags": ["x"], "counterfactual_importance_kl": 1}
+
+
+def test_folds_group_the_traces_of_a_problem(tmp_path):
+    """Traces of one problem (other model, other outcome) never sit on both sides of a fold."""
+    from hicra.lexicon.sentence_train import problem_folds
+
+    records = [
+        {"problem_id": p, "model": m, "is_correct": c, "chunks": [CHUNK]}
+        for p in ("p1", "p2", "p3")
+        for m in ("a", "b")
+        for c in (True, False)
+    ]
+    path = tmp_path / "four_per_problem.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    traces = read_labelled(path)
+    problems = np.array([t.problem for t in traces])
+    assert problems.tolist() == ["p1"] * 4 + ["p2"] * 4 + ["p3"] * 4
+    assert len({t.group for t in traces}) == 12
+    folds = problem_folds(problems, 5)
+    assert len(folds) == 3
+    for train, test in folds:
+        assert not set(problems[train]) & set(problems[test]) and len(set(problems[test])) == 1
+    with pytest.raises(ValueError, match="at least 2 problems"):
+        problem_folds(problems[:4], 5)
+
+
 def test_threshold_for_recall():
     from hicra.lexicon.sentence_train import threshold_for_recall
 

@@ -8,10 +8,11 @@
 
 `eval` scores any detector (a registered name, a lexicon file, a weights .npz) on a labelled
 file (format: `hicra.lexicon.labelled`). ``--cv K`` instead trains the `sentence` family
-afresh in K grouped folds and scores each fold's held-out traces only: use it for a trained
-detector on the file it was trained on. `train` prints the grouped CV of the recipe, then fits
-on every trace and writes the weights (``--out``, default the package's own file, which is
-replaced only with ``--force``) and a provenance JSON beside them. Bad input: one line, exit 2.
+afresh in K folds grouped by problem and scores each fold's held-out traces only: use it
+for a trained detector on the file it was trained on. `train` prints the grouped CV of the
+recipe, then fits on every trace and writes the weights (``--out``, default the package's own
+file, which is replaced only with ``--force``) and a provenance JSON beside them. Training
+needs traces of at least two problems. Bad input: one line, exit 2.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         type=bounded(int, low=0, high=1000),
         default=0,
         metavar="K",
-        help="sentence / sentence-grams only: train in K grouped folds, score held-out traces",
+        help="sentence / sentence-grams only: train in K folds grouped by problem, score the "
+        "held-out problems' traces",
     )
     ev.add_argument(
         "--target-recall",
@@ -74,13 +76,13 @@ def _parser() -> argparse.ArgumentParser:
         "--inner-folds",
         type=bounded(int, low=2, high=1000),
         default=5,
-        help="grouped folds that choose the threshold",
+        help="folds (grouped by problem) that choose C and the threshold",
     )
     tr.add_argument(
         "--target-recall",
         type=bounded(float, low=0, high=1, low_open=True),
         default=0.8,
-        help="threshold: the highest whose inner out-of-fold recall reaches this",
+        help="threshold: the highest whose inner out-of-fold recall still reaches this",
     )
     tr.add_argument(
         "--rebuild-embedding", action="store_true", help="distil the static MiniLM again"
@@ -111,6 +113,15 @@ def _traces(path: Path):
         raise CliError(str(err)) from None
 
 
+def _two_problems(traces, path: Path) -> None:
+    """Training folds group traces by problem: at least two problems are needed."""
+    if len({t.problem for t in traces}) < 2:
+        raise CliError(
+            f"{path}: training needs traces of at least 2 problems (field problem_id), "
+            f"found {len({t.problem for t in traces})}"
+        )
+
+
 def _eval(args) -> int:
     from hicra.lexicon import load_detector
     from hicra.lexicon.labelled import covered_share, detected_sentences, evaluate
@@ -127,17 +138,22 @@ def _eval(args) -> int:
         from hicra.lexicon.minilm_static import static_embeddings
         from hicra.lexicon.sentence_train import cross_validate
 
+        _two_problems(traces, args.labelled)
         mode = "grams" if args.detector == "sentence-grams" else "sentence"
-        result = cross_validate(
-            traces,
-            static_embeddings(),
-            args.cv,
-            args.target_recall,
-            span_mode=mode,
-            progress=lambda line: print(line, file=sys.stderr),
-        )
+        try:
+            result = cross_validate(
+                traces,
+                static_embeddings(),
+                args.cv,
+                args.target_recall,
+                span_mode=mode,
+                progress=lambda line: print(line, file=sys.stderr),
+            )
+        except ValueError as err:  # e.g. fewer than two problems to group by
+            raise CliError(f"{args.labelled}: {err}") from None
         result["detector"] = (
-            f"{args.detector} (grouped {args.cv}-fold CV, threshold from inner folds)"
+            f"{args.detector} ({args.cv}-fold CV grouped by problem, C and threshold from "
+            "inner folds)"
         )
     else:
         result = evaluate([detected_sentences(detector, t) for t in traces], traces)
@@ -174,7 +190,8 @@ def _report(r: dict[str, Any], path: Path) -> str:
     for k, fold in enumerate(r.get("folds", [])):
         lines.append(
             f"  fold {k + 1}: precision {fold['precision']:.3f} recall {fold['recall']:.3f} "
-            f"threshold {fold['threshold']:.3f} ({fold['test_traces']} held-out traces)"
+            f"threshold {fold['threshold']:.3f} C {fold['C']} ({fold['test_traces']} held-out "
+            f"traces of {', '.join(fold['test_problems'])})"
         )
     return "\n".join(lines)
 
@@ -197,6 +214,7 @@ def _train(args) -> int:
     if parent is not None and not parent.is_dir():
         raise CliError(f"--out {out}: cannot be created: {parent} is a file")
     traces = _traces(args.labelled)
+    _two_problems(traces, args.labelled)
     from hicra.lexicon.minilm_static import static_embeddings
     from hicra.lexicon.sentence_train import cross_validate, file_digest, fit_head
 
@@ -209,21 +227,28 @@ def _train(args) -> int:
         f"{args.inner_folds} --target-recall {args.target_recall}",
         "embedding": "static all-MiniLM-L6-v2 (hicra.lexicon.minilm_static)",
     }
-    if args.folds:
-        cv = cross_validate(
-            traces,
-            table,
-            args.folds,
-            args.target_recall,
-            args.inner_folds,
-            progress=lambda line: print(line, file=sys.stderr),
-        )
-        cv["detector"] = f"sentence (grouped {args.folds}-fold CV, threshold from inner folds)"
-        print(_report(cv, args.labelled))
-        meta["grouped_cv"] = {
-            k: cv[k] for k in ("precision", "recall", "f1", "detected_share", "lift", "folds")
-        }
-    head = fit_head(traces, table, args.target_recall, args.inner_folds, meta=meta)
+    try:
+        if args.folds:
+            cv = cross_validate(
+                traces,
+                table,
+                args.folds,
+                args.target_recall,
+                args.inner_folds,
+                progress=lambda line: print(line, file=sys.stderr),
+            )
+            cv["detector"] = (
+                f"sentence ({args.folds}-fold CV grouped by problem, C and threshold from "
+                "inner folds)"
+            )
+            print(_report(cv, args.labelled))
+            meta["grouped_cv"] = {
+                k: cv[k]
+                for k in ("precision", "recall", "f1", "detected_share", "lift", "folds")
+            } | {"grouped_by": "problem", "covered_char_share": cv["covered_char_share"]}
+        head = fit_head(traces, table, args.target_recall, args.inner_folds, meta=meta)
+    except ValueError as err:  # e.g. fewer than two problems to group by
+        raise CliError(f"{args.labelled}: {err}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     head.save(out)
     out.with_suffix(".json").write_text(

@@ -3,8 +3,8 @@
 A labelled file is JSONL (optionally gzipped), one trace a line, in the format of the Thought
 Anchors release (see ../shared/data/README.md): each record has ``chunks``, a list of
 sentences in order, each with ``chunk`` (its text), ``function_tags`` (the first tag is the
-main one) and ``counterfactual_importance_kl``. Records are grouped by ``problem_id`` and
-``model`` when present.
+main one) and ``counterfactual_importance_kl``. Cross-validation groups traces by
+``problem_id`` when present (see `LabelledTrace.problem`).
 
 A trace's text is its chunks joined by " " after a chunk ending in ".", "?" or "!" and by a
 blank line otherwise, which `hicra.lexicon.sentences.split_sentences` cuts back into exactly
@@ -51,7 +51,9 @@ class LabelledTrace:
     ends:       (S,) int64 character end.
     tags:       S main function tags (first tag; "" when a sentence has none).
     importance: (S,) float64 counterfactual_importance_kl (NaN where missing/null).
-    group:      the trace's identity (model/problem_id/line), for grouped cross-validation.
+    group:      the trace's identity (model/problem_id/is_correct#line).
+    problem:    what cross-validation groups by: the record's problem_id (traces of one
+                problem by several models, correct or not, share it), else ``group``.
     """
 
     text: str
@@ -60,9 +62,11 @@ class LabelledTrace:
     tags: list[str]
     importance: np.ndarray
     group: str
+    problem: str = ""
     planning: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
+        self.problem = self.problem or self.group
         self.planning = np.array([t in PLANNING_TAGS for t in self.tags], dtype=bool)  # (S,)
 
     @property
@@ -144,6 +148,7 @@ def _trace(record: dict, path: Path, number: int) -> LabelledTrace:
         tags,
         np.asarray(importance, np.float64),
         f"{group}#{number}",
+        str(record["problem_id"]) if "problem_id" in record else "",
     )
 
 

