@@ -270,6 +270,32 @@ def test_threshold_for_recall():
     assert threshold_for_recall(p, y, 0.6) == 0.7 and threshold_for_recall(p, y, 1.0) == 0.3
 
 
+def test_operating_points_equal_a_brute_force_over_thresholds():
+    """Best precision at recall >= r and best recall at precision >= p over every threshold
+    (ties detected together), AUC as sklearn computes it; -inf is never detected."""
+    from sklearn.metrics import roc_auc_score
+
+    from hicra.lexicon.labelled import operating_points
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        s = np.round(rng.normal(size=200), 1)  # many ties
+        y = rng.random(200) < 0.35 + 0.15 * np.tanh(s)
+        s[rng.random(200) < 0.1] = -np.inf
+        got = operating_points(s, y, 0.8, 0.6)
+        best_p, best_r = float("nan"), 0.0
+        for t in np.unique(s[np.isfinite(s)]):
+            hit = s >= t
+            p, r = (hit & y).sum() / hit.sum(), (hit & y).sum() / y.sum()
+            if r >= 0.8:
+                best_p = p if best_p != best_p else max(best_p, p)
+            if p >= 0.6:
+                best_r = max(best_r, r)
+        assert got["precision_at_recall"] == pytest.approx(best_p, nan_ok=True)
+        assert got["recall_at_precision"] == pytest.approx(best_r)
+        assert got["auc"] == pytest.approx(roc_auc_score(y, np.where(np.isinf(s), -1e9, s)))
+
+
 def test_sentence_spans_are_whole_sentences_or_the_grams_inside():
     text = TEXTS[1]
     whole, grams = (

@@ -123,8 +123,15 @@ def _two_problems(traces, path: Path) -> None:
 
 
 def _eval(args) -> int:
+    import numpy as np
+
     from hicra.lexicon import load_detector
-    from hicra.lexicon.labelled import covered_share, detected_sentences, evaluate
+    from hicra.lexicon.labelled import (
+        covered_share,
+        detected_sentences,
+        evaluate,
+        operating_points,
+    )
 
     if args.cv == 1:
         raise CliError("--cv 1: grouped cross-validation needs at least 2 folds (0: no CV)")
@@ -156,8 +163,13 @@ def _eval(args) -> int:
             "inner folds)"
         )
     else:
-        result = evaluate([detected_sentences(detector, t) for t in traces], traces)
+        detected = [detected_sentences(detector, t) for t in traces]
+        result = evaluate(detected, traces)
         result["covered_char_share"] = covered_share(detector, traces)
+        hit = np.concatenate(detected)  # a fixed detector has one operating point: its own
+        result["curve"] = operating_points(
+            np.where(hit, 1.0, -np.inf), np.concatenate([t.planning for t in traces])
+        )
         result["detector"] = args.detector
     print(json.dumps(result, indent=2) if args.json else _report(result, args.labelled))
     return 0
@@ -182,6 +194,15 @@ def _report(r: dict[str, Any], path: Path) -> str:
     ]
     if "covered_char_share" in r:
         lines.append(f"characters under the mask: {r['covered_char_share']:.3f}")
+    if "curve" in r:
+        c = r["curve"]
+        over = "thresholds on the held-out scores" if "folds" in r else "its one operating point"
+        p_at_r = c["precision_at_recall"]
+        lines.append(
+            f"best over {over}: precision at recall >= {c['recall_target']:.2f}: "
+            f"{'not reached' if p_at_r != p_at_r else f'{p_at_r:.3f}'}; recall at precision >= "
+            f"{c['precision_target']:.2f}: {c['recall_at_precision']:.3f}; AUC {c['auc']:.3f}"
+        )
     lines.append("detected share by function tag:")
     lines += [
         f"  {tag:24} {share:.3f}  (n={r['count_by_tag'][tag]})"
@@ -244,7 +265,7 @@ def _train(args) -> int:
             print(_report(cv, args.labelled))
             meta["grouped_cv"] = {
                 k: cv[k]
-                for k in ("precision", "recall", "f1", "detected_share", "lift", "folds")
+                for k in ("precision", "recall", "f1", "detected_share", "lift", "folds", "curve")
             } | {"grouped_by": "problem", "covered_char_share": cv["covered_char_share"]}
         head = fit_head(traces, table, args.target_recall, args.inner_folds, meta=meta)
     except ValueError as err:  # e.g. fewer than two problems to group by

@@ -211,3 +211,44 @@ def covered_chars(detector: Any, traces: list[LabelledTrace]) -> tuple[int, int]
         covered += int(((np.cumsum(inside)[:-1] > 0) & solid).sum())
         total += int(solid.sum())
     return covered, total
+
+
+def operating_points(
+    scores: np.ndarray, truth: np.ndarray, recall: float = 0.8, precision: float = 0.7
+) -> dict[str, float]:
+    """What any threshold on ``scores`` can reach: an upper bound for a threshold rule.
+
+    scores: (S,) float, higher = more planning; -inf = never detected (e.g. a sentence
+            without a gram for ``sentence-grams``).
+    truth:  (S,) bool planning labels.
+    returns ``precision_at_recall``: the best precision over thresholds whose recall is
+    >= ``recall`` (nan if none reaches it); ``recall_at_precision``: the best recall over
+    thresholds whose precision is >= ``precision`` (0.0 if none); ``auc`` (ties count 1/2).
+    Tied scores are detected together, so only thresholds at distinct scores are counted.
+    The thresholds are picked on the scored sentences themselves, so a nested threshold
+    (chosen without them) can only do as well or worse.
+
+    >>> r = operating_points(np.array([0.9, 0.8, 0.7, 0.1]), np.array([1, 0, 1, 0], bool), 1.0, 1.0)
+    >>> round(r["precision_at_recall"], 3), r["recall_at_precision"], r["auc"]
+    (0.667, 0.5, 0.75)
+    """
+    scores, truth = np.asarray(scores, dtype=np.float64), np.asarray(truth, dtype=bool)
+    order = np.argsort(-scores, kind="stable")
+    s, t = scores[order], truth[order]
+    finite = np.isfinite(s)
+    last = np.flatnonzero(np.append(s[1:] != s[:-1], True) & finite)  # end of each tie group
+    tp = np.cumsum(t)[last]
+    detected = last + 1
+    p, r = tp / detected, tp / max(int(truth.sum()), 1)
+    ok_r, ok_p = r >= recall, p >= precision
+    _, group, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[group]  # ascending, ties averaged
+    n_pos, n_neg = int(truth.sum()), int((~truth).sum())
+    auc = (ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / max(n_pos * n_neg, 1)
+    return {
+        "precision_at_recall": float(p[ok_r].max()) if ok_r.any() else float("nan"),
+        "recall_at_precision": float(r[ok_p].max()) if ok_p.any() else 0.0,
+        "auc": float(auc),
+        "recall_target": recall,
+        "precision_target": precision,
+    }

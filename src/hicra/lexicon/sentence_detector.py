@@ -221,7 +221,8 @@ class SentenceHead:
     bigram_weight: np.ndarray  # (K,) float32
     hand_weight: np.ndarray  # (5,) float64, on raw (unstandardised) hand features
     bias: float
-    context_weight: np.ndarray  # (17,) float64, second stage on raw context features
+    # (12,) = CONTEXT_FEATURES float64: the second stage, on raw context features
+    context_weight: np.ndarray
     context_bias: float
     threshold: float
     meta: dict

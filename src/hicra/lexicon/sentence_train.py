@@ -34,7 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from hicra.lexicon.labelled import LabelledTrace, covered_chars, detected_sentences, evaluate
+from hicra.lexicon.labelled import (
+    LabelledTrace,
+    covered_chars,
+    detected_sentences,
+    evaluate,
+    operating_points,
+)
 from hicra.lexicon.sentence_context import CONTEXT_FEATURES, context_features
 from hicra.lexicon.sentence_detector import (
     BIGRAM_BUCKETS,
@@ -148,7 +154,7 @@ def collapse(
 
 
 def fit_context(features: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Second stage: (weights (17,), bias) of a standardised logistic regression, folded back
+    """Second stage: (weights (12,), bias) of a standardised logistic regression, folded back
     onto the raw context features."""
     from sklearn.linear_model import LogisticRegression
 
@@ -201,9 +207,7 @@ def fit_head(
         oof = np.zeros(len(y))
         for train, test in splits:
             model, scaled = _fit(sparse[train], emb[train], hand[train], y[train], c)
-            oof[test] = model.decision_function(
-                scaled.matrix(sparse[test], emb[test], hand[test])
-            )
+            oof[test] = model.decision_function(scaled.matrix(sparse[test], emb[test], hand[test]))
         auc = float(roc_auc_score(y, oof))
         best = max(best, (auc, c, oof), key=lambda b: b[0])
     auc, c, oof = best
@@ -241,9 +245,14 @@ def cross_validate(
     progress: Any = None,
 ) -> dict[str, Any]:
     """Outer CV grouped by problem, end to end on the held-out text; pooled and per-fold
-    metrics."""
+    metrics, and ``curve``: `operating_points` of the pooled held-out planning logits (for
+    ``span_mode="grams"`` a sentence without a published gram counts as never detected)."""
+    from hicra.lexicon.lexicon import StrategicLexicon
+
     tokens = trace_tokens(traces)
     detected: list[np.ndarray] = [np.zeros(0, bool)] * len(traces)
+    scores: list[np.ndarray] = [np.zeros(0)] * len(traces)
+    lexicon = StrategicLexicon.default()
     per_fold = []
     covered = total = 0
     splits = problem_folds(np.array([t.problem for t in traces]), folds)
@@ -258,6 +267,10 @@ def cross_validate(
         detector = SentenceDetector(head, span_mode)
         for i in test:
             detected[i] = detected_sentences(detector, traces[i])
+            scores[i] = head.planning_logits(tokens[i])
+            if span_mode == "grams":
+                has_gram = detected_sentences(lexicon, traces[i])
+                scores[i] = np.where(has_gram, scores[i], -np.inf)
         c, n = covered_chars(detector, [traces[i] for i in test])
         covered, total = covered + c, total + n
         fold = evaluate([detected[i] for i in test], [traces[i] for i in test])
@@ -278,6 +291,9 @@ def cross_validate(
     result = evaluate(detected, list(traces))
     result["folds"] = per_fold
     result["covered_char_share"] = covered / max(total, 1)
+    result["curve"] = operating_points(
+        np.concatenate(scores), np.concatenate([t.planning for t in traces])
+    )
     return result
 
 
