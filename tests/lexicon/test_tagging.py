@@ -8,7 +8,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hicra.lexicon import StrategicLexicon
+from hicra.lexicon import StrategicLexicon, load_detector
 from hicra.lexicon.pieces import PROBE_TEXT, backend_of, decode_rows, piece_table
 from hicra.lexicon.tagging import overlap_mask, tag, tag_batch
 
@@ -201,6 +201,47 @@ def test_property_mask_one_entry_per_token_and_exact(tokenizers_by_family, text,
         batch = tag_batch(DEFAULT, ids, tok, np.ones_like(ids, dtype=bool))
         assert batch.shape == ids.shape
         assert batch[0].tolist() == result.planning_mask.tolist()
+
+
+DETECTORS = {
+    name: load_detector(name)
+    for name in ("lexicon", "lexicon-clause", "sentence", "sentence-grams")
+}
+# separators all lossless test tokenizers hold ("\n", "\t", "?" are unknown to the unigram one)
+LOSSLESS_SEPS = [" ", "  ", ", ", ". ", ": "]
+
+
+@st.composite
+def representable_rows(draw):
+    row = st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(LOSSLESS_SEPS)), max_size=20)
+    return [
+        "".join(w + s for w, s in parts) for parts in draw(st.lists(row, min_size=1, max_size=4))
+    ]
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    texts=representable_rows(),
+    family=st.sampled_from(["byte_level", "unigram_metaspace", "sentencepiece_byte_fallback"]),
+    detector=st.sampled_from(sorted(DETECTORS)),
+    side=st.sampled_from(["left", "right"]),
+)
+def test_property_tag_batch_equals_tag_on_text_the_ids_hold(
+    tokenizers_by_family, texts, family, detector, side
+):
+    """Every detector, a padded batch of several rows: each row's mask from ids alone equals
+    `tag` on its text, whenever the ids decode back to that text (always, for these texts)."""
+    tok, det = tokenizers_by_family[family], DETECTORS[detector]
+    results = [tag(det, text, tok) for text in texts]
+    for text, result in zip(texts, results):
+        assert tok.decode(result.token_ids, skip_special_tokens=True) == text
+    ids, mask = _pad([r.token_ids for r in results], tok.pad_token_id, side)
+    batch = tag_batch(det, ids, tok, mask)
+    for b, result in enumerate(results):
+        assert batch[b][torch.from_numpy(mask[b])].tolist() == result.planning_mask.tolist()
+        assert not batch[b][torch.from_numpy(~mask[b])].any()
 
 
 def test_unknown_token_hides_its_text_from_tag_batch(tokenizers_by_family):
