@@ -125,7 +125,6 @@ def _two_problems(traces, path: Path) -> None:
 def _eval(args) -> int:
     import numpy as np
 
-    from hicra.lexicon import load_detector
     from hicra.lexicon.labelled import (
         covered_share,
         detected_sentences,
