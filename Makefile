@@ -26,7 +26,7 @@ VERL_STAMP := $(VERL_VENV)/.hicra-installed
 # pip's -c file: the lock less torch (TORCH_SPEC decides torch, so a GPU build can stay)
 PIN        := $(if $(CONSTRAINTS),-c $(VENV)/constraints-no-torch.txt)
 
-.PHONY: install demo demo-quick demo-real test test-core test-verl test-slow bench lint lock clean
+.PHONY: install demo demo-quick demo-real test test-core test-verl test-slow bench lint format lock clean
 
 $(STAMP): pyproject.toml Makefile $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,7 +60,7 @@ $(VERL_STAMP): pyproject.toml Makefile
 	$(VERL_VENV)/bin/python -m pip install --quiet --no-deps -e .
 	touch $(VERL_STAMP)
 
-test: test-core test-verl
+test: lint test-core test-verl
 
 # HICRA_CONSTRAINTS tells the lock test which file to compare with ("" = no lock, skip)
 test-core: $(STAMP)
@@ -81,9 +81,16 @@ BENCH_QUICK := bench_efficiency bench_speed_vs_trl bench_scaling bench_gpu bench
 bench: $(STAMP)
 	set -e; for b in $(BENCH_QUICK); do echo "== $$b --quick"; $(PY) benchmarks/$$b.py --quick; done
 
-# Lint (ruff, settings in pyproject.toml). Not part of `make test`.
+# Lint and format check (ruff, settings in pyproject.toml); part of `make test`.
+# `make format` rewrites the tree the way the check wants it.
+LINT_PATHS := src tests benchmarks tools conftest.py
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks conftest.py
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+
+format: $(STAMP)
+	$(PY) -m ruff format $(LINT_PATHS)
+	$(PY) -m ruff check --fix $(LINT_PATHS)
 
 # After installing, upgrading or adding a dependency in .venv: rewrite the lock from it.
 lock:
