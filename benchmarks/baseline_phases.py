@@ -36,8 +36,9 @@ accuracy (phase 2, exploration). Here it is a number:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -143,7 +144,7 @@ def running_median(y: np.ndarray, window: int) -> np.ndarray:
     half = window // 2
     out = np.empty_like(y, dtype=np.float64)
     for i in range(y.size):
-        seg = y[max(0, i - half): i + half + 1]
+        seg = y[max(0, i - half) : i + half + 1]
         seg = seg[np.isfinite(seg)]
         out[i] = np.median(seg) if seg.size else np.nan
     return out
@@ -177,7 +178,9 @@ def knee_index(y: np.ndarray, min_size: int) -> int:
     return int(algo.predict(n_bkps=1)[0])
 
 
-def series_from_metrics(rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def series_from_metrics(
+    rows: Sequence[Mapping[str, Any]],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Per-step metric dicts -> (steps (S,), {name: (S,) float with NaN where absent}).
 
     Adds rel_perplexity/<class> from nll/<class> (or perplexity/<class>).
@@ -187,21 +190,30 @@ def series_from_metrics(rows: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, 
     names: list[str] = []
     for r in rows:
         for k, v in r.items():
-            if k not in ("step", "time") and k not in names and isinstance(v, (int, float)) and not isinstance(v, bool):
+            if (
+                k not in ("step", "time")
+                and k not in names
+                and isinstance(v, (int, float))
+                and not isinstance(v, bool)
+            ):
                 names.append(k)
     series = {}
     for k in names:
         vals = []
         for r in rows:
             v = r.get(k)
-            vals.append(float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan)
+            vals.append(
+                float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+            )
         series[k] = np.array(vals, dtype=np.float64)
     for cls in ("planning", "execution", "all"):
         if f"nll/{cls}" in series:
             series[f"rel_perplexity/{cls}"] = relative_perplexity(series[f"nll/{cls}"])
         elif f"perplexity/{cls}" in series:
             with np.errstate(divide="ignore", invalid="ignore"):
-                series[f"rel_perplexity/{cls}"] = relative_perplexity(np.log(series[f"perplexity/{cls}"]))
+                series[f"rel_perplexity/{cls}"] = relative_perplexity(
+                    np.log(series[f"perplexity/{cls}"])
+                )
     return steps, series
 
 
@@ -229,7 +241,11 @@ def detect_phases(
     exec_name = _pick(data, EXECUTION_SERIES, config.min_steps)
     sem_name = _pick(data, EXPLORATION_SERIES, config.min_steps)
     acc_name = _pick(data, ACCURACY_SERIES, config.min_steps)
-    signals = {k: v for k, v in (("execution", exec_name), ("exploration", sem_name), ("accuracy", acc_name)) if v}
+    signals = {
+        k: v
+        for k, v in (("execution", exec_name), ("exploration", sem_name), ("accuracy", acc_name))
+        if v
+    }
     evidence: dict[str, Any] = {"steps": int(n)}
     if n < config.min_steps:
         evidence["reason"] = f"only {n} logged steps (< {config.min_steps})"
@@ -253,7 +269,7 @@ def detect_phases(
     turn = int(np.searchsorted(x, turn_step))
     sigma = noise_sigma(ye)
     start, at_turn = smooth[0], smooth[k]
-    end = float(np.median(smooth[-max(1, min_size // 2):]))
+    end = float(np.median(smooth[-max(1, min_size // 2) :]))
     drop_before = start - at_turn
     drop_total = start - end
     # a share of a drop lost in the noise means nothing
@@ -286,13 +302,17 @@ def detect_phases(
             return PhaseResult(turn_step, "two_phase", evidence, signals)
         if _stalls(sem, acc, float(x[-1] - x[turn]), config):
             return PhaseResult(turn_step, "consolidation_stall", evidence, signals)
-        evidence["reason"] = "consolidation found, but the post-turn trend is neither a clear rise nor a stall"
+        evidence["reason"] = (
+            "consolidation found, but the post-turn trend is neither a clear rise nor a stall"
+        )
         return PhaseResult(turn_step, "inconclusive", evidence, signals)
     sem, acc = after(sem_name, 0), after(acc_name, 0)
     _put(evidence, "whole_run", sem_name, sem, acc_name, acc)
     if _explores(sem, acc):
         return PhaseResult(int(x[0]), "exploration_only", evidence, signals)
-    evidence["reason"] = "no significant consolidation and no significant rise of semantic entropy and accuracy"
+    evidence["reason"] = (
+        "no significant consolidation and no significant rise of semantic entropy and accuracy"
+    )
     return PhaseResult(None, "inconclusive", evidence, signals)
 
 
@@ -307,13 +327,24 @@ def _stalls(sem: Slope | None, acc: Slope | None, span: float, config: PhaseConf
     confidence bound (a significant decline always qualifies)."""
     if any(s is not None and s.rises for s in (sem, acc)):
         return False
-    lead, tol = (acc, config.stall_max_accuracy_gain) if acc is not None else (sem, config.stall_max_semantic_gain)
+    lead, tol = (
+        (acc, config.stall_max_accuracy_gain)
+        if acc is not None
+        else (sem, config.stall_max_semantic_gain)
+    )
     if lead is None or not math.isfinite(lead.slope):
         return False
     return lead.high * span < tol
 
 
-def _put(evidence: dict, where: str, sem_name: str | None, sem: Slope | None, acc_name: str | None, acc: Slope | None) -> None:
+def _put(
+    evidence: dict,
+    where: str,
+    sem_name: str | None,
+    sem: Slope | None,
+    acc_name: str | None,
+    acc: Slope | None,
+) -> None:
     if sem is not None:
         evidence[f"semantic_entropy_slope_{where}"] = _slope_dict(sem)
     if acc is not None:
@@ -324,10 +355,14 @@ def _put(evidence: dict, where: str, sem_name: str | None, sem: Slope | None, ac
         evidence.setdefault("missing", []).append("accuracy (no rewards logged)")
 
 
-def _text_only(x, data, sem_name, acc_name, window, min_size, config, evidence, signals) -> PhaseResult:
+def _text_only(
+    x, data, sem_name, acc_name, window, min_size, config, evidence, signals
+) -> PhaseResult:
     """No execution series: phase 1 cannot be measured; report where exploration starts."""
     evidence["reason"] = "no execution-token series (text-only data): phase 1 cannot be measured"
-    evidence.setdefault("missing", []).append("execution entropy/perplexity (needs per-token logp or entropy)")
+    evidence.setdefault("missing", []).append(
+        "execution entropy/perplexity (needs per-token logp or entropy)"
+    )
     if sem_name is None:
         return PhaseResult(None, "inconclusive", evidence, signals)
     ys = data[sem_name]

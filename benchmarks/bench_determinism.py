@@ -53,8 +53,15 @@ def sft_run(steps: int, threads: int) -> dict:
     task = demo_task(load_yaml(recipe_path(False)))
     cfg = replace(sft_config(False, 0), steps=steps, progress=False)
     tokenizer = build_tokenizer(task)
-    model = build_tiny_model(tokenizer, hidden=cfg.hidden, layers=cfg.layers, heads=cfg.heads,
-                             intermediate=cfg.intermediate, max_positions=max(cfg.max_length, 64), seed=cfg.seed)
+    model = build_tiny_model(
+        tokenizer,
+        hidden=cfg.hidden,
+        layers=cfg.layers,
+        heads=cfg.heads,
+        intermediate=cfg.intermediate,
+        max_positions=max(cfg.max_length, 64),
+        seed=cfg.seed,
+    )
     losses, _ = train(model, tokenizer, task, cfg)
     return {"threads": threads, "losses": losses, "weights": weights_digest(model)}
 
@@ -68,11 +75,23 @@ def rl_run(checkpoint: str, steps: int, threads: int, run_dir: Path) -> dict:
     from hicra.trainer.grpo import train
 
     torch.set_num_threads(threads)
-    cfg = replace(load_yaml(recipe_path(False)), model=checkpoint, steps=steps, seed=0, threads=threads,
-                  credit_mode="hicra", run_dir=str(run_dir), resume=False, checkpoint_every=0, progress=False)
+    cfg = replace(
+        load_yaml(recipe_path(False)),
+        model=checkpoint,
+        steps=steps,
+        seed=0,
+        threads=threads,
+        credit_mode="hicra",
+        run_dir=str(run_dir),
+        resume=False,
+        checkpoint_every=0,
+        progress=False,
+    )
     train(cfg)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    metrics = [{k: v for k, v in r.items() if k != "time" and not k.startswith("time/")} for r in rows]
+    metrics = [
+        {k: v for k, v in r.items() if k != "time" and not k.startswith("time/")} for r in rows
+    ]
     final = sorted((run_dir / "checkpoints").iterdir())[-1]
     return {"threads": threads, "metrics": metrics, "weights": weights_digest(final)}
 
@@ -90,7 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sft-steps", type=int, default=20)
     p.add_argument("--rl-steps", type=int, default=5)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts; the first is repeated")
+    p.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="thread counts; the first is repeated",
+    )
     args = p.parse_args(argv)
 
     from hicra.demo import demo_task, recipe_path, sft_config
@@ -104,20 +129,39 @@ def main(argv: list[str] | None = None) -> int:
     for run in sft[1:]:
         same = run["weights"] == sft[0]["weights"] and run["losses"] == sft[0]["losses"]
         label = "repeat" if run is sft[1] else f"{run['threads']} threads"
-        lines.append(f"SFT {args.sft_steps} steps, {first} thread(s) vs {label}: "
-                     + ("identical (losses and weights)" if same else
-                        f"differ (last loss {sft[0]['losses'][-1]!r} vs {run['losses'][-1]!r})"))
+        lines.append(
+            f"SFT {args.sft_steps} steps, {first} thread(s) vs {label}: "
+            + (
+                "identical (losses and weights)"
+                if same
+                else f"differ (last loss {sft[0]['losses'][-1]!r} vs {run['losses'][-1]!r})"
+            )
+        )
     checkpoint = str(run_sft(sft_config(False, 0), demo_task(load_yaml(recipe_path(False)))))
     with tempfile.TemporaryDirectory() as tmp:
-        rl = [rl_run(checkpoint, args.rl_steps, t, Path(tmp) / f"run{i}") for i, t in enumerate([first, first, *others])]
+        rl = [
+            rl_run(checkpoint, args.rl_steps, t, Path(tmp) / f"run{i}")
+            for i, t in enumerate([first, first, *others])
+        ]
     for i, run in enumerate(rl[1:], start=1):
         diff = first_difference(rl[0]["metrics"], run["metrics"])
         same = not diff and run["weights"] == rl[0]["weights"]
         label = "repeat" if i == 1 else f"{run['threads']} threads"
-        lines.append(f"RL {args.rl_steps} steps, {first} thread(s) vs {label}: "
-                     + ("identical (metrics and weights)" if same else f"differ ({diff or 'weights'})"))
-    write_json(out / "results.json", {"machine": machine_info(), "sft_steps": args.sft_steps, "rl_steps": args.rl_steps,
-                                      "sft": sft, "rl": rl, "verdicts": lines})
+        lines.append(
+            f"RL {args.rl_steps} steps, {first} thread(s) vs {label}: "
+            + ("identical (metrics and weights)" if same else f"differ ({diff or 'weights'})")
+        )
+    write_json(
+        out / "results.json",
+        {
+            "machine": machine_info(),
+            "sft_steps": args.sft_steps,
+            "rl_steps": args.rl_steps,
+            "sft": sft,
+            "rl": rl,
+            "verdicts": lines,
+        },
+    )
     (out / "results.md").write_text("\n".join(f"- {line}" for line in lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -63,14 +63,28 @@ ARMS: dict[str, dict] = {
     "hicra_a0.1": {"credit_mode": "hicra", "alpha": 0.1},
     "hicra_a0.5": {"credit_mode": "hicra", "alpha": 0.5},
     "hicra_a1.0": {"credit_mode": "hicra", "alpha": 1.0},
-    "placebo": {"credit_mode": "hicra", "alpha": 0.2, "placebo_mask": True, "metrics_lexicon": "task"},
+    "placebo": {
+        "credit_mode": "hicra",
+        "alpha": 0.2,
+        "placebo_mask": True,
+        "metrics_lexicon": "task",
+    },
     "top_entropy": {"credit_mode": "top_entropy"},
     "entropy_reg": {"credit_mode": "entropy_reg"},
     "clip_cov": {"credit_mode": "clip_cov"},
     "kl_cov": {"credit_mode": "kl_cov"},
 }
-DEFAULT_ARMS = ["grpo", "hicra", "hicra_a0.1", "hicra_a0.5", "hicra_a1.0", "placebo", "top_entropy",
-                "entropy_reg", "clip_cov"]
+DEFAULT_ARMS = [
+    "grpo",
+    "hicra",
+    "hicra_a0.1",
+    "hicra_a0.5",
+    "hicra_a1.0",
+    "placebo",
+    "top_entropy",
+    "entropy_reg",
+    "clip_cov",
+]
 FINAL_LAST = 5  # final accuracy = mean of the last 5 logged steps
 REACH_WINDOW = 5  # steps-to-reach uses a trailing 5-step mean
 DONE = "bench_done.json"
@@ -88,13 +102,18 @@ def arm_overrides(spec: str) -> dict:
     if lexicon:
         if not Path(lexicon).is_file():
             raise SystemExit(f"--arms {spec!r}: lexicon file not found: {lexicon}")
-        return arm_overrides(head) | {"detector": str(Path(lexicon).resolve()), "metrics_lexicon": "task"}
+        return arm_overrides(head) | {
+            "detector": str(Path(lexicon).resolve()),
+            "metrics_lexicon": "task",
+        }
     mode, _, alpha = spec.partition(":")
     try:
         resolve_credit_mode(mode)
         out = {"credit_mode": mode} | ({"alpha": float(alpha)} if alpha else {})
     except (KeyError, ValueError) as err:
-        raise SystemExit(f"--arms: unknown arm {spec!r} ({err}); known: {', '.join(ARMS)} or MODE[:ALPHA]") from None
+        raise SystemExit(
+            f"--arms: unknown arm {spec!r} ({err}); known: {', '.join(ARMS)} or MODE[:ALPHA]"
+        ) from None
     return out
 
 
@@ -149,11 +168,15 @@ def run_all(jobs: list[tuple[str, int, dict]], workers: int) -> None:
     for arm, seed, config in jobs:
         state = run_state(Path(config["run_dir"]), config)
         if state == "fresh" and Path(config["run_dir"]).exists():
-            print(f"{arm} seed {seed}: the run there was made with other options; starting it afresh")
+            print(
+                f"{arm} seed {seed}: the run there was made with other options; starting it afresh"
+            )
             (Path(config["run_dir"]) / DONE).unlink(missing_ok=True)
         if state != "done":
             todo.append((arm, seed, config | {"resume": state == "resume"}))
-    print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already done; {len(todo)} to run on {workers} workers")
+    print(
+        f"{len(jobs) - len(todo)} of {len(jobs)} runs already done; {len(todo)} to run on {workers} workers"
+    )
     if not todo:
         return
     t0 = time.perf_counter()
@@ -169,18 +192,39 @@ def run_all(jobs: list[tuple[str, int, dict]], workers: int) -> None:
                 elapsed = time.perf_counter() - t0
                 eta = elapsed / finished * (len(todo) - finished)
                 if f.exception() is not None:  # keep the other runs going; report at the end
-                    failed.append(f"{arm} seed {seed}: {type(f.exception()).__name__}: {f.exception()}")
-                    print(f"[{finished}/{len(todo)}] {arm} seed {seed} FAILED: {failed[-1]}", flush=True)
+                    failed.append(
+                        f"{arm} seed {seed}: {type(f.exception()).__name__}: {f.exception()}"
+                    )
+                    print(
+                        f"[{finished}/{len(todo)}] {arm} seed {seed} FAILED: {failed[-1]}",
+                        flush=True,
+                    )
                     continue
-                print(f"[{finished}/{len(todo)}] {arm} seed {seed} done; {elapsed / 60:.1f} min elapsed, "
-                      f"~{eta / 60:.1f} min left", flush=True)
-            running = [(futures[f][0], futures[f][1], logged_steps(Path(futures[f][2]["run_dir"])), futures[f][2]["steps"])
-                       for f in pending if f.running()]
+                print(
+                    f"[{finished}/{len(todo)}] {arm} seed {seed} done; {elapsed / 60:.1f} min elapsed, "
+                    f"~{eta / 60:.1f} min left",
+                    flush=True,
+                )
+            running = [
+                (
+                    futures[f][0],
+                    futures[f][1],
+                    logged_steps(Path(futures[f][2]["run_dir"])),
+                    futures[f][2]["steps"],
+                )
+                for f in pending
+                if f.running()
+            ]
             if running and not done:
-                print("  running: " + ", ".join(f"{a}/s{s} {k}/{n}" for a, s, k, n in running), flush=True)
+                print(
+                    "  running: " + ", ".join(f"{a}/s{s} {k}/{n}" for a, s, k, n in running),
+                    flush=True,
+                )
     if failed:
-        raise SystemExit(f"{len(failed)} run(s) failed (rerun the same command to retry them; finished runs are "
-                         "kept):\n  " + "\n  ".join(failed))
+        raise SystemExit(
+            f"{len(failed)} run(s) failed (rerun the same command to retry them; finished runs are "
+            "kept):\n  " + "\n  ".join(failed)
+        )
 
 
 def collect_run(run_dir: Path, lexicon) -> dict:
@@ -190,11 +234,16 @@ def collect_run(run_dir: Path, lexicon) -> dict:
     a = analyze_run(run_dir, lexicon=lexicon)
     acc = a.series.get("accuracy", np.full(a.steps.size, np.nan))
     x = acc[np.isfinite(acc)]
-    return {"steps": a.steps.astype(float).tolist(), "accuracy": acc.tolist(),
-            "final_accuracy": float(x[-FINAL_LAST:].mean()) if x.size else math.nan,
-            "auc": area_under_curve(a.steps, acc),
-            "transition_step": float(a.phases.transition_step) if a.phases.transition_step is not None else math.nan,
-            "phase_kind": a.phases.kind}
+    return {
+        "steps": a.steps.astype(float).tolist(),
+        "accuracy": acc.tolist(),
+        "final_accuracy": float(x[-FINAL_LAST:].mean()) if x.size else math.nan,
+        "auc": area_under_curve(a.steps, acc),
+        "transition_step": float(a.phases.transition_step)
+        if a.phases.transition_step is not None
+        else math.nan,
+        "phase_kind": a.phases.kind,
+    }
 
 
 def summarize(runs: dict[str, dict[int, dict]], seeds: list[int], reference: str) -> dict:
@@ -203,8 +252,9 @@ def summarize(runs: dict[str, dict[int, dict]], seeds: list[int], reference: str
     for arm in runs:
         for s in seeds:
             r = runs[arm][s]
-            r["steps_to_reach_ref"] = steps_to_reach(np.array(r["steps"]), np.array(r["accuracy"], float),
-                                                     ref_final, REACH_WINDOW)
+            r["steps_to_reach_ref"] = steps_to_reach(
+                np.array(r["steps"]), np.array(r["accuracy"], float), ref_final, REACH_WINDOW
+            )
     out = {"reference": reference, "reference_final_accuracy": ref_final, "arms": {}}
     metrics = ("final_accuracy", "auc", "steps_to_reach_ref", "transition_step")
     for arm in runs:
@@ -215,8 +265,10 @@ def summarize(runs: dict[str, dict[int, dict]], seeds: list[int], reference: str
         if arm != reference:
             ref = {m: [runs[reference][s][m] for s in seeds] for m in metrics}
             entry["paired_vs_ref"] = {m: paired_difference(per[m], ref[m]) for m in metrics}
-            ratio = [a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
-                     for a, b in zip(per["steps_to_reach_ref"], ref["steps_to_reach_ref"])]
+            ratio = [
+                a / b if math.isfinite(a) and math.isfinite(b) and b > 0 else math.nan
+                for a, b in zip(per["steps_to_reach_ref"], ref["steps_to_reach_ref"])
+            ]
             entry["steps_ratio_vs_ref"] = describe(ratio)
         out["arms"][arm] = entry
     return out
@@ -225,52 +277,99 @@ def summarize(runs: dict[str, dict[int, dict]], seeds: list[int], reference: str
 def report(summary: dict, seeds: list[int], steps: int, world: str = "Countdown world") -> str:
     ref = summary["reference"]
     n = len(seeds)
-    head = (f"{world}, {n} seeds ({', '.join(map(str, seeds))}), {steps} RL steps, same SFT checkpoint and "
-            f"problem stream per seed. Mean [bootstrap 95% interval over seeds]. Reference: {ref} "
-            f"(final accuracy {summary['reference_final_accuracy']:.3f}).\n\n")
+    head = (
+        f"{world}, {n} seeds ({', '.join(map(str, seeds))}), {steps} RL steps, same SFT checkpoint and "
+        f"problem stream per seed. Mean [bootstrap 95% interval over seeds]. Reference: {ref} "
+        f"(final accuracy {summary['reference_final_accuracy']:.3f}).\n\n"
+    )
     rows = []
     for arm, e in summary["arms"].items():
-        rows.append([arm, fmt_stat(e["final_accuracy"]), fmt_stat(e["auc"]),
-                     f"{fmt_stat(e['steps_to_reach_ref'], 1)} ({e['reached_ref']}/{n} reach)",
-                     f"{fmt_stat(e['transition_step'], 1)} ({e['two_phase_runs']}/{n} two-phase)"])
-    table = markdown_table(["arm", "final accuracy", "AUC (mean accuracy)", f"steps to reach {ref}'s final",
-                            "phase-transition step"], rows)
+        rows.append(
+            [
+                arm,
+                fmt_stat(e["final_accuracy"]),
+                fmt_stat(e["auc"]),
+                f"{fmt_stat(e['steps_to_reach_ref'], 1)} ({e['reached_ref']}/{n} reach)",
+                f"{fmt_stat(e['transition_step'], 1)} ({e['two_phase_runs']}/{n} two-phase)",
+            ]
+        )
+    table = markdown_table(
+        [
+            "arm",
+            "final accuracy",
+            "AUC (mean accuracy)",
+            f"steps to reach {ref}'s final",
+            "phase-transition step",
+        ],
+        rows,
+    )
     diff_rows, significant = [], []
     for arm, e in summary["arms"].items():
         if arm == ref:
             continue
         p = e["paired_vs_ref"]
-        diff_rows.append([arm, fmt_stat(p["final_accuracy"], 1, 100), fmt_stat(p["auc"], 1, 100),
-                          fmt_stat(p["steps_to_reach_ref"], 1), fmt_stat(e["steps_ratio_vs_ref"], 2),
-                          fmt_stat(p["transition_step"], 1)])
-        significant += [f"{arm}: {m} {p[m]['mean'] * (100 if m in ('final_accuracy', 'auc') else 1):+.1f}"
-                        f"{' points' if m in ('final_accuracy', 'auc') else ' steps'}"
-                        for m in ("final_accuracy", "auc", "steps_to_reach_ref", "transition_step")
-                        if p[m]["significant"]]
-    diffs = markdown_table([f"arm - {ref} (paired by seed)", "final accuracy (points)", "AUC (points)",
-                            "steps to reach", "steps ratio", "transition step"], diff_rows)
-    verdict = ("Significant (95% interval excludes 0): " + "; ".join(significant) + "."
-               if significant else f"No difference from {ref} is significant at 95% (every interval includes 0).")
+        diff_rows.append(
+            [
+                arm,
+                fmt_stat(p["final_accuracy"], 1, 100),
+                fmt_stat(p["auc"], 1, 100),
+                fmt_stat(p["steps_to_reach_ref"], 1),
+                fmt_stat(e["steps_ratio_vs_ref"], 2),
+                fmt_stat(p["transition_step"], 1),
+            ]
+        )
+        significant += [
+            f"{arm}: {m} {p[m]['mean'] * (100 if m in ('final_accuracy', 'auc') else 1):+.1f}"
+            f"{' points' if m in ('final_accuracy', 'auc') else ' steps'}"
+            for m in ("final_accuracy", "auc", "steps_to_reach_ref", "transition_step")
+            if p[m]["significant"]
+        ]
+    diffs = markdown_table(
+        [
+            f"arm - {ref} (paired by seed)",
+            "final accuracy (points)",
+            "AUC (points)",
+            "steps to reach",
+            "steps ratio",
+            "transition step",
+        ],
+        diff_rows,
+    )
+    verdict = (
+        "Significant (95% interval excludes 0): " + "; ".join(significant) + "."
+        if significant
+        else f"No difference from {ref} is significant at 95% (every interval includes 0)."
+    )
     return head + table + "\n" + diffs + "\n" + verdict + "\n"
 
 
-def plot(runs: dict[str, dict[int, dict]], seeds: list[int], path: Path, world: str = "Countdown world") -> None:
+def plot(
+    runs: dict[str, dict[int, dict]], seeds: list[int], path: Path, world: str = "Countdown world"
+) -> None:
     """Mean accuracy curve per arm (trailing 5-step mean), band = bootstrap 95% of the mean."""
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(7.5, 4.5))
     rng = np.random.default_rng(0)
     for arm in runs:
-        curves = [trailing_mean(np.array(runs[arm][s]["accuracy"], float), REACH_WINDOW) for s in seeds]
+        curves = [
+            trailing_mean(np.array(runs[arm][s]["accuracy"], float), REACH_WINDOW) for s in seeds
+        ]
         width = min(len(c) for c in curves)
         y = np.vstack([c[:width] for c in curves])  # (seeds, steps)
         x = np.array(runs[arm][seeds[0]]["steps"][:width])
-        line, = ax.plot(x, np.nanmean(y, 0), label=arm, lw=1.4)
+        (line,) = ax.plot(x, np.nanmean(y, 0), label=arm, lw=1.4)
         if len(seeds) > 1:
-            boot = np.nanmean(y[rng.integers(0, len(seeds), (2000, len(seeds)))], axis=1)  # (2000, steps)
-            ax.fill_between(x, *np.nanquantile(boot, [0.025, 0.975], axis=0), color=line.get_color(), alpha=0.12)
+            boot = np.nanmean(
+                y[rng.integers(0, len(seeds), (2000, len(seeds)))], axis=1
+            )  # (2000, steps)
+            ax.fill_between(
+                x, *np.nanquantile(boot, [0.025, 0.975], axis=0), color=line.get_color(), alpha=0.12
+            )
     ax.set_xlabel("RL step")
     ax.set_ylabel(f"accuracy (train batch, trailing {REACH_WINDOW}-step mean)")
-    ax.set_title(f"{world}, {len(seeds)} seeds per arm (band: bootstrap 95% of the mean)", fontsize=9)
+    ax.set_title(
+        f"{world}, {len(seeds)} seeds per arm (band: bootstrap 95% of the mean)", fontsize=9
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
@@ -279,18 +378,39 @@ def plot(runs: dict[str, dict[int, dict]], seeds: list[int], path: Path, world: 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--arms", nargs="+", default=DEFAULT_ARMS, help="arm names (--list-arms) or MODE[:ALPHA][@LEXICON_FILE]")
+    p.add_argument(
+        "--arms",
+        nargs="+",
+        default=DEFAULT_ARMS,
+        help="arm names (--list-arms) or MODE[:ALPHA][@LEXICON_FILE]",
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--steps", type=int, default=None, help="RL steps per run (default: the demo recipe's)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="RL steps per run (default: the demo recipe's)"
+    )
     p.add_argument("--recipe", default=None, help="TrainConfig YAML (default: the demo's)")
     p.add_argument("--workers", type=int, default=2, help="parallel runs (one torch thread each)")
-    p.add_argument("--out", default=None, help="output folder (default benchmarks/out/efficiency[_quick])")
-    p.add_argument("--quick", action="store_true", help="smoke test: quick SFT, demo_quick recipe, 3 arms x 2 seeds")
+    p.add_argument(
+        "--out", default=None, help="output folder (default benchmarks/out/efficiency[_quick])"
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: quick SFT, demo_quick recipe, 3 arms x 2 seeds",
+    )
     p.add_argument("--list-arms", action="store_true")
-    p.add_argument("--model", default=None, help="start every run from this pretrained model (alias such as "
-                   "smollm2-135m, or a checkpoint) instead of the countdown SFT warm start")
-    p.add_argument("--task", choices=("countdown", "word-arith"), default="countdown",
-                   help="task of the default recipe (word-arith needs --model)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="start every run from this pretrained model (alias such as "
+        "smollm2-135m, or a checkpoint) instead of the countdown SFT warm start",
+    )
+    p.add_argument(
+        "--task",
+        choices=("countdown", "word-arith"),
+        default="countdown",
+        help="task of the default recipe (word-arith needs --model)",
+    )
     args = p.parse_args(argv)
     if args.list_arms:
         for name, o in ARMS.items():
@@ -330,19 +450,35 @@ def main(argv: list[str] | None = None) -> int:
     jobs = []  # seed-major: a run stopped part-way leaves every arm with the same seeds done
     for seed in args.seeds:
         for arm in args.arms:
-            cfg = replace(base, model=str(checkpoint), seed=seed, run_dir=str(out / "runs" / arm / f"seed{seed}"),
-                          resume=True, progress=False, threads=1, **overrides[arm])
+            cfg = replace(
+                base,
+                model=str(checkpoint),
+                seed=seed,
+                run_dir=str(out / "runs" / arm / f"seed{seed}"),
+                resume=True,
+                progress=False,
+                threads=1,
+                **overrides[arm],
+            )
             jobs.append((arm, seed, asdict(cfg)))
     t0 = time.perf_counter()
     run_all(jobs, args.workers)
     print(f"runs finished in {(time.perf_counter() - t0) / 60:.1f} min; analysing")
     lexicon = task.planning_lexicon()
-    runs = {arm: {seed: collect_run(out / "runs" / arm / f"seed{seed}", lexicon) for seed in args.seeds}
-            for arm in args.arms}
+    runs = {
+        arm: {seed: collect_run(out / "runs" / arm / f"seed{seed}", lexicon) for seed in args.seeds}
+        for arm in args.arms
+    }
     summary = summarize(runs, args.seeds, reference)
-    summary |= {"seeds": args.seeds, "steps": base.steps, "sft_checkpoint": str(checkpoint),
-                "recipe": str(recipe), "arm_overrides": overrides,
-                "machine": machine_info(), "runs": runs}
+    summary |= {
+        "seeds": args.seeds,
+        "steps": base.steps,
+        "sft_checkpoint": str(checkpoint),
+        "recipe": str(recipe),
+        "arm_overrides": overrides,
+        "machine": machine_info(),
+        "runs": runs,
+    }
     write_json(out / "results.json", summary)
     world = "Countdown world" if args.task == "countdown" else f"{args.task} with {args.model}"
     text = report(summary, args.seeds, base.steps, world)

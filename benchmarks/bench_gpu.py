@@ -49,8 +49,15 @@ def build_model(shape: dict, max_positions: int, dtype: str, path: Path) -> int:
         return json.loads(stamp.read_text())["parameters"]
     path.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(CountdownTask(), out_dir=path)
-    model = build_tiny_model(tokenizer, hidden=shape["hidden"], layers=shape["layers"], heads=shape["heads"],
-                             intermediate=shape["intermediate"], max_positions=max_positions, seed=0)
+    model = build_tiny_model(
+        tokenizer,
+        hidden=shape["hidden"],
+        layers=shape["layers"],
+        heads=shape["heads"],
+        intermediate=shape["intermediate"],
+        max_positions=max_positions,
+        seed=0,
+    )
     model = model.to({"bfloat16": torch.bfloat16, "float32": torch.float32}[dtype])
     model.save_pretrained(str(path))
     params = n_parameters(model)
@@ -68,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--device", default=None, help="default: cuda (cpu with --quick)")
     p.add_argument("--out", default=None)
-    p.add_argument("--quick", action="store_true", help="CPU validation: toy model, 4 x 4, 16 tokens, float32")
+    p.add_argument(
+        "--quick", action="store_true", help="CPU validation: toy model, 4 x 4, 16 tokens, float32"
+    )
     args = p.parse_args(argv)
 
     import torch
@@ -79,37 +88,66 @@ def main(argv: list[str] | None = None) -> int:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("bench_gpu: CUDA is not available (run with --quick for a CPU validation)")
     dtype = "float32" if device == "cpu" else "bfloat16"
-    settings = SpeedSettings(prompts=args.prompts, samples=args.samples, max_new_tokens=args.max_new_tokens,
-                             micro_batch=args.micro_batch, steps=args.steps, warmup=args.warmup, device=device,
-                             dtype=dtype, force_length=True)
+    settings = SpeedSettings(
+        prompts=args.prompts,
+        samples=args.samples,
+        max_new_tokens=args.max_new_tokens,
+        micro_batch=args.micro_batch,
+        steps=args.steps,
+        warmup=args.warmup,
+        device=device,
+        dtype=dtype,
+        force_length=True,
+    )
     if args.quick:
-        settings = replace(settings, prompts=4, samples=4, max_new_tokens=16, micro_batch=8, steps=2)
+        settings = replace(
+            settings, prompts=4, samples=4, max_new_tokens=16, micro_batch=8, steps=2
+        )
         torch.set_num_threads(1)
     shape = TOY_MODEL if args.quick else GPU_MODEL
     out = out_dir("gpu_quick" if args.quick else "gpu", args.out)
     t0 = time.perf_counter()
     params = build_model(shape, settings.max_new_tokens + 64, dtype, out / "model")
     machine = machine_info(device)
-    print(f"{params / 1e6:.2f}M-parameter random Llama {shape}, {dtype}, on {machine.get('gpu', device)}; "
-          f"built in {time.perf_counter() - t0:.0f} s", flush=True)
+    print(
+        f"{params / 1e6:.2f}M-parameter random Llama {shape}, {dtype}, on {machine.get('gpu', device)}; "
+        f"built in {time.perf_counter() - t0:.0f} s",
+        flush=True,
+    )
     from hicra.tasks.countdown import CountdownTask
 
     result = run(settings, str(out / "model"), CountdownTask(), out)
-    header = (f"Built-in trainer vs TRL {machine['trl']} GRPOTrainer (HICRATrainer, alpha 0.2) on "
-              f"{machine.get('gpu', device)}, {params / 1e6:.2f}M-parameter random-init Llama {shape}, {dtype}, "
-              f"{settings.prompts} prompts x {settings.samples} samples x exactly {settings.max_new_tokens} tokens "
-              f"(EOS suppressed), micro-batch {settings.micro_batch}, {settings.steps} timed steps each after "
-              f"{settings.warmup} warmup (alternating), TRL gradient checkpointing off as in the built-in trainer, torch {machine['torch']}, {machine['date_utc']}.\n\n")
+    header = (
+        f"Built-in trainer vs TRL {machine['trl']} GRPOTrainer (HICRATrainer, alpha 0.2) on "
+        f"{machine.get('gpu', device)}, {params / 1e6:.2f}M-parameter random-init Llama {shape}, {dtype}, "
+        f"{settings.prompts} prompts x {settings.samples} samples x exactly {settings.max_new_tokens} tokens "
+        f"(EOS suppressed), micro-batch {settings.micro_batch}, {settings.steps} timed steps each after "
+        f"{settings.warmup} warmup (alternating), TRL gradient checkpointing off as in the built-in trainer, torch {machine['torch']}, {machine['date_utc']}.\n\n"  # noqa: E501 (one table row / sentence of the report)
+    )
     text = report(result, settings, params, header)
     b, t = result["builtin"], result["trl"]
-    text += (f"Fraction of step time in generation: built-in {100 * b['generation_share']:.0f}%, "
-             f"TRL {100 * t['generation_share']:.0f}%.\n")
-    write_json(out / "results.json", {"settings": settings.__dict__, "model_shape": shape, "parameters": params,
-                                      "machine": machine, **result})
+    text += (
+        f"Fraction of step time in generation: built-in {100 * b['generation_share']:.0f}%, "
+        f"TRL {100 * t['generation_share']:.0f}%.\n"
+    )
+    write_json(
+        out / "results.json",
+        {
+            "settings": settings.__dict__,
+            "model_shape": shape,
+            "parameters": params,
+            "machine": machine,
+            **result,
+        },
+    )
     (out / "results.md").write_text(text + "\n![step-time breakdown](breakdown.png)\n")
-    plot_breakdown(result, out / "breakdown.png", f"seconds per step, {params / 1e6:.0f}M params, {device}")
+    plot_breakdown(
+        result, out / "breakdown.png", f"seconds per step, {params / 1e6:.0f}M params, {device}"
+    )
     print("\n" + text)
-    print(f"written: {out}/results.json, results.md, breakdown.png ({time.perf_counter() - t0:.0f} s)")
+    print(
+        f"written: {out}/results.json, results.md, breakdown.png ({time.perf_counter() - t0:.0f} s)"
+    )
     return 0
 
 

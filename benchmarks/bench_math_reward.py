@@ -43,23 +43,52 @@ from hicra.tasks.math_reward import score_response  # noqa: E402
 from hicra.tasks.math_verifier import VerifierPool  # noqa: E402
 
 MB = 1 << 20
-REPRO = ("import time;from hicra.tasks.math_reward import compute_score as c;t=time.time();"
-         "print(c(r'\\boxed{'*9142,'42',timeout_s=1.0),time.time()-t)")
-PATHOLOGICAL = [r"9^{9^{9^{9}}}", r"10^{10^{10^{10}}}!", r"2^{2^{2^{2^{2^{2}}}}}", r"(10^{100})!",
-                r"\frac{9^{9^{9}}}{7^{7^{7}}}", r"99999^{99999^{99999}}"]
-PROSE = ["Let me check. ", "So $x = 3$, hence ", "Wait, ", r"\frac{1}{2} + \sqrt{2} ",
-         "the answer is "]
-CODE = ["def f(x):\n    return f(x) + {'a': [1, (2, {3})]}\n",
-        "__import__('os').system('touch /tmp/pwned')", "while(1){fork();}", "$(rm -rf /)",
-        "{{7*7}}", "eval(compile('1','','eval'))", "[[[[", "((((", "}}}}"]
+REPRO = (
+    "import time;from hicra.tasks.math_reward import compute_score as c;t=time.time();"
+    "print(c(r'\\boxed{'*9142,'42',timeout_s=1.0),time.time()-t)"
+)
+PATHOLOGICAL = [
+    r"9^{9^{9^{9}}}",
+    r"10^{10^{10^{10}}}!",
+    r"2^{2^{2^{2^{2^{2}}}}}",
+    r"(10^{100})!",
+    r"\frac{9^{9^{9}}}{7^{7^{7}}}",
+    r"99999^{99999^{99999}}",
+]
+PROSE = [
+    "Let me check. ",
+    "So $x = 3$, hence ",
+    "Wait, ",
+    r"\frac{1}{2} + \sqrt{2} ",
+    "the answer is ",
+]
+CODE = [
+    "def f(x):\n    return f(x) + {'a': [1, (2, {3})]}\n",
+    "__import__('os').system('touch /tmp/pwned')",
+    "while(1){fork();}",
+    "$(rm -rf /)",
+    "{{7*7}}",
+    "eval(compile('1','','eval'))",
+    "[[[[",
+    "((((",
+    "}}}}",
+]
 UNCLOSED = [r"\boxed{", r"\fbox{", r"\boxed {", r"\boxed{1+\boxed{"]
 TOKENS = [r"\boxed 1 ", r"\boxed x\boxed ", r"\fbox 7$"]
 MACROS = [r"\def\a{\a\a}", r"\newcommand{\x}{\x\x}", r"\def\b{\boxed{\b}}\b "]
 NULS = ["\x00", "\\boxed{1\x00}", "\x00\\boxed{\x00"]
 SPACES = [" ", "\n\t ", "\u3000\u00a0"]
 SOUP = ["{", "}", "\\", "\\{", "\\}", r"\boxed", " ", "x"]
-UNICODE_RANGES = [(0x300, 0x36F), (0x590, 0x6FF), (0x4E00, 0x4FFF), (0x1F600, 0x1F64F),
-                  (0x2000, 0x206F), (0xD800, 0xDFFF), (0x1D400, 0x1D7FF), (0x660, 0x669)]
+UNICODE_RANGES = [
+    (0x300, 0x36F),
+    (0x590, 0x6FF),
+    (0x4E00, 0x4FFF),
+    (0x1F600, 0x1F64F),
+    (0x2000, 0x206F),
+    (0xD800, 0xDFFF),
+    (0x1D400, 0x1D7FF),
+    (0x660, 0x669),
+]
 
 
 def _repeat(unit: str, size: int) -> str:
@@ -140,29 +169,39 @@ def run_adversarial(args, pool: VerifierPool) -> dict:
         extract_wall, extract_cpu = time.perf_counter() - wall, time.process_time() - cpu
         wall = time.perf_counter()
         score = score_response(answer, "42", timeout_s=args.timeout, pool=pool)
-        records.append({
-            "family": family, "chars": len(answer), "extract_s": round(extract_wall, 6),
-            "extract_cpu_s": round(extract_cpu, 6),
-            "latency_s": round(time.perf_counter() - wall, 6),
-            "timed_out": score.timed_out, "stage": score.timeout_stage,
-        })
+        records.append(
+            {
+                "family": family,
+                "chars": len(answer),
+                "extract_s": round(extract_wall, 6),
+                "extract_cpu_s": round(extract_cpu, 6),
+                "latency_s": round(time.perf_counter() - wall, 6),
+                "timed_out": score.timed_out,
+                "stage": score.timeout_stage,
+            }
+        )
         if (i + 1) % 50 == 0 or i + 1 == args.n:
-            print(f"[adversarial] {i + 1}/{args.n} answers, {time.monotonic() - start:.0f} s, "
-                  f"load {_load()}", flush=True)
+            print(
+                f"[adversarial] {i + 1}/{args.n} answers, {time.monotonic() - start:.0f} s, "
+                f"load {_load()}",
+                flush=True,
+            )
     families = {}
     for family in FAMILIES:
         rows = [r for r in records if r["family"] == family]
         big = [r for r in rows if r["chars"] >= args.max_size * 0.9]
         long_rows = [r for r in rows if r["chars"] >= 65536]
         families[family] = {
-            "answers": len(rows), "max_chars": max(r["chars"] for r in rows),
+            "answers": len(rows),
+            "max_chars": max(r["chars"] for r in rows),
             "latency_s": _stats([r["latency_s"] for r in rows]),
             "timeouts": sum(r["timed_out"] for r in rows),
             "timeouts_by_stage": _by_stage([r["stage"] for r in rows]),
             "extract_s": _stats([r["extract_s"] for r in rows]),
             "extract_cpu_s_at_max_size": _stats([r["extract_cpu_s"] for r in big]),
-            "extract_s_per_mb_max": max((r["extract_s"] / r["chars"] * MB for r in long_rows),
-                                        default=None),
+            "extract_s_per_mb_max": max(
+                (r["extract_s"] / r["chars"] * MB for r in long_rows), default=None
+            ),
         }
     return {"families": families, "records": records}
 
@@ -201,8 +240,11 @@ def run_contention(args, workers: int) -> dict:
             with lock:
                 results.append((elapsed, score.timed_out, score.timeout_stage))
                 if len(results) % 100 == 0:
-                    print(f"[contention {workers} workers] {len(results)}/{args.calls} calls, "
-                          f"{time.monotonic() - start:.0f} s, load {_load()}", flush=True)
+                    print(
+                        f"[contention {workers} workers] {len(results)}/{args.calls} calls, "
+                        f"{time.monotonic() - start:.0f} s, load {_load()}",
+                        flush=True,
+                    )
 
     threads = [threading.Thread(target=caller) for _ in range(args.threads)]
     for thread in threads:
@@ -214,13 +256,19 @@ def run_contention(args, workers: int) -> dict:
     latency = [r[0] for r in results]
     over = [elapsed - args.contention_timeout for elapsed in latency]
     return {
-        "workers": workers, "threads": args.threads, "calls": len(results),
-        "timeout_s": args.contention_timeout, "cold_start_s": cold,
-        "wall_s": time.monotonic() - start, "load_before": load_before, "load_after": _load(),
+        "workers": workers,
+        "threads": args.threads,
+        "calls": len(results),
+        "timeout_s": args.contention_timeout,
+        "cold_start_s": cold,
+        "wall_s": time.monotonic() - start,
+        "load_before": load_before,
+        "load_after": _load(),
         "latency_s": _stats(latency),
         "latency_with_verdict_s": _stats([r[0] for r in results if not r[1]]),
         "max_overshoot_s": max(over),
-        "over_0_5_s": sum(o > 0.5 for o in over), "over_1_s": sum(o > 1.0 for o in over),
+        "over_0_5_s": sum(o > 0.5 for o in over),
+        "over_1_s": sum(o > 1.0 for o in over),
         "timeouts": sum(r[1] for r in results),
         "timeouts_by_stage": _by_stage([r[2] for r in results]),
         "pool": counts,
@@ -231,13 +279,17 @@ def run_repro() -> dict:
     env = dict(os.environ, PYTHONPATH=str(HERE.parent / "src"))
     start = time.perf_counter()
     try:
-        out = subprocess.run([sys.executable, "-c", REPRO], capture_output=True, text=True,
-                             timeout=300, env=env)
+        out = subprocess.run(
+            [sys.executable, "-c", REPRO], capture_output=True, text=True, timeout=300, env=env
+        )
         output = out.stdout.strip() or out.stderr.strip()[-300:]
     except subprocess.TimeoutExpired:
         output = "did not finish in 300 s"
-    return {"command": f'python -c "{REPRO}"', "process_s": time.perf_counter() - start,
-            "output": output}
+    return {
+        "command": f'python -c "{REPRO}"',
+        "process_s": time.perf_counter() - start,
+        "output": output,
+    }
 
 
 def _fmt(stats: dict, key: str) -> str:
@@ -251,11 +303,14 @@ def _three(stats: dict) -> str:
 def markdown(result: dict) -> str:
     s, machine = result["settings"], result["machine"]
     lines = [
-        f"# Math reward under adversarial answers ({machine['date_utc']})", "",
+        f"# Math reward under adversarial answers ({machine['date_utc']})",
+        "",
         f"`{result['command']}`; {machine['cpu']} x {machine['cpu_count']}; load average "
-        f"{machine['load_start']} at the start, {machine['load_end']} at the end.", "",
+        f"{machine['load_start']} at the start, {machine['load_end']} at the end.",
+        "",
         f"## 1. {s['n']} adversarial answers (timeout_s={s['timeout']}, pool of 2, "
-        f"seed {s['seed']}, up to {s['max_size']:,} chars)", "",
+        f"seed {s['seed']}, up to {s['max_size']:,} chars)",
+        "",
         "| family | answers | max chars | latency p50 / p99 / max (s) "
         "| timeouts (extract/wait/verify) | extraction max (s) "
         "| extraction CPU at max size, max (s) | extraction s per MB, worst |",
@@ -268,10 +323,13 @@ def markdown(result: dict) -> str:
             f"| {name} | {f['answers']} | {f['max_chars']:,} | {_three(f['latency_s'])} | "
             f"{f['timeouts']} ({st['extract']}/{st['wait']}/{st['verify']}) | "
             f"{_fmt(f['extract_s'], 'max')} | {_fmt(f['extract_cpu_s_at_max_size'], 'max')} | "
-            f"{per_mb} |")
+            f"{per_mb} |"
+        )
     lines += [
-        "", f"## 2. Contention: {s['threads']} threads, {s['calls']} calls, "
-        f"timeout_s={s['contention_timeout']}", "",
+        "",
+        f"## 2. Contention: {s['threads']} threads, {s['calls']} calls, "
+        f"timeout_s={s['contention_timeout']}",
+        "",
         "| workers | cold start (s) | latency p50 / p99 / max (s) "
         "| with a verdict: p50 / p99 / max (s) | max overshoot (s) | over +0.5 s | over +1 s "
         "| timeouts (wait/verify) | longest wait for a worker (ms) "
@@ -287,30 +345,44 @@ def markdown(result: dict) -> str:
             f"{c['timeouts']} ({st['wait']}/{st['verify']}) | "
             f"{pool.get('max_wait_ms', 0)} | {pool.get('executor_restarts', 0)} "
             f"({pool.get('max_restart_ms', 0)}) | {pool.get('supervisor_starts', 0)} | "
-            f"{c['load_before']} -> {c['load_after']} |")
+            f"{c['load_before']} -> {c['load_after']} |"
+        )
     repro = result["repro"]
-    lines += ["", "## 3. The bug report's reproduction line", "", f"`{repro['command']}`", "",
-              f"Output: `{repro['output']}`; the whole process (Python start, imports, first "
-              f"pool start) took {repro['process_s']:.2f} s.", ""]
+    lines += [
+        "",
+        "## 3. The bug report's reproduction line",
+        "",
+        f"`{repro['command']}`",
+        "",
+        f"Output: `{repro['output']}`; the whole process (Python start, imports, first "
+        f"pool start) took {repro['process_s']:.2f} s.",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="120 answers up to 256 KB, 160 contention calls")
+    parser.add_argument(
+        "--quick", action="store_true", help="120 answers up to 256 KB, 160 contention calls"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=1000, help="adversarial answers")
     parser.add_argument("--max-size", type=int, default=MB, help="largest answer, in characters")
-    parser.add_argument("--timeout", type=float, default=1.0,
-                        help="timeout_s of each adversarial answer")
+    parser.add_argument(
+        "--timeout", type=float, default=1.0, help="timeout_s of each adversarial answer"
+    )
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--calls", type=int, default=1000, help="contention calls per pool")
     parser.add_argument("--contention-timeout", type=float, default=2.0)
-    parser.add_argument("--workers", type=int, nargs="+", default=[2, 8],
-                        help="pool sizes of the contention part")
-    parser.add_argument("--out", default=None, help="default: benchmarks/results/math_reward "
-                        "(--quick: benchmarks/out/math_reward_quick)")
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[2, 8], help="pool sizes of the contention part"
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="default: benchmarks/results/math_reward (--quick: benchmarks/out/math_reward_quick)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.max_size = min(args.n, 120), min(args.max_size, 256 * 1024)
@@ -321,13 +393,24 @@ def main() -> None:
     import math_verify
     import sympy
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), "?")
-    machine = {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-               "python": platform.python_version(),
-               "math_verify": getattr(math_verify, "__version__", "?"),
-               "sympy": sympy.__version__, "load_start": _load()}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    machine = {
+        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "math_verify": getattr(math_verify, "__version__", "?"),
+        "sympy": sympy.__version__,
+        "load_start": _load(),
+    }
     pool = VerifierPool(size=2).start(wait=True)
     try:
         adversarial_result = run_adversarial(args, pool)
@@ -337,9 +420,14 @@ def main() -> None:
     print("[repro] running the reproduction line", flush=True)
     repro = run_repro()
     machine["load_end"] = _load()
-    result = {"command": "python benchmarks/bench_math_reward.py " + " ".join(sys.argv[1:]),
-              "settings": vars(args), "machine": machine, "adversarial": adversarial_result,
-              "contention": contention, "repro": repro}
+    result = {
+        "command": "python benchmarks/bench_math_reward.py " + " ".join(sys.argv[1:]),
+        "settings": vars(args),
+        "machine": machine,
+        "adversarial": adversarial_result,
+        "contention": contention,
+        "repro": repro,
+    }
     (out / "results.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "results.md").write_text(markdown(result))
     print(markdown(result))

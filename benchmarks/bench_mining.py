@@ -26,11 +26,15 @@ from hicra.ablations.quality import compare, comparison_markdown
 from hicra.lexicon import StrategicLexicon
 from hicra.mining.corpus import read_texts
 
-TRACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "math500_sky_t1_27b_traces.jsonl.gz"
+TRACES = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "math500_sky_t1_27b_traces.jsonl.gz"
+)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--corpus", default=str(TRACES))
     ap.add_argument("--out-dir", default=str(Path(__file__).parent / "results"))
     ap.add_argument("--force", action="store_true")
@@ -42,9 +46,23 @@ def main(argv=None) -> int:
     out = out_dir / "mined_math500_sky_t1.txt"
     with tempfile.TemporaryDirectory() as cache:
         t0 = time.perf_counter()
-        rc = lexicon_main(["mine", args.corpus, "--text-field", "code", "--correct-field", "score",
-                           "--out", str(out), "--cache-dir", cache, "--seed", "0"]
-                          + (["--force"] if args.force else []))
+        rc = lexicon_main(
+            [
+                "mine",
+                args.corpus,
+                "--text-field",
+                "code",
+                "--correct-field",
+                "score",
+                "--out",
+                str(out),
+                "--cache-dir",
+                cache,
+                "--seed",
+                "0",
+            ]
+            + (["--force"] if args.force else [])
+        )
         mine_s = time.perf_counter() - t0
     if rc:
         return rc
@@ -57,7 +75,8 @@ def main(argv=None) -> int:
     cmp = compare(mined, published, all_texts)
     compare_s = time.perf_counter() - t0
     (out_dir / "compare_mined_vs_published.md").write_text(
-        comparison_markdown(cmp, "mined", "published", limit=400))
+        comparison_markdown(cmp, "mined", "published", limit=400)
+    )
     kept = [c for c in report["clusters"] if c["kept"]]
     examples = [c["members"][0] for c in kept[:20]]
     figures = {
@@ -74,10 +93,15 @@ def main(argv=None) -> int:
         "overlap": len(cmp.shared),
         "overlap_phrases": cmp.shared,
         "jaccard": round(cmp.jaccard, 4),
-        "coverage_on_all_500": {"mined": cmp.coverage_a.to_dict(), "published": cmp.coverage_b.to_dict()},
-        "word_agreement": {"tagged_by_both_over_either": round(cmp.tagged_both, 4),
-                           "mined_words_also_tagged_by_published": round(cmp.a_tagged_also_b, 4),
-                           "published_words_also_tagged_by_mined": round(cmp.b_tagged_also_a, 4)},
+        "coverage_on_all_500": {
+            "mined": cmp.coverage_a.to_dict(),
+            "published": cmp.coverage_b.to_dict(),
+        },
+        "word_agreement": {
+            "tagged_by_both_over_either": round(cmp.tagged_both, 4),
+            "mined_words_also_tagged_by_published": round(cmp.a_tagged_also_b, 4),
+            "published_words_also_tagged_by_mined": round(cmp.b_tagged_also_a, 4),
+        },
         "compare_s": round(compare_s, 1),
         "examples": examples,
         "machine": f"{platform.machine()}, {platform.python_version()}, shared 2-core CPU",

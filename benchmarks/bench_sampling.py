@@ -42,7 +42,9 @@ def parse_args(argv=None):
     p.add_argument("--lengths", type=int, nargs="+", default=[128, 256, 512])
     p.add_argument("--rows", type=int, default=8)
     p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--engines", nargs="+", default=["builtin", "generate"], choices=["builtin", "generate"])
+    p.add_argument(
+        "--engines", nargs="+", default=["builtin", "generate"], choices=["builtin", "generate"]
+    )
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None)
@@ -59,10 +61,15 @@ def cache_update_times(rows=8, heads=3, dim=64, prompt=150, steps=512, layers=30
     from hicra.models.kvcache import PreallocatedLayer
 
     out = {}
-    for name, make in (("DynamicLayer (torch.cat)", DynamicLayer), ("PreallocatedLayer", lambda: PreallocatedLayer(prompt + steps))):
+    for name, make in (
+        ("DynamicLayer (torch.cat)", DynamicLayer),
+        ("PreallocatedLayer", lambda: PreallocatedLayer(prompt + steps)),
+    ):
         cache = [make() for _ in range(layers)]
         for layer in cache:
-            layer.update(torch.randn(rows, heads, prompt, dim), torch.randn(rows, heads, prompt, dim))
+            layer.update(
+                torch.randn(rows, heads, prompt, dim), torch.randn(rows, heads, prompt, dim)
+            )
         step, marks, start = torch.randn(rows, heads, 1, dim), [], time.process_time()
         for t in range(steps):
             for layer in cache:
@@ -79,7 +86,9 @@ class StepClock:
 
     def __init__(self, model):
         self.stamps: list[float] = []
-        self.handle = model.register_forward_pre_hook(lambda *_: self.stamps.append(time.process_time()))
+        self.handle = model.register_forward_pre_hook(
+            lambda *_: self.stamps.append(time.process_time())
+        )
 
     def per_token(self, end: float) -> np.ndarray:
         """(length,) CPU seconds of each decoding step (forward k+1 start - forward k start)."""
@@ -87,7 +96,9 @@ class StepClock:
         return np.diff(stamps)
 
 
-def run_once(engine: str, model, tokenizer, prompts: list[str], length: int, temperature: float, seed: int):
+def run_once(
+    engine: str, model, tokenizer, prompts: list[str], length: int, temperature: float, seed: int
+):
     import torch
 
     from hicra.models.sampling import sample_responses
@@ -96,25 +107,41 @@ def run_once(engine: str, model, tokenizer, prompts: list[str], length: int, tem
     wall, cpu = time.perf_counter(), time.process_time()
     if engine == "builtin":
         generator = torch.Generator().manual_seed(seed)
-        batch = sample_responses(model, tokenizer, prompts, 1, length, temperature, generator, add_special_tokens=False)
+        batch = sample_responses(
+            model, tokenizer, prompts, 1, length, temperature, generator, add_special_tokens=False
+        )
         produced = int(batch.response_mask.sum())
     else:
         torch.manual_seed(seed)
         tokenizer.padding_side = "left"
         enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
-            out = model.generate(**enc, do_sample=True, temperature=temperature, top_k=0, top_p=1.0,
-                                 max_new_tokens=length, min_new_tokens=length,
-                                 pad_token_id=tokenizer.pad_token_id, use_cache=True)
+            out = model.generate(
+                **enc,
+                do_sample=True,
+                temperature=temperature,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=length,
+                min_new_tokens=length,
+                pad_token_id=tokenizer.pad_token_id,
+                use_cache=True,
+            )
         produced = int((out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0])
     cpu_end = time.process_time()
     cpu, wall = cpu_end - cpu, time.perf_counter() - wall
     steps = clock.per_token(cpu_end)
     clock.handle.remove()
     quarters = [float(q.mean()) for q in np.array_split(steps[: length - 1], 4)]
-    return {"tokens": produced, "cpu_s": cpu, "wall_s": wall, "cpu_tokens_per_s": produced / cpu,
-            "wall_tokens_per_s": produced / wall, "ms_per_step_by_quarter": [1000 * q for q in quarters],
-            "load_avg": os.getloadavg()[0]}
+    return {
+        "tokens": produced,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "cpu_tokens_per_s": produced / cpu,
+        "wall_tokens_per_s": produced / wall,
+        "ms_per_step_by_quarter": [1000 * q for q in quarters],
+        "load_avg": os.getloadavg()[0],
+    }
 
 
 def main(argv=None) -> int:
@@ -127,10 +154,19 @@ def main(argv=None) -> int:
 
         torch.set_num_threads(args.threads)
         times = cache_update_times()
-        write_json(out / "cache_update.json", {"ms_per_step_by_quarter": times, "load_avg": os.getloadavg(),
-                                               "machine": machine_info()})
+        write_json(
+            out / "cache_update.json",
+            {
+                "ms_per_step_by_quarter": times,
+                "load_avg": os.getloadavg(),
+                "machine": machine_info(),
+            },
+        )
         for name, marks in times.items():
-            print(f"{name}: CPU ms per step by quarter of 512 steps: " + " / ".join(f"{m:.1f}" for m in marks))
+            print(
+                f"{name}: CPU ms per step by quarter of 512 steps: "
+                + " / ".join(f"{m:.1f}" for m in marks)
+            )
         return 0
     if not args.replot:
         import torch
@@ -148,8 +184,15 @@ def main(argv=None) -> int:
         for repeat in range(args.repeats):
             for length in args.lengths:
                 for engine in args.engines:
-                    row = {"engine": engine, "length": length, "rows": args.rows, "repeat": repeat,
-                           **run_once(engine, model, tokenizer, prompts, length, args.temperature, repeat)}
+                    row = {
+                        "engine": engine,
+                        "length": length,
+                        "rows": args.rows,
+                        "repeat": repeat,
+                        **run_once(
+                            engine, model, tokenizer, prompts, length, args.temperature, repeat
+                        ),
+                    }
                     with open(results_path, "a") as f:
                         f.write(json.dumps(row) + "\n")
                     print(json.dumps(row), flush=True)
@@ -162,15 +205,36 @@ def main(argv=None) -> int:
                 summary[f"{engine}/{length}"] = {
                     "cpu_tokens_per_s": float(np.median([r["cpu_tokens_per_s"] for r in sel])),
                     "wall_tokens_per_s": float(np.median([r["wall_tokens_per_s"] for r in sel])),
-                    "ms_per_step_by_quarter": np.median([r["ms_per_step_by_quarter"] for r in sel], axis=0).tolist(),
-                    "load_avg": [r["load_avg"] for r in sel], "n": len(sel)}
+                    "ms_per_step_by_quarter": np.median(
+                        [r["ms_per_step_by_quarter"] for r in sel], axis=0
+                    ).tolist(),
+                    "load_avg": [r["load_avg"] for r in sel],
+                    "n": len(sel),
+                }
     write_json(out / "results.json", {"summary": summary, "machine": machine_info()})
     table = markdown_table(
-        ["engine", "new tokens", "tokens/s (CPU time)", "tokens/s (wall)", "ms/step by quarter of the response",
-         "load avg", "runs"],
-        [[k.split("/")[0], k.split("/")[1], f"{v['cpu_tokens_per_s']:.1f}", f"{v['wall_tokens_per_s']:.1f}",
-          " / ".join(f"{q:.0f}" for q in v["ms_per_step_by_quarter"]),
-          ", ".join(f"{x:.1f}" for x in v["load_avg"]), v["n"]] for k, v in summary.items()])
+        [
+            "engine",
+            "new tokens",
+            "tokens/s (CPU time)",
+            "tokens/s (wall)",
+            "ms/step by quarter of the response",
+            "load avg",
+            "runs",
+        ],
+        [
+            [
+                k.split("/")[0],
+                k.split("/")[1],
+                f"{v['cpu_tokens_per_s']:.1f}",
+                f"{v['wall_tokens_per_s']:.1f}",
+                " / ".join(f"{q:.0f}" for q in v["ms_per_step_by_quarter"]),
+                ", ".join(f"{x:.1f}" for x in v["load_avg"]),
+                v["n"],
+            ]
+            for k, v in summary.items()
+        ],
+    )
     (out / "results.md").write_text(table)
     print(table)
     return 0

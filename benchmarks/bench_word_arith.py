@@ -14,7 +14,8 @@ dependence but does not collapse to a point when no sample is right. "problems f
 many problems (same samples each) would bring the half-width of the wider interval to 5 points
 (half-width shrinking as 1/sqrt(problems)).
 
-Levels are interleaved batch by batch. Resumable: every finished batch of problems is appended to out/word_arith/<level>.jsonl and
+Levels are interleaved batch by batch. Resumable: every finished batch of problems is appended to
+out/word_arith/<level>.jsonl and
 skipped when the command is run again with the same options. Results: results.json and
 results.md under --out (default benchmarks/out/word_arith).
 """

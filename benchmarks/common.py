@@ -33,10 +33,14 @@ OUT_ROOT = HERE / "out"
 # --------------------------------------------------------------------------- statistics
 def finite(values: Iterable[Any]) -> np.ndarray:
     """The finite floats of `values` (None and NaN dropped), as a 1-D array."""
-    return np.asarray([float(v) for v in values if v is not None and math.isfinite(float(v))], dtype=float)
+    return np.asarray(
+        [float(v) for v in values if v is not None and math.isfinite(float(v))], dtype=float
+    )
 
 
-def bootstrap_ci(values: Iterable[Any], n_boot: int = 10_000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    values: Iterable[Any], n_boot: int = 10_000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile-bootstrap interval of the mean of the finite `values`; (nan, nan) if < 2.
 
     >>> bootstrap_ci([1.0, 1.0, 1.0])
@@ -54,15 +58,21 @@ def bootstrap_ci(values: Iterable[Any], n_boot: int = 10_000, seed: int = 0, lev
 def describe(values: Sequence[Any]) -> dict[str, Any]:
     """{mean, ci95, n (finite values), values (as given, None for missing)} of one quantity."""
     x = finite(values)
-    return {"mean": float(x.mean()) if x.size else math.nan, "ci95": list(bootstrap_ci(x)), "n": int(x.size),
-            "values": [None if v is None or not math.isfinite(float(v)) else float(v) for v in values]}
+    return {
+        "mean": float(x.mean()) if x.size else math.nan,
+        "ci95": list(bootstrap_ci(x)),
+        "n": int(x.size),
+        "values": [None if v is None or not math.isfinite(float(v)) else float(v) for v in values],
+    }
 
 
 def paired_difference(values: Sequence[Any], reference: Sequence[Any]) -> dict[str, Any]:
     """describe() of values[i] - reference[i] over the pairs where both are finite, plus
     `significant`: the 95% interval excludes 0 (False when it cannot be computed)."""
-    diffs = [a - b if a is not None and b is not None and math.isfinite(a) and math.isfinite(b) else None
-             for a, b in zip(values, reference)]
+    diffs = [
+        a - b if a is not None and b is not None and math.isfinite(a) and math.isfinite(b) else None
+        for a, b in zip(values, reference)
+    ]
     out = describe(diffs)
     lo, hi = out["ci95"]
     out["significant"] = bool(math.isfinite(lo) and (lo > 0 or hi < 0))
@@ -84,7 +94,7 @@ def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
     """(S,) mean of the last `window` finite values up to each index (NaN until one exists)."""
     out = np.full(values.shape, np.nan)
     for i in range(values.size):
-        x = values[max(0, i - window + 1): i + 1]
+        x = values[max(0, i - window + 1) : i + 1]
         x = x[np.isfinite(x)]
         if x.size:
             out[i] = x.mean()
@@ -152,6 +162,7 @@ class PhaseTimer:
         def timed(*args, **kwargs):
             with self.phase(name):
                 return fn(*args, **kwargs)
+
         return timed
 
     def take(self) -> dict[str, float]:
@@ -185,6 +196,7 @@ def suppress_token(model, token_id: int):
     """Forward hook making `token_id` impossible (logit -inf) in every output of `model`:
     with the EOS id, every response runs to max_new_tokens (fixed-length benchmarks).
     Returns the hook handle (`.remove()` to undo)."""
+
     def hook(module, inputs, output):
         # -1e9, not the dtype's minimum: / temperature < 1 must not overflow to -inf
         # (p * log p would then be 0 * -inf = NaN in the entropy).
@@ -212,8 +224,17 @@ def peak_rss_mb() -> float:
 
 # --------------------------------------------------------------------------- the built-in step
 # Phase names shared by the speed benchmarks (both engines report these keys).
-PHASES = ("generation", "scoring", "tagging", "advantage", "credit_transform", "old_logp", "forward_backward",
-          "optimizer", "other")
+PHASES = (
+    "generation",
+    "scoring",
+    "tagging",
+    "advantage",
+    "credit_transform",
+    "old_logp",
+    "forward_backward",
+    "optimizer",
+    "other",
+)
 
 
 class BuiltinStepper:
@@ -221,12 +242,16 @@ class BuiltinStepper:
     functions `train` calls) with its time split into PHASES by wrapping, for this step
     only, the functions the loop calls: sample_responses (generation), task.score (scoring),
     lexicon.tag_batch (tagging), group_advantages (advantage), token_advantages
-    (credit_transform: the HICRA transform, or the identity broadcast for GRPO), score_tokens (old_logp: the no-grad pass for the ratio and
-    entropy; 0 when the trainer fuses it into the update's forward, `fuse_scoring`), update minus optimizer.step (forward_backward), optimizer.step (optimizer).
+    (credit_transform: the HICRA transform, or the identity broadcast for GRPO), score_tokens
+    (old_logp: the no-grad pass for the ratio and
+    entropy; 0 when the trainer fuses it into the update's forward, `fuse_scoring`), update minus
+    optimizer.step (forward_backward), optimizer.step (optimizer).
     `metrics=True` also times the step's dynamics metrics (step_record) as `metrics`.
     """
 
-    def __init__(self, cfg, model=None, tokenizer=None, task=None, lexicon=None, metrics: bool = False):
+    def __init__(
+        self, cfg, model=None, tokenizer=None, task=None, lexicon=None, metrics: bool = False
+    ):
         import torch
 
         from hicra.lexicon import load_detector
@@ -264,32 +289,53 @@ class BuiltinStepper:
         lexicon = _Delegate(self.lexicon, tag_batch=t.wrap(self.lexicon.tag_batch, "tagging"))
         t.take()
         t0 = t.now()
-        with patched(grpo, sample_responses=t.wrap(grpo.sample_responses, "generation"),
-                     group_advantages=t.wrap(grpo.group_advantages, "advantage"),
-                     token_advantages=t.wrap(grpo.token_advantages, "credit_transform"),
-                     score_tokens=t.wrap(grpo.score_tokens, "old_logp")):
-            data, old = grpo.collect(cfg, self.step_index, self.model, None, self.tokenizer, task, lexicon)
+        with patched(
+            grpo,
+            sample_responses=t.wrap(grpo.sample_responses, "generation"),
+            group_advantages=t.wrap(grpo.group_advantages, "advantage"),
+            token_advantages=t.wrap(grpo.token_advantages, "credit_transform"),
+            score_tokens=t.wrap(grpo.score_tokens, "old_logp"),
+        ):
+            data, old = grpo.collect(
+                cfg, self.step_index, self.model, None, self.tokenizer, task, lexicon
+            )
             t1 = t.now()
             scored_before = t.seconds.get("old_logp", 0.0)
-            stats, old_logp, entropy = grpo.update(cfg, self.step_index, self.model, self.optimizer,
-                                                   self.scheduler, data, old)
+            stats, old_logp, entropy = grpo.update(
+                cfg, self.step_index, self.model, self.optimizer, self.scheduler, data, old
+            )
             t2 = t.now()
         seconds = t.take()
-        seconds.setdefault("old_logp", 0.0)  # 0 with fused scoring: the update's forward supplies it
+        seconds.setdefault(
+            "old_logp", 0.0
+        )  # 0 with fused scoring: the update's forward supplies it
         # a skipped update with fused scoring runs the no-grad pass inside `update`
         scored_in_update = seconds["old_logp"] - scored_before
         seconds["forward_backward"] = (t2 - t1) - seconds.get("optimizer", 0.0) - scored_in_update
-        seconds["other"] = (t1 - t0) - sum(seconds.get(k, 0.0) for k in
-                                           ("generation", "scoring", "tagging", "advantage",
-                                                            "credit_transform", "old_logp"))
+        seconds["other"] = (t1 - t0) - sum(
+            seconds.get(k, 0.0)
+            for k in (
+                "generation",
+                "scoring",
+                "tagging",
+                "advantage",
+                "credit_transform",
+                "old_logp",
+            )
+        )
         step_s = t2 - t0
         if self.metrics:
             t3 = t.now()
             grpo.step_record(cfg, data, old_logp, entropy, self.task, self.lexicon)
             seconds["metrics"] = t.now() - t3
-        return {"seconds": seconds, "step_s": step_s, "samples": len(data.batch),
-                "tokens": int(data.batch.response_mask.sum()), "skipped": bool(stats.get("update/skipped", 0.0)),
-                "accuracy": float(data.correct.float().mean())}
+        return {
+            "seconds": seconds,
+            "step_s": step_s,
+            "samples": len(data.batch),
+            "tokens": int(data.batch.response_mask.sum()),
+            "skipped": bool(stats.get("update/skipped", 0.0)),
+            "accuracy": float(data.correct.float().mean()),
+        }
 
 
 class _Delegate:
@@ -345,9 +391,13 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
 
     info: dict[str, Any] = {
         "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
-        "torch": torch.__version__, "transformers": transformers.__version__,
-        "torch_threads": torch.get_num_threads(), "device": device,
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
     }
     try:
         import trl
@@ -357,8 +407,11 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
         info["trl"] = None
     if device.startswith("cuda") and torch.cuda.is_available():
         props = torch.cuda.get_device_properties(torch.device(device))
-        info |= {"gpu": props.name, "gpu_memory_gib": round(props.total_memory / 2**30, 1),
-                 "cuda": torch.version.cuda}
+        info |= {
+            "gpu": props.name,
+            "gpu_memory_gib": round(props.total_memory / 2**30, 1),
+            "cuda": torch.version.cuda,
+        }
     return info
 
 

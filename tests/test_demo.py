@@ -36,13 +36,33 @@ def test_demo_quick_writes_report_runs_and_summary(tmp_path, monkeypatch, capsys
 @pytest.mark.integration
 def test_demo_real_quick_on_smollm2(smollm2_dir, tmp_path, capsys):
     """`make demo-real`'s pipeline (real model, word-arith, LoRA) on a smoke budget."""
-    assert main(["--quick", "--model", "smollm2-135m", "--task", "word-arith", "--out", str(tmp_path / "demo")]) == 0
+    assert (
+        main(
+            [
+                "--quick",
+                "--model",
+                "smollm2-135m",
+                "--task",
+                "word-arith",
+                "--out",
+                str(tmp_path / "demo"),
+            ]
+        )
+        == 0
+    )
     out = (tmp_path / "demo" / "latest").resolve()
     assert (out / "report" / "report.html").is_file()
     for arm in ("grpo", "hicra"):
         config = json.loads((out / arm / "config.json").read_text())
-        assert config["model"] == "smollm2-135m" and config["task"] == "word-arith" and config["lora_rank"] == 16
-        assert [json.loads(line)["step"] for line in (out / arm / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+        assert (
+            config["model"] == "smollm2-135m"
+            and config["task"] == "word-arith"
+            and config["lora_rank"] == 16
+        )
+        assert [
+            json.loads(line)["step"]
+            for line in (out / arm / "metrics.jsonl").read_text().splitlines()
+        ] == [1, 2]
     assert "word-arith" in capsys.readouterr().out
 
 

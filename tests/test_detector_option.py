@@ -122,7 +122,9 @@ def test_train_refuses_an_unknown_detector_before_loading_anything(tmp_path, cap
         str(tmp_path / "r"),
     ]
     assert main(argv) == 2
-    assert capsys.readouterr().err.startswith("hicra train: detector (--detector): unknown detector 'nope'")
+    assert capsys.readouterr().err.startswith(
+        "hicra train: detector (--detector): unknown detector 'nope'"
+    )
 
 
 def test_trl_and_verl_settings_load_the_named_detector(tmp_path):

@@ -37,8 +37,25 @@ def data(tmp_path):
 
 
 def run_eval(checkpoint, data, out, *extra):
-    return main(["--model", checkpoint, "--data", data, "--out", str(out), "--n", "4",
-                 "--max-new-tokens", "6", "--backend", "hf", "--batch-size", "8", *extra])
+    return main(
+        [
+            "--model",
+            checkpoint,
+            "--data",
+            data,
+            "--out",
+            str(out),
+            "--n",
+            "4",
+            "--max-new-tokens",
+            "6",
+            "--backend",
+            "hf",
+            "--batch-size",
+            "8",
+            *extra,
+        ]
+    )
 
 
 def test_eval_writes_tables_and_samples(checkpoint, data, tmp_path, capsys):
@@ -51,7 +68,9 @@ def test_eval_writes_tables_and_samples(checkpoint, data, tmp_path, capsys):
     assert sorted(row["pass@k"], key=int) == ["1", "2", "4"]
     assert row["pass@k"]["1"] == pytest.approx(row["pass@1"])
     assert "| toy_bench | 3 | 4 |" in (out / "results.md").read_text()
-    samples = [json.loads(line) for line in (out / "samples" / "toy_bench.jsonl").read_text().splitlines()]
+    samples = [
+        json.loads(line) for line in (out / "samples" / "toy_bench.jsonl").read_text().splitlines()
+    ]
     assert [s["id"] for s in samples] == ["toy_bench-0", "toy_bench-1", "toy_bench-2"]
     assert all(len(s["responses"]) == 4 and len(s["correct"]) == 4 for s in samples)
     assert all(1 <= t <= 6 for s in samples for t in s["num_tokens"])
@@ -86,7 +105,10 @@ def test_duplicate_ids_fall_back_to_row_numbers(checkpoint, tmp_path, capsys):
     assert "not unique" in capsys.readouterr().err
     samples = (tmp_path / "eval" / "samples" / "dups.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in samples] == ["dups-0", "dups-1", "dups-2"]
-    assert json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["dups"]["problems"] == 3
+    assert (
+        json.loads((tmp_path / "eval" / "results.json").read_text())["results"]["dups"]["problems"]
+        == 3
+    )
 
 
 def test_missing_data_file_is_named(checkpoint, tmp_path, capsys):
@@ -97,18 +119,35 @@ def test_missing_data_file_is_named(checkpoint, tmp_path, capsys):
 
 def test_summarize_pass_at_k_by_hand():
     records = [
-        {"correct": [True, False, False, False], "num_tokens": [1] * 4, "truncated": [False] * 4,
-         "predicted": ["1", None, None, None], "timed_out": [False] * 4},
-        {"correct": [True] * 4, "num_tokens": [3] * 4, "truncated": [True] * 4,
-         "predicted": ["1"] * 4, "timed_out": [False] * 4},
+        {
+            "correct": [True, False, False, False],
+            "num_tokens": [1] * 4,
+            "truncated": [False] * 4,
+            "predicted": ["1", None, None, None],
+            "timed_out": [False] * 4,
+        },
+        {
+            "correct": [True] * 4,
+            "num_tokens": [3] * 4,
+            "truncated": [True] * 4,
+            "predicted": ["1"] * 4,
+            "timed_out": [False] * 4,
+        },
     ]
     row = summarize(records, 4)
     assert row["pass@1"] == pytest.approx((0.25 + 1.0) / 2)
     assert row["pass@k"]["2"] == pytest.approx((0.5 + 1.0) / 2)  # 1 - C(3,2)/C(4,2) = 0.5
     assert row["pass@k"]["4"] == pytest.approx(1.0)
-    assert (row["mean_response_tokens"], row["truncated_rate"], row["boxed_rate"]) == (2.0, 0.5, 0.625)
+    assert (row["mean_response_tokens"], row["truncated_rate"], row["boxed_rate"]) == (
+        2.0,
+        0.5,
+        0.625,
+    )
     table = markdown_table({"a": row, "b": row})
-    assert "| a | 2 | 4 | 62.5 | 75.0 | 100.0 |" in table and "Mean pass@1 over 2 benchmarks: 62.5%" in table
+    assert (
+        "| a | 2 | 4 | 62.5 | 75.0 | 100.0 |" in table
+        and "Mean pass@1 over 2 benchmarks: 62.5%" in table
+    )
 
 
 def test_resume_is_keyed_by_the_data_and_survives_a_cut_line(checkpoint, data, tmp_path, capsys):
@@ -122,7 +161,10 @@ def test_resume_is_keyed_by_the_data_and_survives_a_cut_line(checkpoint, data, t
     assert run_eval(checkpoint, data, out) == 0
     assert "resuming: 1 of 3" in capsys.readouterr().err
     assert [json.loads(line)["id"] for line in samples.read_text().splitlines()] == [
-        "toy_bench-0", "toy_bench-1", "toy_bench-2"]
+        "toy_bench-0",
+        "toy_bench-1",
+        "toy_bench-2",
+    ]
     (out / "results.json").unlink()
     other = tmp_path / "elsewhere" / "toy_bench.jsonl"  # same benchmark name, other problems
     other.parent.mkdir()

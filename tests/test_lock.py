@@ -60,9 +60,13 @@ def test_every_dependency_of_pyproject_is_locked():
     for extra, requirements in project["optional-dependencies"].items():
         if extra != "verl":  # verl lives in its own venv (.venv-verl), see the Makefile
             names += requirements
-    missing = sorted({canonicalize_name(Requirement(r).name) for r in names} - set(locked) - {"hicra"})
-    assert not missing, (f"pyproject.toml requires {missing}, which constraints.txt does not pin: install "
-                         "them into .venv and run `make lock`")
+    missing = sorted(
+        {canonicalize_name(Requirement(r).name) for r in names} - set(locked) - {"hicra"}
+    )
+    assert not missing, (
+        f"pyproject.toml requires {missing}, which constraints.txt does not pin: install "
+        "them into .venv and run `make lock`"
+    )
 
 
 def test_lock_closure_follows_extras_and_markers():

@@ -23,4 +23,6 @@ def test_readme_python_example_runs_and_matches_its_comments():
     rewarded = advantage[:, None].expand_as(planning_mask)[planning_mask] > 0
     assert torch.allclose(boosted[rewarded], torch.tensor(0.7071 * 1.2), atol=1e-4)
     assert torch.allclose(boosted[~rewarded], torch.tensor(-0.7071 * 0.8), atol=1e-4)
-    assert torch.equal(hicra_advantage[~planning_mask], advantage[:, None].expand_as(planning_mask)[~planning_mask])
+    assert torch.equal(
+        hicra_advantage[~planning_mask], advantage[:, None].expand_as(planning_mask)[~planning_mask]
+    )

@@ -94,7 +94,9 @@ def closure(roots: list[str]) -> tuple[dict[str, str], list[str]]:
 
 def pins(found: dict[str, str], exclude: set[str]) -> list[str]:
     """`name==version` lines, sorted, local build labels dropped (2.13.0+cpu -> 2.13.0)."""
-    return [f"{name}=={Version(v).public}" for name, v in sorted(found.items()) if name not in exclude]
+    return [
+        f"{name}=={Version(v).public}" for name, v in sorted(found.items()) if name not in exclude
+    ]
 
 
 def read_pins(path: Path) -> dict[str, str]:
@@ -112,26 +114,39 @@ def read_pins(path: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", action="append", help="requirement whose closure is locked (default: pyproject.toml's "
-                   "dependencies and its `all` extra)")
+    p.add_argument(
+        "--root",
+        action="append",
+        help="requirement whose closure is locked (default: pyproject.toml's "
+        "dependencies and its `all` extra)",
+    )
     p.add_argument("--out", default=str(ROOT / "constraints.txt"), help="constraints file to write")
     p.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
     args = p.parse_args(argv)
     roots = args.root or pyproject_roots("all")
     found, missing = closure(roots)
     if missing:
-        print(f"not installed here, left out of the lock: {', '.join(sorted(missing))}", file=sys.stderr)
+        print(
+            f"not installed here, left out of the lock: {', '.join(sorted(missing))}",
+            file=sys.stderr,
+        )
     lines = pins(found, exclude={"hicra"})
     out = Path(args.out)
     if args.check:
         locked = read_pins(out)
         now = dict(line.split("==") for line in lines)
-        diff = [f"{n}: lock {locked.get(n, '-')}, installed {now.get(n, '-')}"
-                for n in sorted(set(locked) | set(now)) if locked.get(n) != now.get(n)]
+        diff = [
+            f"{n}: lock {locked.get(n, '-')}, installed {now.get(n, '-')}"
+            for n in sorted(set(locked) | set(now))
+            if locked.get(n) != now.get(n)
+        ]
         print("\n".join(diff) if diff else f"{out}: matches this environment")
         return 1 if diff else 0
-    header = HEADER.format(roots=", ".join(args.root) if args.root else "hicra[all] (pyproject.toml)", python=platform.python_version(),
-                           platform=f"{platform.system()} {platform.machine()}")
+    header = HEADER.format(
+        roots=", ".join(args.root) if args.root else "hicra[all] (pyproject.toml)",
+        python=platform.python_version(),
+        platform=f"{platform.system()} {platform.machine()}",
+    )
     out.write_text(header + "\n".join(lines) + "\n")
     print(f"{out}: {len(lines)} pins")
     return 0

@@ -17,15 +17,30 @@ from hicra.errors import run_command
 # returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("hicra.cli:tag_main", "highlight planning tokens in a text"),
-    "detector": ("hicra.lexicon.detector_cli:detector_main", "list, evaluate and train planning detectors"),
-    "lexicon": ("hicra.ablations.cli:lexicon_main", "mine, compare and ablate Strategic-Gram lexicons"),
+    "detector": (
+        "hicra.lexicon.detector_cli:detector_main",
+        "list, evaluate and train planning detectors",
+    ),
+    "lexicon": (
+        "hicra.ablations.cli:lexicon_main",
+        "mine, compare and ablate Strategic-Gram lexicons",
+    ),
     "sft": ("hicra.trainer.cli:sft_main", "supervised warm start of a model on a task's corpus"),
-    "train": ("hicra.trainer.cli:train_main", "RL training with GRPO/HICRA (--backend builtin|trl)"),
+    "train": (
+        "hicra.trainer.cli:train_main",
+        "RL training with GRPO/HICRA (--backend builtin|trl)",
+    ),
     "demo": ("hicra.demo:main", "offline demo: SFT, then GRPO vs HICRA, then a report"),
     "analyze": ("hicra.reports.cli:analyze_main", "training-dynamics report for one or more runs"),
-    "anchors": ("hicra.anchors.cli:anchors_main", "thought anchors: which sentences decide the answer (resampling)"),
+    "anchors": (
+        "hicra.anchors.cli:anchors_main",
+        "thought anchors: which sentences decide the answer (resampling)",
+    ),
     "eval": ("hicra.evaluation:main", "pass@1 / pass@k evaluation of a model on math benchmarks"),
-    "to-verl": ("hicra.integrations.verl.convert:main", "convert a math dataset to verl's parquet schema"),
+    "to-verl": (
+        "hicra.integrations.verl.convert:main",
+        "convert a math dataset to verl's parquet schema",
+    ),
 }
 
 

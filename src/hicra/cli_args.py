@@ -155,7 +155,8 @@ def bounded(kind: type, **bounds: Any):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(
-                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
         try:
             return check_number("value", value, integer=kind is int, **bounds)
         except InputError as err:

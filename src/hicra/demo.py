@@ -59,21 +59,59 @@ def build_parser() -> argparse.ArgumentParser:
     from hicra.cli_args import ArgumentParser, bounded
 
     p = ArgumentParser(prog="hicra demo", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="smoke-test budget: tiny SFT, 3 RL steps (< 1 minute)")
-    p.add_argument("--out", default="runs/demo", help="parent directory; each demo gets a new timestamped folder")
-    p.add_argument("--steps", type=bounded(int, low=0, high=10**9), default=None,
-                   help="RL steps per arm (default: the recipe's, 120)")
-    p.add_argument("--seed", type=bounded(int, low=0, high=2**32 - 1), default=0,
-                   help="seed of both arms (same problems, same sampling seeds)")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke-test budget: tiny SFT, 3 RL steps (< 1 minute)"
+    )
+    p.add_argument(
+        "--out",
+        default="runs/demo",
+        help="parent directory; each demo gets a new timestamped folder",
+    )
+    p.add_argument(
+        "--steps",
+        type=bounded(int, low=0, high=10**9),
+        default=None,
+        help="RL steps per arm (default: the recipe's, 120)",
+    )
+    p.add_argument(
+        "--seed",
+        type=bounded(int, low=0, high=2**32 - 1),
+        default=0,
+        help="seed of both arms (same problems, same sampling seeds)",
+    )
     p.add_argument("--alpha", type=bounded(float, low=-1, high=1), default=0.2, help="HICRA alpha")
-    p.add_argument("--recipe", default=None, help="YAML TrainConfig recipe for both arms (default: the demo's)")
-    p.add_argument("--sequential", action="store_true", help="run the arms one after the other (one core)")
-    p.add_argument("--force-sft", action="store_true", help="retrain the SFT warm start even if cached")
-    p.add_argument("--sft-steps", type=bounded(int, low=1, high=10**9), default=None, help="SFT optimizer steps (default: the demo's)")
-    p.add_argument("--checkpoint", default=None, help="start RL from this HF checkpoint instead of the SFT stage")
-    p.add_argument("--model", default=None, help="a pretrained model (alias such as smollm2-135m, or a checkpoint): "
-                   "no SFT stage, the task's real-model recipe")
-    p.add_argument("--task", choices=("countdown", "word-arith"), default="countdown", help="the task of both arms")
+    p.add_argument(
+        "--recipe", default=None, help="YAML TrainConfig recipe for both arms (default: the demo's)"
+    )
+    p.add_argument(
+        "--sequential", action="store_true", help="run the arms one after the other (one core)"
+    )
+    p.add_argument(
+        "--force-sft", action="store_true", help="retrain the SFT warm start even if cached"
+    )
+    p.add_argument(
+        "--sft-steps",
+        type=bounded(int, low=1, high=10**9),
+        default=None,
+        help="SFT optimizer steps (default: the demo's)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="start RL from this HF checkpoint instead of the SFT stage",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="a pretrained model (alias such as smollm2-135m, or a checkpoint): "
+        "no SFT stage, the task's real-model recipe",
+    )
+    p.add_argument(
+        "--task",
+        choices=("countdown", "word-arith"),
+        default="countdown",
+        help="the task of both arms",
+    )
     return p
 
 
@@ -115,8 +153,17 @@ def sft_config(quick: bool, seed: int = 0):
     from hicra.trainer.sft import SFTConfig
 
     if quick:
-        return SFTConfig(steps=20, batch_size=16, hidden=32, layers=2, heads=2, intermediate=64,
-                         eval_samples=0, seed=seed, progress=False)
+        return SFTConfig(
+            steps=20,
+            batch_size=16,
+            hidden=32,
+            layers=2,
+            heads=2,
+            intermediate=64,
+            eval_samples=0,
+            seed=seed,
+            progress=False,
+        )
     # 1000 steps, more than SFTConfig's 800: measured 2026-11-26, 300 steps left the model at 76%
     # execution-step errors and 2% accuracy (RL then has almost no reward to learn from); the
     # 1000-step checkpoint of the current world (backtrack_rate 0.55) gives 17% first-attempt
@@ -163,8 +210,16 @@ def run_arms(configs: list, parallel: bool) -> dict[str, float]:
     from tqdm.auto import tqdm
 
     ctx = mp.get_context("spawn")
-    bars = [tqdm(total=c.steps, desc=f"{Path(c.run_dir).name:>5}", unit="step", position=i, dynamic_ncols=True)
-            for i, c in enumerate(configs)]
+    bars = [
+        tqdm(
+            total=c.steps,
+            desc=f"{Path(c.run_dir).name:>5}",
+            unit="step",
+            position=i,
+            dynamic_ncols=True,
+        )
+        for i, c in enumerate(configs)
+    ]
     waves = [configs] if parallel else [[c] for c in configs]
     seconds: dict[str, float] = {}
     try:
@@ -172,7 +227,9 @@ def run_arms(configs: list, parallel: bool) -> dict[str, float]:
             start = time.perf_counter()
             procs = []
             for c in wave:
-                proc = ctx.Process(target=_run_arm, args=(asdict(c), str(Path(c.run_dir) / "train.log")))
+                proc = ctx.Process(
+                    target=_run_arm, args=(asdict(c), str(Path(c.run_dir) / "train.log"))
+                )
                 Path(c.run_dir).mkdir(parents=True, exist_ok=True)
                 proc.start()
                 procs.append((c, proc))
@@ -189,9 +246,15 @@ def run_arms(configs: list, parallel: bool) -> dict[str, float]:
                 _refresh(bars[configs.index(c)], Path(c.run_dir))
                 if proc.exitcode != 0:
                     log = Path(c.run_dir) / "train.log"
-                    tail = log.read_text(errors="replace").strip().splitlines()[-8:] if log.exists() else []
-                    raise RuntimeError(f"RL arm {Path(c.run_dir).name} failed (exit {proc.exitcode}); "
-                                       f"end of {log}:\n" + "\n".join(tail))
+                    tail = (
+                        log.read_text(errors="replace").strip().splitlines()[-8:]
+                        if log.exists()
+                        else []
+                    )
+                    raise RuntimeError(
+                        f"RL arm {Path(c.run_dir).name} failed (exit {proc.exitcode}); "
+                        f"end of {log}:\n" + "\n".join(tail)
+                    )
     finally:
         for bar in bars:
             bar.close()
@@ -210,8 +273,12 @@ def _refresh(bar, run_dir: Path) -> None:
     except json.JSONDecodeError:
         return
     shown = {}
-    for key, label in (("accuracy", "acc"), ("task/exec_error_rate", "err"),
-                       ("task/backtrack_after_failed_check", "bt"), ("length/mean", "len")):
+    for key, label in (
+        ("accuracy", "acc"),
+        ("task/exec_error_rate", "err"),
+        ("task/backtrack_after_failed_check", "bt"),
+        ("length/mean", "len"),
+    ):
         value = last.get(key)
         if isinstance(value, (int, float)):
             shown[label] = f"{value:.2f}" if label != "len" else f"{value:.0f}"
@@ -233,7 +300,12 @@ def summarize(analyses, timings: dict[str, float], report: Path, header: str) ->
     width = max(len(label) for _, label, _ in SUMMARY_ROWS)
     col = 28
     k = summary_window(max(len(a.steps) for a in analyses)) if analyses else 1
-    lines = [header, "", f"{f'(first {k} steps -> last {k})':{width}}  " + "  ".join(f"{a.name:>{col}}" for a in analyses)]
+    lines = [
+        header,
+        "",
+        f"{f'(first {k} steps -> last {k})':{width}}  "
+        + "  ".join(f"{a.name:>{col}}" for a in analyses),
+    ]
     for key, label, fmt in SUMMARY_ROWS:
         cells = []
         for a in analyses:
@@ -241,10 +313,17 @@ def summarize(analyses, timings: dict[str, float], report: Path, header: str) ->
             cells.append(f"{fmt.format(pair[0])} -> {fmt.format(pair[1])}" if pair else "n/a")
         if any(c != "n/a" for c in cells):
             lines.append(f"{label:{width}}  " + "  ".join(f"{c:>{col}}" for c in cells))
-    phases = [f"{a.phases.kind}" + (f" @ step {a.phases.transition_step}" if a.phases.transition_step is not None else "")
-              for a in analyses]
+    phases = [
+        f"{a.phases.kind}"
+        + (f" @ step {a.phases.transition_step}" if a.phases.transition_step is not None else "")
+        for a in analyses
+    ]
     lines.append(f"{'phase detector':{width}}  " + "  ".join(f"{p:>{col}}" for p in phases))
-    lines += ["", "time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()), f"report: {report}"]
+    lines += [
+        "",
+        "time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()),
+        f"report: {report}",
+    ]
     return "\n".join(lines)
 
 
@@ -266,8 +345,15 @@ def main(argv: list[str] | None = None) -> int:
         sft = replace(sft, steps=args.sft_steps)
     # every option is checked before the demo folder is made or the SFT stage starts
     for _, mode in ARMS:
-        validate(replace(base, model=args.model or args.checkpoint or "(SFT)", credit_mode=mode, alpha=args.alpha,
-                         seed=args.seed))
+        validate(
+            replace(
+                base,
+                model=args.model or args.checkpoint or "(SFT)",
+                credit_mode=mode,
+                alpha=args.alpha,
+                seed=args.seed,
+            )
+        )
     if args.model or args.checkpoint:
         from hicra.models.loading import check_model
 
@@ -285,17 +371,32 @@ def main(argv: list[str] | None = None) -> int:
         timings = {}
     else:
         cached = is_complete(sft_dir(sft, task)) and not args.force_sft
-        print("1/3 SFT warm start: " + ("cached" if cached else "training (cached for the next demo)"))
+        print(
+            "1/3 SFT warm start: " + ("cached" if cached else "training (cached for the next demo)")
+        )
         checkpoint = run_sft(sft, task, force=args.force_sft)
         timings = {"SFT" + (" (cached)" if cached else ""): time.perf_counter() - t0}
 
-    configs = [replace(base, model=str(checkpoint), credit_mode=mode, alpha=args.alpha, seed=args.seed,
-                       run_dir=str(out / name), resume=False, progress=False) for name, mode in ARMS]
+    configs = [
+        replace(
+            base,
+            model=str(checkpoint),
+            credit_mode=mode,
+            alpha=args.alpha,
+            seed=args.seed,
+            run_dir=str(out / name),
+            resume=False,
+            progress=False,
+        )
+        for name, mode in ARMS
+    ]
     for c in configs:
         validate(c)
     mode = "one after the other" if args.sequential else "in parallel"
-    print(f"2/3 RL: GRPO and HICRA (alpha {args.alpha}), {base.steps} steps of "
-          f"{base.prompts_per_step} prompts x {base.samples_per_prompt} samples, {mode}")
+    print(
+        f"2/3 RL: GRPO and HICRA (alpha {args.alpha}), {base.steps} steps of "
+        f"{base.prompts_per_step} prompts x {base.samples_per_prompt} samples, {mode}"
+    )
     t0 = time.perf_counter()
     arm_seconds = run_arms(configs, parallel=not args.sequential)
     timings["RL"] = time.perf_counter() - t0
@@ -306,18 +407,38 @@ def main(argv: list[str] | None = None) -> int:
 
     lexicon = task.planning_lexicon()
     analyses = [analyze_run(Path(c.run_dir), lexicon=lexicon) for c in configs]
-    report = build_report(analyses, out / "report", title=f"hicra demo: GRPO vs HICRA (alpha {args.alpha})",
-                          lexicon=lexicon)
+    report = build_report(
+        analyses,
+        out / "report",
+        title=f"hicra demo: GRPO vs HICRA (alpha {args.alpha})",
+        lexicon=lexicon,
+    )
     timings["total"] = time.perf_counter() - t_start
-    world = "the countdown world" if base.task == "countdown" else f"{base.task} {base.task_options or ''}".strip()
-    header = (f"hicra demo: GRPO vs HICRA (alpha {args.alpha}) on {world}, seed {args.seed}, "
-              f"{base.steps} RL steps from {checkpoint}")
+    world = (
+        "the countdown world"
+        if base.task == "countdown"
+        else f"{base.task} {base.task_options or ''}".strip()
+    )
+    header = (
+        f"hicra demo: GRPO vs HICRA (alpha {args.alpha}) on {world}, seed {args.seed}, "
+        f"{base.steps} RL steps from {checkpoint}"
+    )
     text = summarize(analyses, timings, report, header)
     (out / "summary.txt").write_text(text + "\n")
-    (out / "summary.json").write_text(json.dumps({
-        "sft_checkpoint": str(checkpoint), "timings_s": timings, "arm_seconds": arm_seconds,
-        "runs": [a.summary() for a in analyses], "report": str(report),
-    }, indent=2, default=str) + "\n")
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "sft_checkpoint": str(checkpoint),
+                "timings_s": timings,
+                "arm_seconds": arm_seconds,
+                "runs": [a.summary() for a in analyses],
+                "report": str(report),
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
     print("\n" + text)
     return 0
 

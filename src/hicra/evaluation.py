@@ -35,8 +35,20 @@ from hicra.errors import InputError, command
 from hicra.tasks.base import Problem
 
 # Options that must match for samples on disk to be reused (with each data file's hash).
-_RESUME_KEYS = ("model", "n", "temperature", "top_p", "max_new_tokens", "instruction", "system_prompt", "task",
-                "task_options", "prompt_field", "answer_field", "seed")
+_RESUME_KEYS = (
+    "model",
+    "n",
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "instruction",
+    "system_prompt",
+    "task",
+    "task_options",
+    "prompt_field",
+    "answer_field",
+    "seed",
+)
 EVAL_TASKS = ("word-arith",)  # generated tasks whose answers the math reward scores
 TASK_PROBLEMS = 200  # problems of a generated task when --limit is not given
 WRITER = "hicra eval"
@@ -90,6 +102,7 @@ class EvalConfig:
     task_options: dict | None = None
     """Options of `task`, e.g. {"difficulty": 1} (a JSON object on the command line)."""
 
+
 BOUNDS = {  # the range of every numeric option (`hicra.cli_args.check_fields`)
     "n": Range(1, 10**6),
     "temperature": Range(0, 100),  # 0: greedy
@@ -123,7 +136,9 @@ class HFGenerator:
 
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        model, self.tokenizer = load_model_and_tokenizer(config.model, dtype=dtype, option="--model")
+        model, self.tokenizer = load_model_and_tokenizer(
+            config.model, dtype=dtype, option="--model"
+        )
         self.model = model.to(self.device).eval()
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -140,14 +155,25 @@ class HFGenerator:
 
         config, tokenizer = self.config, self.tokenizer
         # Rendered prompts already carry the chat template's special tokens.
-        batch = sample_responses(self.model, tokenizer, prompts, n, config.max_new_tokens, config.temperature,
-                                 self.generator, top_p=config.top_p, eos_token_ids=self.eos_ids,
-                                 add_special_tokens=not tokenizer.chat_template)
+        batch = sample_responses(
+            self.model,
+            tokenizer,
+            prompts,
+            n,
+            config.max_new_tokens,
+            config.temperature,
+            self.generator,
+            top_p=config.top_p,
+            eos_token_ids=self.eos_ids,
+            add_special_tokens=not tokenizer.chat_template,
+        )
         lengths = batch.response_mask.sum(1).tolist()
         truncated = batch.truncated_mask.tolist()
-        generations = [Generation(text, int(length), bool(cut))
-                       for text, length, cut in zip(batch.texts, lengths, truncated)]
-        return [generations[i:i + n] for i in range(0, len(generations), n)]
+        generations = [
+            Generation(text, int(length), bool(cut))
+            for text, length, cut in zip(batch.texts, lengths, truncated)
+        ]
+        return [generations[i : i + n] for i in range(0, len(generations), n)]
 
 
 class VLLMGenerator:
@@ -158,11 +184,18 @@ class VLLMGenerator:
 
         from hicra.models import resolve_model
 
-        self.llm = LLM(model=resolve_model(config.model), seed=config.seed, tensor_parallel_size=config.tensor_parallel_size)
+        self.llm = LLM(
+            model=resolve_model(config.model),
+            seed=config.seed,
+            tensor_parallel_size=config.tensor_parallel_size,
+        )
         self.tokenizer = self.llm.get_tokenizer()
         self.params = SamplingParams(
-            n=config.n, temperature=config.temperature, top_p=config.top_p,
-            max_tokens=config.max_new_tokens, seed=config.seed,
+            n=config.n,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            max_tokens=config.max_new_tokens,
+            seed=config.seed,
         )
 
     def generate(self, prompts: list[str], n: int) -> list[list[Generation]]:
@@ -175,17 +208,21 @@ class VLLMGenerator:
 
 
 def resolve_backend(backend: str) -> str:
-    """"vllm" or "hf" for --backend (auto: vLLM when installed); InputError for vllm without vLLM."""
+    """ "vllm" or "hf" for --backend (auto: vLLM when installed); InputError for vllm without vLLM."""
     installed = importlib.util.find_spec("vllm") is not None
     if backend == "auto":
         return "vllm" if installed else "hf"
     if backend == "vllm" and not installed:
-        raise InputError("--backend vllm: vLLM is not installed (pip install vllm); use --backend hf")
+        raise InputError(
+            "--backend vllm: vLLM is not installed (pip install vllm); use --backend hf"
+        )
     return backend
 
 
 def make_generator(config: EvalConfig):
-    return VLLMGenerator(config) if resolve_backend(config.backend) == "vllm" else HFGenerator(config)
+    return (
+        VLLMGenerator(config) if resolve_backend(config.backend) == "vllm" else HFGenerator(config)
+    )
 
 
 # ----------------------------------------------------------------------------- scoring and tables
@@ -214,13 +251,34 @@ def summarize(records: list[dict[str, Any]], n: int) -> dict[str, Any]:
 
 def markdown_table(results: dict[str, dict[str, Any]]) -> str:
     ks = sorted({int(k) for row in results.values() for k in row["pass@k"]})
-    header = ["benchmark", "problems", "n", "pass@1 (%)", *[f"pass@{k} (%)" for k in ks if k > 1],
-              "mean tokens", "truncated (%)", "boxed (%)"]
+    header = [
+        "benchmark",
+        "problems",
+        "n",
+        "pass@1 (%)",
+        *[f"pass@{k} (%)" for k in ks if k > 1],
+        "mean tokens",
+        "truncated (%)",
+        "boxed (%)",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, row in results.items():
-        cells = [name, str(row["problems"]), str(row["samples_per_problem"]), f"{100 * row['pass@1']:.1f}"]
-        cells += [f"{100 * row['pass@k'][str(k)]:.1f}" if str(k) in row["pass@k"] else "" for k in ks if k > 1]
-        cells += [f"{row['mean_response_tokens']:.0f}", f"{100 * row['truncated_rate']:.1f}", f"{100 * row['boxed_rate']:.1f}"]
+        cells = [
+            name,
+            str(row["problems"]),
+            str(row["samples_per_problem"]),
+            f"{100 * row['pass@1']:.1f}",
+        ]
+        cells += [
+            f"{100 * row['pass@k'][str(k)]:.1f}" if str(k) in row["pass@k"] else ""
+            for k in ks
+            if k > 1
+        ]
+        cells += [
+            f"{row['mean_response_tokens']:.0f}",
+            f"{100 * row['truncated_rate']:.1f}",
+            f"{100 * row['boxed_rate']:.1f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     if len(results) > 1:
         mean = sum(row["pass@1"] for row in results.values()) / len(results)
@@ -249,17 +307,31 @@ def _claim_out_dir(config: EvalConfig, hashes: dict[str, str]):
 
     results_path = os.path.join(config.out, "results.json")
     options = {key: asdict(config)[key] for key in _RESUME_KEYS}
-    decision = claim_run_dir(config.out, options, writer=WRITER, resume=not config.force, force=config.force,
-                             protect={"--model": config.model}, what="--out")
+    decision = claim_run_dir(
+        config.out,
+        options,
+        writer=WRITER,
+        resume=not config.force,
+        force=config.force,
+        protect={"--model": config.model},
+        what="--out",
+    )
     if decision.action == "resume":
         if os.path.exists(results_path):
             raise InputError(f"{results_path} exists; pass --force to overwrite it")
         saved = decision.saved.get("data_sha256") or {}
-        changed = [name for name, digest in hashes.items() if name in saved and saved[name] != digest
-                   and os.path.exists(os.path.join(config.out, "samples", f"{name}.jsonl"))]
+        changed = [
+            name
+            for name, digest in hashes.items()
+            if name in saved
+            and saved[name] != digest
+            and os.path.exists(os.path.join(config.out, "samples", f"{name}.jsonl"))
+        ]
         if changed:
-            raise InputError(f"--out {config.out}: holds samples of other data under the name(s) {', '.join(changed)} "
-                             "(the file's content changed); use another --out or pass --force")
+            raise InputError(
+                f"--out {config.out}: holds samples of other data under the name(s) {', '.join(changed)} "
+                "(the file's content changed); use another --out or pass --force"
+            )
         for name in hashes:  # a corrupt samples file is reported before anything is written
             _load_done(os.path.join(config.out, "samples", f"{name}.jsonl"), repair=False)
         hashes = {**saved, **hashes}
@@ -293,7 +365,9 @@ def _load_done(path: str, repair: bool = True) -> dict[str, dict[str, Any]]:
                     with open(path, "r+b") as handle:
                         handle.truncate(keep)
                 break
-            raise InputError(f"{path}:{number}: not valid JSON; delete the file to sample its problems again") from None
+            raise InputError(
+                f"{path}:{number}: not valid JSON; delete the file to sample its problems again"
+            ) from None
         keep += len(line)
         if record is None:
             continue
@@ -308,7 +382,9 @@ def evaluate_file(config: EvalConfig, path: str, generator, pool) -> dict[str, A
     from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems
 
     instruction = DEFAULT_INSTRUCTION if config.instruction is None else config.instruction
-    problems = load_math_problems(path, config.prompt_field, config.answer_field, instruction, config.limit)
+    problems = load_math_problems(
+        path, config.prompt_field, config.answer_field, instruction, config.limit
+    )
     name = benchmark_name(path)
     if len({p.id for p in problems}) != len(problems):  # ids key the resume file: make them unique
         print(f"[{name}] problem ids are not unique; using row numbers instead", file=sys.stderr)
@@ -326,13 +402,19 @@ def task_problems(config: EvalConfig) -> tuple[str, list[Problem]]:
         task = load_task(config.task, config.task_options or {})
     except ValueError as err:  # options the task refuses
         raise InputError(f"--task-options: {err}") from None
-    problems = task.sample_problems(config.limit or TASK_PROBLEMS, np.random.default_rng(config.seed))
-    options = "".join(f"-{k}{v}" for k, v in sorted((config.task_options or {}).items()) if k != "instruction")
+    problems = task.sample_problems(
+        config.limit or TASK_PROBLEMS, np.random.default_rng(config.seed)
+    )
+    options = "".join(
+        f"-{k}{v}" for k, v in sorted((config.task_options or {}).items()) if k != "instruction"
+    )
     unique = {p.id: p for p in problems}  # a generator may repeat a small problem: score it once
     return f"{task.name}{options}", list(unique.values())
 
 
-def evaluate_problems(config: EvalConfig, name: str, problems: list[Problem], generator, pool) -> dict[str, Any]:
+def evaluate_problems(
+    config: EvalConfig, name: str, problems: list[Problem], generator, pool
+) -> dict[str, Any]:
     """Generate, score and save the samples of one benchmark's problems; return its summary."""
     from hicra.tasks.datasets import render_prompt
     from hicra.tasks.math_reward import score_response
@@ -341,26 +423,43 @@ def evaluate_problems(config: EvalConfig, name: str, problems: list[Problem], ge
     done = _load_done(samples_path)
     todo = [p for p in problems if p.id not in done]
     if len(todo) < len(problems):
-        print(f"[{name}] resuming: {len(problems) - len(todo)} of {len(problems)} problems already sampled",
-              file=sys.stderr)
-    per_call = max(1, config.batch_size // config.n) if isinstance(generator, HFGenerator) else max(1, 1024 // config.n)
+        print(
+            f"[{name}] resuming: {len(problems) - len(todo)} of {len(problems)} problems already sampled",
+            file=sys.stderr,
+        )
+    per_call = (
+        max(1, config.batch_size // config.n)
+        if isinstance(generator, HFGenerator)
+        else max(1, 1024 // config.n)
+    )
     start = time.monotonic()
     with open(samples_path, "a") as out, ThreadPoolExecutor(max(1, pool.size)) as scorers:
         for first in range(0, len(todo), per_call):
-            chunk: list[Problem] = todo[first:first + per_call]
-            prompts = [render_prompt(p.prompt, generator.tokenizer, config.system_prompt) for p in chunk]
+            chunk: list[Problem] = todo[first : first + per_call]
+            prompts = [
+                render_prompt(p.prompt, generator.tokenizer, config.system_prompt) for p in chunk
+            ]
             groups = generator.generate(prompts, config.n)
             for i, problem in enumerate(chunk):
                 group = groups[i]
-                scores = list(scorers.map(
-                    lambda g, answer=str(problem.answer): score_response(g.text, answer, timeout_s=config.timeout_s, pool=pool),
-                    group,
-                ))
+                scores = list(
+                    scorers.map(
+                        lambda g, answer=str(problem.answer): score_response(
+                            g.text, answer, timeout_s=config.timeout_s, pool=pool
+                        ),
+                        group,
+                    )
+                )
                 record = {
-                    "id": problem.id, "answer": problem.answer, "prompt": prompts[i],
-                    "responses": [g.text for g in group], "num_tokens": [g.num_tokens for g in group],
-                    "truncated": [g.truncated for g in group], "predicted": [s.predicted for s in scores],
-                    "correct": [s.correct for s in scores], "timed_out": [s.timed_out for s in scores],
+                    "id": problem.id,
+                    "answer": problem.answer,
+                    "prompt": prompts[i],
+                    "responses": [g.text for g in group],
+                    "num_tokens": [g.num_tokens for g in group],
+                    "truncated": [g.truncated for g in group],
+                    "predicted": [s.predicted for s in scores],
+                    "correct": [s.correct for s in scores],
+                    "timed_out": [s.timed_out for s in scores],
                 }
                 out.write(json.dumps(record, allow_nan=False) + "\n")
                 out.flush()
@@ -383,7 +482,10 @@ def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
     _write_out_dir(config, decision, hashes)
     pool = VerifierPool(size=2)
     try:
-        results = {benchmark_name(path): evaluate_file(config, path, generator, pool) for path in config.data}
+        results = {
+            benchmark_name(path): evaluate_file(config, path, generator, pool)
+            for path in config.data
+        }
         if generated is not None:
             results[generated[0]] = evaluate_problems(config, *generated, generator, pool)
     finally:
@@ -392,8 +494,10 @@ def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
         json.dump({"config": asdict(config), "results": results}, handle, indent=2, allow_nan=False)
     with open(os.path.join(config.out, "results.md"), "w") as handle:
         handle.write(f"# hicra eval: {config.model}\n\n")
-        handle.write(f"n={config.n}, temperature={config.temperature}, top_p={config.top_p}, "
-                     f"max_new_tokens={config.max_new_tokens}\n\n")
+        handle.write(
+            f"n={config.n}, temperature={config.temperature}, top_p={config.top_p}, "
+            f"max_new_tokens={config.max_new_tokens}\n\n"
+        )
         handle.write(markdown_table(results))
     return results
 
@@ -416,10 +520,14 @@ def check_config(config: EvalConfig) -> dict[str, str]:
         check_model(config.model, "--model")  # vLLM resolves Hub ids itself
     names = [benchmark_name(path) for path in config.data]
     if len(set(names)) != len(names):
-        raise InputError(f"--data: two files share a benchmark name ({', '.join(names)}); rename one")
+        raise InputError(
+            f"--data: two files share a benchmark name ({', '.join(names)}); rename one"
+        )
     instruction = DEFAULT_INSTRUCTION if config.instruction is None else config.instruction
     for path in config.data:  # every file read (and its fields found) before the model loads
-        load_math_problems(path, config.prompt_field, config.answer_field, instruction, config.limit)
+        load_math_problems(
+            path, config.prompt_field, config.answer_field, instruction, config.limit
+        )
     return data_hashes(config.data)
 
 
@@ -429,16 +537,32 @@ def parse_args(argv: list[str]) -> EvalConfig:
     from hicra.cli_args import ArgumentParser, add_dataclass_flags, dataclass_values
 
     parser = ArgumentParser(prog="hicra eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True,
-                        help="checkpoint directory, model alias (smollm2-135m), .gguf file or Hub id")
-    parser.add_argument("--data", nargs="+", default=[], help="benchmark files (parquet/json/jsonl)")
-    parser.add_argument("--task-options", type=json.loads, default=None, metavar="JSON",
-                        help='options of --task as a JSON object, e.g. \'{"difficulty": 1}\'')
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="checkpoint directory, model alias (smollm2-135m), .gguf file or Hub id",
+    )
+    parser.add_argument(
+        "--data", nargs="+", default=[], help="benchmark files (parquet/json/jsonl)"
+    )
+    parser.add_argument(
+        "--task-options",
+        type=json.loads,
+        default=None,
+        metavar="JSON",
+        help="options of --task as a JSON object, e.g. '{\"difficulty\": 1}'",
+    )
     add_dataclass_flags(parser, EvalConfig, skip=("model", "data", "task_options"))
     args = parser.parse_args(argv)
     values = dataclass_values(args, EvalConfig)
-    return EvalConfig(**{**values, "model": args.model, "data": list(args.data),
-                         "task_options": args.task_options})
+    return EvalConfig(
+        **{
+            **values,
+            "model": args.model,
+            "data": list(args.data),
+            "task_options": args.task_options,
+        }
+    )
 
 
 @command("hicra eval")

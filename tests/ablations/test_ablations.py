@@ -69,9 +69,14 @@ def test_frequency_bins():
 def test_placebo_matches_count_length_and_frequency_bin():
     # "red green blue": DF 4 (bin 2); "cat dog": DF 1 (bin 0). Only "one two three" is a
     # 3-gram in bin 2 (DF 6); bin-0 2-grams abound.
-    texts = [f"Red green blue. One two three. Cat dog {i}. Sun moon star{i}." if i == 0 else
-             f"Red green blue today. One two three. Word{i} here now." if i < 4 else
-             f"One two three. Lone words{i} here." for i in range(6)]
+    texts = [
+        f"Red green blue. One two three. Cat dog {i}. Sun moon star{i}."
+        if i == 0
+        else f"Red green blue today. One two three. Word{i} here now."
+        if i < 4
+        else f"One two three. Lone words{i} here."
+        for i in range(6)
+    ]
     real = StrategicLexicon.from_phrases(["red green blue", "cat dog"])
     p = placebo_lexicon(real, texts, seed=0)
     assert len(p.phrases) == 2 and not p.unmatched
@@ -95,8 +100,16 @@ def test_placebo_falls_back_to_nearest_bin_when_a_pool_is_empty():
 
 
 def test_sensitivity_full_vs_dropped():
-    lex = StrategicLexicon.from_phrases(["wait", "let me check", "alternatively", "we know that",
-                                         "the answer is", "try a different approach"])
+    lex = StrategicLexicon.from_phrases(
+        [
+            "wait",
+            "let me check",
+            "alternatively",
+            "we know that",
+            "the answer is",
+            "try a different approach",
+        ]
+    )
     by_step = {0: TEXTS[:2], 1: TEXTS[1:3], 2: TEXTS[2:], 3: TEXTS}
     res = lexicon_sensitivity(by_step, lex, frac=0.3, seeds=[0, 1])
     names = {m.metric for m in res.metrics}
@@ -117,26 +130,65 @@ def test_cli_compare_placebo_drop_sensitivity(tmp_path, capsys):
     lex = tmp_path / "l.txt"
     StrategicLexicon.from_phrases(["let me check", "the sum of", "wait"]).to_file(lex)
     drop = tmp_path / "d.txt"
-    assert lexicon_main(["drop", str(lex), "--frac", "0.34", "--seed", "0", "--out", str(drop)]) == 0
+    assert (
+        lexicon_main(["drop", str(lex), "--frac", "0.34", "--seed", "0", "--out", str(drop)]) == 0
+    )
     assert len(StrategicLexicon.from_file(drop)) == 2
     assert lexicon_main(["drop", str(lex), "--out", str(drop)]) == 2  # exists
     out_json = tmp_path / "cmp.json"
-    assert lexicon_main(["compare", str(lex), "default", "--corpus", str(corpus),
-                         "--json", str(out_json)]) == 0
+    assert (
+        lexicon_main(
+            ["compare", str(lex), "default", "--corpus", str(corpus), "--json", str(out_json)]
+        )
+        == 0
+    )
     cmp = json.loads(out_json.read_text())
     assert cmp["size_b"] == len(StrategicLexicon.default()) and cmp["coverage_a"]["responses"] == 4
     plac = tmp_path / "p.txt"
-    assert lexicon_main(["placebo", str(lex), "--corpus", str(corpus), "--out", str(plac),
-                         "--seed", "1", "--quiet"]) == 0
+    assert (
+        lexicon_main(
+            [
+                "placebo",
+                str(lex),
+                "--corpus",
+                str(corpus),
+                "--out",
+                str(plac),
+                "--seed",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert len(StrategicLexicon.from_file(plac)) == 3
     assert (tmp_path / "p.pairs.tsv").read_text().count("\n") == 4
     assert lexicon_main(["sensitivity", str(lex), "--corpus", str(corpus), "--draws", "2"]) == 0
     assert "semantic/entropy" in capsys.readouterr().out
     assert lexicon_main(["compare", str(tmp_path / "missing.txt"), "default"]) == 2
     steps = tmp_path / "s.jsonl"
-    steps.write_text("".join(json.dumps({"text": t, "step": i % 3}) + "\n" for i, t in enumerate(TEXTS * 2)))
+    steps.write_text(
+        "".join(json.dumps({"text": t, "step": i % 3}) + "\n" for i, t in enumerate(TEXTS * 2))
+    )
     out = tmp_path / "sens.json"
-    assert lexicon_main(["sensitivity", str(lex), "--corpus", str(steps), "--step-field", "step",
-                         "--draws", "2", "--out", str(out)]) == 0
+    assert (
+        lexicon_main(
+            [
+                "sensitivity",
+                str(lex),
+                "--corpus",
+                str(steps),
+                "--step-field",
+                "step",
+                "--draws",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["steps"] == [0, 1, 2]
-    assert lexicon_main(["sensitivity", str(lex), "--corpus", str(steps), "--step-field", "text"]) == 2
+    assert (
+        lexicon_main(["sensitivity", str(lex), "--corpus", str(steps), "--step-field", "text"]) == 2
+    )

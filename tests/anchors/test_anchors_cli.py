@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from anchors_helpers import one_torch_thread, tiny_countdown_model  # noqa: F401 (fixtures)
 
 from hicra.anchors.backends import BuiltinBackend
 from hicra.anchors.cli import anchors_main
 from hicra.anchors.run import AnchorsConfig, check_generation
 from hicra.anchors.traces import AnchorsInputError, Trace, sample_base_traces
 from hicra.models import load_model_and_tokenizer
-
-from anchors_helpers import one_torch_thread, tiny_countdown_model  # noqa: F401 (fixtures)
 
 PROMPT = "numbers 2 3 4 target 6 :"
 

@@ -15,10 +15,9 @@ import json
 from pathlib import Path
 
 import pytest
+from anchors_helpers import one_torch_thread, sft_checkpoint  # noqa: F401 (fixtures)
 
 from hicra.anchors.cli import anchors_main
-
-from anchors_helpers import one_torch_thread, sft_checkpoint  # noqa: F401 (fixtures)
 
 KNOWN = Path(__file__).resolve().parent / "data" / "known_truth.jsonl"
 MEASURE = "resampling_importance_accuracy"

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from anchors_helpers import CountingBackend, one_torch_thread, tiny_countdown_model  # noqa: F401 (fixtures)
 
 from hicra.anchors.backends import BuiltinBackend
 from hicra.anchors.outcomes import AnchorsTask
@@ -16,8 +17,6 @@ from hicra.anchors.summary import summarize
 from hicra.anchors.traces import Trace
 from hicra.lexicon.detectors import load_detector
 from hicra.models import load_model_and_tokenizer
-
-from anchors_helpers import CountingBackend, one_torch_thread, tiny_countdown_model  # noqa: F401 (fixtures)
 
 PROMPT = "numbers 2 3 4 target 6 :"
 RESPONSES = [

@@ -319,7 +319,9 @@ CASES = cases(
     ),
     flag("model-alias-unknown", ["--model", "smollm9"], "smollm9"),
     # neither cached nor on a reachable Hub: one line at once, not half a minute of retries
-    flag("model-hub-id-unknown", ["--model", "hicra-test/no-such-model"], "hicra-test/no-such-model"),
+    flag(
+        "model-hub-id-unknown", ["--model", "hicra-test/no-such-model"], "hicra-test/no-such-model"
+    ),
     flag(
         "model-gguf-corrupt",
         ["--model", "{tmp}/m.gguf"],

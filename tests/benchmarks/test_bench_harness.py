@@ -85,21 +85,32 @@ def test_steps_to_reach_uses_trailing_mean():
 def _fake_run(acc, transition=None, kind="two_phase"):
     steps = np.arange(1, len(acc) + 1, dtype=float)
     acc = np.asarray(acc, float)
-    return {"steps": steps.tolist(), "accuracy": acc.tolist(), "final_accuracy": float(acc[-5:].mean()),
-            "auc": area_under_curve(steps, acc), "transition_step": transition if transition else math.nan,
-            "phase_kind": kind}
+    return {
+        "steps": steps.tolist(),
+        "accuracy": acc.tolist(),
+        "final_accuracy": float(acc[-5:].mean()),
+        "auc": area_under_curve(steps, acc),
+        "transition_step": transition if transition else math.nan,
+        "phase_kind": kind,
+    }
 
 
 def test_efficiency_summary_reference_and_paired_stats():
     seeds = [0, 1, 2]
     ramp = np.linspace(0.1, 0.4, 30)
-    runs = {"grpo": {s: _fake_run(ramp + 0.01 * s, 15) for s in seeds},
-            "hicra": {s: _fake_run(np.clip(2 * ramp, 0, 0.6) + 0.01 * s, 10) for s in seeds}}
+    runs = {
+        "grpo": {s: _fake_run(ramp + 0.01 * s, 15) for s in seeds},
+        "hicra": {s: _fake_run(np.clip(2 * ramp, 0, 0.6) + 0.01 * s, 10) for s in seeds},
+    }
     summary = bench_efficiency.summarize(runs, seeds, "grpo")
-    assert summary["reference_final_accuracy"] == pytest.approx(np.mean([runs["grpo"][s]["final_accuracy"] for s in seeds]))
+    assert summary["reference_final_accuracy"] == pytest.approx(
+        np.mean([runs["grpo"][s]["final_accuracy"] for s in seeds])
+    )
     h = summary["arms"]["hicra"]
     assert h["reached_ref"] == 3
-    assert h["steps_ratio_vs_ref"]["mean"] < 0.6  # hicra reaches grpo's final accuracy in < 0.6x the steps
+    assert (
+        h["steps_ratio_vs_ref"]["mean"] < 0.6
+    )  # hicra reaches grpo's final accuracy in < 0.6x the steps
     assert h["paired_vs_ref"]["final_accuracy"]["significant"]
     assert h["paired_vs_ref"]["transition_step"]["mean"] == pytest.approx(-5)
     text = bench_efficiency.report(summary, seeds, 30)
@@ -117,7 +128,9 @@ def test_efficiency_arm_parsing():
 def test_scaling_slope_and_dominant_phase():
     assert bench_scaling.loglog_slope([1, 2, 4], [3, 6, 12]) == pytest.approx(1.0)
     assert bench_scaling.loglog_slope([1, 10], [1, 100]) == pytest.approx(2.0)
-    pts = [{"step_s": 2.0, "phase_s": {"generation": 1.5, "forward_backward": 0.4, "tagging": 0.01}}]
+    pts = [
+        {"step_s": 2.0, "phase_s": {"generation": 1.5, "forward_backward": 0.4, "tagging": 0.01}}
+    ]
     assert bench_scaling.dominant(pts) == ("generation", pytest.approx(0.75))
 
 
@@ -149,7 +162,13 @@ def test_suppress_token_makes_eos_impossible():
     assert torch.isfinite(torch.log_softmax(logits, -1)).all()
     handle.remove()
     with torch.no_grad():
-        assert model(torch.tensor([[tokenizer.bos_token_id]])).logits[..., tokenizer.eos_token_id].abs().max() < 1e3
+        assert (
+            model(torch.tensor([[tokenizer.bos_token_id]]))
+            .logits[..., tokenizer.eos_token_id]
+            .abs()
+            .max()
+            < 1e3
+        )
 
 
 def test_builtin_stepper_phases_add_up_to_the_step():
@@ -163,10 +182,20 @@ def test_builtin_stepper_phases_add_up_to_the_step():
     tokenizer = build_tokenizer(task)
     model = build_tiny_model(tokenizer, hidden=16, layers=1, heads=2, max_positions=64).eval()
     suppress_token(model, tokenizer.eos_token_id)
-    cfg = TrainConfig(model="(in memory)", credit_mode="hicra", prompts_per_step=2, samples_per_prompt=2,
-                      max_new_tokens=8, skip_zero_signal=False, progress=False, rollouts_per_step=0)
+    cfg = TrainConfig(
+        model="(in memory)",
+        credit_mode="hicra",
+        prompts_per_step=2,
+        samples_per_prompt=2,
+        max_new_tokens=8,
+        skip_zero_signal=False,
+        progress=False,
+        rollouts_per_step=0,
+    )
     for fuse in (True, False):  # fused: the update's forward supplies old_logp, so that phase is 0
-        record = BuiltinStepper(replace(cfg, fuse_scoring=fuse), model, tokenizer, task=task, metrics=True).step()
+        record = BuiltinStepper(
+            replace(cfg, fuse_scoring=fuse), model, tokenizer, task=task, metrics=True
+        ).step()
         seconds = record["seconds"]
         assert set(PHASES) <= set(seconds) and "metrics" in seconds
         assert sum(seconds[k] for k in PHASES) == pytest.approx(record["step_s"], rel=1e-6)
@@ -179,7 +208,12 @@ def test_efficiency_arm_with_lexicon_file(tmp_path):
     lexicon = tmp_path / "placebo.txt"
     lexicon.write_text("vs\n")
     arm = bench_efficiency.arm_overrides(f"hicra:0.5@{lexicon}")
-    assert arm == {"credit_mode": "hicra", "alpha": 0.5, "detector": str(lexicon), "metrics_lexicon": "task"}
+    assert arm == {
+        "credit_mode": "hicra",
+        "alpha": 0.5,
+        "detector": str(lexicon),
+        "metrics_lexicon": "task",
+    }
     with pytest.raises(SystemExit, match="not found"):
         bench_efficiency.arm_overrides(f"hicra@{tmp_path / 'missing.txt'}")
 
@@ -187,11 +221,21 @@ def test_efficiency_arm_with_lexicon_file(tmp_path):
 def test_efficiency_run_state(tmp_path):
     import json
 
-    config = {"model": "sft-a", "credit_mode": "hicra", "steps": 10, "adam_betas": (0.9, 0.999), "progress": False}
+    config = {
+        "model": "sft-a",
+        "credit_mode": "hicra",
+        "steps": 10,
+        "adam_betas": (0.9, 0.999),
+        "progress": False,
+    }
     assert bench_efficiency.run_state(tmp_path, config) == "fresh"
-    (tmp_path / "config.json").write_text(json.dumps(config | {"progress": True}))  # control fields may differ
+    (tmp_path / "config.json").write_text(
+        json.dumps(config | {"progress": True})
+    )  # control fields may differ
     assert bench_efficiency.run_state(tmp_path, config) == "resume"
     (tmp_path / bench_efficiency.DONE).write_text(json.dumps({"steps": 10}))
     assert bench_efficiency.run_state(tmp_path, config) == "done"
     assert bench_efficiency.run_state(tmp_path, config | {"steps": 20}) == "resume"  # extend
-    assert bench_efficiency.run_state(tmp_path, config | {"model": "sft-b"}) == "fresh"  # another checkpoint
+    assert (
+        bench_efficiency.run_state(tmp_path, config | {"model": "sft-b"}) == "fresh"
+    )  # another checkpoint

@@ -3,14 +3,18 @@
 import math
 import statistics
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import numpy as np
-
-from hicra.credit import group_advantages, group_ids_from_keys, hicra_advantages, informative_group_mask
+from hicra.credit import (
+    group_advantages,
+    group_ids_from_keys,
+    hicra_advantages,
+    informative_group_mask,
+)
 
 SQRT_HALF = math.sqrt(0.5)
 
@@ -31,22 +35,30 @@ def test_group_scale_group_of_three_uses_unbiased_std():
 
 def test_eps_is_added_to_std():
     adv = group_advantages(torch.tensor([1.0, 0.0]), torch.tensor([0, 0]), eps=0.5)
-    torch.testing.assert_close(adv, torch.tensor([0.5 / (SQRT_HALF + 0.5), -0.5 / (SQRT_HALF + 0.5)]))
+    torch.testing.assert_close(
+        adv, torch.tensor([0.5 / (SQRT_HALF + 0.5), -0.5 / (SQRT_HALF + 0.5)])
+    )
 
 
 def test_batch_scale_divides_by_std_of_all_rewards():
     # batch (1, 0, 1, 1): mean 0.75, sum of squares 0.75, unbiased var 0.25 -> std 0.5
-    adv = group_advantages(torch.tensor([1.0, 0.0, 1.0, 1.0]), torch.tensor([0, 0, 1, 1]), "batch", eps=0.0)
+    adv = group_advantages(
+        torch.tensor([1.0, 0.0, 1.0, 1.0]), torch.tensor([0, 0, 1, 1]), "batch", eps=0.0
+    )
     torch.testing.assert_close(adv, torch.tensor([1.0, -1.0, 0.0, 0.0]))
 
 
 def test_none_scale_is_dr_grpo_centring():
-    adv = group_advantages(torch.tensor([3.0, 1.0, 2.0, 2.0, 5.0]), torch.tensor([0, 0, 1, 1, 1]), "none")
+    adv = group_advantages(
+        torch.tensor([3.0, 1.0, 2.0, 2.0, 5.0]), torch.tensor([0, 0, 1, 1, 1]), "none"
+    )
     torch.testing.assert_close(adv, torch.tensor([1.0, -1.0, -1.0, -1.0, 2.0]))
 
 
 def test_ids_need_not_be_sorted_or_contiguous():
-    adv = group_advantages(torch.tensor([1.0, 5.0, 0.0, 3.0]), torch.tensor([90, -2, 90, -2]), "none")
+    adv = group_advantages(
+        torch.tensor([1.0, 5.0, 0.0, 3.0]), torch.tensor([90, -2, 90, -2]), "none"
+    )
     torch.testing.assert_close(adv, torch.tensor([0.5, 1.0, -0.5, -1.0]))
 
 
@@ -65,14 +77,21 @@ def test_all_equal_groups_and_singletons_give_exact_zeros(scale, eps):
 
 def test_whole_batch_constant_and_single_response():
     for scale in ("group", "batch", "none"):
-        assert torch.equal(group_advantages(torch.full((4,), 0.3), torch.tensor([0, 0, 1, 1]), scale, 0.0),
-                           torch.zeros(4))
-        assert torch.equal(group_advantages(torch.tensor([2.0]), torch.tensor([0]), scale), torch.zeros(1))
+        assert torch.equal(
+            group_advantages(torch.full((4,), 0.3), torch.tensor([0, 0, 1, 1]), scale, 0.0),
+            torch.zeros(4),
+        )
+        assert torch.equal(
+            group_advantages(torch.tensor([2.0]), torch.tensor([0]), scale), torch.zeros(1)
+        )
 
 
 def test_integer_rewards_become_float32_and_float64_is_kept():
     assert group_advantages(torch.tensor([1, 0]), torch.tensor([0, 0])).dtype == torch.float32
-    assert group_advantages(torch.tensor([1.0, 0.0], dtype=torch.float64), torch.tensor([0, 0])).dtype == torch.float64
+    assert (
+        group_advantages(torch.tensor([1.0, 0.0], dtype=torch.float64), torch.tensor([0, 0])).dtype
+        == torch.float64
+    )
 
 
 @pytest.mark.parametrize(
@@ -81,7 +100,13 @@ def test_integer_rewards_become_float32_and_float64_is_kept():
         (torch.ones(2, 2), torch.zeros(2, dtype=torch.long), {}, ValueError, "1-D"),
         (torch.ones(3), torch.zeros(2, dtype=torch.long), {}, ValueError, "one id per reward"),
         (torch.ones(2), torch.zeros(2), {}, TypeError, "integer"),
-        (torch.tensor([1.0, float("nan")]), torch.zeros(2, dtype=torch.long), {}, ValueError, r"rewards\[1\]"),
+        (
+            torch.tensor([1.0, float("nan")]),
+            torch.zeros(2, dtype=torch.long),
+            {},
+            ValueError,
+            r"rewards\[1\]",
+        ),
         (torch.ones(2), torch.zeros(2, dtype=torch.long), {"scale": "std"}, ValueError, "scale"),
         (torch.ones(2), torch.zeros(2, dtype=torch.long), {"eps": -1.0}, ValueError, "eps"),
         ([1.0, 0.0], torch.zeros(2, dtype=torch.long), {}, TypeError, "torch.Tensor"),
@@ -118,7 +143,8 @@ def _loop_reference(rewards: list[float], ids: list[int], scale: str, eps: float
 @given(
     data=st.lists(
         st.tuples(st.integers(0, 6), st.sampled_from([0.0, 0.5, 1.0]) | st.floats(-10, 10)),
-        min_size=1, max_size=40,
+        min_size=1,
+        max_size=40,
     ),
     scale=st.sampled_from(["group", "batch", "none"]),
     eps=st.sampled_from([0.0, 1e-6, 0.1]),
@@ -126,7 +152,9 @@ def _loop_reference(rewards: list[float], ids: list[int], scale: str, eps: float
 def test_vectorised_equals_loop_reference(data, scale, eps):
     ids = [g for g, _ in data]
     rewards = [r for _, r in data]
-    got = group_advantages(torch.tensor(rewards, dtype=torch.float64), torch.tensor(ids), scale, eps)
+    got = group_advantages(
+        torch.tensor(rewards, dtype=torch.float64), torch.tensor(ids), scale, eps
+    )
     want = torch.tensor(_loop_reference(rewards, ids, scale, eps), dtype=torch.float64)
     torch.testing.assert_close(got, want, rtol=1e-7, atol=1e-9)
 
@@ -145,8 +173,10 @@ def test_group_ids_from_keys_any_hashable():
 
 # ---------------------------------------------------------------- informative_group_mask
 def test_informative_group_mask_by_hand():
-    mask = informative_group_mask(torch.tensor([1.0, 0.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.0]),
-                                  torch.tensor([0, 0, 1, 1, 2, 3, 3, 3]))
+    mask = informative_group_mask(
+        torch.tensor([1.0, 0.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.0]),
+        torch.tensor([0, 0, 1, 1, 2, 3, 3, 3]),
+    )
     assert mask.tolist() == [True, True, False, False, False, False, False, False]
     assert mask.dtype == torch.bool
 
@@ -194,7 +224,9 @@ def test_hicra_never_flips_sign_and_keeps_gradient():
 
 
 def test_hicra_negative_alpha_is_reverse_ablation():
-    out = hicra_advantages(torch.tensor([1.0, -1.0]), torch.ones(2, 1, dtype=torch.bool), alpha=-0.2)
+    out = hicra_advantages(
+        torch.tensor([1.0, -1.0]), torch.ones(2, 1, dtype=torch.bool), alpha=-0.2
+    )
     torch.testing.assert_close(out, torch.tensor([[0.8], [-1.2]]))
 
 
@@ -205,7 +237,13 @@ def test_hicra_negative_alpha_is_reverse_ablation():
         (torch.ones(2), torch.ones(3, dtype=torch.bool), 0.2, ValueError, "2-D"),
         (torch.ones(3), torch.ones(2, 3, dtype=torch.bool), 0.2, ValueError, "B=2"),
         (torch.ones(2, 4), torch.ones(2, 3, dtype=torch.bool), 0.2, ValueError, "shape"),
-        (torch.ones(2, dtype=torch.long), torch.ones(2, 3, dtype=torch.bool), 0.2, TypeError, "floating"),
+        (
+            torch.ones(2, dtype=torch.long),
+            torch.ones(2, 3, dtype=torch.bool),
+            0.2,
+            TypeError,
+            "floating",
+        ),
         (torch.ones(2), torch.ones(2, 3, dtype=torch.bool), 1.5, ValueError, "alpha"),
     ],
 )

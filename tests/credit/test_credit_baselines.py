@@ -25,7 +25,9 @@ def test_masked_quantile_matches_torch_quantile():
     values = torch.rand(4, 9, generator=gen)
     mask = torch.rand(4, 9, generator=gen) > 0.3
     for q in (0.0, 0.13, 0.5, 0.8, 1.0):
-        torch.testing.assert_close(masked_quantile(values, mask, q), torch.quantile(values[mask], q))
+        torch.testing.assert_close(
+            masked_quantile(values, mask, q), torch.quantile(values[mask], q)
+        )
     assert masked_quantile(values, torch.zeros_like(mask), 0.5).isnan()
 
 
@@ -64,7 +66,9 @@ def test_top_entropy_rho_one_keeps_all_and_empty_mask_keeps_none():
 
 def test_top_entropy_advantages_zero_outside_kept_tokens():
     H = torch.tensor([[0.1, 2.0, 0.2], [3.0, 0.0, 0.3]])
-    out = top_entropy_advantages(torch.tensor([1.0, -2.0]), H, torch.ones(2, 3, dtype=torch.bool), rho=0.34)
+    out = top_entropy_advantages(
+        torch.tensor([1.0, -2.0]), H, torch.ones(2, 3, dtype=torch.bool), rho=0.34
+    )
     # valid sorted (0, .1, .2, .3, 2, 3); q = 0.66 -> position 3.3 -> .3 + .3 * 1.7 = 0.81
     torch.testing.assert_close(out, torch.tensor([[0.0, 1.0, 0.0], [-2.0, 0.0, 0.0]]))
 
@@ -76,7 +80,9 @@ def test_entropy_advantages_by_hand():
     mask = torch.tensor([[True, True, False], [True, True, True], [True, True, True]])
     out = entropy_advantages(A, H, mask, a=0.4, k=2.0)
     # bonus = min(0.4 H, |A| / 2): (0.2, 0.5, 0.4) for |A| = 1, 0 for A = 0; padding -> 0
-    torch.testing.assert_close(out, torch.tensor([[1.2, 1.5, 0.0], [-0.8, -0.5, -0.6], [0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(
+        out, torch.tensor([[1.2, 1.5, 0.0], [-0.8, -0.5, -0.6], [0.0, 0.0, 0.0]])
+    )
 
 
 def test_entropy_advantages_never_flip_sign_and_detach_entropy():
@@ -127,7 +133,9 @@ def test_clip_cov_detaches_the_drawn_candidates_only():
     assert int(cut.sum()) == expected
     assert stats["cov_detach_frac"].item() == pytest.approx(expected / n_valid)
     cov = token_covariance(logp, adv, mask)
-    assert ((cov[cut] > 1.0) & (cov[cut] < 5.0)).all()  # only inside the (omega_low, omega_high) band
+    assert (
+        (cov[cut] > 1.0) & (cov[cut] < 5.0)
+    ).all()  # only inside the (omega_low, omega_high) band
     torch.testing.assert_close(grad[~cut], ref_grad[~cut])
     assert stats["clip_frac"].item() == pytest.approx(ref_stats["clip_frac"].item())
 
@@ -135,8 +143,15 @@ def test_clip_cov_detaches_the_drawn_candidates_only():
 def test_clip_cov_is_deterministic_with_a_seeded_generator():
     logp, old, adv, mask = _cov_batch(seed=3)
     runs = [
-        _grads(clip_cov_loss, logp, old, adv, mask, clip_cov_fraction=0.05,
-               generator=torch.Generator().manual_seed(seed))[1]
+        _grads(
+            clip_cov_loss,
+            logp,
+            old,
+            adv,
+            mask,
+            clip_cov_fraction=0.05,
+            generator=torch.Generator().manual_seed(seed),
+        )[1]
         for seed in (11, 11, 12)
     ]
     assert torch.equal(runs[0], runs[1])
@@ -164,7 +179,9 @@ def test_kl_cov_by_hand():
     old = torch.tensor([[-1.5, -2.5, -2.5, -2.0]])
     adv = torch.tensor([[2.0, 0.0, 0.0, 2.0]])
     # means: logp -1.875, A 1 -> cov (0.875, 0.625, 0.125, -0.125); top 1 of 4 -> token 0
-    loss, stats = kl_cov_loss(logp, old, adv, torch.ones(1, 4, dtype=torch.bool), kl_cov_fraction=0.25)
+    loss, stats = kl_cov_loss(
+        logp, old, adv, torch.ones(1, 4, dtype=torch.bool), kl_cov_fraction=0.25
+    )
     r0 = torch.exp(torch.tensor(0.5))
     want = torch.tensor([[-2.0 * r0 + 0.5, 0.0, 0.0, -2.0]])
     torch.testing.assert_close(loss.detach(), want)

@@ -28,7 +28,9 @@ def _inputs(device):
     return [x.to(device) for x in tensors]
 
 
-@pytest.mark.parametrize("mode", ["grpo", "hicra", "entropy_adv", "top_entropy", "entropy_reg", "kl_cov"])
+@pytest.mark.parametrize(
+    "mode", ["grpo", "hicra", "entropy_adv", "top_entropy", "entropy_reg", "kl_cov"]
+)
 def test_cuda_matches_cpu(mode):
     results = []
     for device in ("cpu", "cuda"):
@@ -37,8 +39,9 @@ def test_cuda_matches_cpu(mode):
         assert informative_group_mask(rewards, group_ids).device.type == device
         token_adv = token_advantages(mode, adv, mask, planning_mask=planning, entropy=entropy)
         lp = logp.clone().requires_grad_(True)
-        loss, stats = credit_policy_loss(mode, lp, old, token_adv, mask, ref_logp=ref, beta=0.01,
-                                         entropy=entropy, dual_clip=3.0)
+        loss, stats = credit_policy_loss(
+            mode, lp, old, token_adv, mask, ref_logp=ref, beta=0.01, entropy=entropy, dual_clip=3.0
+        )
         loss.backward()
         results.append((adv.cpu(), token_adv.cpu(), loss.detach().cpu(), lp.grad.cpu(), stats))
     for cpu, gpu in zip(results[0][:4], results[1][:4]):
@@ -50,8 +53,15 @@ def test_clip_cov_on_cuda_is_deterministic_with_a_cuda_generator():
     rewards, group_ids, mask, _, _, logp, old, _ = _inputs("cuda")
     token_adv = token_advantages("clip_cov", group_advantages(rewards, group_ids), mask)
     stats = [
-        credit_policy_loss("clip_cov", logp, old, token_adv, mask, clip_cov_fraction=0.2,
-                           generator=torch.Generator(device="cuda").manual_seed(3))[1]
+        credit_policy_loss(
+            "clip_cov",
+            logp,
+            old,
+            token_adv,
+            mask,
+            clip_cov_fraction=0.2,
+            generator=torch.Generator(device="cuda").manual_seed(3),
+        )[1]
         for _ in range(2)
     ]
     assert stats[0] == stats[1]

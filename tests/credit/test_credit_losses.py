@@ -21,7 +21,9 @@ def test_ppo_clip_values_by_hand():
     adv = torch.tensor([[1.0, 1.0, -1.0, -1.0]], dtype=torch.float64)
     loss, stats = ppo_clip_loss(logp, torch.zeros_like(logp), adv, ALL)
     # A>0, r=1.5 -> -clip 1.28; A>0, r=1.1 -> -1.1; A<0, r=0.5 -> clip 0.8; A<0, r=0.9 -> 0.9
-    torch.testing.assert_close(loss.detach(), torch.tensor([[-1.28, -1.1, 0.8, 0.9]], dtype=torch.float64))
+    torch.testing.assert_close(
+        loss.detach(), torch.tensor([[-1.28, -1.1, 0.8, 0.9]], dtype=torch.float64)
+    )
     assert stats["clip_frac_high"].item() == pytest.approx(0.25)
     assert stats["clip_frac_low"].item() == pytest.approx(0.25)
     assert stats["clip_frac"].item() == pytest.approx(0.5)
@@ -36,8 +38,14 @@ def test_ppo_clip_values_by_hand():
 def test_asymmetric_clip_uses_eps_low_and_eps_high():
     logp = _logp_for([2.0, 0.1])
     adv = torch.tensor([[1.0, -1.0]], dtype=torch.float64)
-    loss, _ = ppo_clip_loss(logp, torch.zeros_like(logp), adv, torch.ones(1, 2, dtype=torch.bool),
-                            eps_low=0.1, eps_high=0.5)
+    loss, _ = ppo_clip_loss(
+        logp,
+        torch.zeros_like(logp),
+        adv,
+        torch.ones(1, 2, dtype=torch.bool),
+        eps_low=0.1,
+        eps_high=0.5,
+    )
     torch.testing.assert_close(loss.detach(), torch.tensor([[-1.5, 0.9]], dtype=torch.float64))
 
 
@@ -57,10 +65,14 @@ def test_dual_clip_bounds_negative_advantage_loss():
     adv = torch.tensor([[-1.0, 1.0, -1.0]], dtype=torch.float64)
     mask = torch.ones(1, 3, dtype=torch.bool)
     plain, _ = ppo_clip_loss(logp, torch.zeros_like(logp), adv, mask)
-    torch.testing.assert_close(plain.detach(), torch.tensor([[5.0, -1.28, 2.0]], dtype=torch.float64))
+    torch.testing.assert_close(
+        plain.detach(), torch.tensor([[5.0, -1.28, 2.0]], dtype=torch.float64)
+    )
     loss, stats = ppo_clip_loss(logp, torch.zeros_like(logp), adv, mask, dual_clip=3.0)
     # A<0, r=5 > c=3 -> -A c = 3 ; A>0 untouched ; A<0, r=2 < c -> unchanged
-    torch.testing.assert_close(loss.detach(), torch.tensor([[3.0, -1.28, 2.0]], dtype=torch.float64))
+    torch.testing.assert_close(
+        loss.detach(), torch.tensor([[3.0, -1.28, 2.0]], dtype=torch.float64)
+    )
     assert stats["dual_clip_frac"].item() == pytest.approx(1 / 3)
     loss.sum().backward()
     torch.testing.assert_close(logp.grad, torch.tensor([[0.0, 0.0, 2.0]], dtype=torch.float64))
@@ -70,7 +82,9 @@ def test_dual_clip_bound_holds_for_any_ratio():
     gen = torch.Generator().manual_seed(2)
     logp = torch.randn(4, 50, generator=gen) * 3  # ratios from e^-9 to e^9
     adv = -torch.rand(4, 50, generator=gen) * 2  # all negative
-    loss, _ = ppo_clip_loss(logp, torch.zeros_like(logp), adv, torch.ones(4, 50, dtype=torch.bool), dual_clip=3.0)
+    loss, _ = ppo_clip_loss(
+        logp, torch.zeros_like(logp), adv, torch.ones(4, 50, dtype=torch.bool), dual_clip=3.0
+    )
     assert (loss <= -adv * 3.0 + 1e-6).all()
     assert (loss >= -adv * 0.8 - 1e-6).all()  # and never below the low clip
 
@@ -85,15 +99,21 @@ def test_old_logp_none_means_on_policy_ratio_one():
     assert stats["ratio_mean"].item() == 1.0
 
 
-@pytest.mark.parametrize("kwargs, match", [({"eps_low": 1.0}, "eps_low"), ({"dual_clip": 1.0}, "dual_clip")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"eps_low": 1.0}, "eps_low"), ({"dual_clip": 1.0}, "dual_clip")]
+)
 def test_ppo_clip_rejects_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        ppo_clip_loss(torch.zeros(1, 2), None, torch.zeros(1), torch.ones(1, 2, dtype=torch.bool), **kwargs)
+        ppo_clip_loss(
+            torch.zeros(1, 2), None, torch.zeros(1), torch.ones(1, 2, dtype=torch.bool), **kwargs
+        )
 
 
 def test_ppo_clip_rejects_bad_shapes():
     with pytest.raises(ValueError, match="old_logp"):
-        ppo_clip_loss(torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2), torch.ones(2, 3, dtype=torch.bool))
+        ppo_clip_loss(
+            torch.zeros(2, 3), torch.zeros(2, 4), torch.zeros(2), torch.ones(2, 3, dtype=torch.bool)
+        )
     with pytest.raises(TypeError, match="response_mask must be a bool"):
         ppo_clip_loss(torch.zeros(2, 3), None, torch.zeros(2), torch.ones(2, 3))
     with pytest.raises(ValueError, match="advantages"):
@@ -135,7 +155,7 @@ def test_weighted_micro_batches_sum_to_full_batch(mode):
     per_token = torch.randn(4, 5, generator=gen, dtype=torch.float64)
     mask = torch.arange(5)[None, :] < torch.tensor([5, 2, 0, 4])[:, None]
     full = agg_loss(per_token, mask, mode, norm_const=5)
-    parts = [(per_token[i:i + 2], mask[i:i + 2]) for i in (0, 2)]
+    parts = [(per_token[i : i + 2], mask[i : i + 2]) for i in (0, 2)]
     if mode == "token_mean":
         weights = [m.sum() / mask.sum() for _, m in parts]
     elif mode == "seq_mean_token_mean":
@@ -197,9 +217,17 @@ def test_policy_loss_padded_equals_unpadded(mode, dual_clip):
         lp = _pad(logp, extra, garbage).requires_grad_(True)
         en = _pad(ent, extra, float("inf")).requires_grad_(True)
         loss, stats = policy_loss(
-            lp, _pad(old, extra, -float("inf")), _pad(adv, extra, float("nan")),
-            _pad(mask, extra, False), agg_mode=mode, norm_const=8.0, ref_logp=_pad(ref, extra, float("nan")),
-            beta=0.1, entropy=en, entropy_coef=0.01, dual_clip=dual_clip,
+            lp,
+            _pad(old, extra, -float("inf")),
+            _pad(adv, extra, float("nan")),
+            _pad(mask, extra, False),
+            agg_mode=mode,
+            norm_const=8.0,
+            ref_logp=_pad(ref, extra, float("nan")),
+            beta=0.1,
+            entropy=en,
+            entropy_coef=0.01,
+            dual_clip=dual_clip,
         )
         loss.backward()
         results.append((loss.detach(), stats, lp.grad, en.grad))
@@ -225,7 +253,9 @@ def test_agg_loss_padded_equals_unpadded():
 def test_policy_loss_composes_terms():
     logp, old, ref, ent, adv, mask = _batch(seed=4)
     lp = logp.clone().requires_grad_(True)
-    loss, stats = policy_loss(lp, old, adv, mask, ref_logp=ref, beta=0.05, entropy=ent, entropy_coef=0.01)
+    loss, stats = policy_loss(
+        lp, old, adv, mask, ref_logp=ref, beta=0.05, entropy=ent, entropy_coef=0.01
+    )
     pg, pg_stats = ppo_clip_loss(logp, old, adv, mask)
     total = pg + 0.05 * kl_k3(logp, ref) - 0.01 * ent
     torch.testing.assert_close(loss.detach(), agg_loss(total, mask))

@@ -20,11 +20,11 @@ from hicra.credit import (
     register_advantage_transform,
     register_credit_mode,
     register_policy_loss,
+    registry,
     resolve_credit_mode,
     token_advantages,
     top_entropy_advantages,
 )
-from hicra.credit import registry
 
 MODES = ["grpo", "hicra", "entropy_adv", "top_entropy", "entropy_reg", "clip_cov", "kl_cov"]
 
@@ -51,7 +51,10 @@ def test_every_mode_resolves_to_registered_functions():
         assert callable(get_policy_loss(mode.policy_loss))
     assert resolve_credit_mode("hicra").requires == frozenset({"planning_mask"})
     assert resolve_credit_mode("hicra").advantage_params["alpha"] == 0.2
-    assert resolve_credit_mode("entropy_reg").entropy_coef > 0 and resolve_credit_mode("entropy_reg").entropy_needs_grad
+    assert (
+        resolve_credit_mode("entropy_reg").entropy_coef > 0
+        and resolve_credit_mode("entropy_reg").entropy_needs_grad
+    )
     assert resolve_credit_mode("kl_cov").policy_loss == "kl_cov"
     mode = resolve_credit_mode("clip_cov")
     assert resolve_credit_mode(mode) is mode
@@ -78,9 +81,14 @@ def test_credit_mode_is_frozen_and_its_defaults_immutable():
 
 @pytest.fixture
 def scratch_registry():
-    saved = [dict(t) for t in (registry._ADVANTAGE_TRANSFORMS, registry._POLICY_LOSSES, registry._CREDIT_MODES)]
+    saved = [
+        dict(t)
+        for t in (registry._ADVANTAGE_TRANSFORMS, registry._POLICY_LOSSES, registry._CREDIT_MODES)
+    ]
     yield
-    for table, old in zip((registry._ADVANTAGE_TRANSFORMS, registry._POLICY_LOSSES, registry._CREDIT_MODES), saved):
+    for table, old in zip(
+        (registry._ADVANTAGE_TRANSFORMS, registry._POLICY_LOSSES, registry._CREDIT_MODES), saved
+    ):
         table.clear()
         table.update(old)
 
@@ -94,11 +102,15 @@ def test_user_registration_round_trip(scratch_registry):
     def reinforce(logp, old_logp, advantages, response_mask, eps_low=0.2):
         return -advantages * logp, {}
 
-    register_credit_mode(CreditMode("double_reinforce", "double", "reinforce", advantage_params={"factor": 3.0}))
-    adv, mask, *_ , logp, old = _batch()
+    register_credit_mode(
+        CreditMode("double_reinforce", "double", "reinforce", advantage_params={"factor": 3.0})
+    )
+    adv, mask, *_, logp, old = _batch()
     out = token_advantages("double_reinforce", adv, mask)
     torch.testing.assert_close(out, torch.where(mask, 3.0 * adv[:, None], 0.0))
-    loss, stats = credit_policy_loss("double_reinforce", logp, old, out, mask, dual_clip=3.0)  # not declared: dropped
+    loss, stats = credit_policy_loss(
+        "double_reinforce", logp, old, out, mask, dual_clip=3.0
+    )  # not declared: dropped
     torch.testing.assert_close(loss, agg_loss(-out * logp, mask))
     with pytest.raises(ValueError, match="already registered"):
         register_advantage_transform("double")(lambda *a, **k: None)
@@ -115,8 +127,10 @@ def test_grpo_mode_broadcasts_and_zeroes_padding():
 
 def test_hicra_mode_alpha_zero_is_exactly_grpo():
     adv, mask, planning, *_ = _batch()
-    assert torch.equal(token_advantages("hicra", adv, mask, planning_mask=planning, alpha=0.0),
-                       token_advantages("grpo", adv, mask))
+    assert torch.equal(
+        token_advantages("hicra", adv, mask, planning_mask=planning, alpha=0.0),
+        token_advantages("grpo", adv, mask),
+    )
 
 
 def test_hicra_mode_matches_function_and_overrides():
@@ -129,10 +143,14 @@ def test_hicra_mode_matches_function_and_overrides():
 
 def test_entropy_modes_match_functions():
     adv, mask, _, entropy, *_ = _batch()
-    torch.testing.assert_close(token_advantages("entropy_adv", adv, mask, entropy=entropy),
-                               entropy_advantages(adv, entropy, mask, 0.4, 2.0))
-    torch.testing.assert_close(token_advantages("top_entropy", adv, mask, entropy=entropy, rho=0.5),
-                               top_entropy_advantages(adv, entropy, mask, 0.5))
+    torch.testing.assert_close(
+        token_advantages("entropy_adv", adv, mask, entropy=entropy),
+        entropy_advantages(adv, entropy, mask, 0.4, 2.0),
+    )
+    torch.testing.assert_close(
+        token_advantages("top_entropy", adv, mask, entropy=entropy, rho=0.5),
+        top_entropy_advantages(adv, entropy, mask, 0.5),
+    )
 
 
 def test_missing_inputs_and_unknown_params_are_clear_errors():
@@ -146,14 +164,18 @@ def test_missing_inputs_and_unknown_params_are_clear_errors():
     with pytest.raises(TypeError, match="it takes no parameters"):
         token_advantages("grpo", adv, mask, alpha=0.2)
     # entropy_reg needs entropy for its loss only; its transform is the identity
-    assert torch.equal(token_advantages("entropy_reg", adv, mask), token_advantages("grpo", adv, mask))
+    assert torch.equal(
+        token_advantages("entropy_reg", adv, mask), token_advantages("grpo", adv, mask)
+    )
 
 
 # ---------------------------------------------------------------- credit_policy_loss
 def test_grpo_loss_equals_policy_loss():
     adv, mask, _, _, logp, old = _batch()
     token_adv = token_advantages("grpo", adv, mask)
-    got, got_stats = credit_policy_loss("grpo", logp, old, token_adv, mask, eps_low=0.1, dual_clip=3.0)
+    got, got_stats = credit_policy_loss(
+        "grpo", logp, old, token_adv, mask, eps_low=0.1, dual_clip=3.0
+    )
     want, want_stats = policy_loss(logp, old, token_adv, mask, eps_low=0.1, dual_clip=3.0)
     torch.testing.assert_close(got, want)
     assert got_stats == want_stats
@@ -187,12 +209,24 @@ def test_entropy_reg_adds_the_bonus_with_gradient():
 def test_cov_modes_take_their_defaults_and_common_settings():
     adv, mask, _, _, logp, old = _batch()
     token_adv = token_advantages("kl_cov", adv, mask)
-    loss, stats = credit_policy_loss("kl_cov", logp, old, token_adv, mask, eps_low=0.1, dual_clip=3.0)
+    loss, stats = credit_policy_loss(
+        "kl_cov", logp, old, token_adv, mask, eps_low=0.1, dual_clip=3.0
+    )
     assert "kl_cov_frac" in stats and "clip_frac" not in stats
     with pytest.raises(ValueError, match="needs old_logp"):
         credit_policy_loss("kl_cov", logp, None, token_adv, mask)
-    runs = [credit_policy_loss("clip_cov", logp, old, token_adv, mask, clip_cov_fraction=0.3,
-                               generator=torch.Generator().manual_seed(0))[1] for _ in range(2)]
+    runs = [
+        credit_policy_loss(
+            "clip_cov",
+            logp,
+            old,
+            token_adv,
+            mask,
+            clip_cov_fraction=0.3,
+            generator=torch.Generator().manual_seed(0),
+        )[1]
+        for _ in range(2)
+    ]
     assert runs[0] == runs[1] and "cov_detach_frac" in runs[0]
     with pytest.raises(TypeError, match="does not take \\['alpha'\\]"):
         credit_policy_loss("clip_cov", logp, old, token_adv, mask, alpha=0.2)

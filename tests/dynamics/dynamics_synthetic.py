@@ -10,12 +10,29 @@ import numpy as np
 from hicra.dynamics import step_metrics
 from hicra.runs import RunWriter
 
-GRAMS = ["wait", "alternatively", "let me check", "but", "so", "another approach",
-         "we can use the fact that", "break down the problem"]
+GRAMS = [
+    "wait",
+    "alternatively",
+    "let me check",
+    "but",
+    "so",
+    "another approach",
+    "we can use the fact that",
+    "break down the problem",
+]
 
 
-def write_run(run_dir: Path, lexicon, *, seed: int = 0, steps: int = 60, turn: int = 20,
-              explore: bool = True, batch: int = 8, rollouts_every: int = 10) -> Path:
+def write_run(
+    run_dir: Path,
+    lexicon,
+    *,
+    seed: int = 0,
+    steps: int = 60,
+    turn: int = 20,
+    explore: bool = True,
+    batch: int = 8,
+    rollouts_every: int = 10,
+) -> Path:
     """A run directory whose execution NLL falls until `turn`, then (explore=True) semantic
     entropy and accuracy rise; logged with step_metrics like the built-in trainer."""
     rng = np.random.default_rng(seed)
@@ -26,21 +43,40 @@ def write_run(run_dir: Path, lexicon, *, seed: int = 0, steps: int = 60, turn: i
             entropy = rng.exponential(1.2 * level, (batch, 32))
             planning = rng.random((batch, 32)) < 0.1
             k = 2 + int(6 * max(0, s - turn) / (steps - turn)) if explore else 2
-            texts = [" ".join(f"{GRAMS[rng.integers(k)]} step {j} x = {rng.integers(9)}" for j in range(6))
-                     for _ in range(batch)]
+            texts = [
+                " ".join(
+                    f"{GRAMS[rng.integers(k)]} step {j} x = {rng.integers(9)}" for j in range(6)
+                )
+                for _ in range(batch)
+            ]
             p = 0.3 + (0.5 * max(0, s - turn) / (steps - turn) if explore else 0.0)
             correct = rng.random(batch) < p
-            metrics = step_metrics(texts, lexicon, entropy=entropy, logp=logp, planning_mask=planning,
-                                   rewards=correct.astype(float), correct=correct,
-                                   group_ids=np.arange(batch) // 4)
+            metrics = step_metrics(
+                texts,
+                lexicon,
+                entropy=entropy,
+                logp=logp,
+                planning_mask=planning,
+                rewards=correct.astype(float),
+                correct=correct,
+                group_ids=np.arange(batch) // 4,
+            )
             metrics["task/exec_error_rate"] = 0.5 * np.exp(-s / 15)
             writer.log_metrics(s, metrics)
             if s % rollouts_every == 0 or s == steps - 1:
-                writer.log_rollouts(s, [
-                    {"prompt_id": f"p{i // 4}", "prompt": "make 24 from 3 4 6 1", "response": texts[i],
-                     "reward": float(correct[i]), "correct": bool(correct[i])}
-                    for i in range(batch)
-                ])
+                writer.log_rollouts(
+                    s,
+                    [
+                        {
+                            "prompt_id": f"p{i // 4}",
+                            "prompt": "make 24 from 3 4 6 1",
+                            "response": texts[i],
+                            "reward": float(correct[i]),
+                            "correct": bool(correct[i]),
+                        }
+                        for i in range(batch)
+                    ],
+                )
     return Path(run_dir)
 
 
@@ -50,8 +86,13 @@ def write_verl(dump: Path, steps=(1, 2, 3), n=8, with_acc=True) -> Path:
     for step in steps:
         lines = []
         for i in range(n):
-            entry = {"input": f"user: problem {i % 2}\nassistant:", "output": f"Wait, let me check. {step} {i}",
-                     "gts": "4", "score": float(i < step), "step": step}
+            entry = {
+                "input": f"user: problem {i % 2}\nassistant:",
+                "output": f"Wait, let me check. {step} {i}",
+                "gts": "4",
+                "score": float(i < step),
+                "step": step,
+            }
             if with_acc:
                 entry["acc"] = i < step
             lines.append(json.dumps(entry))

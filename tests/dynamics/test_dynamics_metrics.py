@@ -16,7 +16,14 @@ def test_class_split_hand_computed():
     logp = [[-0.5, -1.0, -1.5], [-2.0, -2.5, 0.0]]
     response_mask = [[True, True, True], [True, True, False]]
     planning_mask = [[True, False, False], [False, True, True]]  # last one is padding
-    m = step_metrics(None, None, entropy=entropy, logp=logp, response_mask=response_mask, planning_mask=planning_mask)
+    m = step_metrics(
+        None,
+        None,
+        entropy=entropy,
+        logp=logp,
+        response_mask=response_mask,
+        planning_mask=planning_mask,
+    )
     assert m["tokens/planning"] == 2 and m["tokens/execution"] == 3 and m["tokens/all"] == 5
     assert m["tokens/planning_fraction"] == pytest.approx(0.4)
     assert m["entropy/planning"] == pytest.approx((1 + 5) / 2)
@@ -30,22 +37,30 @@ def test_class_split_hand_computed():
 def test_padded_equals_unpadded_and_torch_equals_numpy():
     rng = np.random.default_rng(0)
     lengths = [5, 2, 7]
-    rows = [
-        (rng.random(n) * 3, -rng.random(n) * 4, rng.random(n) < 0.3) for n in lengths
-    ]
+    rows = [(rng.random(n) * 3, -rng.random(n) * 4, rng.random(n) < 0.3) for n in lengths]
     # unpadded: one response at a time folded into one accumulator
     acc = StepAccumulator(None)
     for ent, lp, plan in rows:
-        acc.update(entropy=ent[None], logp=lp[None], planning_mask=plan[None], response_mask=np.ones((1, len(ent)), bool))
+        acc.update(
+            entropy=ent[None],
+            logp=lp[None],
+            planning_mask=plan[None],
+            response_mask=np.ones((1, len(ent)), bool),
+        )
     unpadded = acc.result()
     T = 9
     ent = torch.full((3, T), float("nan"))
     lp = torch.full((3, T), float("-inf"))
     plan = torch.ones((3, T), dtype=torch.bool)
     mask = torch.zeros((3, T), dtype=torch.bool)
-    for i, (e, l, p) in enumerate(rows):
+    for i, (e, logp, p) in enumerate(rows):
         n = len(e)
-        ent[i, :n], lp[i, :n], plan[i, :n], mask[i, :n] = torch.tensor(e), torch.tensor(l), torch.tensor(p), True
+        ent[i, :n], lp[i, :n], plan[i, :n], mask[i, :n] = (
+            torch.tensor(e),
+            torch.tensor(logp),
+            torch.tensor(p),
+            True,
+        )
     padded = step_metrics(None, None, entropy=ent, logp=lp, response_mask=mask, planning_mask=plan)
     assert padded.keys() == unpadded.keys()
     for k in padded:
@@ -81,7 +96,9 @@ def test_pass_at_k_equals_brute_force(n):
 
 
 def test_pass_at_k_from_groups_and_bad_k():
-    m = step_metrics(None, None, correct=[1, 0, 0, 0, 1, 1, 0, 0], group_ids=[0, 0, 0, 0, 1, 1, 1, 1])
+    m = step_metrics(
+        None, None, correct=[1, 0, 0, 0, 1, 1, 0, 0], group_ids=[0, 0, 0, 0, 1, 1, 1, 1]
+    )
     assert m["pass@1"] == pytest.approx((0.25 + 0.5) / 2)
     assert m["pass@2"] == pytest.approx((0.5 + _brute_pass_at_k(4, 2, 2)) / 2)
     assert m["pass@4"] == 1.0
@@ -91,7 +108,12 @@ def test_pass_at_k_from_groups_and_bad_k():
 
 
 def test_outcome_metrics():
-    m = step_metrics(None, None, rewards=torch.tensor([1.0, 0.0, 0.5, 0.5]), truncated=[True, False, False, False])
+    m = step_metrics(
+        None,
+        None,
+        rewards=torch.tensor([1.0, 0.0, 0.5, 0.5]),
+        truncated=[True, False, False, False],
+    )
     assert m["reward/mean"] == 0.5
     assert m["reward/std"] == pytest.approx(np.std([1.0, 0.0, 0.5, 0.5]))
     assert m["length/truncated_frac"] == 0.25

@@ -27,7 +27,9 @@ def test_verl_dump(tmp_path, lexicon):
     run = analyze_run(dump, lexicon=lexicon)
     assert run.format == "verl" and run.steps.tolist() == [1, 2, 3] and run.records == 24
     rows = {r["step"]: r for r in run.rows}
-    assert rows[2]["reward/mean"] == pytest.approx(2 / 8) and rows[2]["accuracy"] == pytest.approx(2 / 8)
+    assert rows[2]["reward/mean"] == pytest.approx(2 / 8) and rows[2]["accuracy"] == pytest.approx(
+        2 / 8
+    )
     # the 8 responses of a step come from 2 prompts (grouped by `input`): pass@4 per prompt
     assert rows[3]["pass@4"] == pytest.approx(1.0) and rows[1]["pass@1"] == pytest.approx(1 / 8)
     assert rows[1]["semantic/occurrences"] == 8 * 2  # "wait" and "let me check" in each response
@@ -46,11 +48,18 @@ def test_plain_jsonl_gz_with_field_names(tmp_path, lexicon):
     with gzip.open(path, "wt") as f:
         for step in range(4):
             for i in range(3):
-                f.write(json.dumps({"it": step, "gen": "But wait, alternatively x.", "r": i / 2, "ok": i == 0}) + "\n")
+                f.write(
+                    json.dumps(
+                        {"it": step, "gen": "But wait, alternatively x.", "r": i / 2, "ok": i == 0}
+                    )
+                    + "\n"
+                )
     fields = FieldMap(step="it", response="gen", reward="r", correct="ok")
     run = analyze_run(path, lexicon=lexicon, fields=fields)
     assert run.format == "jsonl" and run.name == "dump" and run.steps.tolist() == [0, 1, 2, 3]
-    assert run.rows[0]["reward/mean"] == pytest.approx(0.5) and run.rows[0]["accuracy"] == pytest.approx(1 / 3)
+    assert run.rows[0]["reward/mean"] == pytest.approx(0.5) and run.rows[0][
+        "accuracy"
+    ] == pytest.approx(1 / 3)
     assert "pass@1" not in run.rows[0]  # no prompt ids: no pass@k
 
 
@@ -58,8 +67,16 @@ def test_parquet_and_chat_style_completions(tmp_path, lexicon):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [{"step": s, "prompt": "q", "completion": [{"role": "assistant", "content": "so wait"}], "reward": 1.0}
-            for s in range(3) for _ in range(2)]
+    rows = [
+        {
+            "step": s,
+            "prompt": "q",
+            "completion": [{"role": "assistant", "content": "so wait"}],
+            "reward": 1.0,
+        }
+        for s in range(3)
+        for _ in range(2)
+    ]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "d.parquet", row_group_size=2)
     recs = list(iter_records(tmp_path / "d.parquet"))
     assert len(recs) == 6 and recs[0]["response"] == "so wait" and recs[0]["prompt_id"] == "q"
@@ -85,26 +102,55 @@ def test_errors_name_file_line_and_field(tmp_path):
 def test_planning_mask_from_offsets(lexicon):
     text = "ok, but wait: 2"
     offsets = [(0, 2), (2, 3), (4, 7), (8, 12), (12, 13), (14, 15)]
-    assert planning_mask_from_offsets(text, offsets, lexicon) == [False, False, True, True, False, False]
+    assert planning_mask_from_offsets(text, offsets, lexicon) == [
+        False,
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_token_columns_in_records_give_class_metrics(lexicon):
-    recs = [{"step": 0, "response": "but x", "logp": [-1.0, -3.0], "entropy": [0.5, 1.5],
-             "offsets": [[0, 3], [4, 5]]}]
+    recs = [
+        {
+            "step": 0,
+            "response": "but x",
+            "logp": [-1.0, -3.0],
+            "entropy": [0.5, 1.5],
+            "offsets": [[0, 3], [4, 5]],
+        }
+    ]
     rows, _, _ = fold_records(recs, lexicon)
     assert rows[0]["nll/planning"] == 1.0 and rows[0]["nll/execution"] == 3.0
     assert rows[0]["entropy/execution"] == 1.5 and rows[0]["tokens/planning_fraction"] == 0.5
 
 
-@pytest.mark.skipif(not (DATA / "math153_r1_distill_llama8b_traces.jsonl.gz").exists(), reason="shared traces absent")
+@pytest.mark.skipif(
+    not (DATA / "math153_r1_distill_llama8b_traces.jsonl.gz").exists(),
+    reason="shared traces absent",
+)
 def test_real_traces_smoke(tmp_path, lexicon):
     """The R1-distill traces as a 5-step text-only dump: the text metrics are finite and sane."""
     out = tmp_path / "traces.jsonl"
-    with gzip.open(DATA / "math153_r1_distill_llama8b_traces.jsonl.gz", "rt") as f, open(out, "w") as g:
+    with (
+        gzip.open(DATA / "math153_r1_distill_llama8b_traces.jsonl.gz", "rt") as f,
+        open(out, "w") as g,
+    ):
         for i, line in enumerate(f):
             row = json.loads(line)
-            g.write(json.dumps({"step": i % 5, "completion": row["reasoning"], "correct": row["is_correct"],
-                                "prompt_id": row["problem_id"]}) + "\n")
+            g.write(
+                json.dumps(
+                    {
+                        "step": i % 5,
+                        "completion": row["reasoning"],
+                        "correct": row["is_correct"],
+                        "prompt_id": row["problem_id"],
+                    }
+                )
+                + "\n"
+            )
     run = analyze_run(out, lexicon=lexicon)
     assert run.steps.tolist() == [0, 1, 2, 3, 4] and run.records == 153
     for row in run.rows:
@@ -132,7 +178,18 @@ def test_run_detector_comes_from_the_run_config(tmp_path):
     lex_file = tmp_path / "mine.txt"
     lex_file.write_text("zebra move\n")
     with RunWriter(tmp_path / "run", {"lexicon": str(lex_file)}) as w:
-        w.log_rollouts(0, [{"prompt_id": "a", "prompt": "", "response": "a zebra move", "reward": 1.0, "correct": True}])
+        w.log_rollouts(
+            0,
+            [
+                {
+                    "prompt_id": "a",
+                    "prompt": "",
+                    "response": "a zebra move",
+                    "reward": 1.0,
+                    "correct": True,
+                }
+            ],
+        )
     run = analyze_run(tmp_path / "run")
     assert run.lexicon.source == str(lex_file) and run.rows[0]["semantic/occurrences"] == 1
     assert run.summary()["lexicon"] == str(lex_file)

@@ -38,8 +38,8 @@ def test_following_ngram():
 
 def test_semantic_metrics_hand_computed(lexicon):
     texts = [
-        "But wait, x is 2. Let me check: x + 1 = 3.",   # but wait, let me check
-        "Wait, y is 3. Alternatively y = 4 minus 1.",    # wait, alternatively
+        "But wait, x is 2. Let me check: x + 1 = 3.",  # but wait, let me check
+        "Wait, y is 3. Alternatively y = 4 minus 1.",  # wait, alternatively
         "No strategy here at all.",
     ]
     m = step_metrics(texts, lexicon)
@@ -71,7 +71,7 @@ def test_batches_fold_exactly(lexicon):
     whole = step_metrics(texts, lexicon, rewards=list(range(12)))
     acc = StepAccumulator(lexicon)
     for i in range(0, 12, 5):
-        acc.update(texts[i:i + 5], rewards=list(range(i, min(i + 5, 12))))
+        acc.update(texts[i : i + 5], rewards=list(range(i, min(i + 5, 12))))
     assert acc.result() == pytest.approx(whole)
 
 

@@ -30,8 +30,10 @@ def _byte_level_bpe() -> Tokenizer:
     return _train(
         tok,
         trainers.BpeTrainer(
-            vocab_size=400, special_tokens=["<|pad|>", "<|endoftext|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+            vocab_size=400,
+            special_tokens=["<|pad|>", "<|endoftext|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
         ),
     )
 
@@ -44,7 +46,10 @@ def _unigram_metaspace() -> Tokenizer:
     return _train(
         tok,
         trainers.UnigramTrainer(
-            vocab_size=300, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False
+            vocab_size=300,
+            special_tokens=["<pad>", "</s>", "<unk>"],
+            unk_token="<unk>",
+            show_progress=False,
         ),
     )
 
@@ -54,7 +59,12 @@ def _sentencepiece_byte_fallback() -> Tokenizer:
     (ordinary tokens, as in Llama-2's tokenizer.json), Replace/ByteFallback/Fuse/Strip decoder."""
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-    _train(tok, trainers.BpeTrainer(vocab_size=350, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False))
+    _train(
+        tok,
+        trainers.BpeTrainer(
+            vocab_size=350, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False
+        ),
+    )
     spec = json.loads(tok.to_str())
     vocab = spec["model"]["vocab"]
     for b in range(256):
@@ -63,7 +73,12 @@ def _sentencepiece_byte_fallback() -> Tokenizer:
     spec["model"]["fuse_unk"] = True
     tok = Tokenizer.from_str(json.dumps(spec))
     tok.decoder = decoders.Sequence(
-        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+        [
+            decoders.Replace("▁", " "),
+            decoders.ByteFallback(),
+            decoders.Fuse(),
+            decoders.Strip(" ", 1, 0),
+        ]
     )
     return tok
 
@@ -84,7 +99,9 @@ def _wordpiece() -> Tokenizer:
 def _word_level() -> Tokenizer:
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return _train(tok, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"], show_progress=False))
+    return _train(
+        tok, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"], show_progress=False)
+    )
 
 
 def _wrap(tok: Tokenizer, pad: str, **special):
@@ -98,9 +115,15 @@ def tokenizers_by_family():
     """family name -> a transformers fast tokenizer trained on CORPUS."""
     return {
         "byte_level": _wrap(_byte_level_bpe(), "<|pad|>", eos_token="<|endoftext|>"),
-        "unigram_metaspace": _wrap(_unigram_metaspace(), "<pad>", eos_token="</s>", unk_token="<unk>"),
-        "sentencepiece_byte_fallback": _wrap(_sentencepiece_byte_fallback(), "<unk>", bos_token="<s>", eos_token="</s>"),
-        "wordpiece": _wrap(_wordpiece(), "[PAD]", unk_token="[UNK]", sep_token="[SEP]", cls_token="[CLS]"),
+        "unigram_metaspace": _wrap(
+            _unigram_metaspace(), "<pad>", eos_token="</s>", unk_token="<unk>"
+        ),
+        "sentencepiece_byte_fallback": _wrap(
+            _sentencepiece_byte_fallback(), "<unk>", bos_token="<s>", eos_token="</s>"
+        ),
+        "wordpiece": _wrap(
+            _wordpiece(), "[PAD]", unk_token="[UNK]", sep_token="[SEP]", cls_token="[CLS]"
+        ),
         "word_level": _wrap(_word_level(), "[PAD]", unk_token="[UNK]"),
     }
 

@@ -38,7 +38,9 @@ def test_spellings_resolve_to_one_detector(tmp_path):
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="unknown detector 'nope': expected one of .*lexicon.*task"):
+    with pytest.raises(
+        ValueError, match="unknown detector 'nope': expected one of .*lexicon.*task"
+    ):
         load_detector("nope")
     with pytest.raises(ValueError, match="needs a task"):
         load_detector("task")
@@ -52,7 +54,13 @@ def test_a_detector_tags_tokens_through_offsets():
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     detector = Upper()
-    assert detector.tag("so WAIT we TRY again", tok).planning_mask.tolist() == [False, True, False, True, False]
+    assert detector.tag("so WAIT we TRY again", tok).planning_mask.tolist() == [
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
     ids = [[1, 2, 3, 4, 5], [2, 2, 0, 0, 0]]
     mask = detector.tag_batch(ids, tok, response_mask=[[1, 1, 1, 1, 1], [1, 1, 0, 0, 0]])
     assert mask.tolist() == [[False, True, False, True, False], [True, True, False, False, False]]

@@ -38,13 +38,18 @@ def test_spans_are_original_character_offsets():
     lexicon = StrategicLexicon.from_phrases(["but wait", "wait", "now"])
     spans = lexicon.find_spans(text)
     assert spans == [
-        Span(0, 4, "wait"), Span(8, 19, "but wait"), Span(15, 19, "wait"), Span(20, 23, "now"),
+        Span(0, 4, "wait"),
+        Span(8, 19, "but wait"),
+        Span(15, 19, "wait"),
+        Span(20, 23, "now"),
     ]
     assert text[8:19] == "BUT\n\n  WAIT"
 
 
 def test_apostrophe_variants_and_case():
-    lexicon = StrategicLexicon.from_phrases(["let's", "that can't be right", "wait, that's not right"])
+    lexicon = StrategicLexicon.from_phrases(
+        ["let's", "that can't be right", "wait, that's not right"]
+    )
     for apostrophe in ("'", "\u2019", "\u02bc", "\u2018", "`"):
         text = f"LET{apostrophe}S go; That can{apostrophe}t  be\nright."
         assert phrases_found(lexicon, text) == ["let's", "that can't be right"], text
@@ -69,8 +74,12 @@ def test_casefold_expansion_keeps_offsets():
 def test_nested_and_overlapping_matches_are_all_returned():
     spans = DEFAULT.find_spans("The problem states that we can see that")
     assert [(s.start, s.end, s.phrase) for s in spans] == [
-        (0, 18, "the problem states"), (4, 23, "problem states that"), (12, 23, "states that"),
-        (24, 30, "we can"), (24, 34, "we can see"), (27, 39, "can see that"),
+        (0, 18, "the problem states"),
+        (4, 23, "problem states that"),
+        (12, 23, "states that"),
+        (24, 30, "we can"),
+        (24, 34, "we can see"),
+        (27, 39, "can see that"),
     ]
 
 
@@ -78,7 +87,9 @@ def test_find_grams_is_leftmost_longest_non_overlapping():
     lexicon = StrategicLexicon.from_phrases(["but", "but wait", "wait", "wait, but", "so"])
     text = "but wait, but so"
     assert [(s.start, s.end, s.phrase) for s in lexicon.find_grams(text)] == [
-        (0, 8, "but wait"), (10, 13, "but"), (14, 16, "so"),
+        (0, 8, "but wait"),
+        (10, 13, "but"),
+        (14, 16, "so"),
     ]
     grams = DEFAULT.find_grams("The problem states that we can see that")
     assert [g.phrase for g in grams] == ["the problem states", "we can see"]
@@ -94,13 +105,23 @@ def test_casefold_never_shrinks_a_character():
 
 
 def test_detached_punctuation_reads_wordpiece_spacing():
-    lexicon = StrategicLexicon.from_phrases(["wait, but", "let's", "step-by-step reasoning", "## step"])
+    lexicon = StrategicLexicon.from_phrases(
+        ["wait, but", "let's", "step-by-step reasoning", "## step"]
+    )
     text = "wait , but let ' s step - by - step reasoning # # step"
     assert phrases_found(lexicon, text) == []
     starts, ends, ids = lexicon.span_arrays(text, detached_punctuation=True)
-    assert [lexicon.phrases[i] for i in ids] == ["wait, but", "let's", "step-by-step reasoning", "## step"]
+    assert [lexicon.phrases[i] for i in ids] == [
+        "wait, but",
+        "let's",
+        "step-by-step reasoning",
+        "## step",
+    ]
     assert [text[s:e] for s, e in zip(starts, ends)] == [
-        "wait , but", "let ' s", "step - by - step reasoning", "# # step",
+        "wait , but",
+        "let ' s",
+        "step - by - step reasoning",
+        "# # step",
     ]
 
 
@@ -121,14 +142,39 @@ def reference_spans(lexicon, text):
     return sorted(found, key=lambda s: (s.start, s.end))
 
 
-WORDS = ["so", "also", "but", "wait", "let's", "let’s", "we", "can", "see", "that", "now", "know",
-         "Hmm,", "step", "##", "-", "by", "the", "problem", "states", "ß", "STRASSE", "é"]
+WORDS = [
+    "so",
+    "also",
+    "but",
+    "wait",
+    "let's",
+    "let’s",
+    "we",
+    "can",
+    "see",
+    "that",
+    "now",
+    "know",
+    "Hmm,",
+    "step",
+    "##",
+    "-",
+    "by",
+    "the",
+    "problem",
+    "states",
+    "ß",
+    "STRASSE",
+    "é",
+]
 SEPARATORS = [" ", "  ", "\n", "\n\n", ", ", "", ".", "\t", "\u00a0"]
 
 
 @st.composite
 def texts(draw):
-    parts = draw(st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)), max_size=25))
+    parts = draw(
+        st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SEPARATORS)), max_size=25)
+    )
     return "".join(w + s for w, s in parts)
 
 
@@ -136,8 +182,21 @@ def texts(draw):
 @given(texts())
 def test_automaton_equals_loop_reference(text):
     lexicon = StrategicLexicon.from_phrases(
-        ["so", "but wait", "wait", "let's", "we can", "we can see", "can see that", "hmm,", "## step",
-         "step-by-step", "strasse", "the problem states", "now"]
+        [
+            "so",
+            "but wait",
+            "wait",
+            "let's",
+            "we can",
+            "we can see",
+            "can see that",
+            "hmm,",
+            "## step",
+            "step-by-step",
+            "strasse",
+            "the problem states",
+            "now",
+        ]
     )
     assert lexicon.find_spans(text) == reference_spans(lexicon, text)
 
@@ -153,7 +212,9 @@ def test_default_lexicon_equals_loop_reference(text):
 def test_normalisation_index_is_monotone_and_in_range(text):
     norm, index = normalize_text(text)
     assert len(index) == len(norm)
-    assert np.all(np.diff(index) >= 0) and (len(index) == 0 or (index[0] >= 0 and index[-1] < len(text)))
+    assert np.all(np.diff(index) >= 0) and (
+        len(index) == 0 or (index[0] >= 0 and index[-1] < len(text))
+    )
     assert "  " not in norm
     spans = DEFAULT.find_spans(text)
     assert all(0 <= s.start < s.end <= len(text) for s in spans)

@@ -11,16 +11,32 @@ def test_default_is_the_published_249_phrase_list():
     lexicon = StrategicLexicon.default()
     assert len(lexicon) == 249
     assert lexicon.phrases[0] == "## step"  # a phrase, not a comment
-    for phrase in ("but", "so", "wait", "let me", "let's", "hmm,", "does this hold true?", "work our way"):
+    for phrase in (
+        "but",
+        "so",
+        "wait",
+        "let me",
+        "let's",
+        "hmm,",
+        "does this hold true?",
+        "work our way",
+    ):
         assert phrase in lexicon
-    assert "# One phrase a line, lower-case, whitespace normalised; transcribed from the paper's listing." not in lexicon
+    assert (
+        "# One phrase a line, lower-case, whitespace normalised; transcribed from the paper's listing."
+        not in lexicon
+    )
     assert lexicon.category("but") is None and lexicon.categories() == {}
 
 
 def test_default_ships_its_citation():
     from importlib import resources
 
-    text = resources.files("hicra.lexicon").joinpath("data", "strategic_grams_wang2025.txt").read_text("utf-8")
+    text = (
+        resources.files("hicra.lexicon")
+        .joinpath("data", "strategic_grams_wang2025.txt")
+        .read_text("utf-8")
+    )
     assert "arXiv:2509.03646" in text.splitlines()[1]
 
 
@@ -34,8 +50,12 @@ def test_file_format_comments_categories_and_roundtrip(tmp_path):
     )
     lexicon = StrategicLexicon.from_file(path)
     assert lexicon.phrases == (
-        "## step", "let's try a different approach", "we can use the fact that",
-        "but the problem mentions that", "#x", "so",
+        "## step",
+        "let's try a different approach",
+        "we can use the fact that",
+        "but the problem mentions that",
+        "#x",
+        "so",
     )
     assert lexicon.category("let's try a different approach") == "branching"
     assert lexicon.category("## step") is None and lexicon.category("so") is None

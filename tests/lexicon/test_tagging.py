@@ -23,10 +23,19 @@ TEXTS = [
     "Now, let’s denote the unknown by y. On second thought, this implies that y > 0.",
     "The problem states that the answer is 42; therefore the sum is even. Also the button works.",
 ]
-FAMILIES = ["byte_level", "unigram_metaspace", "sentencepiece_byte_fallback", "wordpiece", "word_level"]
+FAMILIES = [
+    "byte_level",
+    "unigram_metaspace",
+    "sentencepiece_byte_fallback",
+    "wordpiece",
+    "word_level",
+]
 EXPECTED_FAMILY = {
-    "byte_level": "byte_level", "unigram_metaspace": "metaspace", "sentencepiece_byte_fallback": "metaspace",
-    "wordpiece": "wordpiece", "word_level": "word_level",
+    "byte_level": "byte_level",
+    "unigram_metaspace": "metaspace",
+    "sentencepiece_byte_fallback": "metaspace",
+    "wordpiece": "wordpiece",
+    "word_level": "word_level",
 }
 
 
@@ -47,7 +56,12 @@ def reference_mask(lexicon, text, offsets):
 
 def test_overlap_mask_hand_computed():
     # text of 10 chars; spans [1, 3) and [2, 5) -> covered chars 1..4
-    mask = overlap_mask(np.array([1, 2]), np.array([3, 5]), np.array([0, 0, 3, 5, 7, 4]), np.array([1, 2, 4, 7, 7, 5]))
+    mask = overlap_mask(
+        np.array([1, 2]),
+        np.array([3, 5]),
+        np.array([0, 0, 3, 5, 7, 4]),
+        np.array([1, 2, 4, 7, 7, 5]),
+    )
     assert mask.tolist() == [False, True, True, False, False, True]
 
 
@@ -71,17 +85,24 @@ def test_concatenated_pieces_equal_decode(tokenizer):
         rows = decode_rows(table, [np.asarray(ids)], backend)
         text_ids = [i for i in ids if not table.special_mask[i]]
         assert rows.text.replace("\x00", "") == backend.decode(text_ids, skip_special_tokens=True)
-        assert tokenizer.decode(text_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False) == backend.decode(
-            text_ids, skip_special_tokens=True
-        )
+        assert tokenizer.decode(
+            text_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False
+        ) == backend.decode(text_ids, skip_special_tokens=True)
 
 
 def test_tag_marks_exactly_tokens_overlapping_a_span(tokenizer):
     for text in TEXTS:
         result = tag(DEFAULT, text, tokenizer)
-        assert len(result.tokens) == len(result.planning_mask) == len(result.offsets) == len(result.token_ids)
+        assert (
+            len(result.tokens)
+            == len(result.planning_mask)
+            == len(result.offsets)
+            == len(result.token_ids)
+        )
         assert result.planning_mask.dtype == bool
-        assert result.planning_mask.tolist() == reference_mask(DEFAULT, text, result.offsets).tolist()
+        assert (
+            result.planning_mask.tolist() == reference_mask(DEFAULT, text, result.offsets).tolist()
+        )
         assert result.spans == DEFAULT.find_spans(text)
         assert result.planning_mask.any() and not result.planning_mask.all()
 
@@ -92,7 +113,13 @@ def test_tag_examples_by_family(tokenizers_by_family):
     planning = [t for t, p in zip(result.tokens, result.planning_mask) if p]
     assert "".join(planning).replace("Ġ", "") == "so"
     result = tag(DEFAULT, "But wait, let’s see", tokenizers_by_family["wordpiece"])
-    assert [t for t, p in zip(result.tokens, result.planning_mask) if p] == ["but", "wait", "let", "’", "s"]
+    assert [t for t, p in zip(result.tokens, result.planning_mask) if p] == [
+        "but",
+        "wait",
+        "let",
+        "’",
+        "s",
+    ]
 
 
 def _pad(rows, pad_id, side):
@@ -115,7 +142,9 @@ def test_batch_equals_per_text(tokenizer, side):
     assert planning_mask.dtype == torch.bool and planning_mask.shape == ids.shape
     assert not planning_mask[~torch.from_numpy(mask)].any()
     for b, result in enumerate(results):
-        assert planning_mask[b][torch.from_numpy(mask[b])].tolist() == result.planning_mask.tolist(), TEXTS[b]
+        assert (
+            planning_mask[b][torch.from_numpy(mask[b])].tolist() == result.planning_mask.tolist()
+        ), TEXTS[b]
     # without a response_mask the tokenizer's pad id marks padding
     assert torch.equal(DEFAULT.tag_batch(ids, tokenizer), planning_mask)
 
@@ -154,7 +183,10 @@ def test_raw_tokenizers_tokenizer_is_accepted(tokenizers_by_family):
     wrapped = tokenizers_by_family["unigram_metaspace"]
     raw = wrapped.backend_tokenizer
     text = TEXTS[0]
-    assert tag(DEFAULT, text, raw).planning_mask.tolist() == tag(DEFAULT, text, wrapped).planning_mask.tolist()
+    assert (
+        tag(DEFAULT, text, raw).planning_mask.tolist()
+        == tag(DEFAULT, text, wrapped).planning_mask.tolist()
+    )
     ids = np.asarray([tag(DEFAULT, text, raw).token_ids])
     assert torch.equal(tag_batch(DEFAULT, ids, raw), tag_batch(DEFAULT, ids, wrapped))
 
@@ -173,21 +205,57 @@ def test_out_of_range_ids_have_no_text(tokenizers_by_family):
     tok = tokenizers_by_family["byte_level"]
     so = tok("so", add_special_tokens=False)["input_ids"]
     ids = np.array([[10**6, *so, -100]])
-    assert tag_batch(DEFAULT, ids, tok, np.ones_like(ids, dtype=bool)).tolist() == [[False] + [True] * len(so) + [False]]
+    assert tag_batch(DEFAULT, ids, tok, np.ones_like(ids, dtype=bool)).tolist() == [
+        [False] + [True] * len(so) + [False]
+    ]
 
 
-WORDS = ["so", "also", "but", "wait", "let's", "let’s", "we", "can", "see", "that", "the", "button",
-         "x", "=", "7", "problem", "states", "naïve", "数学", "Hmm,", "step-by-step", "reasoning"]
+WORDS = [
+    "so",
+    "also",
+    "but",
+    "wait",
+    "let's",
+    "let’s",
+    "we",
+    "can",
+    "see",
+    "that",
+    "the",
+    "button",
+    "x",
+    "=",
+    "7",
+    "problem",
+    "states",
+    "naïve",
+    "数学",
+    "Hmm,",
+    "step-by-step",
+    "reasoning",
+]
 
 
 @st.composite
 def word_texts(draw):
-    parts = draw(st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from([" ", "  ", "\n", ", ", ". "])), max_size=20))
+    parts = draw(
+        st.lists(
+            st.tuples(st.sampled_from(WORDS), st.sampled_from([" ", "  ", "\n", ", ", ". "])),
+            max_size=20,
+        )
+    )
     return "".join(w + s for w, s in parts)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(text=word_texts(), family=st.sampled_from(["byte_level", "unigram_metaspace", "sentencepiece_byte_fallback", "wordpiece"]))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=word_texts(),
+    family=st.sampled_from(
+        ["byte_level", "unigram_metaspace", "sentencepiece_byte_fallback", "wordpiece"]
+    ),
+)
 def test_property_mask_one_entry_per_token_and_exact(tokenizers_by_family, text, family):
     tok = tokenizers_by_family[family]
     result = tag(DEFAULT, text, tok)
@@ -277,7 +345,9 @@ def test_unknown_decoder_uses_the_aligned_fallback(tokenizers_by_family):
     ids, mask = _pad([r.token_ids for r in results], 0, "left")
     planning_mask = tag_batch(DEFAULT, ids, raw, mask)
     for b, result in enumerate(results):
-        assert planning_mask[b][torch.from_numpy(mask[b])].tolist() == result.planning_mask.tolist(), TEXTS[b]
+        assert (
+            planning_mask[b][torch.from_numpy(mask[b])].tolist() == result.planning_mask.tolist()
+        ), TEXTS[b]
 
 
 @pytest.mark.parametrize("shape", [(0, 5), (2, 0), (3, 4)])
@@ -304,7 +374,9 @@ def loop_offsets(pieces: list[bytes]) -> tuple[str, list[tuple[int, int]]]:
     return text, spans
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data(), valid=st.booleans())
 def test_byte_level_offsets_equal_loop_reference(tokenizers_by_family, data, valid):
     """Byte-level ids, valid UTF-8 (an encoded text) or not (random ids, split characters):
@@ -316,7 +388,9 @@ def test_byte_level_offsets_equal_loop_reference(tokenizers_by_family, data, val
         ids = np.asarray(tok(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
     else:
         text_ids = np.flatnonzero(~table.special_mask[:-1]).tolist()
-        ids = np.asarray(data.draw(st.lists(st.sampled_from(text_ids), max_size=30)), dtype=np.int64)
+        ids = np.asarray(
+            data.draw(st.lists(st.sampled_from(text_ids), max_size=30)), dtype=np.int64
+        )
     rows = decode_rows(table, [ids], backend_of(tok))
     text, spans = loop_offsets([table.pieces[i] for i in ids])
     assert rows.text == text
@@ -336,8 +410,12 @@ def test_byte_level_added_tokens_decode_like_the_backend(tokenizers_by_family):
     table = piece_table(raw)
     assert table.family == "byte_level"
     rows = decode_rows(table, [np.asarray(ids)], raw)
-    assert rows.text.replace("\x00", "") == raw.decode(ids, skip_special_tokens=True).replace("\ufffd", "\udcfc")
-    assert tag_batch(DEFAULT, np.asarray([ids]), raw).tolist() == [tag(DEFAULT, text, raw).planning_mask.tolist()]
+    assert rows.text.replace("\x00", "") == raw.decode(ids, skip_special_tokens=True).replace(
+        "\ufffd", "\udcfc"
+    )
+    assert tag_batch(DEFAULT, np.asarray([ids]), raw).tolist() == [
+        tag(DEFAULT, text, raw).planning_mask.tolist()
+    ]
 
 
 def test_tokens_added_after_first_use_rebuild_the_table(tokenizers_by_family):

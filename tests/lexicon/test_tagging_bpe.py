@@ -29,7 +29,7 @@ def reference_mask(detector, text: str, ids: list[int], tokenizer) -> list[bool]
     planning iff a character of the token is inside a span."""
     inside = np.zeros(len(text) + 1, dtype=bool)
     for span in detector.find_spans(text):
-        inside[span.start:span.end] = True
+        inside[span.start : span.end] = True
     mask, previous = [], 0
     for k in range(1, len(ids) + 1):
         end = len(tokenizer.decode(ids[:k], skip_special_tokens=True).rstrip("\ufffd"))
@@ -62,9 +62,13 @@ def test_leading_space_tokens_and_split_words(smollm2_tokenizer):
     text = "Then hmm, alright. We know 8 + 9 = 17. But wait, that is it."
     result = lexicon.tag(text, smollm2_tokenizer)
     marked = dict(zip(result.tokens, result.planning_mask.tolist()))
-    assert result.tokens[1:3] == ["Ġh", "mm"] and marked["Ġh"] and marked["mm"]  # "hmm" in two pieces
+    assert (
+        result.tokens[1:3] == ["Ġh", "mm"] and marked["Ġh"] and marked["mm"]
+    )  # "hmm" in two pieces
     assert marked["Ġal"] and marked["right"]  # "alright" in two pieces
-    assert marked["ĠBut"] and marked["Ġwait"]  # leading-space tokens: the space is not planning, the word is
+    assert (
+        marked["ĠBut"] and marked["Ġwait"]
+    )  # leading-space tokens: the space is not planning, the word is
     assert not marked["Then"] and not marked["Ġ="] and not marked["Ġthat"]
 
 
@@ -73,24 +77,33 @@ def test_special_and_chat_template_tokens_are_never_planning(smollm2_tokenizer):
     response mask of a rollout, only the assistant's words can be planning; <|im_end|>,
     <|im_start|> and the template's role names never are."""
     tokenizer = smollm2_tokenizer
-    messages = [{"role": "user", "content": "But wait, let's think step by step. Alternatively, what is 8 + 9?"}]
+    messages = [
+        {
+            "role": "user",
+            "content": "But wait, let's think step by step. Alternatively, what is 8 + 9?",
+        }
+    ]
     prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
-    assert prompt_ids[-4:] == tokenizer("<|im_start|>assistant\n", add_special_tokens=False).input_ids
-    response_ids = tokenizer("Wait, 8 + 9 = 17. So the answer is \\boxed{17}.", add_special_tokens=False).input_ids
+    assert (
+        prompt_ids[-4:] == tokenizer("<|im_start|>assistant\n", add_special_tokens=False).input_ids
+    )
+    response_ids = tokenizer(
+        "Wait, 8 + 9 = 17. So the answer is \\boxed{17}.", add_special_tokens=False
+    ).input_ids
     response_ids += [tokenizer.eos_token_id]  # <|im_end|>, as the model ends its turn
     ids = torch.tensor([prompt_ids + response_ids])  # (1, P + T)
     response_mask = torch.zeros_like(ids, dtype=torch.bool)
-    response_mask[0, len(prompt_ids):] = True
+    response_mask[0, len(prompt_ids) :] = True
     lexicon = StrategicLexicon.default()
     mask = lexicon.tag_batch(ids, tokenizer, response_mask)[0]
     assert not mask[: len(prompt_ids)].any()  # the template and the user's words are the prompt's
     assert not mask[-1]  # <|im_end|>
     words = tokenizer.convert_ids_to_tokens(response_ids)
-    assert [w for w, m in zip(words, mask[len(prompt_ids):].tolist()) if m] == ["Wait", "ĠSo"]
+    assert [w for w, m in zip(words, mask[len(prompt_ids) :].tolist()) if m] == ["Wait", "ĠSo"]
     # the same response alone (as the trainer holds it) gives the same mask
     alone = lexicon.tag_batch(torch.tensor([response_ids]), tokenizer)[0]
-    assert alone.tolist() == mask[len(prompt_ids):].tolist()
+    assert alone.tolist() == mask[len(prompt_ids) :].tolist()
     # special tokens in the middle of a response are hard boundaries: "but <|im_end|> wait" is not "but wait"
     ids = tokenizer("so but", add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
     ids += tokenizer(" wait", add_special_tokens=False).input_ids
@@ -106,8 +119,11 @@ def test_trainer_prompts_are_chat_templated_and_responses_exclude_them(smollm2_t
     tokenizer = smollm2_tokenizer
     text = chat_prompt(tokenizer, "What is 2 + 3?")
     assert text.startswith("<|im_start|>system") and text.endswith("<|im_start|>assistant\n")
-    ids, mask = encode_prompts(tokenizer, [text, chat_prompt(tokenizer, "Longer: what is 20 + 30?")],
-                               add_special_tokens=False)
+    ids, mask = encode_prompts(
+        tokenizer,
+        [text, chat_prompt(tokenizer, "Longer: what is 20 + 30?")],
+        add_special_tokens=False,
+    )
     first = ids[0][mask[0]].tolist()
     assert first == tokenizer(text, add_special_tokens=False).input_ids
     assert first.count(tokenizer.convert_tokens_to_ids("<|im_start|>")) == 3  # no BOS added twice

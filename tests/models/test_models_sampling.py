@@ -18,7 +18,7 @@ def test_sample_shapes_masks_and_groups(tiny_model_dir):
     lengths = batch.response_mask.sum(1)
     for i in range(B):
         mask = batch.response_mask[i]
-        assert mask[: lengths[i]].all() and not mask[lengths[i]:].any()  # right padded
+        assert mask[: lengths[i]].all() and not mask[lengths[i] :].any()  # right padded
         ids = batch.response_ids[i][mask]
         ended = bool((ids == tok.eos_token_id).any())
         assert ended != bool(batch.truncated_mask[i])
@@ -34,19 +34,28 @@ def test_same_generator_seed_same_samples(tiny_model_dir):
     b = sample_responses(model, tok, PROMPTS, 4, 10, 1.0, torch.Generator().manual_seed(7))
     c = sample_responses(model, tok, PROMPTS, 4, 10, 1.0, torch.Generator().manual_seed(8))
     assert torch.equal(a.response_ids, b.response_ids) and a.texts == b.texts
-    assert not torch.equal(a.response_ids, c.response_ids) or a.response_ids.shape != c.response_ids.shape
+    assert (
+        not torch.equal(a.response_ids, c.response_ids)
+        or a.response_ids.shape != c.response_ids.shape
+    )
 
 
 def test_teacher_forced_logp_padded_equals_unpadded(tiny_model_dir):
     model, tok = load_policy(tiny_model_dir, "cpu")
     batch = sample_responses(model, tok, PROMPTS, 2, 10, 1.0, torch.Generator().manual_seed(1))
-    logp, entropy = response_logp(model, batch.prompt_ids, batch.prompt_mask, batch.response_ids,
-                                  batch.response_mask)
+    logp, entropy = response_logp(
+        model, batch.prompt_ids, batch.prompt_mask, batch.response_ids, batch.response_mask
+    )
     for i in (0, 3):  # one row of each prompt, scored alone without any padding
         p = batch.prompt_mask[i]
         r = batch.response_mask[i]
         alone_logp, alone_entropy = response_logp(
-            model, batch.prompt_ids[i][p][None], p[p][None], batch.response_ids[i][r][None], r[r][None])
+            model,
+            batch.prompt_ids[i][p][None],
+            p[p][None],
+            batch.response_ids[i][r][None],
+            r[r][None],
+        )
         torch.testing.assert_close(logp[i][r], alone_logp[0], rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(entropy[i][r], alone_entropy[0], rtol=1e-4, atol=1e-5)
 
@@ -56,8 +65,9 @@ def test_sampled_tokens_follow_the_scored_distribution(tiny_model_dir):
     the mean surprisal of sampled tokens estimates it (within noise)."""
     model, tok = load_policy(tiny_model_dir, "cpu")
     batch = sample_responses(model, tok, PROMPTS[:1], 64, 6, 1.0, torch.Generator().manual_seed(2))
-    logp, entropy = response_logp(model, batch.prompt_ids, batch.prompt_mask, batch.response_ids,
-                                  batch.response_mask)
+    logp, entropy = response_logp(
+        model, batch.prompt_ids, batch.prompt_mask, batch.response_ids, batch.response_mask
+    )
     first = batch.response_mask[:, 0]
     assert abs(float(-logp[first, 0].mean()) - float(entropy[first, 0].mean())) < 0.35
 
@@ -67,7 +77,9 @@ def test_logp_and_entropy_hand_computed():
     logp, entropy = logp_and_entropy(logits, torch.tensor([[1]]))
     assert torch.allclose(logp, torch.log(torch.tensor([[0.25]])))
     assert torch.allclose(entropy, torch.tensor([[1.5 * torch.log(torch.tensor(2.0)).item()]]))
-    hot_logp, hot_entropy = logp_and_entropy(logits, torch.tensor([[1]]), temperature=1e6)  # ~uniform
+    hot_logp, hot_entropy = logp_and_entropy(
+        logits, torch.tensor([[1]]), temperature=1e6
+    )  # ~uniform
     assert torch.allclose(hot_entropy, torch.log(torch.tensor([[3.0]])), atol=1e-4)
 
 
@@ -78,8 +90,14 @@ def test_sampler_logp_matches_teacher_forcing_through_cache_compaction(tiny_mode
     batch = sample_responses(model, tok, PROMPTS, 32, 40, 0.7, torch.Generator().manual_seed(3))
     lengths = batch.response_mask.sum(1)
     assert lengths.min() < lengths.max() and (~batch.truncated_mask).float().mean() > 0.25
-    logp, _ = response_logp(model, batch.prompt_ids, batch.prompt_mask, batch.response_ids,
-                            batch.response_mask, temperature=0.7)
+    logp, _ = response_logp(
+        model,
+        batch.prompt_ids,
+        batch.prompt_mask,
+        batch.response_ids,
+        batch.response_mask,
+        temperature=0.7,
+    )
     m = batch.response_mask
     torch.testing.assert_close(batch.sample_logp[m], logp.detach()[m], rtol=1e-4, atol=1e-4)
     assert (batch.sample_logp[~m] == 0).all()

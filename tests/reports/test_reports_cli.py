@@ -13,7 +13,9 @@ from hicra.lexicon import StrategicLexicon
 def runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs")
     lexicon = StrategicLexicon.default()
-    return write_run(base / "hicra", lexicon, seed=0), write_run(base / "grpo", lexicon, seed=1, explore=False)
+    return write_run(base / "hicra", lexicon, seed=0), write_run(
+        base / "grpo", lexicon, seed=1, explore=False
+    )
 
 
 @pytest.mark.integration
@@ -32,7 +34,11 @@ def test_analyze_two_runs_json_and_report(runs, tmp_path, capsys):
     assert summary["runs"][1]["phases"]["kind"] != "two_phase"
     assert "phases: two_phase" in captured.err and "report:" in captured.err
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 2 and "<mark" in page and "task/exec_error_rate" in page
+    assert (
+        page.count("data:image/png;base64,") >= 2
+        and "<mark" in page
+        and "task/exec_error_rate" in page
+    )
     for png in ("dynamics", "perplexity", "entropy", "semantic", "length_accuracy", "extras"):
         assert (out / f"{png}.png").stat().st_size > 10_000
     assert json.loads((out / "summary.json").read_text()) == summary
@@ -77,17 +83,38 @@ def test_analyze_checkpoints(tmp_path, capsys):
     texts = ["wait let me check 2 + 3 = 5 so the answer is 5", "alternatively 4 * 2 = 8 but wait"]
     for step in (0, 50):
         tok = build_tokenizer(texts, out_dir=tmp_path / f"checkpoint-{step}")
-        build_tiny_model(tok, hidden=16, layers=1, heads=2, seed=step, out_dir=tmp_path / f"checkpoint-{step}")
-    (tmp_path / "prompts.jsonl").write_text('{"prompt": "2 + 3 =", "answer": "5"}\n{"question": "4 * 2 ="}\n')
-    args = ["analyze", str(tmp_path / "checkpoint-50"), str(tmp_path / "checkpoint-0"), "--prompts",
-            str(tmp_path / "prompts.jsonl"), "--out", str(tmp_path / "o"), "--samples", "2",
-            "--max-new-tokens", "6", "--json"]
+        build_tiny_model(
+            tok, hidden=16, layers=1, heads=2, seed=step, out_dir=tmp_path / f"checkpoint-{step}"
+        )
+    (tmp_path / "prompts.jsonl").write_text(
+        '{"prompt": "2 + 3 =", "answer": "5"}\n{"question": "4 * 2 ="}\n'
+    )
+    args = [
+        "analyze",
+        str(tmp_path / "checkpoint-50"),
+        str(tmp_path / "checkpoint-0"),
+        "--prompts",
+        str(tmp_path / "prompts.jsonl"),
+        "--out",
+        str(tmp_path / "o"),
+        "--samples",
+        "2",
+        "--max-new-tokens",
+        "6",
+        "--json",
+    ]
     assert main(args) == 0
     run = json.loads(capsys.readouterr().out)["runs"][0]
     assert run["steps"] == [0, 50]
     final = run["final"]
-    for key in ("rel_perplexity/execution", "entropy/execution", "entropy/planning", "semantic/entropy",
-                "length/mean", "length/truncated_frac"):
+    for key in (
+        "rel_perplexity/execution",
+        "entropy/execution",
+        "entropy/planning",
+        "semantic/entropy",
+        "length/mean",
+        "length/truncated_frac",
+    ):
         assert key in final
     assert final["entropy/execution"] > 0
 
@@ -96,7 +123,9 @@ def test_progress_bar_on_stderr_when_asked(tmp_path, capsys):
     from hicra.dynamics.analysis import analyze_run
 
     path = tmp_path / "d.jsonl"
-    path.write_text("".join(f'{{"step": {i // 300}, "completion": "but wait {i}"}}\n' for i in range(3000)))
+    path.write_text(
+        "".join(f'{{"step": {i // 300}, "completion": "but wait {i}"}}\n' for i in range(3000))
+    )
     analyze_run(path, progress=True)
     err = capsys.readouterr().err
     assert "d.jsonl" in err and "B/s" in err

@@ -109,5 +109,3 @@ def normalize_answer(answer: str) -> str:
     if _THOUSANDS.match(text):
         text = text.replace("{,}", "").replace("\\,", "").replace(",", "")
     return text.rstrip(".")
-
-

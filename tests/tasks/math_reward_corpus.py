@@ -45,17 +45,44 @@ TEMPLATES = {
     "text": "no box here, the answer is %s",
 }
 PAIRS = [  # (reference answer, predicted answer)
-    ("42", "42"), ("42", "41"), ("-3", "-3.0"), ("3", "-3"), (r"\frac{1}{2}", "0.5"),
-    (r"\frac12", r"\dfrac{1}{2}"), ("1/2", "0.5"), (r"50\%", "0.5"), ("1000", "1,000"),
-    ("1000", "1{,}000"), (r"\pi", "3.14159265"), (r"\pi", "3.14"), (r"2\sqrt{2}", r"\sqrt{8}"),
-    (r"\sqrt{2}", "1.41"), (r"\{1,2\}", r"\{2,1\}"), ("(1,2)", "(2,1)"), ("(1,2)", "[1,2]"),
-    ("[1,2)", "[1, 2)"), (r"(-\infty, 3]", r"(-\infty,3]"), ("10", r"10\text{ cm}"),
-    ("x^2+2x+1", "(x+1)^2"), ("x^2", "x^3"), (r"\text{east}", "east"), ("3", "x=3"),
+    ("42", "42"),
+    ("42", "41"),
+    ("-3", "-3.0"),
+    ("3", "-3"),
+    (r"\frac{1}{2}", "0.5"),
+    (r"\frac12", r"\dfrac{1}{2}"),
+    ("1/2", "0.5"),
+    (r"50\%", "0.5"),
+    ("1000", "1,000"),
+    ("1000", "1{,}000"),
+    (r"\pi", "3.14159265"),
+    (r"\pi", "3.14"),
+    (r"2\sqrt{2}", r"\sqrt{8}"),
+    (r"\sqrt{2}", "1.41"),
+    (r"\{1,2\}", r"\{2,1\}"),
+    ("(1,2)", "(2,1)"),
+    ("(1,2)", "[1,2]"),
+    ("[1,2)", "[1, 2)"),
+    (r"(-\infty, 3]", r"(-\infty,3]"),
+    ("10", r"10\text{ cm}"),
+    ("x^2+2x+1", "(x+1)^2"),
+    ("x^2", "x^3"),
+    (r"\text{east}", "east"),
+    ("3", "x=3"),
     (r"\begin{pmatrix}1&2\\3&4\end{pmatrix}", r"\begin{pmatrix}1 & 2\\ 3 & 4\end{pmatrix}"),
-    (r"(3,\frac{\pi}{2})", r"\left( 3, \frac{\pi}{2} \right)"), ("12", "12."), ("5", "$5$"),
-    (r"\$4.50", "4.50"), (r"\frac{\sqrt{3}}{2}", r"\frac{1}{2}\sqrt{3}"), ("0.333333", r"\frac13"),
-    (r"-\frac{1}{3}", r"\frac{-1}{3}"), ("1,2", "2,1"), (r"12\%", "12"), ("88572", "88,572"),
-    (r"\frac{14}{3}", r"4\frac{2}{3}"), ("2\\text{ and }3", "2, 3"), ("a", r"\{a\}"),
+    (r"(3,\frac{\pi}{2})", r"\left( 3, \frac{\pi}{2} \right)"),
+    ("12", "12."),
+    ("5", "$5$"),
+    (r"\$4.50", "4.50"),
+    (r"\frac{\sqrt{3}}{2}", r"\frac{1}{2}\sqrt{3}"),
+    ("0.333333", r"\frac13"),
+    (r"-\frac{1}{3}", r"\frac{-1}{3}"),
+    ("1,2", "2,1"),
+    (r"12\%", "12"),
+    ("88572", "88,572"),
+    (r"\frac{14}{3}", r"4\frac{2}{3}"),
+    ("2\\text{ and }3", "2, 3"),
+    ("a", r"\{a\}"),
 ]
 
 
@@ -74,8 +101,11 @@ def _cut_inside_last_box(text: str) -> str | None:
 
 def hand_cases() -> list[tuple[str, str, str]]:
     """(case id, response, reference answer) of the hand-written cases."""
-    return [(f"hand/{name}/{i}", template % predicted, gold)
-            for name, template in TEMPLATES.items() for i, (gold, predicted) in enumerate(PAIRS)]
+    return [
+        (f"hand/{name}/{i}", template % predicted, gold)
+        for name, template in TEMPLATES.items()
+        for i, (gold, predicted) in enumerate(PAIRS)
+    ]
 
 
 def trace_cases() -> list[tuple[str, str, str]]:
@@ -120,7 +150,9 @@ def extraction_outputs(response: str, gold: str) -> dict:
     extracted = extract_boxed(response)
     reference = reference_answer(gold)
     return {
-        "boxes": find_boxed(response), "extracted": extracted, "reference": reference,
+        "boxes": find_boxed(response),
+        "extracted": extracted,
+        "reference": reference,
         "normalized": None if extracted is None else normalize_answer(extracted),
         "quick": None if not extracted else quick_verdict(reference, extracted),
     }
@@ -141,8 +173,11 @@ def record(cases, pool, dump=None) -> dict:
         assert not score[-1], f"{case_id} timed out while recording"
         if dump is not None:
             dump.write(json.dumps({"id": case_id, **extraction, "score": score}) + "\n")
-        row = {"input": digest([response, gold]), "extraction": digest(extraction),
-               "score": digest(score)}
+        row = {
+            "input": digest([response, gold]),
+            "extraction": digest(extraction),
+            "score": digest(score),
+        }
         if case_id.startswith("hand/"):
             row["outputs"] = {**extraction, "score": score}
         table[case_id] = row
@@ -151,8 +186,9 @@ def record(cases, pool, dump=None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true",
-                        help=f"write {EXPECTED.relative_to(HERE.parents[1])}")
+    parser.add_argument(
+        "--write", action="store_true", help=f"write {EXPECTED.relative_to(HERE.parents[1])}"
+    )
     parser.add_argument("--dump", help="also write every case's outputs to this JSON-lines file")
     args = parser.parse_args()
     from hicra.tasks.math_reward import VerifierPool
@@ -170,8 +206,9 @@ def main() -> None:
     print(f"{len(table)} cases", file=sys.stderr)
     if args.write:
         EXPECTED.parent.mkdir(exist_ok=True)
-        lines = [f"{json.dumps(key)}: {json.dumps(table[key], sort_keys=True)}"
-                 for key in sorted(table)]
+        lines = [
+            f"{json.dumps(key)}: {json.dumps(table[key], sort_keys=True)}" for key in sorted(table)
+        ]
         EXPECTED.write_text("{\n" + ",\n".join(lines) + "\n}\n")  # one case a line: readable diffs
         print(f"wrote {EXPECTED}", file=sys.stderr)
 

@@ -9,8 +9,7 @@ import pytest
 
 from hicra.lexicon import StrategicLexicon
 from hicra.tasks import Problem, Task
-from hicra.tasks.countdown import CountdownConfig, CountdownTask, lexicon_path
-from hicra.tasks.countdown import grammar
+from hicra.tasks.countdown import CountdownConfig, CountdownTask, grammar, lexicon_path
 from hicra.tasks.countdown.problems import make_problem
 
 TASK = CountdownTask()
@@ -36,7 +35,10 @@ def test_task_protocol_and_determinism():
     c = TASK.sample_problems(50, np.random.default_rng(8))
     assert a == b
     assert a != c
-    assert all(p.id == make_problem(tuple(p.answer["numbers"]), p.answer["target"], TASK.config).id for p in a)
+    assert all(
+        p.id == make_problem(tuple(p.answer["numbers"]), p.answer["target"], TASK.config).id
+        for p in a
+    )
 
 
 def test_unique_solution_and_uniform_solving_strategy():
@@ -77,8 +79,10 @@ def score(text: str):
 
 
 def test_correct_response():
-    s = score("we can use add then multiply : 2 + 3 = 5 ; 5 * 4 = 6 ; let us check 6 vs 6 yes . "
-              "so the answer is 6 .")
+    s = score(
+        "we can use add then multiply : 2 + 3 = 5 ; 5 * 4 = 6 ; let us check 6 vs 6 yes . "
+        "so the answer is 6 ."
+    )
     assert (s.reward, s.correct) == (1.0, True)
     d = s.diagnostics
     assert d["well_formed"] == 1 and d["attempts"] == 1 and d["backtracks"] == 0
@@ -88,8 +92,14 @@ def test_correct_response():
 
 
 def test_correct_without_check():
-    assert score("thus we get add then multiply : 2 + 3 = 5 ; 5 * 4 = 6 ; thus we get 6 .").reward == 0.0
-    assert score("first we try add then multiply : 2 + 3 = 5 ; 5 * 4 = 6 ; thus we get 6 .").reward == 1.0
+    assert (
+        score("thus we get add then multiply : 2 + 3 = 5 ; 5 * 4 = 6 ; thus we get 6 .").reward
+        == 0.0
+    )
+    assert (
+        score("first we try add then multiply : 2 + 3 = 5 ; 5 * 4 = 6 ; thus we get 6 .").reward
+        == 1.0
+    )
 
 
 def test_wrong_arithmetic_is_wrong_even_if_it_lands_on_target():
@@ -102,7 +112,9 @@ def test_wrong_arithmetic_is_wrong_even_if_it_lands_on_target():
     s = score("we can use add then multiply : 2 + 3 = 5 ; 5 * 4 = 5 ; so the answer is 5 .")
     assert s.reward == 0.0
     lucky = make_problem((2, 3, 4), 5, TASK.config)
-    s = TASK.score(lucky, "we can use add then multiply : 2 + 3 = 5 ; 5 * 4 = 5 ; so the answer is 5 .")
+    s = TASK.score(
+        lucky, "we can use add then multiply : 2 + 3 = 5 ; 5 * 4 = 5 ; so the answer is 5 ."
+    )
     assert s.reward == 0.0 and s.diagnostics["exec_error_rate"] == 0.5
 
 
@@ -131,7 +143,9 @@ def test_malformed_responses_get_zero(text):
 
 
 def test_malformed_keeps_diagnostics_of_parsed_attempts():
-    s = score("we can use add then add : 2 + 3 = 5 ; 5 + 4 = 3 ; let us check 3 vs 6 no . wait let us")
+    s = score(
+        "we can use add then add : 2 + 3 = 5 ; 5 + 4 = 3 ; let us check 3 vs 6 no . wait let us"
+    )
     assert s.diagnostics["attempts"] == 1 and s.diagnostics["exec_error_rate"] == 1 / 2
 
 
@@ -155,7 +169,9 @@ def test_correct_after_backtracking():
 
 
 def test_giving_up_and_repeating():
-    give_up = score("we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . so the answer is 2 .")
+    give_up = score(
+        "we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . so the answer is 2 ."
+    )
     assert give_up.reward == 0 and give_up.diagnostics["backtrack_after_failed_check"] == 0.0
     assert give_up.diagnostics["planning_failure"] == 1
     repeat = score(
@@ -169,14 +185,22 @@ def test_giving_up_and_repeating():
 
 
 def test_check_errors_are_counted():
-    s = score("we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 yes . so the answer is 2 .")
+    s = score(
+        "we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 yes . so the answer is 2 ."
+    )
     assert s.diagnostics["check_error_rate"] == 1.0 and s.reward == 0
 
 
 def test_summarize_pools_conditional_rates():
-    rows = [score(BACKTRACK_OK).diagnostics,
-            score("we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . so the answer is 2 .").diagnostics,
-            score("first we try add then multiply : 2 + 3 = 5 ; 5 * 4 = 6 ; thus we get 6 .").diagnostics]
+    rows = [
+        score(BACKTRACK_OK).diagnostics,
+        score(
+            "we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . so the answer is 2 ."
+        ).diagnostics,
+        score(
+            "first we try add then multiply : 2 + 3 = 5 ; 5 * 4 = 6 ; thus we get 6 ."
+        ).diagnostics,
+    ]
     out = TASK.summarize_diagnostics(rows)
     assert out["backtrack_after_failed_check"] == pytest.approx(2 / 3)  # 2 of 3 failed checks
     assert out["attempts"] == pytest.approx(5 / 3)
@@ -186,13 +210,22 @@ def test_summarize_pools_conditional_rates():
 def test_strategy_entropy_within_responses_and_pooled():
     backtracked = score(BACKTRACK_OK).diagnostics  # add add, multiply add, add multiply
     assert {k: v for k, v in backtracked.items() if k.startswith("tried/")} == {
-        "tried/add then add": 1.0, "tried/multiply then add": 1.0, "tried/add then multiply": 1.0}
+        "tried/add then add": 1.0,
+        "tried/multiply then add": 1.0,
+        "tried/add then multiply": 1.0,
+    }
     assert backtracked["strategy_entropy"] == pytest.approx(math.log(3))
-    repeat = score("we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . "
-                   "wait let us try a different approach . we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; "
-                   "let us check 2 vs 6 no . so the answer is 2 .").diagnostics
-    assert repeat["tried/add then add"] == 2.0 and repeat["strategy_entropy"] == 0.0  # a retry is no new strategy
-    out = TASK.summarize_diagnostics([backtracked, repeat])  # add add 3, multiply add 1, add multiply 1
+    repeat = score(
+        "we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; let us check 2 vs 6 no . "
+        "wait let us try a different approach . we can use add then add : 2 + 3 = 5 ; 5 + 4 = 2 ; "
+        "let us check 2 vs 6 no . so the answer is 2 ."
+    ).diagnostics
+    assert (
+        repeat["tried/add then add"] == 2.0 and repeat["strategy_entropy"] == 0.0
+    )  # a retry is no new strategy
+    out = TASK.summarize_diagnostics(
+        [backtracked, repeat]
+    )  # add add 3, multiply add 1, add multiply 1
     p = np.array([3, 1, 1]) / 5
     assert out["strategy_entropy_pooled"] == pytest.approx(float(-(p * np.log(p)).sum()))
     assert out["strategy_entropy"] == pytest.approx(math.log(3) / 2)
@@ -207,12 +240,18 @@ def test_lexicon_file_and_planning_lexicon():
     for move in grammar.MOVES:
         assert 3 <= len(grammar.phrases_of(move)) <= 5
     assert all(len(p.split()) >= 2 for p in from_file.phrases)
-    assert {from_file.category(p) for p in from_file.phrases} == {"deduction", "branching", "backtracing"}
+    assert {from_file.category(p) for p in from_file.phrases} == {
+        "deduction",
+        "branching",
+        "backtracing",
+    }
     lexicon = TASK.planning_lexicon()
     assert lexicon.category("add then multiply") == "deduction"
     grams = [s.phrase for s in lexicon.find_grams(BACKTRACK_OK)]
     assert grams[:3] == ["we can use", "add then add", "let us check"]
-    assert "wait let us try a different approach" in grams and "instead try another strategy" in grams
+    assert (
+        "wait let us try a different approach" in grams and "instead try another strategy" in grams
+    )
     plain = CountdownTask(CountdownConfig(strategy_names_are_planning=False)).planning_lexicon()
     assert "add then multiply" not in plain.phrases and len(plain) == len(from_file)
 

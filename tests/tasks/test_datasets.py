@@ -22,27 +22,53 @@ from hicra.tasks.math_task import MathTask
 DAPO_CONTENT = (
     "Solve the following math problem step by step. The last line of your response should be of "
     "the form Answer: $Answer (without quotes) where $Answer is the answer to the problem.\n\n"
-    "What is $1+1$?\n\nRemember to put your answer on its own line after \"Answer:\"."
+    'What is $1+1$?\n\nRemember to put your answer on its own line after "Answer:".'
 )
 
 LAYOUTS = {
-    "dapo_math_17k": [{
-        "data_source": "math_dapo", "ability": "MATH",
-        "prompt": [{"role": "user", "content": DAPO_CONTENT}],
-        "reward_model": {"ground_truth": "2", "style": "rule-lighteval/MATH_v2"},
-        "extra_info": {"index": "a1b2"},
-    }],
-    "math_lighteval": [{"problem": "What is $1+1$?", "level": "Level 1", "type": "Algebra",
-                        "solution": r"We add: $1+1=\boxed{2}$."}],
+    "dapo_math_17k": [
+        {
+            "data_source": "math_dapo",
+            "ability": "MATH",
+            "prompt": [{"role": "user", "content": DAPO_CONTENT}],
+            "reward_model": {"ground_truth": "2", "style": "rule-lighteval/MATH_v2"},
+            "extra_info": {"index": "a1b2"},
+        }
+    ],
+    "math_lighteval": [
+        {
+            "problem": "What is $1+1$?",
+            "level": "Level 1",
+            "type": "Algebra",
+            "solution": r"We add: $1+1=\boxed{2}$.",
+        }
+    ],
     "deepscaler": [{"problem": "What is $1+1$?", "answer": "2", "solution": "..."}],
-    "math500": [{"problem": "What is $1+1$?", "solution": r"\boxed{2}", "answer": "2",
-                 "subject": "Algebra", "level": 1, "unique_id": "test/algebra/1.json"}],
-    "aime24": [{"id": 60, "problem": "What is $1+1$?", "solution": "...", "answer": 2, "year": 2024}],
+    "math500": [
+        {
+            "problem": "What is $1+1$?",
+            "solution": r"\boxed{2}",
+            "answer": "2",
+            "subject": "Algebra",
+            "level": 1,
+            "unique_id": "test/algebra/1.json",
+        }
+    ],
+    "aime24": [
+        {"id": 60, "problem": "What is $1+1$?", "solution": "...", "answer": 2, "year": 2024}
+    ],
     "aime25": [{"question": "What is $1+1$?", "answer": "2"}],
     "amc23": [{"id": 0, "question": "What is $1+1$?", "answer": 2.0, "url": "x"}],
     "minerva": [{"question": "What is $1+1$?", "answer": "2"}],
-    "olympiadbench": [{"id": 7, "question": "What is $1+1$?", "final_answer": ["$2$"],
-                       "unit": None, "is_multiple_answer": False}],
+    "olympiadbench": [
+        {
+            "id": 7,
+            "question": "What is $1+1$?",
+            "final_answer": ["$2$"],
+            "unit": None,
+            "is_multiple_answer": False,
+        }
+    ],
 }
 
 
@@ -82,7 +108,9 @@ def test_explicit_fields_override_detection(tmp_path):
 
 
 def test_deduplicate_keeps_the_first_of_repeated_rows(tmp_path):
-    rows = LAYOUTS["dapo_math_17k"] * 3 + [{**LAYOUTS["dapo_math_17k"][0], "reward_model": {"ground_truth": "3"}}]
+    rows = LAYOUTS["dapo_math_17k"] * 3 + [
+        {**LAYOUTS["dapo_math_17k"][0], "reward_model": {"ground_truth": "3"}}
+    ]
     path = write(tmp_path / "dapo.jsonl", rows, "jsonl")
     assert len(load_math_problems(path)) == 4
     kept = load_math_problems(path, deduplicate=True)
@@ -98,18 +126,38 @@ def test_limit(tmp_path):
     "setup, message",
     [
         (lambda d: str(d / "absent.jsonl"), "dataset file not found: .*absent.jsonl"),
-        (lambda d: write(d / "x.jsonl", [{"text": "a", "answer": "1"}], "jsonl"),
-         r"x.jsonl: no prompt field found .*columns: answer, text\); pass --prompt-field"),
-        (lambda d: write(d / "x.jsonl", [{"problem": "a", "hint": "1"}], "jsonl"),
-         r"no answer field found .*pass --answer-field"),
-        (lambda d: write(d / "x.jsonl", [{"problem": "a", "answer": "1"}, {"problem": "b"}], "jsonl"),
-         r"x.jsonl row 1: field 'answer' is missing or empty"),
-        (lambda d: write(d / "x.jsonl", [{"problem": "a", "solution": "no box"}], "jsonl"),
-         r"row 0: the solution has no \\boxed\{\} answer"),
-        (lambda d: (d / "x.jsonl").write_text('{"problem": "a"}\n{oops\n') and str(d / "x.jsonl"),
-         r"x.jsonl:2: invalid JSON"),
-        (lambda d: (d / "x.csv").write_text("a,b\n") and str(d / "x.csv"), "unsupported file type .csv"),
-        (lambda d: (d / "x.json").write_text('{"a": 1}') and str(d / "x.json"), "expected a list of objects"),
+        (
+            lambda d: write(d / "x.jsonl", [{"text": "a", "answer": "1"}], "jsonl"),
+            r"x.jsonl: no prompt field found .*columns: answer, text\); pass --prompt-field",
+        ),
+        (
+            lambda d: write(d / "x.jsonl", [{"problem": "a", "hint": "1"}], "jsonl"),
+            r"no answer field found .*pass --answer-field",
+        ),
+        (
+            lambda d: write(
+                d / "x.jsonl", [{"problem": "a", "answer": "1"}, {"problem": "b"}], "jsonl"
+            ),
+            r"x.jsonl row 1: field 'answer' is missing or empty",
+        ),
+        (
+            lambda d: write(d / "x.jsonl", [{"problem": "a", "solution": "no box"}], "jsonl"),
+            r"row 0: the solution has no \\boxed\{\} answer",
+        ),
+        (
+            lambda d: (
+                (d / "x.jsonl").write_text('{"problem": "a"}\n{oops\n') and str(d / "x.jsonl")
+            ),
+            r"x.jsonl:2: invalid JSON",
+        ),
+        (
+            lambda d: (d / "x.csv").write_text("a,b\n") and str(d / "x.csv"),
+            "unsupported file type .csv",
+        ),
+        (
+            lambda d: (d / "x.json").write_text('{"a": 1}') and str(d / "x.json"),
+            "expected a list of objects",
+        ),
     ],
 )
 def test_bad_input_gives_one_line_error(setup, message, tmp_path):
@@ -160,8 +208,11 @@ def test_render_prompt_with_a_real_hf_chat_template():
 
 def test_math_task_implements_the_task_protocol(tmp_path):
     pytest.importorskip("math_verify")
-    path = write(tmp_path / "deepscaler.jsonl", [
-        {"problem": f"p{i}", "answer": str(i)} for i in range(5)], "jsonl")
+    path = write(
+        tmp_path / "deepscaler.jsonl",
+        [{"problem": f"p{i}", "answer": str(i)} for i in range(5)],
+        "jsonl",
+    )
     task = MathTask.from_file(path, format_reward=0.1)
     assert isinstance(task, Task) and task.name == "deepscaler"
     drawn = task.sample_problems(5, np.random.default_rng(0))

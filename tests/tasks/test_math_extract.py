@@ -21,9 +21,35 @@ from hicra.tasks import math_extract  # noqa: E402
 from hicra.tasks.math_extract import DeadlineExceeded, extract_boxed, find_boxed, scan_boxed  # noqa: E402
 from hicra.tasks.math_reward import _strip_wrappers, normalize_answer  # noqa: E402
 
-PIECES = ["\\boxed", "\\fbox", "\\boxedx", "\\boxedé", "\\", "\\\\", "{", "}", "\\{", "\\}", " ",
-          "  ", "\n", "\t", "$", "x", "1", "é", "\u00a0", "\u3000", "²", "\x00", "\ud800",
-          "\U0001d400", "a b", ".", "\\frac{1}{2}"]
+PIECES = [
+    "\\boxed",
+    "\\fbox",
+    "\\boxedx",
+    "\\boxedé",
+    "\\",
+    "\\\\",
+    "{",
+    "}",
+    "\\{",
+    "\\}",
+    " ",
+    "  ",
+    "\n",
+    "\t",
+    "$",
+    "x",
+    "1",
+    "é",
+    "\u00a0",
+    "\u3000",
+    "²",
+    "\x00",
+    "\ud800",
+    "\U0001d400",
+    "a b",
+    ".",
+    "\\frac{1}{2}",
+]
 
 
 def _boxes(depth: int):
@@ -32,14 +58,20 @@ def _boxes(depth: int):
     if depth == 0:
         return leaf
     inner = st.lists(_boxes(depth - 1), max_size=3).map("".join)
-    box = st.tuples(st.sampled_from(["\\boxed", "\\fbox", "\\boxedx"]),
-                    st.sampled_from(["", " ", "  "]), st.sampled_from(["{", "{ ", "{\n", ""]),
-                    inner, st.sampled_from(["}", " }", ""]))
+    box = st.tuples(
+        st.sampled_from(["\\boxed", "\\fbox", "\\boxedx"]),
+        st.sampled_from(["", " ", "  "]),
+        st.sampled_from(["{", "{ ", "{\n", ""]),
+        inner,
+        st.sampled_from(["}", " }", ""]),
+    )
     return st.one_of(leaf, box.map("".join))
 
 
-TEXTS = st.one_of(st.lists(st.sampled_from(PIECES), max_size=30).map("".join),
-                  st.lists(_boxes(4), max_size=4).map("".join))
+TEXTS = st.one_of(
+    st.lists(st.sampled_from(PIECES), max_size=30).map("".join),
+    st.lists(_boxes(4), max_size=4).map("".join),
+)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -63,8 +63,14 @@ def test_extraction_of_a_huge_input():  # its speed: benchmarks/bench_math_rewar
 
 @pytest.mark.parametrize(
     "raw, normalized",
-    [("$1{,}000$", "1000"), ("1,000,000", "1000000"), (r"\dfrac{1}{2}", r"\frac{1}{2}"),
-     ("1,2", "1,2"), (r"\left( 1, 2 \right)", "(1,2)"), ("12.", "12")],
+    [
+        ("$1{,}000$", "1000"),
+        ("1,000,000", "1000000"),
+        (r"\dfrac{1}{2}", r"\frac{1}{2}"),
+        ("1,2", "1,2"),
+        (r"\left( 1, 2 \right)", "(1,2)"),
+        ("12.", "12"),
+    ],
 )
 def test_normalize_answer(raw, normalized):
     assert normalize_answer(raw) == normalized
@@ -143,8 +149,12 @@ def test_sympy_parse_expr_only_sees_number_literals(monkeypatch):
 
     from hicra.tasks.math_reward import _verify_in_this_process
 
-    pairs = [("1/2", "0.5", True), ("x^2+2x+1", "(x+1)^2", True), ("3", "a+b", False),
-             ("3", "__import__('os').getpid()", False)]
+    pairs = [
+        ("1/2", "0.5", True),
+        ("x^2+2x+1", "(x+1)^2", True),
+        ("3", "a+b", False),
+        ("3", "__import__('os').getpid()", False),
+    ]
     for gold, predicted, _ in pairs:  # sympy imports some modules lazily; let that happen first
         _verify_in_this_process(gold, predicted)
     original, seen = sympy.parsing.sympy_parser.parse_expr, []
@@ -167,7 +177,12 @@ def test_sympy_parse_expr_only_sees_number_literals(monkeypatch):
 # ------------------------------------------------------------------ scoring
 def test_score_response_reward_and_format(pool):
     good = score_response(r"thus \boxed{\dfrac{1}{2}}", r"\frac12", pool=pool, timeout_s=10)
-    assert (good.correct, good.format_ok, good.reward, good.predicted) == (True, True, 1.0, r"\dfrac{1}{2}")
+    assert (good.correct, good.format_ok, good.reward, good.predicted) == (
+        True,
+        True,
+        1.0,
+        r"\dfrac{1}{2}",
+    )
     two_boxes = score_response(r"\boxed{3} or \boxed{4}", "4", format_reward=0.1, pool=pool)
     assert two_boxes.correct and not two_boxes.format_ok and two_boxes.reward == 1.0
     empty = score_response(r"\boxed{}", "4", format_reward=0.1, incorrect_reward=-1.0, pool=pool)
@@ -182,7 +197,13 @@ def test_ground_truth_may_be_a_worked_solution(pool):
 
 def test_compute_score_dict(pool):
     result = compute_score(r"\boxed{12}", "12", pool=pool)
-    assert result == {"score": 1.0, "acc": True, "pred": "12", "format_ok": True, "timed_out": False}
+    assert result == {
+        "score": 1.0,
+        "acc": True,
+        "pred": "12",
+        "format_ok": True,
+        "timed_out": False,
+    }
 
 
 # ------------------------------------------------------------------ deadlines
@@ -196,11 +217,16 @@ def test_pathological_inputs_time_out_in_a_worker_thread_and_the_pool_recovers(p
     def work():
         for predicted in PATHOLOGICAL:
             start = time.monotonic()
-            results[predicted] = (answers_equivalent("1", predicted, timeout_s=0.5, pool=pool),
-                                  time.monotonic() - start)
+            results[predicted] = (
+                answers_equivalent("1", predicted, timeout_s=0.5, pool=pool),
+                time.monotonic() - start,
+            )
         start = time.monotonic()
         nested = "(" * 400 + "1" + ")" * 400  # deeply nested: a verdict or a timeout, in time
-        results["nested"] = (answers_equivalent("2", nested, timeout_s=1.0, pool=pool), time.monotonic() - start)
+        results["nested"] = (
+            answers_equivalent("2", nested, timeout_s=1.0, pool=pool),
+            time.monotonic() - start,
+        )
         results["after"] = answers_equivalent(r"\frac12", "0.5", timeout_s=30, pool=pool)
 
     thread = threading.Thread(target=work)

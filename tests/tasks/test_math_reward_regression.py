@@ -43,8 +43,11 @@ def traces():
 
 
 def _check_inputs(cases):
-    changed = [case_id for case_id, response, gold in cases
-               if RECORDED[case_id]["input"] != digest([response, gold])]
+    changed = [
+        case_id
+        for case_id, response, gold in cases
+        if RECORDED[case_id]["input"] != digest([response, gold])
+    ]
     assert not changed, f"corpus inputs changed (math_reward_corpus.py --write?): {changed[:5]}"
 
 
@@ -73,14 +76,19 @@ def test_all_hand_written_cases_score_as_recorded(pool):
 
 def test_real_traces_extract_as_recorded(traces):
     _check_inputs(traces)
-    differing = [(case_id, extraction_outputs(response, gold)) for case_id, response, gold in traces
-                 if digest(extraction_outputs(response, gold)) != RECORDED[case_id]["extraction"]]
+    differing = [
+        (case_id, extraction_outputs(response, gold))
+        for case_id, response, gold in traces
+        if digest(extraction_outputs(response, gold)) != RECORDED[case_id]["extraction"]
+    ]
     assert not differing, differing[:3]
 
 
 @pytest.mark.slow
 def test_real_traces_score_as_recorded(traces, pool):
-    differing = [(case_id, score_outputs(response, gold, pool))
-                 for case_id, response, gold in traces
-                 if digest(score_outputs(response, gold, pool)) != RECORDED[case_id]["score"]]
+    differing = [
+        (case_id, score_outputs(response, gold, pool))
+        for case_id, response, gold in traces
+        if digest(score_outputs(response, gold, pool)) != RECORDED[case_id]["score"]
+    ]
     assert not differing, differing[:3]

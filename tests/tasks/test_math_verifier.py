@@ -19,10 +19,11 @@ MARGIN_S = 3.0  # far above the 0.2 s grace: a loaded 2-core machine must not ma
 
 @pytest.fixture(scope="module")
 def sleepy_verifier(tmp_path_factory):
-    """"sleepy_check:check": sleeps `predicted` seconds, then says whether gold == "yes"."""
+    """ "sleepy_check:check": sleeps `predicted` seconds, then says whether gold == "yes"."""
     folder = tmp_path_factory.mktemp("verifier")
-    check = ("def check(gold, predicted):\n    time.sleep(float(predicted))\n"
-             "    return gold == 'yes'\n")
+    check = (
+        "def check(gold, predicted):\n    time.sleep(float(predicted))\n    return gold == 'yes'\n"
+    )
     (folder / "sleepy_check.py").write_text("import time\n\n" + check)
     (folder / "slow_start_check.py").write_text("import time\n\ntime.sleep(1.5)\n\n" + check)
     with pytest.MonkeyPatch.context() as patch:  # workers inherit the environment

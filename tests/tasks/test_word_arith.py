@@ -27,13 +27,17 @@ def test_levels_are_well_formed(level):
     task = WordArithTask(WordArithConfig(difficulty=level))
     problems = task.sample_problems(300, np.random.default_rng(level))
     for p in problems:
-        assert len(p.meta["ops"]) == LEVELS[level].ops and set(p.meta["ops"]) <= set(LEVELS[level].kinds)
+        assert len(p.meta["ops"]) == LEVELS[level].ops and set(p.meta["ops"]) <= set(
+            LEVELS[level].kinds
+        )
         value = recompute(p)
         assert value == int(p.answer) and value > 0 and float(value).is_integer()
         story = p.prompt.split("Question: ")[-1]
         assert [int(x) for x in NUMBER.findall(story)][:1] == [p.meta["start"]]
         assert p.prompt.endswith("\nAnswer:") and "\\boxed{N}" in p.prompt
-    assert {k for p in problems for k in p.meta["ops"]} == set(LEVELS[level].kinds)  # every kind occurs
+    assert {k for p in problems for k in p.meta["ops"]} == set(
+        LEVELS[level].kinds
+    )  # every kind occurs
 
 
 def test_seeded_and_unbounded():
@@ -51,7 +55,9 @@ def test_scored_by_the_math_reward():
     problem = task.sample_problems(1, np.random.default_rng(0))[0]
     right, wrong = problem.answer, str(int(problem.answer) + 1)
     assert task.score(problem, f"{right} apples. The answer is \\boxed{{{right}}}.").reward == 1.0
-    assert task.score(problem, f"\\boxed{{{right}}} no wait \\boxed{{{wrong}}}").reward == 0.0  # last box counts
+    assert (
+        task.score(problem, f"\\boxed{{{right}}} no wait \\boxed{{{wrong}}}").reward == 0.0
+    )  # last box counts
     assert task.score(problem, f"The answer is {right}.").diagnostics["boxed_rate"] == 0.0
     assert len(task.planning_lexicon().phrases) == 249
 

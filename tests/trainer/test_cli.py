@@ -7,9 +7,26 @@ from hicra.cli import main
 
 def test_hicra_train_builtin_on_countdown(tiny_model_dir, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["train", "--backend", "builtin", "--model", str(tiny_model_dir), "--steps", "1",
-                 "--prompts-per-step", "2", "--samples-per-prompt", "2", "--max-new-tokens", "8",
-                 "--run-dir", str(run), "--no-progress"])
+    code = main(
+        [
+            "train",
+            "--backend",
+            "builtin",
+            "--model",
+            str(tiny_model_dir),
+            "--steps",
+            "1",
+            "--prompts-per-step",
+            "2",
+            "--samples-per-prompt",
+            "2",
+            "--max-new-tokens",
+            "8",
+            "--run-dir",
+            str(run),
+            "--no-progress",
+        ]
+    )
     assert code == 0
     metrics = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert metrics["step"] == 1 and "task/exec_error_rate" in metrics and "accuracy" in metrics

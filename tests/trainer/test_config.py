@@ -14,9 +14,13 @@ def test_every_field_has_a_docstring():
 
 def test_yaml_then_flags_override(tmp_path):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("model: m\nlr: 3.0e-4\nsamples_per_prompt: 4\ndual_clip: 3\n"
-                      "task_options: {n_numbers: 3}\nadam_betas: [0.9, 0.95]\ndynamic_sampling: true\n")
-    cfg, _ = parse_args(["--config", str(recipe), "--lr", "1e-5", "--no-dynamic-sampling", "--credit-mode", "grpo"])
+    recipe.write_text(
+        "model: m\nlr: 3.0e-4\nsamples_per_prompt: 4\ndual_clip: 3\n"
+        "task_options: {n_numbers: 3}\nadam_betas: [0.9, 0.95]\ndynamic_sampling: true\n"
+    )
+    cfg, _ = parse_args(
+        ["--config", str(recipe), "--lr", "1e-5", "--no-dynamic-sampling", "--credit-mode", "grpo"]
+    )
     assert cfg.model == "m" and cfg.samples_per_prompt == 4 and cfg.dual_clip == 3.0
     assert cfg.lr == 1e-5 and cfg.dynamic_sampling is False and cfg.credit_mode == "grpo"
     assert cfg.task_options == {"n_numbers": 3} and cfg.adam_betas == (0.9, 0.95)

@@ -24,7 +24,9 @@ def weights(path) -> dict[str, torch.Tensor]:
 
 def metrics_without_timings(run_dir) -> list[dict]:
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if k != "time" and not k.startswith("time/")} for row in rows]
+    return [
+        {k: v for k, v in row.items() if k != "time" and not k.startswith("time/")} for row in rows
+    ]
 
 
 def test_quick_demo_twice_gives_the_same_run(tmp_path, dense_task):
@@ -38,8 +40,16 @@ def test_quick_demo_twice_gives_the_same_run(tmp_path, dense_task):
 
     runs = []
     for name, checkpoint in (("a", first), ("b", second)):
-        cfg = replace(base, model=str(checkpoint), credit_mode="hicra", seed=3, threads=1,
-                      run_dir=str(tmp_path / f"run_{name}"), checkpoint_every=0, progress=False)
+        cfg = replace(
+            base,
+            model=str(checkpoint),
+            credit_mode="hicra",
+            seed=3,
+            threads=1,
+            run_dir=str(tmp_path / f"run_{name}"),
+            checkpoint_every=0,
+            progress=False,
+        )
         runs.append(train(cfg, task=dense_task))
     one, two = metrics_without_timings(runs[0]), metrics_without_timings(runs[1])
     assert [m["step"] for m in one] == [1, 2, 3]

@@ -31,10 +31,23 @@ class DenseWordArith(WordArithTask):
 def config(tmp_path, name, **overrides):
     from hicra.trainer.config import TrainConfig
 
-    base = TrainConfig(model="smollm2-135m", task="word-arith", task_options={"difficulty": 1},
-                       prompts_per_step=1, samples_per_prompt=2, max_new_tokens=8, temperature=0.7, lr=1e-4,
-                       steps=1, checkpoint_every=1, keep_checkpoints=3, rollouts_per_step=2, progress=False,
-                       threads=1, run_dir=str(tmp_path / name))
+    base = TrainConfig(
+        model="smollm2-135m",
+        task="word-arith",
+        task_options={"difficulty": 1},
+        prompts_per_step=1,
+        samples_per_prompt=2,
+        max_new_tokens=8,
+        temperature=0.7,
+        lr=1e-4,
+        steps=1,
+        checkpoint_every=1,
+        keep_checkpoints=3,
+        rollouts_per_step=2,
+        progress=False,
+        threads=1,
+        run_dir=str(tmp_path / name),
+    )
     return replace(base, **overrides)
 
 
@@ -50,7 +63,9 @@ def test_builtin_full_finetuning_changes_the_weights(smollm2_dir, tmp_path):
     step, ckpt = latest_checkpoint(run)
     before, _ = load_model_and_tokenizer(smollm2_dir)
     after, tokenizer = load_model_and_tokenizer(ckpt)
-    changed = [k for k, v in after.state_dict().items() if not torch.equal(v, before.state_dict()[k])]
+    changed = [
+        k for k, v in after.state_dict().items() if not torch.equal(v, before.state_dict()[k])
+    ]
     assert step == 1 and len(changed) > 100 and tokenizer.chat_template
 
 
@@ -78,29 +93,110 @@ def test_builtin_lora_trains_adapters_resumes_and_checkpoints_load_merged(smollm
     # analyze the run, then its checkpoints (teacher-forced per-class entropy with the real model)
     assert main(["analyze", str(run), "--out", str(tmp_path / "report")]) == 0
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("".join(json.dumps({"prompt": p.prompt, "answer": p.answer}) + "\n"
-                               for p in task.sample_problems(2, __import__("numpy").random.default_rng(0))))
+    prompts.write_text(
+        "".join(
+            json.dumps({"prompt": p.prompt, "answer": p.answer}) + "\n"
+            for p in task.sample_problems(2, __import__("numpy").random.default_rng(0))
+        )
+    )
     out = tmp_path / "ckpt_report"
-    assert main(["analyze", str(first), str(second), "--prompts", str(prompts), "--samples", "2",
-                 "--max-new-tokens", "12", "--out", str(out)]) == 0
-    metrics = [json.loads(line) for line in (out / "checkpoint_run" / "metrics.jsonl").read_text().splitlines()]
+    assert (
+        main(
+            [
+                "analyze",
+                str(first),
+                str(second),
+                "--prompts",
+                str(prompts),
+                "--samples",
+                "2",
+                "--max-new-tokens",
+                "12",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    metrics = [
+        json.loads(line)
+        for line in (out / "checkpoint_run" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [m["step"] for m in metrics] == [1, 2]
     assert all(m["entropy/all"] > 0 and m["perplexity/all"] > 1 for m in metrics)
     # hicra eval on the LoRA checkpoint and on the alias
-    assert main(["eval", "--model", str(second), "--task", "word-arith", "--task-options", '{"difficulty": 1}',
-                 "--limit", "2", "--n", "2", "--max-new-tokens", "12", "--out", str(tmp_path / "eval")]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--model",
+                str(second),
+                "--task",
+                "word-arith",
+                "--task-options",
+                '{"difficulty": 1}',
+                "--limit",
+                "2",
+                "--n",
+                "2",
+                "--max-new-tokens",
+                "12",
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 0
+    )
     results = json.loads((tmp_path / "eval" / "results.json").read_text())["results"]
     assert results["word-arith-difficulty1"]["problems"] == 2
 
 
 def test_trl_hicra_trainer_with_lora(smollm2_dir, tmp_path):
     out = tmp_path / "trl"
-    code = main(["train", "--backend", "trl", "--model", "smollm2-135m", "--task", "word-arith",
-                 "--task_options", '{"difficulty": 1}', "--num_problems", "4", "--output_dir", str(out),
-                 "--use_cpu", "--max_steps", "1", "--per_device_train_batch_size", "2", "--num_generations", "2",
-                 "--max_completion_length", "8", "--report_to", "none", "--save_strategy", "no",
-                 "--logging_steps", "1", "--disable_tqdm", "true", "--seed", "0", "--temperature", "0.7",
-                 "--use_peft", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"])
+    code = main(
+        [
+            "train",
+            "--backend",
+            "trl",
+            "--model",
+            "smollm2-135m",
+            "--task",
+            "word-arith",
+            "--task_options",
+            '{"difficulty": 1}',
+            "--num_problems",
+            "4",
+            "--output_dir",
+            str(out),
+            "--use_cpu",
+            "--max_steps",
+            "1",
+            "--per_device_train_batch_size",
+            "2",
+            "--num_generations",
+            "2",
+            "--max_completion_length",
+            "8",
+            "--report_to",
+            "none",
+            "--save_strategy",
+            "no",
+            "--logging_steps",
+            "1",
+            "--disable_tqdm",
+            "true",
+            "--seed",
+            "0",
+            "--temperature",
+            "0.7",
+            "--use_peft",
+            "--lora_r",
+            "4",
+            "--lora_target_modules",
+            "q_proj",
+            "v_proj",
+        ]
+    )
     assert code == 0
     run = out / "hicra_run"
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

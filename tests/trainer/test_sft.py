@@ -43,8 +43,17 @@ def test_lr_schedule():
 
 def test_tiny_sft_run_learns_and_is_cached(tmp_path):
     config = SFTConfig(
-        steps=25, batch_size=16, lr=1e-2, warmup_steps=3, hidden=32, layers=1, heads=2,
-        intermediate=64, eval_samples=8, eval_max_new_tokens=60, cache_dir=str(tmp_path),
+        steps=25,
+        batch_size=16,
+        lr=1e-2,
+        warmup_steps=3,
+        hidden=32,
+        layers=1,
+        heads=2,
+        intermediate=64,
+        eval_samples=8,
+        eval_max_new_tokens=60,
+        cache_dir=str(tmp_path),
         progress=False,
     )
     path = run_sft(config, TASK)
@@ -60,7 +69,9 @@ def test_tiny_sft_run_learns_and_is_cached(tmp_path):
     assert cache_key(SFTConfig(steps=26), TASK) != cache_key(SFTConfig(steps=25), TASK)
     from hicra.tasks.countdown import CountdownConfig
 
-    assert cache_key(config, CountdownTask(CountdownConfig(backtrack_rate=0.5))) != cache_key(config, TASK)
+    assert cache_key(config, CountdownTask(CountdownConfig(backtrack_rate=0.5))) != cache_key(
+        config, TASK
+    )
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     AutoTokenizer.from_pretrained(str(path))
@@ -74,18 +85,47 @@ def test_cli_reuses_the_cache(tmp_path, capsys):
     assert "--task.backtrack-rate" in build_parser().format_help()  # every docstring formats
 
     config = SFTConfig(
-        steps=2, batch_size=4, hidden=16, layers=1, heads=2, intermediate=32, eval_samples=0,
-        cache_dir=str(tmp_path), progress=False,
+        steps=2,
+        batch_size=4,
+        hidden=16,
+        layers=1,
+        heads=2,
+        intermediate=32,
+        eval_samples=0,
+        cache_dir=str(tmp_path),
+        progress=False,
     )
     path = run_sft(config, CountdownTask())
-    argv = ["--steps", "2", "--batch_size", "4", "--hidden", "16", "--layers", "1", "--heads", "2",
-            "--intermediate", "32", "--eval_samples", "0", "--cache_dir", str(tmp_path),
-            "--progress", "false"]
+    argv = [
+        "--steps",
+        "2",
+        "--batch_size",
+        "4",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+        "--heads",
+        "2",
+        "--intermediate",
+        "32",
+        "--eval_samples",
+        "0",
+        "--cache_dir",
+        str(tmp_path),
+        "--progress",
+        "false",
+    ]
     assert sft_main(argv) == 0  # the spellings of earlier releases, each with a deprecation line
     out, err = capsys.readouterr()
     assert f"reused cached checkpoint: {path}" in out
-    assert "--batch_size is deprecated; use --batch-size" in err and "--progress false is deprecated; use --no-progress" in err
-    kebab = [a.replace("_", "-") if a.startswith("--") else a for a in argv[:-2]] + ["--no-progress"]
+    assert (
+        "--batch_size is deprecated; use --batch-size" in err
+        and "--progress false is deprecated; use --no-progress" in err
+    )
+    kebab = [a.replace("_", "-") if a.startswith("--") else a for a in argv[:-2]] + [
+        "--no-progress"
+    ]
     assert sft_main(kebab) == 0 and "deprecated" not in capsys.readouterr().err
     assert sft_main(argv + ["--task.backtrack_rate", "1.5"]) == 2
     assert "CountdownConfig.backtrack_rate" in capsys.readouterr().err

@@ -32,11 +32,14 @@ def _load_lexicon(spec: str):
     except ValueError as e:  # a LexiconFormatError too
         raise CliError(str(e)) from None
     if not isinstance(lexicon, StrategicLexicon):
-        raise CliError(f"{spec}: a detector without a phrase list; give a lexicon file or 'default'")
+        raise CliError(
+            f"{spec}: a detector without a phrase list; give a lexicon file or 'default'"
+        )
     return lexicon
 
 
 # ---- subcommands ---------------------------------------------------------------------------
+
 
 def cmd_compare(args) -> int:
     from hicra.ablations.quality import compare, comparison_markdown
@@ -53,7 +56,8 @@ def cmd_compare(args) -> int:
     md = comparison_markdown(c, args.a, args.b, limit=args.limit)
     if args.json:
         check_out(args.json, args.force).write_text(
-            json.dumps(c.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            json.dumps(c.to_dict(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     if args.markdown:
         check_out(args.markdown, args.force).write_text(md, encoding="utf-8")
     print(md)
@@ -74,7 +78,9 @@ def _load_tokenizer(path: str):
 
         with loading(p, "--tokenizer", "tokenizer"):
             return AutoTokenizer.from_pretrained(str(p), local_files_only=True)
-    raise CliError(f"--tokenizer {path}: expected a tokenizer.json file or a local tokenizer directory")
+    raise CliError(
+        f"--tokenizer {path}: expected a tokenizer.json file or a local tokenizer directory"
+    )
 
 
 def cmd_placebo(args) -> int:
@@ -86,15 +92,21 @@ def cmd_placebo(args) -> int:
     real = _load_lexicon(args.lexicon)
     texts, _ = read_corpus(args.corpus, args)
     placebo = placebo_lexicon(real, texts, seed=args.seed, progress=not args.quiet)
-    header = (f"Placebo lexicon (seed {args.seed}): random n-grams of {', '.join(map(str, args.corpus))} "
-              f"matched to {args.lexicon} in word count and log2 document-frequency bin.")
+    header = (
+        f"Placebo lexicon (seed {args.seed}): random n-grams of {', '.join(map(str, args.corpus))} "
+        f"matched to {args.lexicon} in word count and log2 document-frequency bin."
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     placebo.lexicon().to_file(out, header=header)
     pairs.write_text(
         "# real phrase\treal DF\tplacebo n-gram\tplacebo DF\n"
-        + "".join(f"{a}\t{b}\t{c}\t{d}\n" for a, b, c, d in placebo.pairs), encoding="utf-8")
-    print(f"{out}: {len(placebo.phrases)} placebo n-grams for {len(real)} phrases "
-          f"({len(placebo.unmatched)} unmatched); pairing in {pairs}")
+        + "".join(f"{a}\t{b}\t{c}\t{d}\n" for a, b, c, d in placebo.pairs),
+        encoding="utf-8",
+    )
+    print(
+        f"{out}: {len(placebo.phrases)} placebo n-grams for {len(real)} phrases "
+        f"({len(placebo.unmatched)} unmatched); pairing in {pairs}"
+    )
     return 0
 
 
@@ -108,8 +120,11 @@ def cmd_drop(args) -> int:
     except ValueError as e:
         raise CliError(str(e)) from None
     out.parent.mkdir(parents=True, exist_ok=True)
-    sub.to_file(out, header=f"{args.lexicon} without a random {args.frac:.0%} "
-                            f"(seed {args.seed}): {len(sub)} of {len(lex)} phrases.")
+    sub.to_file(
+        out,
+        header=f"{args.lexicon} without a random {args.frac:.0%} "
+        f"(seed {args.seed}): {len(sub)} of {len(lex)} phrases.",
+    )
     print(f"{out}: kept {len(sub)} of {len(lex)} phrases")
     return 0
 
@@ -132,16 +147,24 @@ def cmd_sensitivity(args) -> int:
 
         by_step = {}
         try:
-            for text, group in iter_texts(args.corpus, args.text_field, args.correct_field or None,
-                                          group_field=args.step_field):
+            for text, group in iter_texts(
+                args.corpus,
+                args.text_field,
+                args.correct_field or None,
+                group_field=args.step_field,
+            ):
                 if not isinstance(group, (int, float)) or isinstance(group, bool):
-                    raise CliError(f"--step-field {args.step_field}: expected numbers, got {group!r:.40}")
+                    raise CliError(
+                        f"--step-field {args.step_field}: expected numbers, got {group!r:.40}"
+                    )
                 by_step.setdefault(group, []).append(text)
         except CorpusError as e:
             raise CliError(str(e)) from None
     else:
         by_step = {0: read_corpus(args.corpus, args)[0]}
-    res = lexicon_sensitivity(by_step, lex, args.frac, list(range(args.seed, args.seed + args.draws)))
+    res = lexicon_sensitivity(
+        by_step, lex, args.frac, list(range(args.seed, args.seed + args.draws))
+    )
     if args.out:
         check_out(args.out, args.force).write_text(json.dumps(res.to_dict(), indent=1) + "\n")
     print(res.markdown())
@@ -150,9 +173,13 @@ def cmd_sensitivity(args) -> int:
 
 # ---- parser --------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="hicra lexicon", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="hicra lexicon",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_mine_command(sub)
@@ -162,9 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", help="lexicon file or 'default'")
     p.add_argument("--corpus", nargs="+", help="responses to measure coverage on")
     add_corpus_flags(p, None)
-    p.add_argument("--tokenizer", help="tokenizer.json or local tokenizer directory "
-                                       "(default: count words)")
-    p.add_argument("--limit", type=bounded(int, low=0), default=50, help="phrases listed per section")
+    p.add_argument(
+        "--tokenizer", help="tokenizer.json or local tokenizer directory (default: count words)"
+    )
+    p.add_argument(
+        "--limit", type=bounded(int, low=0), default=50, help="phrases listed per section"
+    )
     p.add_argument("--json", help="also write the comparison as JSON")
     p.add_argument("--markdown", help="also write the Markdown report to a file")
     p.set_defaults(func=cmd_compare)
@@ -179,22 +209,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("drop", help="drop a random share of a lexicon's phrases")
     p.add_argument("lexicon", help="lexicon file or 'default'")
-    p.add_argument("--frac", type=bounded(float, low=0, high=1, high_open=True), default=0.3,
-                   help="share dropped, in [0, 1) (default: 0.3)")
+    p.add_argument(
+        "--frac",
+        type=bounded(float, low=0, high=1, high_open=True),
+        default=0.3,
+        help="share dropped, in [0, 1) (default: 0.3)",
+    )
     p.add_argument("--seed", type=bounded(int, low=0, high=2**63 - 1), default=0)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_drop)
 
-    p = sub.add_parser("sensitivity", help="text dynamics metrics: full vs randomly dropped lexicon")
+    p = sub.add_parser(
+        "sensitivity", help="text dynamics metrics: full vs randomly dropped lexicon"
+    )
     p.add_argument("lexicon", help="lexicon file or 'default'")
     p.add_argument("--run", help="run directory whose rollouts/ give the responses per step")
     p.add_argument("--corpus", nargs="+", help="or a corpus, read as one step")
-    p.add_argument("--step-field", help="with --corpus: numeric field that splits it into "
-                                        "pseudo-steps (e.g. a difficulty level or a checkpoint)")
+    p.add_argument(
+        "--step-field",
+        help="with --corpus: numeric field that splits it into "
+        "pseudo-steps (e.g. a difficulty level or a checkpoint)",
+    )
     add_corpus_flags(p, None)
     p.add_argument("--frac", type=bounded(float, low=0, high=1, high_open=True), default=0.3)
-    p.add_argument("--draws", type=bounded(int, low=1, high=10_000), default=5,
-                   help="random drops (seeds seed..seed+draws-1)")
+    p.add_argument(
+        "--draws",
+        type=bounded(int, low=1, high=10_000),
+        default=5,
+        help="random drops (seeds seed..seed+draws-1)",
+    )
     p.add_argument("--seed", type=bounded(int, low=0, high=2**63 - 1), default=0)
     p.add_argument("--out", help="write the full result as JSON")
     p.set_defaults(func=cmd_sensitivity)

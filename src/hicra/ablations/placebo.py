@@ -81,8 +81,11 @@ def placebo_lexicon(lexicon, texts: list[str], seed: int = 0, progress: bool = F
         """Pop the next admissible candidate of (n, b) or the nearest non-empty pool."""
         bins = sorted({k[1] for k in pools if k[0] == n}, key=lambda x: (abs(x - b), x))
         for nn in (n, n - 1, n + 1):
-            order = bins if nn == n else sorted({k[1] for k in pools if k[0] == nn},
-                                                key=lambda x: (abs(x - b), x))
+            order = (
+                bins
+                if nn == n
+                else sorted({k[1] for k in pools if k[0] == nn}, key=lambda x: (abs(x - b), x))
+            )
             for bb in order:
                 pool = pools.get((nn, bb), [])
                 while pool:

@@ -83,7 +83,9 @@ def _unit(tokenizer: Any, name: str) -> str:
     return name or ("words" if tokenizer is None else type(tokenizer).__name__)
 
 
-def coverage(lexicon, texts: list[str], tokenizer: Any = None, tokenizer_name: str = "") -> Coverage:
+def coverage(
+    lexicon, texts: list[str], tokenizer: Any = None, tokenizer_name: str = ""
+) -> Coverage:
     """Coverage of ``lexicon`` on ``texts`` (definitions in the module docstring)."""
     masks = [token_mask(lexicon, t, tokenizer) for t in texts]
     grams = [len(lexicon.find_grams(t)) for t in texts]
@@ -116,15 +118,18 @@ class Comparison:
         return d
 
 
-def compare(a, b, texts: list[str] | None = None, tokenizer: Any = None,
-            tokenizer_name: str = "") -> Comparison:
+def compare(
+    a, b, texts: list[str] | None = None, tokenizer: Any = None, tokenizer_name: str = ""
+) -> Comparison:
     """Overlap of lexicons ``a`` and ``b`` and, given texts, the coverage of each."""
     key_a = {ngram_phrase(p): p for p in a.phrases}
     key_b = {ngram_phrase(p): p for p in b.phrases}
     shared = sorted(key_a[k] for k in key_a.keys() & key_b.keys())
     union = len(key_a.keys() | key_b.keys())
     out = Comparison(
-        size_a=len(a), size_b=len(b), shared=shared,
+        size_a=len(a),
+        size_b=len(b),
+        shared=shared,
         only_a=sorted(key_a[k] for k in key_a.keys() - key_b.keys()),
         only_b=sorted(key_b[k] for k in key_b.keys() - key_a.keys()),
         jaccard=len(shared) / union if union else float("nan"),
@@ -145,24 +150,40 @@ def compare(a, b, texts: list[str] | None = None, tokenizer: Any = None,
     return out
 
 
-def comparison_markdown(c: Comparison, name_a: str = "A", name_b: str = "B", limit: int = 50) -> str:
+def comparison_markdown(
+    c: Comparison, name_a: str = "A", name_b: str = "B", limit: int = 50
+) -> str:
     """A short Markdown report of a comparison."""
-    lines = [f"# Lexicon comparison: {name_a} vs {name_b}", "",
-             f"| | {name_a} | {name_b} |", "|---|---|---|",
-             f"| phrases | {c.size_a} | {c.size_b} |"]
+    lines = [
+        f"# Lexicon comparison: {name_a} vs {name_b}",
+        "",
+        f"| | {name_a} | {name_b} |",
+        "|---|---|---|",
+        f"| phrases | {c.size_a} | {c.size_b} |",
+    ]
     if c.coverage_a and c.coverage_b:
-        for label, attr, fmt in [("responses with >= 1 SG", "response_share", "{:.1%}"),
-                                 (f"{c.coverage_a.token_unit} tagged", "token_share", "{:.2%}"),
-                                 ("occurrences / response", "occurrences_per_response", "{:.1f}")]:
-            lines.append(f"| {label} | {fmt.format(getattr(c.coverage_a, attr))} | "
-                         f"{fmt.format(getattr(c.coverage_b, attr))} |")
+        for label, attr, fmt in [
+            ("responses with >= 1 SG", "response_share", "{:.1%}"),
+            (f"{c.coverage_a.token_unit} tagged", "token_share", "{:.2%}"),
+            ("occurrences / response", "occurrences_per_response", "{:.1f}"),
+        ]:
+            lines.append(
+                f"| {label} | {fmt.format(getattr(c.coverage_a, attr))} | "
+                f"{fmt.format(getattr(c.coverage_b, attr))} |"
+            )
     if c.tagged_both is not None:
-        lines += ["", f"Planning {c.coverage_a.token_unit}: tagged by both / by either "
-                  f"{c.tagged_both:.1%}; {name_a}'s also tagged by {name_b} {c.a_tagged_also_b:.1%}; "
-                  f"{name_b}'s also tagged by {name_a} {c.b_tagged_also_a:.1%}."]
+        lines += [
+            "",
+            f"Planning {c.coverage_a.token_unit}: tagged by both / by either "
+            f"{c.tagged_both:.1%}; {name_a}'s also tagged by {name_b} {c.a_tagged_also_b:.1%}; "
+            f"{name_b}'s also tagged by {name_a} {c.b_tagged_also_a:.1%}.",
+        ]
     lines += ["", f"Shared phrases: {len(c.shared)} (Jaccard {c.jaccard:.3f})", ""]
-    for title, items in [("Shared", c.shared), (f"Only in {name_a}", c.only_a),
-                         (f"Only in {name_b}", c.only_b)]:
+    for title, items in [
+        ("Shared", c.shared),
+        (f"Only in {name_a}", c.only_a),
+        (f"Only in {name_b}", c.only_b),
+    ]:
         shown = ", ".join(f"`{p}`" for p in items[:limit])
         more = f" ... (+{len(items) - limit})" if len(items) > limit else ""
         lines += [f"## {title} ({len(items)})", "", (shown + more) or "(none)", ""]

@@ -31,8 +31,11 @@ def text_metrics(texts: list[str], lexicon) -> dict[str, float]:
     """The lexicon-dependent text metrics of `hicra.dynamics.step_metrics` for one step."""
     from hicra.dynamics import step_metrics
 
-    return {k: float(v) for k, v in step_metrics(texts, lexicon).items()
-            if k.startswith(TEXT_METRIC_PREFIXES)}
+    return {
+        k: float(v)
+        for k, v in step_metrics(texts, lexicon).items()
+        if k.startswith(TEXT_METRIC_PREFIXES)
+    }
 
 
 def _corr(x: np.ndarray, y: np.ndarray) -> float:
@@ -85,24 +88,32 @@ class Sensitivity:
         return asdict(self)
 
     def markdown(self) -> str:
-        lines = [f"# Lexicon sensitivity: drop {self.frac:.0%} of {self.lexicon_size} phrases, "
-                 f"{len(self.seeds)} draws, {len(self.steps)} step(s)", "",
-                 "| metric | full (mean) | dropped (mean) | rel. diff | Pearson (min) | "
-                 "Spearman (min) | trend agrees |", "|---|---|---|---|---|---|---|"]
+        lines = [
+            f"# Lexicon sensitivity: drop {self.frac:.0%} of {self.lexicon_size} phrases, "
+            f"{len(self.seeds)} draws, {len(self.steps)} step(s)",
+            "",
+            "| metric | full (mean) | dropped (mean) | rel. diff | Pearson (min) | "
+            "Spearman (min) | trend agrees |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for m in self.metrics:
+
             def nanmin(v):
                 v = [x for x in v if not math.isnan(x)]
                 return f"{min(v):.3f}" if v else "n/a"
+
             agree = [a for a in m.trend_agrees if a is not None]
             lines.append(
                 f"| {m.metric} | {np.nanmean(m.full):.4g} | {np.nanmean(m.dropped):.4g} | "
                 f"{np.nanmean(m.relative_difference):+.1%} | {nanmin(m.pearson)} | "
-                f"{nanmin(m.spearman)} | {f'{sum(agree)}/{len(agree)}' if agree else 'n/a'} |")
+                f"{nanmin(m.spearman)} | {f'{sum(agree)}/{len(agree)}' if agree else 'n/a'} |"
+            )
         return "\n".join(lines) + "\n"
 
 
-def lexicon_sensitivity(texts_by_step: dict[int, list[str]], lexicon, frac: float = 0.3,
-                        seeds: list[int] | None = None) -> Sensitivity:
+def lexicon_sensitivity(
+    texts_by_step: dict[int, list[str]], lexicon, frac: float = 0.3, seeds: list[int] | None = None
+) -> Sensitivity:
     """Text metrics per step with ``lexicon`` vs with each random ``1 - frac`` subset of it.
 
     ``texts_by_step``: step -> the responses of that step (one entry for a plain corpus).
@@ -127,8 +138,11 @@ def lexicon_sensitivity(texts_by_step: dict[int, list[str]], lexicon, frac: floa
             ms.spearman.append(_corr(_rank(f), _rank(d)) if len(f) >= 3 else float("nan"))
             if len(steps) >= 2:
                 sf, sd = _slope(x, f), _slope(x, d)
-                ms.trend_agrees.append(bool(np.sign(sf) == np.sign(sd))
-                                       if np.isfinite(sf) and np.isfinite(sd) else None)
+                ms.trend_agrees.append(
+                    bool(np.sign(sf) == np.sign(sd))
+                    if np.isfinite(sf) and np.isfinite(sd)
+                    else None
+                )
             else:
                 ms.trend_agrees.append(None)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -136,8 +150,7 @@ def lexicon_sensitivity(texts_by_step: dict[int, list[str]], lexicon, frac: floa
             rel = rel[np.isfinite(rel)]
             ms.relative_difference.append(float(rel.mean()) if rel.size else float("nan"))
         out.append(ms)
-    return Sensitivity(steps=steps, frac=frac, seeds=seeds, lexicon_size=len(lexicon),
-                       metrics=out)
+    return Sensitivity(steps=steps, frac=frac, seeds=seeds, lexicon_size=len(lexicon), metrics=out)
 
 
 def run_texts_by_step(run_dir: str, text_field: str = "response") -> dict[int, list[str]]:
@@ -147,8 +160,11 @@ def run_texts_by_step(run_dir: str, text_field: str = "response") -> dict[int, l
     reader = RunReader(run_dir)
     out: dict[int, list[str]] = {}
     for step in reader.rollout_steps():
-        out[step] = [r[text_field] for r in reader.iter_rollouts([step], columns=[text_field])
-                     if isinstance(r.get(text_field), str)]
+        out[step] = [
+            r[text_field]
+            for r in reader.iter_rollouts([step], columns=[text_field])
+            if isinstance(r.get(text_field), str)
+        ]
     if not out:
         raise ValueError(f"{run_dir}: no rollouts/step_*.parquet files to read responses from")
     return out

@@ -17,7 +17,7 @@ contributes no policy gradient).
 
 from __future__ import annotations
 
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import torch
 from torch import Tensor
@@ -29,7 +29,9 @@ __all__ = ["group_advantages", "group_ids_from_keys", "hicra_advantages", "infor
 SCALES = ("group", "batch", "none")
 
 
-def group_ids_from_keys(keys: Sequence[Hashable], device: torch.device | str | None = None) -> Tensor:
+def group_ids_from_keys(
+    keys: Sequence[Hashable], device: torch.device | str | None = None
+) -> Tensor:
     """(B,) long group ids from any hashable per-response keys, numbered by first appearance.
 
     Engines name groups differently (verl: a uid string per response in ``index``; TRL:
@@ -136,7 +138,9 @@ def group_advantages(
         # does), so tiny differences cannot underflow to a zero std.
         unit = rewards.new_zeros(n_groups).scatter_reduce(0, inverse, centred.abs(), "amax")
         unit = torch.where(unit > 0, unit, torch.ones_like(unit))  # (G,)
-        squares = rewards.new_zeros(n_groups).index_add_(0, inverse, (centred / unit[inverse]).square())
+        squares = rewards.new_zeros(n_groups).index_add_(
+            0, inverse, (centred / unit[inverse]).square()
+        )
         std = (unit * (squares / (counts_f - 1).clamp(min=1)).sqrt())[inverse]  # (B,)
     elif rewards.numel() > 1:  # "batch"
         deviation = rewards - rewards.mean()

@@ -87,7 +87,7 @@ def top_entropy_mask(entropy: Tensor, response_mask: Tensor, rho: float = 0.2) -
 def top_entropy_advantages(
     advantages: Tensor, entropy: Tensor, response_mask: Tensor, rho: float = 0.2
 ) -> Tensor:
-    """"80/20" credit: the advantage on top-rho-entropy tokens, 0 on all other tokens.
+    """ "80/20" credit: the advantage on top-rho-entropy tokens, 0 on all other tokens.
 
     Args:
         advantages: (B,) or (B, T).
@@ -212,7 +212,9 @@ def clip_cov_loss(
             f"{fn}: need clip_cov_fraction > 0 and cov_low < cov_high, got "
             f"{clip_cov_fraction}, ({cov_low}, {cov_high})"
         )
-    loss, stats = ppo_clip_loss(logp, old_logp, advantages, response_mask, eps_low, eps_high, dual_clip)
+    loss, stats = ppo_clip_loss(
+        logp, old_logp, advantages, response_mask, eps_low, eps_high, dual_clip
+    )
     _, _, safe_advantages, log_ratio = prepare_logps(fn, logp, old_logp, advantages, response_mask)
     with torch.no_grad():
         low, high = clip_region_masks(torch.exp(log_ratio), safe_advantages, eps_low, eps_high)

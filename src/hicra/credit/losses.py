@@ -15,7 +15,7 @@ when they hold NaN or inf: inputs are replaced by 0 there before any arithmetic.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -113,7 +113,9 @@ def ppo_clip_loss(
     """
     fn = "ppo_clip_loss"
     if not (0 <= eps_low < 1 and eps_high >= 0):
-        raise ValueError(f"{fn}: need 0 <= eps_low < 1 and eps_high >= 0, got {eps_low}, {eps_high}")
+        raise ValueError(
+            f"{fn}: need 0 <= eps_low < 1 and eps_high >= 0, got {eps_low}, {eps_high}"
+        )
     if dual_clip is not None and dual_clip <= 1:
         raise ValueError(f"{fn}: dual_clip must be > 1 (e.g. 3.0) or None, got {dual_clip}")
     logp, old_logp, advantages, log_ratio = prepare_logps(
@@ -258,7 +260,9 @@ def policy_loss(
     if beta != 0:
         if ref_logp is None:
             raise ValueError(f"{fn}: beta={beta} needs ref_logp (B, T), got None")
-        check_same_shape(fn, "ref_logp", check_float(fn, "ref_logp", ref_logp, (2,)), logp.shape, "logp")
+        check_same_shape(
+            fn, "ref_logp", check_float(fn, "ref_logp", ref_logp, (2,)), logp.shape, "logp"
+        )
         safe_logp, safe_ref = _zero_padding(response_mask, logp, ref_logp)
         kl = kl_k3(safe_logp, safe_ref)  # (B, T), 0 on padding
         total = total + beta * kl

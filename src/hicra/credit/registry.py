@@ -112,7 +112,9 @@ def _need(fn: str, name: str, value: Tensor | None) -> Tensor:
 
 
 @register_advantage_transform("identity")
-def _identity(advantages: Tensor, response_mask: Tensor, *, planning_mask=None, entropy=None) -> Tensor:
+def _identity(
+    advantages: Tensor, response_mask: Tensor, *, planning_mask=None, entropy=None
+) -> Tensor:
     return advantages
 
 
@@ -123,7 +125,9 @@ def _hicra(advantages, response_mask, *, planning_mask=None, entropy=None, alpha
 
 @register_advantage_transform("entropy_adv")
 def _entropy_adv(advantages, response_mask, *, planning_mask=None, entropy=None, a=0.4, k=2.0):
-    return entropy_advantages(advantages, _need("entropy_adv", "entropy", entropy), response_mask, a, k)
+    return entropy_advantages(
+        advantages, _need("entropy_adv", "entropy", entropy), response_mask, a, k
+    )
 
 
 @register_advantage_transform("top_entropy")
@@ -167,8 +171,10 @@ class CreditMode:
     def __post_init__(self) -> None:
         unknown = set(self.requires) - set(TOKEN_INPUTS)
         if unknown:
-            raise ValueError(f"CreditMode {self.name!r}: unknown requires {sorted(unknown)}; "
-                             f"known: {', '.join(TOKEN_INPUTS)}")
+            raise ValueError(
+                f"CreditMode {self.name!r}: unknown requires {sorted(unknown)}; "
+                f"known: {', '.join(TOKEN_INPUTS)}"
+            )
         object.__setattr__(self, "requires", frozenset(self.requires))
         object.__setattr__(self, "advantage_params", _frozen(self.advantage_params))
         object.__setattr__(self, "loss_params", _frozen(self.loss_params))
@@ -200,24 +206,60 @@ def resolve_credit_mode(mode: str | CreditMode) -> CreditMode:
 
 
 for _mode in (
-    CreditMode("grpo", "identity", "ppo_clip",
-               description="GRPO with DAPO clip-higher (the paper's baseline)"),
-    CreditMode("hicra", "hicra", "ppo_clip", frozenset({"planning_mask"}), {"alpha": 0.2},
-               description="HICRA: A + alpha*|A| on planning tokens (Wang et al. 2025)"),
-    CreditMode("entropy_adv", "entropy_adv", "ppo_clip", frozenset({"entropy"}),
-               {"a": 0.4, "k": 2.0},
-               description="entropy-based advantage A + min(a*H, |A|/k) (Cheng et al. 2025)"),
-    CreditMode("top_entropy", "top_entropy", "ppo_clip", frozenset({"entropy"}), {"rho": 0.2},
-               description="gradient only on the top-20% entropy tokens (Wang et al. 2025, 80/20)"),
-    CreditMode("entropy_reg", "identity", "ppo_clip", frozenset({"entropy"}), entropy_coef=1e-3,
-               entropy_needs_grad=True,
-               description="GRPO + entropy bonus -c*H (the paper's Entropy Reg. baseline)"),
-    CreditMode("clip_cov", "identity", "clip_cov",
-               loss_params={"clip_cov_fraction": 2e-4, "cov_low": 1.0, "cov_high": 5.0},
-               description="Clip-Cov: detach random high-covariance tokens (Cui et al. 2025)"),
-    CreditMode("kl_cov", "identity", "kl_cov", frozenset({"old_logp"}),
-               loss_params={"kl_cov_fraction": 2e-3, "kl_cov_coef": 1.0},
-               description="KL-Cov: |logp - old_logp| penalty on top-covariance tokens (Cui et al. 2025)"),
+    CreditMode(
+        "grpo",
+        "identity",
+        "ppo_clip",
+        description="GRPO with DAPO clip-higher (the paper's baseline)",
+    ),
+    CreditMode(
+        "hicra",
+        "hicra",
+        "ppo_clip",
+        frozenset({"planning_mask"}),
+        {"alpha": 0.2},
+        description="HICRA: A + alpha*|A| on planning tokens (Wang et al. 2025)",
+    ),
+    CreditMode(
+        "entropy_adv",
+        "entropy_adv",
+        "ppo_clip",
+        frozenset({"entropy"}),
+        {"a": 0.4, "k": 2.0},
+        description="entropy-based advantage A + min(a*H, |A|/k) (Cheng et al. 2025)",
+    ),
+    CreditMode(
+        "top_entropy",
+        "top_entropy",
+        "ppo_clip",
+        frozenset({"entropy"}),
+        {"rho": 0.2},
+        description="gradient only on the top-20% entropy tokens (Wang et al. 2025, 80/20)",
+    ),
+    CreditMode(
+        "entropy_reg",
+        "identity",
+        "ppo_clip",
+        frozenset({"entropy"}),
+        entropy_coef=1e-3,
+        entropy_needs_grad=True,
+        description="GRPO + entropy bonus -c*H (the paper's Entropy Reg. baseline)",
+    ),
+    CreditMode(
+        "clip_cov",
+        "identity",
+        "clip_cov",
+        loss_params={"clip_cov_fraction": 2e-4, "cov_low": 1.0, "cov_high": 5.0},
+        description="Clip-Cov: detach random high-covariance tokens (Cui et al. 2025)",
+    ),
+    CreditMode(
+        "kl_cov",
+        "identity",
+        "kl_cov",
+        frozenset({"old_logp"}),
+        loss_params={"kl_cov_fraction": 2e-3, "kl_cov_coef": 1.0},
+        description="KL-Cov: |logp - old_logp| penalty on top-covariance tokens (Cui et al. 2025)",
+    ),
 ):
     register_credit_mode(_mode)
 
@@ -243,8 +285,10 @@ def _merge(kind: str, mode: CreditMode, defaults: Mapping, overrides: dict, acce
     params = {**defaults, **overrides}
     unknown = set(params) - accepted
     if unknown:
-        raise TypeError(f"credit mode {mode.name!r}: {kind} does not take {sorted(unknown)}; "
-                        f"it takes {', '.join(sorted(accepted)) or 'no parameters'}")
+        raise TypeError(
+            f"credit mode {mode.name!r}: {kind} does not take {sorted(unknown)}; "
+            f"it takes {', '.join(sorted(accepted)) or 'no parameters'}"
+        )
     return params
 
 
@@ -280,10 +324,17 @@ def token_advantages(
     # Each transform raises for an input it needs and did not get: entropy_reg requires entropy
     # for its loss, not for its (identity) transform, so it is not demanded here.
     transform = get_advantage_transform(mode.advantage_transform)
-    params = _merge("advantage transform " + repr(mode.advantage_transform), mode,
-                    mode.advantage_params, params, advantage_param_names(mode))
+    params = _merge(
+        "advantage transform " + repr(mode.advantage_transform),
+        mode,
+        mode.advantage_params,
+        params,
+        advantage_param_names(mode),
+    )
     advantages = broadcast_advantages("token_advantages", advantages, response_mask.shape)
-    out = transform(advantages, response_mask, planning_mask=planning_mask, entropy=entropy, **params)
+    out = transform(
+        advantages, response_mask, planning_mask=planning_mask, entropy=entropy, **params
+    )
     return torch.where(response_mask, out, torch.zeros_like(out))
 
 
@@ -320,12 +371,31 @@ def credit_policy_loss(
         raise ValueError(f"credit mode {mode.name!r} needs entropy (B, T) with gradient, got None")
     loss_fn = get_policy_loss(mode.policy_loss)
     accepted = _keyword_names(loss_fn, 4)
-    common = {"eps_low": eps_low, "eps_high": eps_high, "dual_clip": dual_clip, "generator": generator}
-    params = _merge("policy loss " + repr(mode.policy_loss), mode, mode.loss_params, loss_params,
-                    accepted - set(COMMON_LOSS_PARAMS))
+    common = {
+        "eps_low": eps_low,
+        "eps_high": eps_high,
+        "dual_clip": dual_clip,
+        "generator": generator,
+    }
+    params = _merge(
+        "policy loss " + repr(mode.policy_loss),
+        mode,
+        mode.loss_params,
+        loss_params,
+        accepted - set(COMMON_LOSS_PARAMS),
+    )
     params.update({k: v for k, v in common.items() if k in accepted})
     return policy_loss(
-        logp, old_logp, advantages, response_mask, loss_fn=loss_fn, agg_mode=agg_mode,
-        norm_const=norm_const, ref_logp=ref_logp, beta=beta, entropy=entropy,
-        entropy_coef=mode.entropy_coef if entropy_coef is None else entropy_coef, **params,
+        logp,
+        old_logp,
+        advantages,
+        response_mask,
+        loss_fn=loss_fn,
+        agg_mode=agg_mode,
+        norm_const=norm_const,
+        ref_logp=ref_logp,
+        beta=beta,
+        entropy=entropy,
+        entropy_coef=mode.entropy_coef if entropy_coef is None else entropy_coef,
+        **params,
     )

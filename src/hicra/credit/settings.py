@@ -87,9 +87,15 @@ class CreditSettings:
             )
         params = dict(self.options)
         for name, value in params.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"credit_options: {name!r} of credit mode {mode.name!r} must be a finite number, "
-                                 f"got {value!r:.40}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+            ):
+                raise ValueError(
+                    f"credit_options: {name!r} of credit mode {mode.name!r} must be a finite number, "
+                    f"got {value!r:.40}"
+                )
         if "alpha" in accepted:
             params["alpha"] = float(alpha)
         _dry_run(mode, params)
@@ -105,7 +111,13 @@ def _dry_run(mode: CreditMode, params: dict[str, Any]) -> None:
 
     mask = torch.ones(2, 3, dtype=torch.bool)
     try:
-        token_advantages(mode, torch.tensor([1.0, -1.0]), mask, planning_mask=mask,
-                         entropy=torch.ones(2, 3), **params)
+        token_advantages(
+            mode,
+            torch.tensor([1.0, -1.0]),
+            mask,
+            planning_mask=mask,
+            entropy=torch.ones(2, 3),
+            **params,
+        )
     except (ValueError, TypeError) as err:
         raise ValueError(f"credit_options of credit mode {mode.name!r}: {err}") from None

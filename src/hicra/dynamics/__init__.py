@@ -33,7 +33,10 @@ def __getattr__(name: str):
     if name in _MOVED:
         import importlib
 
-        warnings.warn(f"hicra.dynamics.{name} moved to {_MOVED[name]}.{name}; import it from there",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"hicra.dynamics.{name} moved to {_MOVED[name]}.{name}; import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module(_MOVED[name]), name)
     raise AttributeError(f"module 'hicra.dynamics' has no attribute {name!r}")

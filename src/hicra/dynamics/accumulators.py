@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -120,8 +121,12 @@ class StepAccumulator:
             self.truncated_n += t.size
             self.truncated_sum += int(t.sum())
 
-    def _update_tokens(self, entropy: Any, logp: Any, response_mask: Any, planning_mask: Any) -> None:
-        sums = class_sums(entropy=entropy, logp=logp, response_mask=response_mask, planning_mask=planning_mask)
+    def _update_tokens(
+        self, entropy: Any, logp: Any, response_mask: Any, planning_mask: Any
+    ) -> None:
+        sums = class_sums(
+            entropy=entropy, logp=logp, response_mask=response_mask, planning_mask=planning_mask
+        )
         self.token_count.update(sums.count)
         if sums.entropy_sum is not None:
             self.entropy_sum.update(sums.entropy_sum)
@@ -189,7 +194,9 @@ class StepAccumulator:
         for cls, n in self.token_count.items():
             out[f"tokens/{cls}"] = n
         if "planning" in self.token_count:
-            out["tokens/planning_fraction"] = safe_mean(self.token_count["planning"], self.token_count["all"])
+            out["tokens/planning_fraction"] = safe_mean(
+                self.token_count["planning"], self.token_count["all"]
+            )
         for cls, total in self.entropy_sum.items():
             out[f"entropy/{cls}"] = safe_mean(total, self.entropy_count[cls])
         for cls, total in self.nll_sum.items():

@@ -27,11 +27,17 @@ _FLUSH = 512  # records buffered per step before folding (amortises per-call ove
 # metric groups a report shows, and why each may be missing
 REQUIREMENTS = {
     "token entropy by class (entropy/planning, entropy/execution)": (
-        "entropy/execution", "the data has no per-token entropies of the full next-token distribution"),
+        "entropy/execution",
+        "the data has no per-token entropies of the full next-token distribution",
+    ),
     "relative perplexity by class (rel_perplexity/*)": (
-        "nll/execution", "the data has no per-token log-probs of the sampled tokens"),
+        "nll/execution",
+        "the data has no per-token log-probs of the sampled tokens",
+    ),
     "semantic entropy and its control (semantic/*)": (
-        "semantic/entropy", "no response texts or no lexicon"),
+        "semantic/entropy",
+        "no response texts or no lexicon",
+    ),
     "accuracy": ("accuracy", "the data has no correctness field (set --field-correct)"),
     "reward": ("reward/mean", "the data has no reward field (set --field-reward)"),
     "pass@k": ("pass@1", "needs correctness and several responses per prompt id"),
@@ -80,8 +86,17 @@ class RunAnalysis:
             "source": self.source,
             "format": self.format,
             "steps": [int(self.steps[0]), int(self.steps[-1])] if self.steps.size else [],
-            "phases": {k: phases[k] for k in ("transition_step", "kind", "consolidation_end", "exploration_onset",
-                                              "evidence", "signals")},
+            "phases": {
+                k: phases[k]
+                for k in (
+                    "transition_step",
+                    "kind",
+                    "consolidation_end",
+                    "exploration_onset",
+                    "evidence",
+                    "signals",
+                )
+            },
             "final": self.final(),
             "missing": self.missing,
             "lexicon": getattr(self.lexicon, "source", None),
@@ -154,7 +169,9 @@ class _StepFolder:
         return out
 
 
-def planning_mask_from_offsets(text: str, offsets: Iterable[Iterable[int]], lexicon: Any) -> list[bool]:
+def planning_mask_from_offsets(
+    text: str, offsets: Iterable[Iterable[int]], lexicon: Any
+) -> list[bool]:
     """A token is planning when its character span overlaps a span of the detector (the
     union of `find_spans`, the rule `tag` uses), so any detector's mask, whole sentences
     included, reads the same here as in training."""
@@ -177,7 +194,9 @@ class _Examples:
 
     def add(self, rec: dict[str, Any]) -> None:
         step = rec["step"]
-        small = {k: rec.get(k) for k in ("step", "prompt", "response", "reward", "correct", "prompt_id")}
+        small = {
+            k: rec.get(k) for k in ("step", "prompt", "response", "reward", "correct", "prompt_id")
+        }
         for name, better in (("early", lambda a, b: a < b), ("late", lambda a, b: a > b)):
             best, kept = getattr(self, name)
             if best is None or better(step, best):
@@ -196,8 +215,12 @@ MAX_OPEN_STEPS = 16
 """Steps folded at the same time; older ones are finalised (their counters freed)."""
 
 
-def fold_records(records: Iterable[dict[str, Any]], lexicon: Any, keep_examples: int = 3,
-                 max_open_steps: int = MAX_OPEN_STEPS):
+def fold_records(
+    records: Iterable[dict[str, Any]],
+    lexicon: Any,
+    keep_examples: int = 3,
+    max_open_steps: int = MAX_OPEN_STEPS,
+):
     """Stream records into per-step metric dicts; returns (rows by step, examples, count).
 
     At most `max_open_steps` steps are open at once: when a record of a new step arrives and
@@ -223,7 +246,8 @@ def fold_records(records: Iterable[dict[str, Any]], lexicon: Any, keep_examples:
             if step in rows:
                 raise InputFormatError(
                     f"record {count}: step {step} appears again after {max_open_steps} other steps were read; "
-                    "the dump is not in step order: sort it by step or raise --max-open-steps")
+                    "the dump is not in step order: sort it by step or raise --max-open-steps"
+                )
             if max_open_steps and len(open_steps) >= max_open_steps:
                 old, oldest = open_steps.popitem(last=False)
                 rows[old] = oldest.result()
@@ -312,14 +336,17 @@ def analyze_run(
     steps, series = series_from_metrics(rows)
     phases = detect_phases(steps, series, phase_config)
     missing = {
-        group: why for group, (key, why) in REQUIREMENTS.items()
+        group: why
+        for group, (key, why) in REQUIREMENTS.items()
         if key not in series or not np.isfinite(series[key]).any()
     }
     nonfinite = int(np.nansum(series[NONFINITE_REWARDS])) if NONFINITE_REWARDS in series else 0
     if nonfinite and "reward" in missing:
         missing["reward"] = f"every reward in the data is NaN or infinite ({nonfinite} responses)"
     elif nonfinite:
-        missing["finite rewards"] = f"{nonfinite} responses have a NaN or infinite reward (left out of reward/mean)"
+        missing["finite rewards"] = (
+            f"{nonfinite} responses have a NaN or infinite reward (left out of reward/mean)"
+        )
     return RunAnalysis(
         name=name or path.name.removesuffix(".gz").removesuffix(".jsonl").removesuffix(".parquet"),
         source=str(path),

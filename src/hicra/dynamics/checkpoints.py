@@ -83,7 +83,9 @@ def load_prompts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
         try:
             rows = pq.read_table(path).to_pylist()
         except (OSError, ValueError) as e:  # pyarrow's errors on a file that is not parquet
-            raise InputFormatError(f"{path}: not a readable parquet file ({first_line(e)})") from None
+            raise InputFormatError(
+                f"{path}: not a readable parquet file ({first_line(e)})"
+            ) from None
     else:
         rows = []
         with open(path, "rb") as f:
@@ -92,23 +94,36 @@ def load_prompts(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
                     try:
                         rows.append(json.loads(line))
                     except (ValueError, RecursionError) as e:  # not JSON, not UTF-8
-                        raise InputFormatError(f"{path}:{number}: not valid JSON ({first_line(e)})") from None
+                        raise InputFormatError(
+                            f"{path}:{number}: not valid JSON ({first_line(e)})"
+                        ) from None
     out = []
     for i, row in enumerate(rows[:limit] if limit else rows):
         if not isinstance(row, dict):
-            raise InputFormatError(f"{path}:{i + 1}: expected a JSON object, got {type(row).__name__}")
+            raise InputFormatError(
+                f"{path}:{i + 1}: expected a JSON object, got {type(row).__name__}"
+            )
         prompt = next((row[k] for k in PROMPT_FIELDS if isinstance(row.get(k), str)), None)
         if prompt is None:
-            raise InputFormatError(f"{path}:{i + 1}: no prompt field (one of {', '.join(PROMPT_FIELDS)})")
+            raise InputFormatError(
+                f"{path}:{i + 1}: no prompt field (one of {', '.join(PROMPT_FIELDS)})"
+            )
         answer = next((row[k] for k in ANSWER_FIELDS if row.get(k) is not None), None)
-        out.append({"prompt": prompt, "answer": None if answer is None else str(answer),
-                    "prompt_id": str(row.get("id", row.get("prompt_id", i)))})
+        out.append(
+            {
+                "prompt": prompt,
+                "answer": None if answer is None else str(answer),
+                "prompt_id": str(row.get("id", row.get("prompt_id", i))),
+            }
+        )
     if not out:
         raise InputFormatError(f"{path}: no prompts")
     return out
 
 
-def sample_checkpoint(model: Any, tokenizer: Any, prompts: Sequence[dict], lexicon: Any, cfg: CheckpointConfig):
+def sample_checkpoint(
+    model: Any, tokenizer: Any, prompts: Sequence[dict], lexicon: Any, cfg: CheckpointConfig
+):
     """Yield (records, batch dict for step_metrics) per prompt batch of one checkpoint.
 
     Sampling and scoring are hicra's own (`hicra.models.sampling`, `hicra.models.scoring`),
@@ -122,9 +137,16 @@ def sample_checkpoint(model: Any, tokenizer: Any, prompts: Sequence[dict], lexic
 
     generator = torch.Generator(device=cfg.device).manual_seed(cfg.seed)
     for start in range(0, len(prompts), cfg.prompts_per_batch):
-        chunk = prompts[start:start + cfg.prompts_per_batch]
-        batch = sample_responses(model, tokenizer, [chat_prompt(tokenizer, p["prompt"]) for p in chunk], cfg.samples,
-                                 cfg.max_new_tokens, cfg.temperature, generator)
+        chunk = prompts[start : start + cfg.prompts_per_batch]
+        batch = sample_responses(
+            model,
+            tokenizer,
+            [chat_prompt(tokenizer, p["prompt"]) for p in chunk],
+            cfg.samples,
+            cfg.max_new_tokens,
+            cfg.temperature,
+            generator,
+        )
         # scored under the model's own distribution (temperature 1), whatever it was sampled at
         logp, entropy = score_tokens(model, batch, 1.0, cfg.score_batch)  # (B, T) each
         response_mask, resp = batch.response_mask.cpu(), batch.response_ids.cpu()
@@ -133,19 +155,38 @@ def sample_checkpoint(model: Any, tokenizer: Any, prompts: Sequence[dict], lexic
         records = []
         for i, text in enumerate(batch.texts):
             p = chunk[i // cfg.samples]
-            rec = {"prompt_id": p["prompt_id"], "prompt": p["prompt"], "response": text,
-                   "reward": float("nan"), "correct": None, "truncated": bool(truncated[i])}
+            rec = {
+                "prompt_id": p["prompt_id"],
+                "prompt": p["prompt"],
+                "response": text,
+                "reward": float("nan"),
+                "correct": None,
+                "truncated": bool(truncated[i]),
+            }
             if p["answer"] is not None:
                 from hicra.tasks.math_reward import score_response
 
                 score = score_response(text, p["answer"])
                 rec["reward"], rec["correct"] = float(score.reward), bool(score.correct)
             m = response_mask[i]
-            rec.update(token_ids=resp[i][m].tolist(), logp=logp[i][m].tolist(),
-                       entropy=entropy[i][m].tolist(), planning_mask=planning[i][m].tolist())
+            rec.update(
+                token_ids=resp[i][m].tolist(),
+                logp=logp[i][m].tolist(),
+                entropy=entropy[i][m].tolist(),
+                planning_mask=planning[i][m].tolist(),
+            )
             records.append(rec)
-        yield records, {"entropy": entropy, "logp": logp, "response_mask": response_mask,
-                        "planning_mask": planning, "truncated": truncated, "texts": batch.texts}
+        yield (
+            records,
+            {
+                "entropy": entropy,
+                "logp": logp,
+                "response_mask": response_mask,
+                "planning_mask": planning,
+                "truncated": truncated,
+                "texts": batch.texts,
+            },
+        )
 
 
 def checkpoints_to_run(
@@ -171,12 +212,26 @@ def checkpoints_to_run(
     ordered = sorted((checkpoint_step(Path(d), i), Path(d)) for i, d in enumerate(model_dirs))
     steps = [s for s, _ in ordered]
     if len(set(steps)) != len(steps):
-        raise ValueError(f"checkpoints map to repeated steps {steps}: name them with distinct trailing numbers")
-    config = {"source": "checkpoints", "checkpoints": [str(d) for _, d in ordered],
-              "prompts": str(prompts_path), "detector": detector_name(lexicon), "detector_name": detector_name(lexicon),
-              **asdict(cfg)}
-    decision = claim_run_dir(run_dir, config, writer=WRITER, resume=False, force=force,
-                             protect={f"RUN {d}": d for d in model_dirs}, what="checkpoint run")
+        raise ValueError(
+            f"checkpoints map to repeated steps {steps}: name them with distinct trailing numbers"
+        )
+    config = {
+        "source": "checkpoints",
+        "checkpoints": [str(d) for _, d in ordered],
+        "prompts": str(prompts_path),
+        "detector": detector_name(lexicon),
+        "detector_name": detector_name(lexicon),
+        **asdict(cfg),
+    }
+    decision = claim_run_dir(
+        run_dir,
+        config,
+        writer=WRITER,
+        resume=False,
+        force=force,
+        protect={f"RUN {d}": d for d in model_dirs},
+        what="checkpoint run",
+    )
     if decision.action == "replace":
         clear_run(run_dir)
     with RunWriter(run_dir, config, writer=WRITER) as writer:
@@ -189,11 +244,20 @@ def checkpoints_to_run(
             all_records = []
             for records, b in sample_checkpoint(model, tokenizer, prompts, lexicon, cfg):
                 scored = [r for r in records if r["correct"] is not None]
-                acc.update(b["texts"], entropy=b["entropy"], logp=b["logp"], response_mask=b["response_mask"],
-                           planning_mask=b["planning_mask"], truncated=b["truncated"])
+                acc.update(
+                    b["texts"],
+                    entropy=b["entropy"],
+                    logp=b["logp"],
+                    response_mask=b["response_mask"],
+                    planning_mask=b["planning_mask"],
+                    truncated=b["truncated"],
+                )
                 if scored and len(scored) == len(records):
-                    acc.update(rewards=[r["reward"] for r in records], correct=[r["correct"] for r in records],
-                               group_ids=[r["prompt_id"] for r in records])
+                    acc.update(
+                        rewards=[r["reward"] for r in records],
+                        correct=[r["correct"] for r in records],
+                        group_ids=[r["prompt_id"] for r in records],
+                    )
                 all_records.extend(records)
             writer.log_metrics(step, acc.result())
             writer.log_rollouts(step, all_records)

@@ -18,8 +18,8 @@ Inputs may be numpy arrays or torch tensors (moved to CPU); padded positions are
 
 from __future__ import annotations
 
-import math
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -48,7 +48,9 @@ class ClassSums(NamedTuple):
     nll_sum: dict[str, float] | None
 
 
-def class_masks(response_mask: np.ndarray, planning_mask: np.ndarray | None) -> dict[str, np.ndarray]:
+def class_masks(
+    response_mask: np.ndarray, planning_mask: np.ndarray | None
+) -> dict[str, np.ndarray]:
     """Boolean (B, T) masks for the planning / execution / all classes.
 
     Without a planning mask only "all" is returned.
@@ -86,18 +88,26 @@ def class_sums(
     ref = next((a for a in (ent, lp, plan) if a is not None), None)
     if response_mask is None:
         if ref is None:
-            raise ValueError("class_sums needs at least one of entropy, logp, planning_mask, response_mask")
+            raise ValueError(
+                "class_sums needs at least one of entropy, logp, planning_mask, response_mask"
+            )
         resp = np.ones(ref.shape, dtype=bool)
     else:
         resp = as_numpy(response_mask, bool)
     for name, arr in (("entropy", ent), ("logp", lp), ("planning_mask", plan)):
         if arr is not None and arr.shape != resp.shape:
-            raise ValueError(f"{name} has shape {arr.shape}, expected {resp.shape} like response_mask")
+            raise ValueError(
+                f"{name} has shape {arr.shape}, expected {resp.shape} like response_mask"
+            )
     masks = class_masks(resp, plan)
     count = {c: float(m.sum()) for c, m in masks.items()}
     # np.where keeps NaN/inf in padded slots from leaking into the sums.
-    entropy_sum = None if ent is None else {c: float(np.where(m, ent, 0.0).sum()) for c, m in masks.items()}
-    nll_sum = None if lp is None else {c: float(np.where(m, -lp, 0.0).sum()) for c, m in masks.items()}
+    entropy_sum = (
+        None if ent is None else {c: float(np.where(m, ent, 0.0).sum()) for c, m in masks.items()}
+    )
+    nll_sum = (
+        None if lp is None else {c: float(np.where(m, -lp, 0.0).sum()) for c, m in masks.items()}
+    )
     return ClassSums(count, entropy_sum, nll_sum)
 
 
@@ -112,6 +122,7 @@ def relative_perplexity(nll_mean: Sequence[float]) -> np.ndarray:
     nll_mean: (S,) mean NLL of one token class at each logged step (NaN where absent).
     Returns (S,); NaN before the reference step and where the input is NaN.
 
+    >>> import math
     >>> relative_perplexity([float("nan"), 1.0, 1.0 + math.log(2)]).round(3).tolist()
     [nan, 1.0, 2.0]
     """
@@ -121,7 +132,7 @@ def relative_perplexity(nll_mean: Sequence[float]) -> np.ndarray:
     if finite.size == 0:
         return out
     ref = x[finite[0]]
-    out[finite[0]:] = np.exp(x[finite[0]:] - ref)
+    out[finite[0] :] = np.exp(x[finite[0] :] - ref)
     return out
 
 
@@ -154,7 +165,9 @@ def default_ks(min_group_size: int) -> list[int]:
     return ks
 
 
-def mean_pass_at_k(groups: dict[Any, tuple[int, int]], ks: Sequence[int] | None = None) -> dict[int, float]:
+def mean_pass_at_k(
+    groups: dict[Any, tuple[int, int]], ks: Sequence[int] | None = None
+) -> dict[int, float]:
     """Mean over prompts of unbiased pass@k.
 
     groups: prompt id -> (n samples, c correct). ks: default `default_ks(min n)`.

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 import re
-from itertools import islice
 from collections import Counter
-from typing import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from itertools import islice
 
 FOLLOW_N = 3
 """Words in the procedural n-gram that follows an SG (the control's n)."""
@@ -68,7 +68,9 @@ def conditional_entropy(pair_counts: Mapping[tuple[Hashable, Hashable], float]) 
     return h
 
 
-def category_entropies(counts: Mapping[str, float], category: Callable[[str], str | None]) -> dict[str, float]:
+def category_entropies(
+    counts: Mapping[str, float], category: Callable[[str], str | None]
+) -> dict[str, float]:
     """Semantic entropy within each category: {category: H over that category's grams}.
 
     Grams whose category is None are left out.

@@ -37,21 +37,31 @@ def _tag_parser() -> argparse.ArgumentParser:
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("text", nargs="?", help="the text to tag")
-    source.add_argument("--file", type=Path, help="read the text from this UTF-8 file ('-' for stdin)")
+    source.add_argument(
+        "--file", type=Path, help="read the text from this UTF-8 file ('-' for stdin)"
+    )
     parser.add_argument(
-        "--tokenizer", default=None,
+        "--tokenizer",
+        default=None,
         help="a model alias (e.g. smollm2-135m), a local Hugging Face tokenizer directory or a .gguf file "
         "(default: split into words and punctuation)",
     )
     parser.add_argument(
-        "--detector", default=None,
+        "--detector",
+        default=None,
         help="planning detector: a registered name (lexicon: the published 249 Strategic Grams, the "
         "default) or a lexicon file, one phrase a line",
     )
-    parser.add_argument("--lexicon", dest="detector", help=argparse.SUPPRESS)  # the old name of --detector
-    parser.add_argument("--json", action="store_true", help="print {tokens, planning_mask, spans} as JSON")
     parser.add_argument(
-        "--color", choices=("auto", "always", "never"), default="auto",
+        "--lexicon", dest="detector", help=argparse.SUPPRESS
+    )  # the old name of --detector
+    parser.add_argument(
+        "--json", action="store_true", help="print {tokens, planning_mask, spans} as JSON"
+    )
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
         help="ANSI colour for planning tokens (auto: only on a terminal; otherwise [[brackets]])",
     )
     return parser
@@ -62,7 +72,11 @@ def _read_text(args: argparse.Namespace) -> str:
         return args.text
     if str(args.file) == "-":
         try:
-            return sys.stdin.buffer.read().decode("utf-8") if hasattr(sys.stdin, "buffer") else sys.stdin.read()
+            return (
+                sys.stdin.buffer.read().decode("utf-8")
+                if hasattr(sys.stdin, "buffer")
+                else sys.stdin.read()
+            )
         except UnicodeDecodeError:
             raise InputError("cannot read --file - (standard input): not UTF-8 text") from None
     try:
@@ -145,8 +159,15 @@ def tag_main(argv: list[str], load_tokenizer=None) -> int:
         try:
             result = lexicon.tag(text, tokenizer)
         except Exception as err:  # whatever transformers raises on a directory that is no tokenizer
-            raise InputError(f"cannot use --tokenizer {args.tokenizer}: {first_line(err)}") from None
-        tokens, offsets, planning_mask, spans = result.tokens, result.offsets, result.planning_mask, result.spans
+            raise InputError(
+                f"cannot use --tokenizer {args.tokenizer}: {first_line(err)}"
+            ) from None
+        tokens, offsets, planning_mask, spans = (
+            result.tokens,
+            result.offsets,
+            result.planning_mask,
+            result.spans,
+        )
     if args.json:
         payload = {
             "tokens": tokens,

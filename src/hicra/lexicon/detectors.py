@@ -50,7 +50,9 @@ class PlanningDetector(Protocol):
     def find_spans(self, text: str) -> list[Span]:
         """Planning spans of ``text``, sorted by (start, end), in its character offsets."""
 
-    def span_arrays(self, text: str, detached_punctuation: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def span_arrays(
+        self, text: str, detached_punctuation: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """find_spans as (starts, ends, ids) int64 arrays."""
 
 
@@ -69,7 +71,9 @@ class Detector:
     def find_spans(self, text: str) -> list[Span]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def span_arrays(self, text: str, detached_punctuation: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def span_arrays(
+        self, text: str, detached_punctuation: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         spans = self.find_spans(text)
         starts = np.fromiter((s.start for s in spans), dtype=np.int64, count=len(spans))
         ends = np.fromiter((s.end for s in spans), dtype=np.int64, count=len(spans))
@@ -98,7 +102,9 @@ class Detector:
 
         return tag(self, text, tokenizer)
 
-    def tag_batch(self, token_ids: Any, tokenizer: Any, response_mask: Any = None, **kwargs: Any) -> torch.Tensor:
+    def tag_batch(
+        self, token_ids: Any, tokenizer: Any, response_mask: Any = None, **kwargs: Any
+    ) -> torch.Tensor:
         from hicra.lexicon.tagging import tag_batch
 
         return tag_batch(self, token_ids, tokenizer, response_mask=response_mask, **kwargs)
@@ -139,7 +145,9 @@ def load_detector(spec: str | None = None, task: Any = None) -> Any:
         return task.planning_lexicon() if task is not None else load_detector("lexicon")
     if spec == "task":
         if task is None:
-            raise InputError("detector 'task': the task's own lexicon needs a task, and none was given")
+            raise InputError(
+                "detector 'task': the task's own lexicon needs a task, and none was given"
+            )
         return task.planning_lexicon()
     name = _ALIASES.get(spec, spec)
     if name in _REGISTRY:
@@ -155,9 +163,13 @@ def load_detector(spec: str | None = None, task: Any = None) -> Any:
             return SentenceDetector.from_file(spec)
         return StrategicLexicon.from_file(spec)
     if Path(spec).is_dir():
-        raise InputError(f"detector {spec!r}: is a directory; expected a lexicon file (one phrase a line) or a name")
+        raise InputError(
+            f"detector {spec!r}: is a directory; expected a lexicon file (one phrase a line) or a name"
+        )
     known = ", ".join(detector_names() + ["task"])
-    raise InputError(f"unknown detector {spec!r:.80}: expected one of {known}, or the path of a lexicon file")
+    raise InputError(
+        f"unknown detector {spec!r:.80}: expected one of {known}, or the path of a lexicon file"
+    )
 
 
 def detector_name(detector: Any) -> str:
@@ -183,13 +195,25 @@ def _sentence(span_mode: str, name: str) -> Callable[[], Any]:
     return factory
 
 
-register_detector("lexicon", StrategicLexicon.default,
-                  "the published 249 Strategic Grams (Wang et al. 2025), every occurrence")
-register_detector("lexicon-clause", _clause_lexicon,
-                  "the published Strategic Grams, counted only inside a first-person clause")
-register_detector("sentence", _sentence("sentence", "sentence"),
-                  "whole sentences a MiniLM-feature classifier calls planning (trained on Thought Anchors labels)")
-register_detector("sentence-grams", _sentence("grams", "sentence-grams"),
-                  "the Strategic Grams inside the sentences that `sentence` calls planning")
+register_detector(
+    "lexicon",
+    StrategicLexicon.default,
+    "the published 249 Strategic Grams (Wang et al. 2025), every occurrence",
+)
+register_detector(
+    "lexicon-clause",
+    _clause_lexicon,
+    "the published Strategic Grams, counted only inside a first-person clause",
+)
+register_detector(
+    "sentence",
+    _sentence("sentence", "sentence"),
+    "whole sentences a MiniLM-feature classifier calls planning (trained on Thought Anchors labels)",
+)
+register_detector(
+    "sentence-grams",
+    _sentence("grams", "sentence-grams"),
+    "the Strategic Grams inside the sentences that `sentence` calls planning",
+)
 register_alias("default", "lexicon")
 register_alias("recommended", "sentence")

@@ -85,8 +85,11 @@ def read_labelled(path: str | Path) -> list[LabelledTrace]:
                 if line.strip():
                     traces.append(_trace(_parse(line, path, number), path, number))
     except (OSError, UnicodeDecodeError, EOFError, zlib.error) as err:
-        reason = "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else (
-            getattr(err, "strerror", None) or str(err))
+        reason = (
+            "not UTF-8 text"
+            if isinstance(err, UnicodeDecodeError)
+            else (getattr(err, "strerror", None) or str(err))
+        )
         raise LabelledFormatError(f"{path}: cannot read labelled file: {reason}") from None
     if not traces:
         raise LabelledFormatError(f"{path}: no labelled traces")

@@ -18,8 +18,11 @@ the text character before (after) the match must not be one, so "so" never match
 "also" and "but" not inside "button"; "hmm," needs no boundary after its comma.
 
     >>> lex = StrategicLexicon.from_phrases(["so", "but wait", "wait"])
-    >>> lex.find_spans("Also, BUT   wait: so.")
-    [Span(start=6, end=16, phrase='but wait'), Span(start=12, end=16, phrase='wait'), Span(start=18, end=20, phrase='so')]
+    >>> for span in lex.find_spans("Also, BUT   wait: so."):
+    ...     print(span)
+    Span(start=6, end=16, phrase='but wait')
+    Span(start=12, end=16, phrase='wait')
+    Span(start=18, end=20, phrase='so')
     >>> lex.find_grams("Also, BUT   wait: so.")
     [Span(start=6, end=16, phrase='but wait'), Span(start=18, end=20, phrase='so')]
 """
@@ -91,7 +94,9 @@ class StrategicLexicon:
         """Read a lexicon file (format in the module docstring)."""
         path = Path(path)
         try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()  # a BOM is not part of a phrase
+            lines = path.read_text(
+                encoding="utf-8-sig"
+            ).splitlines()  # a BOM is not part of a phrase
         except (OSError, UnicodeDecodeError) as err:
             raise LexiconFormatError(f"{path}: cannot read lexicon file: {err}") from err
         phrases, categories, where = [], [], []
@@ -102,10 +107,13 @@ class StrategicLexicon:
             fields = line.split("\t")
             if len(fields) > 2:
                 raise LexiconFormatError(
-                    f"{path}:{number}: expected 'phrase' or 'phrase<TAB>category', got {len(fields)} tab-separated fields"
+                    f"{path}:{number}: expected 'phrase' or 'phrase<TAB>category', "
+                    f"got {len(fields)} tab-separated fields"
                 )
             phrases.append(fields[0])
-            categories.append(fields[1].strip() or None if len(fields) == 2 else None)  # "so<TAB>" = no category
+            categories.append(
+                fields[1].strip() or None if len(fields) == 2 else None
+            )  # "so<TAB>" = no category
             where.append(f"{path}:{number}")
         return cls._build(phrases, categories, where, source=str(path))
 
@@ -129,22 +137,30 @@ class StrategicLexicon:
         clean = []
         for phrase, category, at in zip(phrases, categories, where):
             if not isinstance(phrase, str) or "\n" in phrase or "\t" in phrase:
-                raise LexiconFormatError(f"{at}: a phrase is one line of text without tabs, got {phrase!r:.60}")
+                raise LexiconFormatError(
+                    f"{at}: a phrase is one line of text without tabs, got {phrase!r:.60}"
+                )
             if any(ord(c) < 32 or ord(c) == 127 for c in phrase):
-                raise LexiconFormatError(f"{at}: phrase {phrase!r:.60} holds a control character "
-                                         "(a lexicon file is UTF-8 text, one phrase a line)")
+                raise LexiconFormatError(
+                    f"{at}: phrase {phrase!r:.60} holds a control character "
+                    "(a lexicon file is UTF-8 text, one phrase a line)"
+                )
             phrase = " ".join(phrase.split())
             if not phrase:
                 raise LexiconFormatError(f"{at}: empty phrase")
             if is_comment(phrase):
-                raise LexiconFormatError(f"{at}: phrase {phrase!r} would read as a comment ('#' or '# ...')")
+                raise LexiconFormatError(
+                    f"{at}: phrase {phrase!r} would read as a comment ('#' or '# ...')"
+                )
             if category is not None and not _CATEGORY.fullmatch(category):
                 raise LexiconFormatError(
                     f"{at}: category {category!r} must be letters, digits, '_' or '-'"
                 )
             key = normalize_phrase(phrase)
             if key in seen:
-                raise LexiconFormatError(f"{at}: phrase {phrase!r} duplicates {seen[key]} (same after normalisation)")
+                raise LexiconFormatError(
+                    f"{at}: phrase {phrase!r} duplicates {seen[key]} (same after normalisation)"
+                )
             seen[key] = f"{at} ({phrase!r})"
             clean.append(phrase)
         return cls(clean, list(categories), source)
@@ -237,7 +253,9 @@ class StrategicLexicon:
         """
         matcher = self._matchers.get(detached_punctuation)
         if matcher is None:
-            matcher = self._matchers[detached_punctuation] = _Matcher(self._phrases, detached_punctuation)
+            matcher = self._matchers[detached_punctuation] = _Matcher(
+                self._phrases, detached_punctuation
+            )
         return matcher.match(text)
 
     def tag(self, text: str, tokenizer: Any) -> TagResult:
@@ -246,7 +264,9 @@ class StrategicLexicon:
 
         return tag(self, text, tokenizer)
 
-    def tag_batch(self, token_ids: Any, tokenizer: Any, response_mask: Any = None, **kwargs: Any) -> torch.Tensor:
+    def tag_batch(
+        self, token_ids: Any, tokenizer: Any, response_mask: Any = None, **kwargs: Any
+    ) -> torch.Tensor:
         """(B, T) response ids -> (B, T) bool planning_mask; see `hicra.lexicon.tagging.tag_batch`."""
         from hicra.lexicon.tagging import tag_batch
 

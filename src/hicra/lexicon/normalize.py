@@ -91,10 +91,16 @@ def normalize_codes(text: str, detached_punctuation: bool = False) -> tuple[np.n
         folded = "".join(pieces)
     codes = _code_points(folded).copy()
     # Only control characters, "`" and non-ASCII can change: remap just those positions.
-    for where in (np.flatnonzero(codes < 32), np.flatnonzero(codes == 96), np.flatnonzero(codes >= 128)):
+    for where in (
+        np.flatnonzero(codes < 32),
+        np.flatnonzero(codes == 96),
+        np.flatnonzero(codes >= 128),
+    ):
         if len(where):
             picked = codes[where]
-            codes[where] = np.where(picked < len(_REMAP), _REMAP[np.minimum(picked, len(_REMAP) - 1)], picked)
+            codes[where] = np.where(
+                picked < len(_REMAP), _REMAP[np.minimum(picked, len(_REMAP) - 1)], picked
+            )
     is_space = codes == 32
     keep = np.ones(len(codes), dtype=bool)
     keep[1:] = ~(is_space[1:] & is_space[:-1])

@@ -44,8 +44,17 @@ PROBE_TEXT = (
 
 # The tokenizers WordPiece decoder applies this cleanup to every token after its space.
 _WORDPIECE_CLEANUP = (
-    (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-    (" 'm", "'m"), (" do not", " don't"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+    (" .", "."),
+    (" ?", "?"),
+    (" !", "!"),
+    (" ,", ","),
+    (" ' ", "'"),
+    (" n't", "n't"),
+    (" 'm", "'m"),
+    (" do not", " don't"),
+    (" 's", "'s"),
+    (" 've", "'ve"),
+    (" 're", "'re"),
 )
 
 
@@ -147,7 +156,9 @@ def piece_table(tokenizer: Any) -> PieceTable:
     backend = backend_of(tokenizer)
     size = backend.get_vocab_size(with_added_tokens=True)  # tokens added later invalidate
     hit = _CACHE.get(id(backend))
-    if hit is not None and hit[0] is backend and hit[1] == size:  # the reference keeps the id unique
+    if (
+        hit is not None and hit[0] is backend and hit[1] == size
+    ):  # the reference keeps the id unique
         return hit[2]
     table = _build(backend)
     if table.family != "aligned" and not _verify(table, backend):
@@ -172,7 +183,9 @@ def _build(backend: Any) -> PieceTable:
     if steps is None:
         return _aligned_table(backend)
     family, to_piece, strip_first, detached = steps
-    special_mask = np.array([t is None or i in special for i, t in enumerate(tokens)] + [True], dtype=bool)
+    special_mask = np.array(
+        [t is None or i in special for i, t in enumerate(tokens)] + [True], dtype=bool
+    )
     pieces = [SPECIAL if no_text else to_piece(t) for t, no_text in zip(tokens, special_mask)]
     pieces.append(SPECIAL)
     return _table(family, pieces, special_mask, strip_first, detached)
@@ -209,13 +222,15 @@ def _decoder_steps(state: dict | None):
         return "byte_level", _byte_level_piece, False, False
     if kind == "Metaspace":
         rep = state.get("replacement", "\u2581")
-        strip = state.get("prepend_scheme", "always") != "never" and state.get("add_prefix_space", True)
+        strip = state.get("prepend_scheme", "always") != "never" and state.get(
+            "add_prefix_space", True
+        )
         return "metaspace", lambda t: t.replace(rep, " ").encode(), bool(strip), False
     if kind == "WordPiece":
         prefix, cleanup = state.get("prefix", "##"), state.get("cleanup", True)
 
         def wordpiece(t: str) -> bytes:
-            piece = t[len(prefix):] if t.startswith(prefix) else " " + t
+            piece = t[len(prefix) :] if t.startswith(prefix) else " " + t
             if cleanup:
                 for dirty, clean in _WORDPIECE_CLEANUP:
                     piece = piece.replace(dirty, clean)
@@ -224,7 +239,12 @@ def _decoder_steps(state: dict | None):
         return "wordpiece", wordpiece, True, True
     if kind == "BPEDecoder":
         suffix = state.get("suffix", "</w>")
-        return "bpe_suffix", lambda t: (t[: -len(suffix)] + " " if t.endswith(suffix) else t).encode(), False, False
+        return (
+            "bpe_suffix",
+            lambda t: (t[: -len(suffix)] + " " if t.endswith(suffix) else t).encode(),
+            False,
+            False,
+        )
     if kind == "Sequence":
         return _sequence_steps(state["decoders"])
     return None
@@ -242,7 +262,13 @@ def _sequence_steps(steps: list[dict]):
             byte_fallback = True
         elif kind == "Fuse":
             fused = True
-        elif kind == "Strip" and fused and step["content"] == " " and step["start"] <= 1 and step["stop"] == 0:
+        elif (
+            kind == "Strip"
+            and fused
+            and step["content"] == " "
+            and step["start"] <= 1
+            and step["stop"] == 0
+        ):
             strip_first = step["start"] == 1
         else:
             return None
@@ -262,7 +288,11 @@ def _sequence_steps(steps: list[dict]):
 
 def _gpt2_byte_decoder() -> dict[str, int]:
     """Inverse of GPT-2's bytes_to_unicode: printable bytes map to themselves, others to 256+."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     chars, extra = {}, 0
     for b in range(256):
         if b in printable:
@@ -289,7 +319,9 @@ def _byte_level_piece(token: str) -> bytes:
         return token.translate(_BYTE_TRANSLATE).encode("latin-1")
     except UnicodeEncodeError:
         # A char outside the byte alphabet (an added token's text) stands for its own UTF-8.
-        return b"".join(bytes([_BYTE_DECODER[c]]) if c in _BYTE_DECODER else c.encode() for c in token)
+        return b"".join(
+            bytes([_BYTE_DECODER[c]]) if c in _BYTE_DECODER else c.encode() for c in token
+        )
 
 
 def _aligned_table(backend: Any) -> PieceTable:
@@ -336,7 +368,9 @@ def decode_rows(table: PieceTable, rows: list[np.ndarray], backend: Any = None) 
         emptied = first[lengths[slots[first]] == 0]
     out_ends = np.cumsum(lengths)
     out_starts = out_ends - lengths
-    gather = np.repeat(sources - out_starts, lengths) + np.arange(int(out_ends[-1]) if len(seq) else 0)
+    gather = np.repeat(sources - out_starts, lengths) + np.arange(
+        int(out_ends[-1]) if len(seq) else 0
+    )
     data = table.blob[gather].tobytes()
     try:
         text = data.decode("utf-8")
@@ -348,14 +382,18 @@ def decode_rows(table: PieceTable, rows: list[np.ndarray], backend: Any = None) 
         chars = table.piece_chars[seq]
         chars[spaced] -= 1
         char_ends = np.cumsum(chars)
-        starts = (char_ends - chars)[slots] - (table.piece_continues[seq[slots]] & (lengths[slots] > 0))
+        starts = (char_ends - chars)[slots] - (
+            table.piece_continues[seq[slots]] & (lengths[slots] > 0)
+        )
         return _own_first_char(DecodedRows(text, starts, char_ends[slots], row_bounds), emptied)
     byte_starts, byte_ends = out_starts[slots], out_ends[slots]
     text = data.decode("utf-8", "surrogateescape")
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     char_bytes = 1 + (codes >= 0x80).astype(np.int64) + (codes >= 0x800) + (codes >= 0x10000)
     char_bytes[(codes >= 0xDC80) & (codes <= 0xDCFF)] = 1  # surrogate escape: one raw byte
-    char_of_byte = np.append(np.repeat(np.arange(len(codes), dtype=np.int64), char_bytes), len(codes))
+    char_of_byte = np.append(
+        np.repeat(np.arange(len(codes), dtype=np.int64), char_bytes), len(codes)
+    )
     starts = char_of_byte[byte_starts]
     ends = np.where(byte_ends > byte_starts, char_of_byte[np.maximum(byte_ends - 1, 0)] + 1, starts)
     return _own_first_char(DecodedRows(text, starts, ends, row_bounds), emptied)

@@ -48,7 +48,6 @@ from typing import Any
 import numpy as np
 
 from hicra.errors import InputError
-
 from hicra.lexicon.detectors import Detector
 from hicra.lexicon.lexicon import Span, StrategicLexicon
 from hicra.lexicon.normalize import WHITESPACE

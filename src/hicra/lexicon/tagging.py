@@ -71,11 +71,16 @@ def overlap_mask(
     """
     token_starts, token_ends = np.asarray(token_starts), np.asarray(token_ends)
     if n_chars is not None and len(token_ends) and int(token_ends.max()) > n_chars:
-        raise ValueError(f"overlap_mask: a token ends at {int(token_ends.max())}, past the text's {n_chars} characters")
+        raise ValueError(
+            f"overlap_mask: a token ends at {int(token_ends.max())}, past the text's {n_chars} characters"
+        )
     if len(span_starts) == 0:
         return np.zeros(token_starts.shape, dtype=bool)
     order = np.argsort(span_starts, kind="stable")
-    starts, reach = np.asarray(span_starts)[order], np.maximum.accumulate(np.asarray(span_ends)[order])
+    starts, reach = (
+        np.asarray(span_starts)[order],
+        np.maximum.accumulate(np.asarray(span_ends)[order]),
+    )
     opens = np.concatenate(([True], starts[1:] > reach[:-1]))  # a new disjoint interval begins
     interval_starts = starts[opens]
     interval_ends = reach[np.concatenate((np.flatnonzero(opens)[1:] - 1, [len(starts) - 1]))]
@@ -133,14 +138,22 @@ def tag_batch(
     device = token_ids.device if isinstance(token_ids, torch.Tensor) else None
     ids = token_ids.detach().cpu().numpy() if device is not None else np.asarray(token_ids)
     if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"tag_batch: token_ids must be a (B, T) integer array, got shape {ids.shape} dtype {ids.dtype}")
+        raise ValueError(
+            f"tag_batch: token_ids must be a (B, T) integer array, got shape {ids.shape} dtype {ids.dtype}"
+        )
     if response_mask is None:
         pad = getattr(tokenizer, "pad_token_id", None) if pad_token_id is None else pad_token_id
         valid = np.ones(ids.shape, dtype=bool) if pad is None else ids != pad
     else:
-        valid = response_mask.detach().cpu().numpy() if isinstance(response_mask, torch.Tensor) else np.asarray(response_mask)
+        valid = (
+            response_mask.detach().cpu().numpy()
+            if isinstance(response_mask, torch.Tensor)
+            else np.asarray(response_mask)
+        )
         if valid.shape != ids.shape:
-            raise ValueError(f"tag_batch: response_mask shape {valid.shape} != token_ids shape {ids.shape}")
+            raise ValueError(
+                f"tag_batch: response_mask shape {valid.shape} != token_ids shape {ids.shape}"
+            )
         valid = valid.astype(bool, copy=False)
 
     table = piece_table(tokenizer)

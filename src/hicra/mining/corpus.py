@@ -65,12 +65,16 @@ def _records(path: Path) -> Iterator[tuple[int, dict]]:
     """(line number or row index starting at 1, record) of one file; a file that is not what
     its name says (binary, cut .gz, not parquet, not JSON) is a CorpusError naming it."""
     if path.is_dir():
-        raise CorpusError(f"{path}: is a directory; expected a corpus file (.jsonl, .jsonl.gz, .json, .parquet, .txt)")
+        raise CorpusError(
+            f"{path}: is a directory; expected a corpus file (.jsonl, .jsonl.gz, .json, .parquet, .txt)"
+        )
     try:
         yield from _raw_records(path)
     except UnicodeDecodeError:
-        raise CorpusError(f"{path}: not UTF-8 text (a binary file?); expected .jsonl, .jsonl.gz, .json, "
-                          ".parquet or .txt") from None
+        raise CorpusError(
+            f"{path}: not UTF-8 text (a binary file?); expected .jsonl, .jsonl.gz, .json, "
+            ".parquet or .txt"
+        ) from None
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise CorpusError(f"{path}: gzip data cut short or corrupt ({first_line(e)})") from None
     except json.JSONDecodeError as e:

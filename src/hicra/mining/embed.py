@@ -64,7 +64,9 @@ class SentenceEmbedder:
     ):
         self.model_path = str(model_path or default_model_path())
         root = Path(self.model_path)
-        if not root.is_dir() or not any((root / name).is_file() for name in ("modules.json", "config.json")):
+        if not root.is_dir() or not any(
+            (root / name).is_file() for name in ("modules.json", "config.json")
+        ):
             raise FileNotFoundError(
                 f"{self.model_path}: not a local sentence-transformers directory (no modules.json or config.json)"
             )
@@ -118,7 +120,13 @@ class SentenceEmbedder:
                 with np.load(path, allow_pickle=False) as z:
                     cached_phrases = z["phrases"].tolist()
                     cached = z["vectors"]
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # a cache cut by a kill
+            except (
+                OSError,
+                ValueError,
+                KeyError,
+                EOFError,
+                zipfile.BadZipFile,
+            ):  # a cache cut by a kill
                 print(f"embedding cache {path} is unreadable; rebuilding it", file=sys.stderr)
                 cached_phrases, cached = [], np.zeros((0, 0), dtype=np.float32)
         index = {p: i for i, p in enumerate(cached_phrases)}

@@ -85,9 +85,13 @@ class MiningConfig:
     def __post_init__(self):
         check_fields(self, BOUNDS, lambda name: f"{name} (--{name.replace('_', '-')})")
         if not self.n_min <= self.n_max:
-            raise InputError(f"need n_min <= n_max (--n-min, --n-max), got {self.n_min}, {self.n_max}")
+            raise InputError(
+                f"need n_min <= n_max (--n-min, --n-max), got {self.n_min}, {self.n_max}"
+            )
         if self.method not in ("auto", "agglomerative", "kmeans"):
-            raise InputError(f"method (--method) must be auto, agglomerative or kmeans, got {self.method!r:.40}")
+            raise InputError(
+                f"method (--method) must be auto, agglomerative or kmeans, got {self.method!r:.40}"
+            )
 
 
 BOUNDS = {  # the range of every numeric field of MiningConfig (`hicra.cli_args.check_fields`)
@@ -154,8 +158,11 @@ class MiningResult:
         return StrategicLexicon.from_phrases(*self.phrases())
 
     def to_dict(self) -> dict:
-        return {"config": asdict(self.config), "stats": self.stats,
-                "clusters": [asdict(c) for c in self.clusters]}
+        return {
+            "config": asdict(self.config),
+            "stats": self.stats,
+            "clusters": [asdict(c) for c in self.clusters],
+        }
 
 
 def effective_min_df(min_df: float, n_docs: int) -> int:
@@ -176,16 +183,18 @@ def select_candidates(df: Counter, n_docs: int, config: MiningConfig) -> tuple[l
                 for sub in (" ".join(w[1:]), " ".join(w[:-1])):
                     if d > longest_super.get(sub, 0):
                         longest_super[sub] = d
-        frequent = {g: d for g, d in frequent.items()
-                    if longest_super.get(g, 0) < config.closed_ratio * d}
+        frequent = {
+            g: d for g, d in frequent.items() if longest_super.get(g, 0) < config.closed_ratio * d
+        }
     stats["after_closed"] = len(frequent)
     ranked = sorted(frequent, key=lambda g: (-frequent[g], g))[: config.max_candidates]
     stats["candidates"] = len(ranked)
     return ranked, stats
 
 
-def incidence_matrix(texts: list[str], candidates: list[str], n_min: int, n_max: int,
-                     progress: bool = False) -> sparse.csr_matrix:
+def incidence_matrix(
+    texts: list[str], candidates: list[str], n_min: int, n_max: int, progress: bool = False
+) -> sparse.csr_matrix:
     """(D, N) bool CSR: document d contains candidate n."""
     index = {g: i for i, g in enumerate(candidates)}
     indptr, indices = [0], []
@@ -212,8 +221,12 @@ def cluster_embeddings(vectors: np.ndarray, config: MiningConfig) -> tuple[np.nd
     if method == "agglomerative":
         from sklearn.cluster import AgglomerativeClustering
 
-        model = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
-                                        distance_threshold=config.distance_threshold)
+        model = AgglomerativeClustering(
+            n_clusters=None,
+            metric="cosine",
+            linkage="average",
+            distance_threshold=config.distance_threshold,
+        )
         return model.fit_predict(vectors).astype(np.int64), method
     from sklearn.cluster import MiniBatchKMeans
 
@@ -228,15 +241,21 @@ def cluster_document_frequency(incidence: sparse.csr_matrix, labels: np.ndarray)
     ``incidence`` (D, N) bool, ``labels`` (N,) int in [0, K).
     """
     n_clusters = int(labels.max()) + 1 if len(labels) else 0
-    onehot = sparse.csr_matrix((np.ones(len(labels), dtype=np.int32),
-                                (np.arange(len(labels)), labels)),
-                               shape=(len(labels), n_clusters))
+    onehot = sparse.csr_matrix(
+        (np.ones(len(labels), dtype=np.int32), (np.arange(len(labels)), labels)),
+        shape=(len(labels), n_clusters),
+    )
     per_doc = incidence.astype(np.int32) @ onehot  # (D, K) member occurrences
     return np.asarray((per_doc > 0).sum(axis=0)).ravel().astype(np.int64)
 
 
-def rank_clusters(candidates: list[str], candidate_df: np.ndarray, labels: np.ndarray,
-                  cluster_df: np.ndarray, keep_top: float) -> list[Cluster]:
+def rank_clusters(
+    candidates: list[str],
+    candidate_df: np.ndarray,
+    labels: np.ndarray,
+    cluster_df: np.ndarray,
+    keep_top: float,
+) -> list[Cluster]:
     """Clusters sorted by (-Cluster DF, -size, first member), the top share marked kept."""
     members: dict[int, list[int]] = {}
     for i, lab in enumerate(labels.tolist()):
@@ -244,9 +263,14 @@ def rank_clusters(candidates: list[str], candidate_df: np.ndarray, labels: np.nd
     clusters = []
     for lab, idx in members.items():
         idx.sort(key=lambda i: (-candidate_df[i], candidates[i]))
-        clusters.append(Cluster(id=lab, df=int(cluster_df[lab]),
-                                members=[candidates[i] for i in idx],
-                                member_df=[int(candidate_df[i]) for i in idx]))
+        clusters.append(
+            Cluster(
+                id=lab,
+                df=int(cluster_df[lab]),
+                members=[candidates[i] for i in idx],
+                member_df=[int(candidate_df[i]) for i in idx],
+            )
+        )
     clusters.sort(key=lambda c: (-c.df, -len(c.members), c.members[0]))
     n_keep = math.ceil(keep_top * len(clusters))
     for rank, c in enumerate(clusters):
@@ -262,9 +286,13 @@ def _peak_rss_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def mine_lexicon(texts: list[str], config: MiningConfig, embedder: Embedder,
-                 prototypes: dict[str, list[str]] | None = None,
-                 progress: bool = False) -> MiningResult:
+def mine_lexicon(
+    texts: list[str],
+    config: MiningConfig,
+    embedder: Embedder,
+    prototypes: dict[str, list[str]] | None = None,
+    progress: bool = False,
+) -> MiningResult:
     """Run the whole pipeline on the texts of successful solutions (see module docstring).
 
     ``prototypes`` maps category -> example phrases; None uses the shipped
@@ -301,9 +329,12 @@ def mine_lexicon(texts: list[str], config: MiningConfig, embedder: Embedder,
         row = {g: i for i, g in enumerate(candidates)}
         kept = [c for c in clusters if c.kept]
         centroids = np.stack([vectors[[row[m] for m in c.members]].mean(axis=0) for c in kept])
-        for c, (cat, sim) in zip(kept, label_clusters(centroids, embedder,
-                                                     prototypes or PROTOTYPES,
-                                                     config.label_min_similarity)):
+        for c, (cat, sim) in zip(
+            kept,
+            label_clusters(
+                centroids, embedder, prototypes or PROTOTYPES, config.label_min_similarity
+            ),
+        ):
             c.category, c.category_similarity = cat, sim
         timings["label_s"] = time.perf_counter() - t
 

@@ -35,7 +35,8 @@ def report_markdown(result: MiningResult, extra: dict | None = None, examples: i
     if extra:
         lines += [f"- {k}: {v}" for k, v in extra.items()] + [""]
     lines += [
-        "## Pipeline", "",
+        "## Pipeline",
+        "",
         f"- documents (successful solutions): {s.get('documents')}",
         f"- distinct {c.n_min}-{c.n_max}-grams: {s.get('distinct_ngrams')}",
         f"- with DF >= {s.get('min_df')}: {s.get('after_min_df')}",
@@ -45,14 +46,17 @@ def report_markdown(result: MiningResult, extra: dict | None = None, examples: i
         f"Cluster DF): {s.get('kept_clusters')}",
         f"- lexicon size: {s.get('lexicon_size')} phrases",
         "- time (s): " + ", ".join(f"{k[:-2]} {v:.1f}" for k, v in t.items()),
-        f"- peak memory (max RSS): {s.get('peak_rss_mb')} MB", "",
-        "## Kept clusters", "",
+        f"- peak memory (max RSS): {s.get('peak_rss_mb')} MB",
+        "",
+        "## Kept clusters",
+        "",
         "| rank | Cluster DF | size | category | members (DF), highest first |",
         "|---|---|---|---|---|",
     ]
     for cl in result.kept:
-        shown = ", ".join(f"`{m}` ({d})" for m, d in
-                          zip(cl.members[:examples], cl.member_df[:examples]))
+        shown = ", ".join(
+            f"`{m}` ({d})" for m, d in zip(cl.members[:examples], cl.member_df[:examples])
+        )
         more = f", ... (+{len(cl.members) - examples})" if len(cl.members) > examples else ""
         cat = cl.category or "-"
         if cl.category_similarity is not None:
@@ -61,7 +65,9 @@ def report_markdown(result: MiningResult, extra: dict | None = None, examples: i
     return "\n".join(lines) + "\n"
 
 
-def write_reports(result: MiningResult, prefix: str | Path, extra: dict | None = None) -> list[Path]:
+def write_reports(
+    result: MiningResult, prefix: str | Path, extra: dict | None = None
+) -> list[Path]:
     """Write ``<prefix>.md`` and ``<prefix>.json``; returns their paths."""
     prefix = Path(prefix)
     md, js = prefix.with_name(prefix.name + ".md"), prefix.with_name(prefix.name + ".json")

@@ -12,6 +12,15 @@ from hicra.models.tiny import build_tiny_model
 from hicra.models.tokenizer import BOS, EOS, PAD, UNK, build_tokenizer
 
 __all__ = [
-    "BOS", "EOS", "MODEL_ALIASES", "PAD", "UNK", "ModelLoadError", "build_tiny_model", "build_tokenizer",
-    "load_model_and_tokenizer", "load_tokenizer", "resolve_model",
+    "BOS",
+    "EOS",
+    "MODEL_ALIASES",
+    "PAD",
+    "UNK",
+    "ModelLoadError",
+    "build_tiny_model",
+    "build_tokenizer",
+    "load_model_and_tokenizer",
+    "load_tokenizer",
+    "resolve_model",
 ]

@@ -66,11 +66,14 @@ def is_complete(path: Path) -> bool:
 def require_gguf_package() -> None:
     """One-line ModelLoadError when the `gguf` package (transformers' GGUF reader) is absent."""
     if importlib.util.find_spec("gguf") is None:
-        raise ModelLoadError(f"reading GGUF files needs the gguf package: pip install 'hicra[{EXTRA}]'")
+        raise ModelLoadError(
+            f"reading GGUF files needs the gguf package: pip install 'hicra[{EXTRA}]'"
+        )
 
 
-def cached_checkpoint(gguf_path: Path, name: str | None = None, root: Path | None = None,
-                      progress: bool = True) -> Path:
+def cached_checkpoint(
+    gguf_path: Path, name: str | None = None, root: Path | None = None, progress: bool = True
+) -> Path:
     """The dequantized Hugging Face directory of `gguf_path`, converting it on first use.
 
     name: the directory's stem (e.g. the model alias; default: the file's stem).
@@ -89,8 +92,10 @@ def cached_checkpoint(gguf_path: Path, name: str | None = None, root: Path | Non
     tmp = Path(tempfile.mkdtemp(prefix=out.name + ".tmp-", dir=out.parent))
     try:
         if progress:
-            print(f"hicra: converting {gguf_path.name} to a safetensors copy in {out.parent} (once)",
-                  file=sys.stderr)
+            print(
+                f"hicra: converting {gguf_path.name} to a safetensors copy in {out.parent} (once)",
+                file=sys.stderr,
+            )
         convert_gguf(gguf_path, tmp)
         try:
             os.rename(tmp, out)
@@ -110,7 +115,9 @@ def check_header(gguf_path: Path) -> None:
     try:
         GGUFReader(str(gguf_path))
     except Exception as err:  # the reader's errors are untyped (struct.error, ValueError, ...)
-        raise ModelLoadError(f"{gguf_path}: not a readable GGUF model file ({_first_line(err)})") from None
+        raise ModelLoadError(
+            f"{gguf_path}: not a readable GGUF model file ({_first_line(err)})"
+        ) from None
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
@@ -130,7 +137,9 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=filename)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=filename)
     except Exception as err:  # the reader's errors are many and untyped; all mean "unreadable"
-        raise ModelLoadError(f"{gguf_path}: not a readable GGUF model file ({_first_line(err)})") from None
+        raise ModelLoadError(
+            f"{gguf_path}: not a readable GGUF model file ({_first_line(err)})"
+        ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
     # The weights are plain float32 tensors now; what marks the model as "quantized" would

@@ -34,7 +34,9 @@ class PreallocatedLayer(DynamicLayer):
         batch, heads, _, dim = key_states.shape
         self.device = key_states.device
         self._keys = key_states.new_empty((batch, heads, self.capacity, dim))  # (B, H, C, D)
-        self._values = value_states.new_empty((batch, value_states.shape[1], self.capacity, value_states.shape[-1]))
+        self._values = value_states.new_empty(
+            (batch, value_states.shape[1], self.capacity, value_states.shape[-1])
+        )
         self.length = 0
         self.is_initialized = True
 
@@ -44,8 +46,8 @@ class PreallocatedLayer(DynamicLayer):
         end = self.length + key_states.shape[-2]
         if end > self._keys.shape[-2]:
             self._grow(max(end, 2 * self._keys.shape[-2]))
-        self._keys[:, :, self.length:end] = key_states
-        self._values[:, :, self.length:end] = value_states
+        self._keys[:, :, self.length : end] = key_states
+        self._values[:, :, self.length : end] = value_states
         self.length = end
         self.keys, self.values = self._keys[:, :, :end], self._values[:, :, :end]
         return self.keys, self.values
@@ -53,8 +55,8 @@ class PreallocatedLayer(DynamicLayer):
     def _grow(self, capacity: int) -> None:
         keys = self._keys.new_empty((*self._keys.shape[:2], capacity, self._keys.shape[-1]))
         values = self._values.new_empty((*self._values.shape[:2], capacity, self._values.shape[-1]))
-        keys[:, :, :self.length] = self._keys[:, :, :self.length]
-        values[:, :, :self.length] = self._values[:, :, :self.length]
+        keys[:, :, : self.length] = self._keys[:, :, : self.length]
+        values[:, :, : self.length] = self._values[:, :, : self.length]
         self._keys, self._values = keys, values
 
     def get_seq_length(self) -> int:
@@ -63,13 +65,19 @@ class PreallocatedLayer(DynamicLayer):
     def batch_select_indices(self, indices: torch.Tensor) -> None:
         if self.is_initialized:
             self._keys, self._values = self._keys[indices], self._values[indices]
-            self.keys, self.values = self._keys[:, :, :self.length], self._values[:, :, :self.length]
+            self.keys, self.values = (
+                self._keys[:, :, : self.length],
+                self._values[:, :, : self.length],
+            )
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         if self.is_initialized:
             self._keys = self._keys.repeat_interleave(repeats, dim=0)
             self._values = self._values.repeat_interleave(repeats, dim=0)
-            self.keys, self.values = self._keys[:, :, :self.length], self._values[:, :, :self.length]
+            self.keys, self.values = (
+                self._keys[:, :, : self.length],
+                self._values[:, :, : self.length],
+            )
 
     def reset(self) -> None:
         self.length = 0
@@ -79,7 +87,10 @@ class PreallocatedLayer(DynamicLayer):
     def crop(self, tokens_to_remove: int) -> None:
         if tokens_to_remove < 0 and self.is_initialized:
             self.length = max(0, self.length + tokens_to_remove)
-            self.keys, self.values = self._keys[:, :, :self.length], self._values[:, :, :self.length]
+            self.keys, self.values = (
+                self._keys[:, :, : self.length],
+                self._values[:, :, : self.length],
+            )
 
 
 class PreallocatedCache(DynamicCache):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hicra.errors import InputError
-from hicra.models.gguf import EXTRA, ModelLoadError, _first_line, cached_checkpoint
+from hicra.models.gguf import EXTRA, ModelLoadError, cached_checkpoint
 
 ADAPTER_CONFIG = "adapter_config.json"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -77,8 +77,10 @@ def alias_gguf(alias: ModelAlias) -> Path:
             path = Path(str(dist.locate_file(file)))
             if path.is_file():
                 return path
-    raise ModelLoadError(f"model {alias.name!r}: {alias.filename} is missing from the installed "
-                         f"{alias.package} {dist.version}; reinstall it: {alias.install}")
+    raise ModelLoadError(
+        f"model {alias.name!r}: {alias.filename} is missing from the installed "
+        f"{alias.package} {dist.version}; reinstall it: {alias.install}"
+    )
 
 
 def resolve_model(spec: str | Path, progress: bool = True) -> str:
@@ -89,8 +91,10 @@ def resolve_model(spec: str | Path, progress: bool = True) -> str:
     """
     text = str(spec).strip()
     if not text:
-        raise ModelLoadError(f"no model given: expected an alias ({known_aliases()}), a local checkpoint "
-                             "directory, a .gguf file or a Hub id owner/name")
+        raise ModelLoadError(
+            f"no model given: expected an alias ({known_aliases()}), a local checkpoint "
+            "directory, a .gguf file or a Hub id owner/name"
+        )
     alias = MODEL_ALIASES.get(text.lower())
     if alias is not None:
         return str(cached_checkpoint(alias_gguf(alias), name=alias.name, progress=progress))
@@ -103,12 +107,18 @@ def resolve_model(spec: str | Path, progress: bool = True) -> str:
         raise ModelLoadError(f"{path}: expected a checkpoint directory or a .gguf file")
     if _HUB_ID.match(text) and not text.startswith((".", "/", "~")):
         owner = Path(text.split("/")[0])
-        if owner.is_dir():  # "runs/sft" with a runs/ folder here: a mistyped local path, not a Hub id
-            raise ModelLoadError(f"{text}: no such checkpoint directory ({owner}/ exists here, so this is "
-                                 "read as a local path, not as a Hub id)")
+        if (
+            owner.is_dir()
+        ):  # "runs/sft" with a runs/ folder here: a mistyped local path, not a Hub id
+            raise ModelLoadError(
+                f"{text}: no such checkpoint directory ({owner}/ exists here, so this is "
+                "read as a local path, not as a Hub id)"
+            )
         return text
-    raise ModelLoadError(f"unknown model {text!r}: not a local path; known aliases: {known_aliases()} "
-                         "(or a Hub id owner/name)")
+    raise ModelLoadError(
+        f"unknown model {text!r}: not a local path; known aliases: {known_aliases()} "
+        "(or a Hub id owner/name)"
+    )
 
 
 def check_model(spec: str | Path, option: str = "--model") -> str:
@@ -122,7 +132,9 @@ def check_model(spec: str | Path, option: str = "--model") -> str:
     except ModelLoadError as err:
         raise ModelLoadError(f"{option}: {err}") from None
     path = Path(source)
-    if path.is_dir() and not ((path / ADAPTER_CONFIG).is_file() and not (path / "config.json").is_file()):
+    if path.is_dir() and not (
+        (path / ADAPTER_CONFIG).is_file() and not (path / "config.json").is_file()
+    ):
         check_checkpoint(path, option)
     elif not path.exists():
         check_hub_model(source, option)
@@ -140,22 +152,30 @@ def check_hub_model(repo_id: str, option: str = "--model") -> None:
     if isinstance(try_to_load_from_cache(repo_id, "config.json"), str):
         return
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        raise ModelLoadError(f"{option} {repo_id}: not a local path, and not in the Hugging Face "
-                             "cache (HF_HUB_OFFLINE is set)")
+        raise ModelLoadError(
+            f"{option} {repo_id}: not a local path, and not in the Hugging Face "
+            "cache (HF_HUB_OFFLINE is set)"
+        )
     from huggingface_hub import model_info
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     try:
         model_info(repo_id, timeout=10)
     except GatedRepoError:
-        raise ModelLoadError(f"{option} {repo_id}: a gated model on the Hub; log in "
-                             "(hf auth login) with access to it") from None
+        raise ModelLoadError(
+            f"{option} {repo_id}: a gated model on the Hub; log in "
+            "(hf auth login) with access to it"
+        ) from None
     except RepositoryNotFoundError:
-        raise ModelLoadError(f"{option} {repo_id}: no such local path or model on the Hugging Face "
-                             f"Hub (known aliases: {known_aliases()})") from None
+        raise ModelLoadError(
+            f"{option} {repo_id}: no such local path or model on the Hugging Face "
+            f"Hub (known aliases: {known_aliases()})"
+        ) from None
     except Exception as err:  # no network, proxy, DNS, HTTP errors: all mean "cannot be loaded"
-        raise ModelLoadError(f"{option} {repo_id}: not a local path, not in the Hugging Face cache, "
-                             f"and the Hub cannot be reached ({type(err).__name__})") from None
+        raise ModelLoadError(
+            f"{option} {repo_id}: not a local path, not in the Hugging Face cache, "
+            f"and the Hub cannot be reached ({type(err).__name__})"
+        ) from None
 
 
 def known_aliases() -> str:
@@ -205,7 +225,9 @@ def load_adapter_checkpoint(path: Path, dtype=None):
 
     base_name = json.loads((path / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
     if not base_name:
-        raise ModelLoadError(f"{path / ADAPTER_CONFIG}: no base_model_name_or_path, so the base model is unknown")
+        raise ModelLoadError(
+            f"{path / ADAPTER_CONFIG}: no base_model_name_or_path, so the base model is unknown"
+        )
     base, tokenizer = load_model_and_tokenizer(base_name, dtype)
     if any((path / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
         tokenizer = _load(lambda: AutoTokenizer.from_pretrained(str(path)), str(path), "tokenizer")

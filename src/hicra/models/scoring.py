@@ -14,7 +14,12 @@ import torch
 from hicra.models.sampling import RolloutBatch, position_ids_from_mask
 
 
-def logp_and_entropy(logits: torch.Tensor, token_ids: torch.Tensor, temperature: float = 1.0, entropy_grad: bool = True):
+def logp_and_entropy(
+    logits: torch.Tensor,
+    token_ids: torch.Tensor,
+    temperature: float = 1.0,
+    entropy_grad: bool = True,
+):
     """logits (B, T, V), token_ids (B, T) -> logp (B, T), entropy (B, T), in float32.
 
     entropy_grad False computes the entropy without building its graph (saves a (B, T, V)
@@ -52,7 +57,11 @@ def response_logp(
     positions = position_ids_from_mask(attention_mask)
     width = prompt_ids.shape[1]
     # logits at position P-1+t predict response token t; the last position predicts nothing.
-    logits = model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1], position_ids=positions[:, :-1]).logits
+    logits = model(
+        input_ids=input_ids[:, :-1],
+        attention_mask=attention_mask[:, :-1],
+        position_ids=positions[:, :-1],
+    ).logits
     return logp_and_entropy(logits[:, width - 1 :], response_ids, temperature, entropy_grad)
 
 
@@ -61,14 +70,22 @@ def micro_batches(rows: torch.Tensor, size: int) -> list[torch.Tensor]:
     return [rows] if size <= 0 else list(rows.split(size))
 
 
-def rows_logp(model, batch: RolloutBatch, rows: torch.Tensor, temperature: float, entropy_grad: bool = False):
+def rows_logp(
+    model, batch: RolloutBatch, rows: torch.Tensor, temperature: float, entropy_grad: bool = False
+):
     """(logp, entropy), each (len(rows), T), of some rows, with the forward trimmed to the
     longest response among them (the padding columns beyond it are 0)."""
     width = int(batch.response_mask[rows].sum(1).max()) if len(rows) else 0
     width = max(width, 1)
-    logp, entropy = response_logp(model, batch.prompt_ids[rows], batch.prompt_mask[rows],
-                                  batch.response_ids[rows, :width], batch.response_mask[rows, :width],
-                                  temperature, entropy_grad=entropy_grad)
+    logp, entropy = response_logp(
+        model,
+        batch.prompt_ids[rows],
+        batch.prompt_mask[rows],
+        batch.response_ids[rows, :width],
+        batch.response_mask[rows, :width],
+        temperature,
+        entropy_grad=entropy_grad,
+    )
     pad = batch.response_ids.shape[1] - width
     return torch.nn.functional.pad(logp, (0, pad)), torch.nn.functional.pad(entropy, (0, pad))
 
@@ -82,9 +99,13 @@ def by_length(batch: RolloutBatch, rows: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def score_tokens(model, batch: RolloutBatch, temperature: float, micro_batch_size: int):
     """(logp, entropy), each (B, T), of the sampled responses under `model`, no gradient."""
-    logp = torch.zeros(batch.response_ids.shape, dtype=torch.float32, device=batch.response_ids.device)
+    logp = torch.zeros(
+        batch.response_ids.shape, dtype=torch.float32, device=batch.response_ids.device
+    )
     entropy = torch.zeros_like(logp)
     rows = torch.arange(len(batch), device=batch.response_ids.device)
-    for micro in micro_batches(by_length(batch, rows) if micro_batch_size > 0 else rows, micro_batch_size):
+    for micro in micro_batches(
+        by_length(batch, rows) if micro_batch_size > 0 else rows, micro_batch_size
+    ):
         logp[micro], entropy[micro] = rows_logp(model, batch, micro, temperature)
     return logp, entropy

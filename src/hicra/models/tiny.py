@@ -52,4 +52,3 @@ def build_tiny_model(
     if out_dir is not None:
         model.save_pretrained(str(out_dir))
     return model
-

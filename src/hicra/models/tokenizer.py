@@ -66,4 +66,6 @@ def _texts(source: Iterable[Any]) -> Iterable[str]:
             yield item.prompt
             yield item.response
         else:
-            raise TypeError(f"build_tokenizer: expected texts or SFT examples, got {type(item).__name__}")
+            raise TypeError(
+                f"build_tokenizer: expected texts or SFT examples, got {type(item).__name__}"
+            )

@@ -9,8 +9,9 @@ matplotlib is imported only when figures are drawn (Agg backend, no display need
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["build_report"]
 
@@ -39,7 +40,10 @@ def build_report(
     from hicra.reports.figures import draw_figures
     from hicra.reports.html import render_page
 
-    analyses = [r if isinstance(r, RunAnalysis) else analyze_run(r, lexicon=lexicon, progress=progress) for r in runs]
+    analyses = [
+        r if isinstance(r, RunAnalysis) else analyze_run(r, lexicon=lexicon, progress=progress)
+        for r in runs
+    ]
     if not analyses:
         raise ValueError("build_report needs at least one run")
     _unique_names(analyses)

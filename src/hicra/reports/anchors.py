@@ -41,7 +41,9 @@ def load_summaries(dirs: Sequence[str | Path]) -> list[tuple[str, dict[str, Any]
         path = Path(d)
         path = path / "summary.json" if path.is_dir() else path
         if not path.is_file():
-            raise InputError(f"--anchors {path}: no anchors summary (run `hicra anchors --out {Path(d)}` first)")
+            raise InputError(
+                f"--anchors {path}: no anchors summary (run `hicra anchors --out {Path(d)}` first)"
+            )
         try:
             summary = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, RecursionError) as err:  # not JSON, not UTF-8

@@ -13,8 +13,8 @@ and phase 2 (exploration) green. A panel without data says which data it needs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -23,8 +23,17 @@ from hicra.dynamics.phases import running_median
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 PANELS = ("perplexity", "entropy", "semantic", "length_accuracy")
-EXTRA_PREFIXES = ("task/", "backtrack/", "semantic/rate_", "semantic/entropy_", "pass@", "length/truncated_frac",
-                  "tokens/planning_fraction", "chars/planning_fraction", "semantic/distinct_grams")
+EXTRA_PREFIXES = (
+    "task/",
+    "backtrack/",
+    "semantic/rate_",
+    "semantic/entropy_",
+    "pass@",
+    "length/truncated_frac",
+    "tokens/planning_fraction",
+    "chars/planning_fraction",
+    "semantic/distinct_grams",
+)
 """Diagnostic series drawn as extra panels, in this order (task diagnostics first)."""
 
 
@@ -45,9 +54,18 @@ def _line(ax, run: RunAnalysis, key: str, color: str, style: str, label: str) ->
     x, y = run.steps[ok], y[ok]
     if y.size >= 9:
         ax.plot(x, y, color=color, linestyle=style, alpha=0.25, linewidth=0.8)
-        ax.plot(x, running_median(y, max(3, (y.size // 12) | 1)), color=color, linestyle=style, linewidth=1.8, label=label)
+        ax.plot(
+            x,
+            running_median(y, max(3, (y.size // 12) | 1)),
+            color=color,
+            linestyle=style,
+            linewidth=1.8,
+            label=label,
+        )
     else:
-        ax.plot(x, y, color=color, linestyle=style, linewidth=1.6, marker="o", markersize=3, label=label)
+        ax.plot(
+            x, y, color=color, linestyle=style, linewidth=1.6, marker="o", markersize=3, label=label
+        )
     return True
 
 
@@ -58,16 +76,35 @@ def _phases(ax, runs: Sequence[RunAnalysis]) -> None:
             continue
         color = COLORS[i % len(COLORS)]
         if len(runs) == 1 and run.phases.kind in ("two_phase", "consolidation_stall"):
-            ax.axvspan(run.steps[0], t, color="0.85", alpha=0.5, zorder=0, label="phase 1: consolidation")
+            ax.axvspan(
+                run.steps[0], t, color="0.85", alpha=0.5, zorder=0, label="phase 1: consolidation"
+            )
             if run.phases.kind == "two_phase":
-                ax.axvspan(t, run.steps[-1], color="#c7e9c0", alpha=0.4, zorder=0, label="phase 2: exploration")
+                ax.axvspan(
+                    t,
+                    run.steps[-1],
+                    color="#c7e9c0",
+                    alpha=0.4,
+                    zorder=0,
+                    label="phase 2: exploration",
+                )
         ax.axvline(t, color=color, linestyle="--", linewidth=1.0, alpha=0.8)
 
 
 def _empty(ax, why: str) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.text(0.5, 0.5, "not available:\n" + why, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4", wrap=True)
+    ax.text(
+        0.5,
+        0.5,
+        "not available:\n" + why,
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+        fontsize=9,
+        color="0.4",
+        wrap=True,
+    )
 
 
 def _name(runs, i, suffix):
@@ -102,7 +139,14 @@ def panel(ax, which: str, runs: Sequence[RunAnalysis]) -> None:
         for i, run in enumerate(runs):
             c = COLORS[i % len(COLORS)]
             drawn |= _line(ax, run, "semantic/entropy", c, "-", _name(runs, i, "semantic entropy"))
-            _line(twin, run, "semantic/cond_entropy", c, ":", _name(runs, i, "control (cond. entropy)"))
+            _line(
+                twin,
+                run,
+                "semantic/cond_entropy",
+                c,
+                ":",
+                _name(runs, i, "control (cond. entropy)"),
+            )
         why = "needs response texts and a lexicon"
     else:
         ax.set_title("d. response length and accuracy")
@@ -114,7 +158,9 @@ def panel(ax, which: str, runs: Sequence[RunAnalysis]) -> None:
             key = "length/mean" if "length/mean" in run.series else "length/mean_words"
             unit = "tokens" if key == "length/mean" else "words"
             drawn |= _line(ax, run, key, c, "-", _name(runs, i, f"length ({unit})"))
-            acc = next((k for k in ("val/accuracy", "accuracy", "reward/mean") if k in run.series), None)
+            acc = next(
+                (k for k in ("val/accuracy", "accuracy", "reward/mean") if k in run.series), None
+            )
             if acc is not None:
                 drawn |= _line(twin, run, acc, c, "--", _name(runs, i, acc))
         why = "needs texts or token masks, and rewards"
@@ -150,7 +196,9 @@ def extra_keys(runs: Sequence[RunAnalysis], limit: int = 24) -> list[str]:
     return sorted(keys, key=lambda k: (group(k), k))[:limit]
 
 
-def draw_figures(runs: Sequence[RunAnalysis], out_dir: Path, dpi: int = 110, separate_panels: bool = True) -> dict[str, Path]:
+def draw_figures(
+    runs: Sequence[RunAnalysis], out_dir: Path, dpi: int = 110, separate_panels: bool = True
+) -> dict[str, Path]:
     """Write dynamics.png (2x2), extras.png and (separate_panels) one PNG per panel;
     returns name -> path."""
     plt = _plt()
@@ -184,7 +232,7 @@ def draw_figures(runs: Sequence[RunAnalysis], out_dir: Path, dpi: int = 110, sep
             ax.grid(alpha=0.3)
             if len(runs) > 1:
                 ax.legend(fontsize=7)
-        for ax in list(axes.flat)[len(keys):]:
+        for ax in list(axes.flat)[len(keys) :]:
             ax.axis("off")
         fig.tight_layout()
         paths["extras"] = out_dir / "extras.png"

@@ -79,7 +79,9 @@ def detect_format(path: Path) -> str:
         return "verl"
     if any(n.endswith(_DATA_SUFFIXES) for n in names):
         return "jsonl"
-    raise InputFormatError(f"{path}: neither a hicra run directory, a verl rollout_data_dir nor JSONL/parquet files")
+    raise InputFormatError(
+        f"{path}: neither a hicra run directory, a verl rollout_data_dir nor JSONL/parquet files"
+    )
 
 
 def _correct_value(v: Any) -> bool | None:
@@ -116,7 +118,9 @@ def to_record(obj: dict, fields_: FieldMap, where: str) -> dict[str, Any]:
     if isinstance(response, list) and response and isinstance(response[-1], dict):
         response = response[-1].get("content")  # chat-format completions: the last message
     if not isinstance(response, str):
-        raise InputFormatError(f"{where}: no text response field (tried {fields_.response}; set --field-response)")
+        raise InputFormatError(
+            f"{where}: no text response field (tried {fields_.response}; set --field-response)"
+        )
     rec: dict[str, Any] = {"step": step, "response": response}
     _, prompt = _first(obj, fields_.prompt)
     if isinstance(prompt, str):
@@ -161,23 +165,36 @@ def token_columns(obj: dict, where: str) -> dict[str, Any]:
         if hasattr(value, "tolist"):
             value = value.tolist()
         if not isinstance(value, (list, tuple)):
-            raise InputFormatError(f"{where}: field {key!r} must be a list (one entry per token), "
-                                   f"got {type(value).__name__}")
+            raise InputFormatError(
+                f"{where}: field {key!r} must be a list (one entry per token), "
+                f"got {type(value).__name__}"
+            )
         try:
-            array = np.asarray(value, dtype=np.int64 if key in ("offsets", "token_ids") else np.float64)
+            array = np.asarray(
+                value, dtype=np.int64 if key in ("offsets", "token_ids") else np.float64
+            )
         except (TypeError, ValueError, OverflowError):
             array = None
-        shape_ok = array is not None and (array.shape == (len(value), 2) if key == "offsets" else array.ndim == 1)
+        shape_ok = array is not None and (
+            array.shape == (len(value), 2) if key == "offsets" else array.ndim == 1
+        )
         if not shape_ok and not (array is not None and len(value) == 0):
-            kind = {"offsets": "[start, end] pairs", "token_ids": "integers",
-                    "planning_mask": "booleans"}.get(key, "numbers")
+            kind = {
+                "offsets": "[start, end] pairs",
+                "token_ids": "integers",
+                "planning_mask": "booleans",
+            }.get(key, "numbers")
             raise InputFormatError(f"{where}: field {key!r} must be a list of {kind}")
         if key == "planning_mask":
             if array.size and not np.isin(array, (0.0, 1.0)).all():
-                raise InputFormatError(f"{where}: field 'planning_mask' must hold booleans (or 0/1)")
+                raise InputFormatError(
+                    f"{where}: field 'planning_mask' must hold booleans (or 0/1)"
+                )
             array = array.astype(bool)
         if length is not None and len(array) != length:
-            raise InputFormatError(f"{where}: field {key!r} has {len(array)} entries, other per-token fields {length}")
+            raise InputFormatError(
+                f"{where}: field {key!r} has {len(array)} entries, other per-token fields {length}"
+            )
         length = len(array)
         out[key] = array
     return out
@@ -201,7 +218,15 @@ class _Progress:
             from tqdm import tqdm
 
             total = sum(f.stat().st_size for f in files)
-            self.bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, file=sys.stderr, mininterval=0.5, leave=False)
+            self.bar = tqdm(
+                total=total,
+                desc=desc,
+                unit="B",
+                unit_scale=True,
+                file=sys.stderr,
+                mininterval=0.5,
+                leave=False,
+            )
 
     def update(self, n: int) -> None:
         if self.bar is not None:
@@ -212,7 +237,9 @@ class _Progress:
             self.bar.close()
 
 
-def iter_jsonl_file(path: Path, fields_: FieldMap, progress: _Progress | None = None) -> Iterator[dict[str, Any]]:
+def iter_jsonl_file(
+    path: Path, fields_: FieldMap, progress: _Progress | None = None
+) -> Iterator[dict[str, Any]]:
     """Records of one .jsonl / .jsonl.gz / .json (JSON lines) file, one line at a time."""
     with open(path, "rb") as raw:
         f = gzip.open(raw) if path.name.endswith(".gz") else raw
@@ -225,8 +252,9 @@ def iter_jsonl_file(path: Path, fields_: FieldMap, progress: _Progress | None = 
             except StopIteration:
                 break
             except (EOFError, OSError, zlib.error) as e:  # a cut or corrupt .gz
-                raise InputFormatError(f"{path}:{number + 1}: gzip data cut short or corrupt "
-                                       f"({first_line(e)})") from None
+                raise InputFormatError(
+                    f"{path}:{number + 1}: gzip data cut short or corrupt ({first_line(e)})"
+                ) from None
             number += 1
             if progress is not None and number % 256 == 0:
                 pos = raw.tell()
@@ -237,17 +265,23 @@ def iter_jsonl_file(path: Path, fields_: FieldMap, progress: _Progress | None = 
             try:
                 obj = json.loads(line.decode("utf-8"))
             except UnicodeDecodeError as e:
-                raise InputFormatError(f"{path}:{number}: not UTF-8 text (byte {line[e.start]:#04x} at "
-                                       f"column {e.start + 1}); expected JSON lines") from None
+                raise InputFormatError(
+                    f"{path}:{number}: not UTF-8 text (byte {line[e.start]:#04x} at "
+                    f"column {e.start + 1}); expected JSON lines"
+                ) from None
             except (ValueError, RecursionError) as e:  # not JSON, nested too deep
                 hint = "; expected JSON lines, one object per line" if number == 1 else ""
-                raise InputFormatError(f"{path}:{number}: not valid JSON ({first_line(e)}){hint}") from None
+                raise InputFormatError(
+                    f"{path}:{number}: not valid JSON ({first_line(e)}){hint}"
+                ) from None
             yield to_record(obj, fields_, f"{path}:{number}")
         if progress is not None:
             progress.update(path.stat().st_size - last)
 
 
-def iter_parquet_file(path: Path, fields_: FieldMap, progress: _Progress | None = None) -> Iterator[dict[str, Any]]:
+def iter_parquet_file(
+    path: Path, fields_: FieldMap, progress: _Progress | None = None
+) -> Iterator[dict[str, Any]]:
     """Records of one parquet file, one batch of rows at a time."""
     import pyarrow.parquet as pq
 
@@ -265,7 +299,9 @@ def iter_parquet_file(path: Path, fields_: FieldMap, progress: _Progress | None 
         except StopIteration:
             break
         except (OSError, ValueError) as e:  # pyarrow's errors on a cut or corrupt file
-            raise InputFormatError(f"{path}: unreadable after row {row} ({first_line(e)})") from None
+            raise InputFormatError(
+                f"{path}: unreadable after row {row} ({first_line(e)})"
+            ) from None
         for obj in objs:
             row += 1
             yield to_record(obj, fields_, f"{path}:row {row}")
@@ -273,7 +309,9 @@ def iter_parquet_file(path: Path, fields_: FieldMap, progress: _Progress | None 
             progress.update(int(size * batch.num_rows / rows))
 
 
-def _iter_files(files: list[Path], fields_: FieldMap, desc: str, progress: bool) -> Iterator[dict[str, Any]]:
+def _iter_files(
+    files: list[Path], fields_: FieldMap, desc: str, progress: bool
+) -> Iterator[dict[str, Any]]:
     bar = _Progress(files, desc, progress)
     try:
         for file in files:
@@ -283,14 +321,21 @@ def _iter_files(files: list[Path], fields_: FieldMap, desc: str, progress: bool)
         bar.close()
 
 
-def iter_plain(path: Path, fields_: FieldMap = FieldMap(), progress: bool = False) -> Iterator[dict[str, Any]]:
+def iter_plain(
+    path: Path, fields_: FieldMap = FieldMap(), progress: bool = False
+) -> Iterator[dict[str, Any]]:
     """Records of a plain JSONL/parquet file or of every such file in a directory."""
     path = Path(path)
     return _iter_files(_data_files(path), fields_, path.name, progress)
 
 
 VERL_FIELDS = FieldMap(
-    step="step", response="output", prompt="input", prompt_id="uid,index", reward="score", correct="acc,correct"
+    step="step",
+    response="output",
+    prompt="input",
+    prompt_id="uid,index",
+    reward="score",
+    correct="acc,correct",
 )
 """How verl 0.9's `_dump_generations` names its fields (plus common reward extras)."""
 
@@ -299,8 +344,10 @@ def iter_verl(path: Path, progress: bool = False) -> Iterator[dict[str, Any]]:
     """Records of a verl `trainer.rollout_data_dir`: files `<step>.jsonl`, in step order."""
     path = Path(path)
     if not path.is_dir():
-        raise InputFormatError(f"{path}: --format verl reads a directory (verl's trainer.rollout_data_dir "
-                               "of <step>.jsonl files), not a file")
+        raise InputFormatError(
+            f"{path}: --format verl reads a directory (verl's trainer.rollout_data_dir "
+            "of <step>.jsonl files), not a file"
+        )
     files = sorted((int(m.group(1)), p) for p in path.iterdir() if (m := _VERL_FILE.match(p.name)))
     if not files:
         raise InputFormatError(f"{path}: no <step>.jsonl files (verl trainer.rollout_data_dir)")
@@ -334,7 +381,9 @@ def _hicra_record(rec: dict[str, Any], step: int, where: str) -> dict[str, Any]:
     return rec
 
 
-def iter_records(path: Path, fmt: str = "auto", fields_: FieldMap = FieldMap(), progress: bool = False) -> Iterable[dict[str, Any]]:
+def iter_records(
+    path: Path, fmt: str = "auto", fields_: FieldMap = FieldMap(), progress: bool = False
+) -> Iterable[dict[str, Any]]:
     """Records of any supported input (fmt: one of FORMATS)."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")

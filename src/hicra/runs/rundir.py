@@ -52,7 +52,9 @@ def check_step(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InputFormatError(f"{where}: step {value!r:.40} is not an integer")
     if not 0 <= value < MAX_STEP:
-        raise InputFormatError(f"{where}: step {value} is out of range (expected 0 <= step < 2**53)")
+        raise InputFormatError(
+            f"{where}: step {value} is out of range (expected 0 <= step < 2**53)"
+        )
     return value
 
 
@@ -103,8 +105,10 @@ class RunWriter:
         if state.kind == "file":
             raise RunDirError(f"{self.run_dir}: is a file, expected a run directory")
         if state.kind == "foreign":
-            raise RunDirError(f"{self.run_dir}: not a hicra run directory; hicra never writes into a directory "
-                              "it did not create: choose a new one")
+            raise RunDirError(
+                f"{self.run_dir}: not a hicra run directory; hicra never writes into a directory "
+                "it did not create: choose a new one"
+            )
         metrics = self.run_dir / METRICS_FILE
         if resume_from_step is None and metrics.exists() and metrics.stat().st_size > 0:
             if not overwrite:
@@ -241,7 +245,9 @@ class RunReader:
             what = "is a file" if self.run_dir.exists() else "does not exist"
             raise InputFormatError(f"{self.run_dir}: {what}; expected a hicra run directory")
         if not (self.run_dir / METRICS_FILE).exists() and not (self.run_dir / ROLLOUT_DIR).is_dir():
-            raise InputFormatError(f"{self.run_dir} is not a hicra run directory (no {METRICS_FILE}, no {ROLLOUT_DIR}/)")
+            raise InputFormatError(
+                f"{self.run_dir} is not a hicra run directory (no {METRICS_FILE}, no {ROLLOUT_DIR}/)"
+            )
 
     @staticmethod
     def is_run_dir(path: str | os.PathLike) -> bool:
@@ -259,7 +265,10 @@ class RunReader:
             return {}
         try:
             config = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        except (
+            ValueError,
+            RecursionError,
+        ) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise InputFormatError(f"{path}: not valid JSON ({first_line(e)})") from None
         if not isinstance(config, dict):
             raise InputFormatError(f"{path}: expected a JSON object, got {type(config).__name__}")
@@ -287,7 +296,9 @@ class RunReader:
             if not isinstance(rec, dict) or "step" not in rec:
                 raise InputFormatError(f"{path}:{i}: expected an object with an integer 'step'")
             step = check_step(rec["step"], f"{path}:{i}")
-            by_step[step] = {k: (float("nan") if v is None else v) for k, v in rec.items()} | {"step": step}
+            by_step[step] = {k: (float("nan") if v is None else v) for k, v in rec.items()} | {
+                "step": step
+            }
         return [by_step[s] for s in sorted(by_step)]
 
     def rollout_steps(self) -> list[int]:
@@ -309,16 +320,24 @@ class RunReader:
             path = rollout_path(self.run_dir, step)
             try:
                 pf = pq.ParquetFile(path)
-                cols = None if columns is None else [c for c in columns if c in pf.schema_arrow.names]
+                cols = (
+                    None if columns is None else [c for c in columns if c in pf.schema_arrow.names]
+                )
                 batches = pf.iter_batches(batch_size=1024, columns=cols)
                 for batch in batches:
                     yield from batch.to_pylist()
-            except OSError as e:  # pyarrow's ArrowInvalid / ArrowIOError are OSErrors or ValueErrors
-                raise InputFormatError(f"{path}: not a readable parquet file ({first_line(e)})") from None
+            except (
+                OSError
+            ) as e:  # pyarrow's ArrowInvalid / ArrowIOError are OSErrors or ValueErrors
+                raise InputFormatError(
+                    f"{path}: not a readable parquet file ({first_line(e)})"
+                ) from None
             except ValueError as e:
                 if isinstance(e, InputError):
                     raise
-                raise InputFormatError(f"{path}: not a readable parquet file ({first_line(e)})") from None
+                raise InputFormatError(
+                    f"{path}: not a readable parquet file ({first_line(e)})"
+                ) from None
 
     def rollouts(self, step: int) -> list[dict[str, Any]]:
         return list(self.iter_rollouts([step]))

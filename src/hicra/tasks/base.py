@@ -80,7 +80,9 @@ def mean_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[str, fl
     return out
 
 
-def summarize_diagnostics(task: Any, diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
+def summarize_diagnostics(
+    task: Any, diagnostics: Iterable[Mapping[str, float]]
+) -> dict[str, float]:
     """The task's own ``summarize_diagnostics`` when it has one, else `mean_diagnostics`."""
     summarize = getattr(task, "summarize_diagnostics", None)
     return summarize(diagnostics) if summarize is not None else mean_diagnostics(diagnostics)

@@ -36,8 +36,14 @@ DEFAULT_INSTRUCTION = "Please reason step by step, and put your final answer wit
 
 PROMPT_FIELDS = ("problem", "question", "prompt", "Problem", "Question", "input", "query")
 ANSWER_FIELDS = (
-    "answer", "final_answer", "reward_model.ground_truth", "ground_truth", "Answer",
-    "expected_answer", "target", "solution",
+    "answer",
+    "final_answer",
+    "reward_model.ground_truth",
+    "ground_truth",
+    "Answer",
+    "expected_answer",
+    "target",
+    "solution",
 )
 ID_FIELDS = ("id", "unique_id", "ID", "idx", "problem_id", "extra_info.index")
 
@@ -63,7 +69,9 @@ def read_records(path: str) -> list[dict[str, Any]]:
     try:
         return _read_records(path)
     except UnicodeDecodeError:
-        raise DatasetError(f"{path}: not UTF-8 text; expected a .parquet file or a UTF-8 .json / .jsonl file") from None
+        raise DatasetError(
+            f"{path}: not UTF-8 text; expected a .parquet file or a UTF-8 .json / .jsonl file"
+        ) from None
     except RecursionError:
         raise DatasetError(f"{path}: JSON nested too deeply") from None
 
@@ -76,7 +84,9 @@ def _read_records(path: str) -> list[dict[str, Any]]:
         try:
             return pq.read_table(path).to_pylist()
         except Exception as error:  # pyarrow raises several types for a file that is not parquet
-            raise DatasetError(f"{path}: not a readable parquet file ({first_line(error)})") from error
+            raise DatasetError(
+                f"{path}: not a readable parquet file ({first_line(error)})"
+            ) from error
     if suffix == "jsonl":
         records = []
         with open(path, encoding="utf-8") as handle:
@@ -86,7 +96,9 @@ def _read_records(path: str) -> list[dict[str, Any]]:
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError as error:
-                    raise DatasetError(f"{path}:{line_number}: invalid JSON ({error.msg})") from error
+                    raise DatasetError(
+                        f"{path}:{line_number}: invalid JSON ({error.msg})"
+                    ) from error
                 if not isinstance(record, dict):
                     raise DatasetError(f"{path}:{line_number}: expected a JSON object per line")
                 records.append(record)
@@ -101,9 +113,11 @@ def _read_records(path: str) -> list[dict[str, Any]]:
             lists = [value for key, value in data.items() if key in ("data", "rows", "examples")]
             data = lists[0] if lists else None
         if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-            raise DatasetError(f"{path}: expected a list of objects (or {{\"data\": [...]}})")
+            raise DatasetError(f'{path}: expected a list of objects (or {{"data": [...]}})')
         return data
-    raise DatasetError(f"{path}: unsupported file type .{suffix} (expected .parquet, .json or .jsonl)")
+    raise DatasetError(
+        f"{path}: unsupported file type .{suffix} (expected .parquet, .json or .jsonl)"
+    )
 
 
 def get_field(record: dict[str, Any], dotted: str) -> Any:
@@ -210,7 +224,9 @@ def load_math_problems(
                 continue
             seen.add((problem, answer))
         ident = get_field(record, id_field) if id_field else None
-        data_source = record.get("data_source") if isinstance(record.get("data_source"), str) else stem
+        data_source = (
+            record.get("data_source") if isinstance(record.get("data_source"), str) else stem
+        )
         problems.append(
             Problem(
                 id=str(ident) if ident is not None else f"{stem}-{row}",

@@ -36,8 +36,30 @@ import numpy as np
 BOX_COMMANDS = ("\\boxed", "\\fbox")
 _COMMAND_CODES = [np.array([ord(c) for c in command], dtype=np.uint32) for command in BOX_COMMANDS]
 # the code points of str.isspace (which is also what re's \s matches); a test keeps this exact
-_WHITESPACE = np.array([9, 10, 11, 12, 13, 28, 29, 30, 31, 32, 133, 160, 5760, *range(8192, 8203),
-                        8232, 8233, 8239, 8287, 12288], dtype=np.uint32)
+_WHITESPACE = np.array(
+    [
+        9,
+        10,
+        11,
+        12,
+        13,
+        28,
+        29,
+        30,
+        31,
+        32,
+        133,
+        160,
+        5760,
+        *range(8192, 8203),
+        8232,
+        8233,
+        8239,
+        8287,
+        12288,
+    ],
+    dtype=np.uint32,
+)
 _LEADING_WHITESPACE = re.compile(r"\s*")  # \s is exactly str.isspace
 _COMMAND = re.compile(r"\\(?:boxed|fbox)")
 _SPACES = re.compile(r" *")
@@ -232,7 +254,7 @@ class _BoxScan:
         closes = np.full(starts.size, -1, dtype=np.int64)
         if brace.any():
             opens = arg[brace]
-            closes[brace] = _group_closes(codes[opens[0]:], opens - opens[0], check) + opens[0]
+            closes[brace] = _group_closes(codes[opens[0] :], opens - opens[0], check) + opens[0]
             closes[brace & (closes < opens[0])] = -1
         check()
         ok = (brace & (closes >= 0)) | token
@@ -250,8 +272,14 @@ class _BoxScan:
         self.inner_lo, self.inner_hi = (first + inner_lo).tolist(), (first + inner_hi).tolist()
         # the brace box j that fills brace box k's stripped content exactly (`\\boxed{\\boxed{..}}`)
         j = np.minimum(np.searchsorted(starts, inner_lo), max(starts.size - 1, 0))
-        fills = (brace & (starts[j] == inner_lo) & brace[j] & (closes[j] == inner_hi - 1)
-                 & (afters[j] <= inner_hi) & (arg[j] < inner_hi))
+        fills = (
+            brace
+            & (starts[j] == inner_lo)
+            & brace[j]
+            & (closes[j] == inner_hi - 1)
+            & (afters[j] <= inner_hi)
+            & (arg[j] < inner_hi)
+        )
         self.filled_by = np.where(fills, j, -1).tolist()
 
     def all_top_level(self) -> list[int]:

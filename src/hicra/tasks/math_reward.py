@@ -33,9 +33,18 @@ from hicra.tasks.math_extract import (
 from hicra.tasks.math_verifier import Verdict, VerifierPool, default_pool, verify_latex
 
 __all__ = [
-    "BOX_COMMANDS", "MathScore", "VerifierPool", "answers_equivalent", "compute_score",
-    "default_pool", "extract_boxed", "find_boxed", "normalize_answer", "quick_verdict",
-    "reference_answer", "score_response",
+    "BOX_COMMANDS",
+    "MathScore",
+    "VerifierPool",
+    "answers_equivalent",
+    "compute_score",
+    "default_pool",
+    "extract_boxed",
+    "find_boxed",
+    "normalize_answer",
+    "quick_verdict",
+    "reference_answer",
+    "score_response",
 ]
 _verify_in_this_process = verify_latex  # the name earlier versions used
 
@@ -62,7 +71,7 @@ def _strip_wrappers(text: str) -> str:
     end = len(text.rstrip("$"))
     if end == len(text) and text.endswith(("\\)", "\\]")):
         end -= 2
-    return text[start:max(start, end)]
+    return text[start : max(start, end)]
 
 
 def normalize_answer(answer: str) -> str:

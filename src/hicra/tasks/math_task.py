@@ -1,8 +1,8 @@
 """A `Task` over a local math dataset, scored by the math reward (last \\boxed{} + math-verify).
 
-    >>> task = MathTask.from_file("dapo_math_17k.parquet")            # doctest: +SKIP
-    >>> problems = task.sample_problems(8, np.random.default_rng(0))    # doctest: +SKIP
-    >>> task.score(problems[0], r"... so \\boxed{42}").correct           # doctest: +SKIP
+>>> task = MathTask.from_file("dapo_math_17k.parquet")            # doctest: +SKIP
+>>> problems = task.sample_problems(8, np.random.default_rng(0))    # doctest: +SKIP
+>>> task.score(problems[0], r"... so \\boxed{42}").correct           # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ class MathTask:
     ) -> MathTask:
         """Load a parquet/json/jsonl file (see hicra.tasks.datasets) into a task; options are
         the dataclass fields (name, rewards, timeout_s, lexicon_path)."""
-        problems = load_math_problems(path, prompt_field, answer_field, instruction, deduplicate=deduplicate)
+        problems = load_math_problems(
+            path, prompt_field, answer_field, instruction, deduplicate=deduplicate
+        )
         name = options.pop("name", None) or os.path.splitext(os.path.basename(path))[0]
         return cls(name=name, problems=problems, **options)
 

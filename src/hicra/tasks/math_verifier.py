@@ -49,8 +49,12 @@ class _Supervisor:
         env = dict(os.environ)
         env["PYTHONPATH"] = src_dir + os.pathsep + env.get("PYTHONPATH", "")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _SUPERVISOR, verifier], env=env, bufsize=0,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            [sys.executable, "-c", _SUPERVISOR, verifier],
+            env=env,
+            bufsize=0,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         os.set_blocking(self.process.stdin.fileno(), False)
         self.replies = _Lines(self.process.stdout.fileno())
@@ -97,8 +101,13 @@ class VerifierPool:
     answering is replaced in the background while other callers go on.
     """
 
-    def __init__(self, size: int = 2, startup_timeout_s: float = 120.0, grace_s: float = 0.1,
-                 verifier: str = DEFAULT_VERIFIER) -> None:
+    def __init__(
+        self,
+        size: int = 2,
+        startup_timeout_s: float = 120.0,
+        grace_s: float = 0.1,
+        verifier: str = DEFAULT_VERIFIER,
+    ) -> None:
         if size < 1:
             raise ValueError(f"VerifierPool size must be >= 1, got {size}")
         self.size, self.startup_timeout_s, self.grace_s = size, startup_timeout_s, grace_s

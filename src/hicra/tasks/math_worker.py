@@ -24,8 +24,12 @@ DEFAULT_VERIFIER = "hicra.tasks.math_worker:verify_latex"
 # Checks the default verifier runs once in the supervisor before it forks executors: they load
 # sympy's lazily imported parts (0.6 s more per supervisor start here), so a replacement
 # executor's first fraction, root or polynomial check costs 2-140 ms instead of 40-630 ms.
-_WARM_UP = [("1", "1"), (r"\frac{1}{2}", "0.5"), ("x^2+2x+1", "(x+1)^2"),
-            (r"2\sqrt{2}", r"\sqrt{8}")]
+_WARM_UP = [
+    ("1", "1"),
+    (r"\frac{1}{2}", "0.5"),
+    ("x^2+2x+1", "(x+1)^2"),
+    (r"2\sqrt{2}", r"\sqrt{8}"),
+]
 
 
 def verify_latex(gold: str, predicted: str) -> bool:
@@ -88,7 +92,7 @@ def _write_all(fd: int, data: bytes, deadline: float) -> bool:
         if wait <= 0 or not poller.poll(wait * 1000):
             return False
         try:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         except BlockingIOError:
             continue
         except OSError:  # the reader is gone

@@ -36,9 +36,11 @@ if TYPE_CHECKING:
 # One worked example before the question: SmolLM2-135M-Instruct rarely writes \boxed{} when
 # only told to (0 of 32 sampled answers boxed a number with a plain instruction or a system
 # prompt), but copies the example's form (docs/word-arith.md).
-INSTRUCTION = ("Solve the problem. Write the calculation, then the answer as \\boxed{N}.\n\n"
-               "Question: Ann has 3 pens. She gets 4 more pens. How many pens does she have now?\n"
-               "Answer: 3 + 4 = 7. The answer is \\boxed{7}.")
+INSTRUCTION = (
+    "Solve the problem. Write the calculation, then the answer as \\boxed{N}.\n\n"
+    "Question: Ann has 3 pens. She gets 4 more pens. How many pens does she have now?\n"
+    "Answer: 3 + 4 = 7. The answer is \\boxed{7}."
+)
 
 
 @dataclass(frozen=True)
@@ -60,20 +62,51 @@ LEVELS: dict[int, Level] = {
 
 NAMES = ("Tom", "Sara", "Ben", "Mia", "Leo", "Anna", "Sam", "Lily", "Max", "Emma", "Jack", "Nora")
 PRONOUNS = {"Tom": "he", "Ben": "he", "Leo": "he", "Sam": "he", "Max": "he", "Jack": "he"}
-ITEMS = ("apples", "marbles", "stickers", "pencils", "cookies", "books", "coins", "shells", "cards", "balloons")
+ITEMS = (
+    "apples",
+    "marbles",
+    "stickers",
+    "pencils",
+    "cookies",
+    "books",
+    "coins",
+    "shells",
+    "cards",
+    "balloons",
+)
 CONTAINERS = ("boxes", "bags", "jars", "packs")
 
 # One sentence per operation kind; several phrasings each. {b}: the operand.
-ADD = ("{P} buys {b} more {items}.", "{P} finds {b} more {items}.", "A friend gives {o} {b} {items}.",
-       "{P} gets {b} more {items} from the shop.")
-SUB = ("{P} gives {b} {items} to a friend.", "{P} loses {b} {items}.", "{P} sells {b} of the {items}.",
-       "{P} uses {b} of the {items}.")
-MUL = ("Then the number of {items} becomes {b} times as large.", "{P} ends up with {b} times as many {items} as before.")
-DIV = ("{P} puts the {items} into {b} equal groups and keeps one group.",
-       "{P} shares the {items} equally with {bm1} friends and keeps one share.")
-START = ("{N} has {a} {items}.", "{N} starts with {a} {items}.", "There are {a} {items} in {N}'s {c}.")
-QUESTION = ("How many {items} does {N} have now?", "How many {items} are there now?",
-            "What is the number of {items} at the end?")
+ADD = (
+    "{P} buys {b} more {items}.",
+    "{P} finds {b} more {items}.",
+    "A friend gives {o} {b} {items}.",
+    "{P} gets {b} more {items} from the shop.",
+)
+SUB = (
+    "{P} gives {b} {items} to a friend.",
+    "{P} loses {b} {items}.",
+    "{P} sells {b} of the {items}.",
+    "{P} uses {b} of the {items}.",
+)
+MUL = (
+    "Then the number of {items} becomes {b} times as large.",
+    "{P} ends up with {b} times as many {items} as before.",
+)
+DIV = (
+    "{P} puts the {items} into {b} equal groups and keeps one group.",
+    "{P} shares the {items} equally with {bm1} friends and keeps one share.",
+)
+START = (
+    "{N} has {a} {items}.",
+    "{N} starts with {a} {items}.",
+    "There are {a} {items} in {N}'s {c}.",
+)
+QUESTION = (
+    "How many {items} does {N} have now?",
+    "How many {items} are there now?",
+    "What is the number of {items} at the end?",
+)
 
 
 @dataclass(frozen=True)
@@ -81,9 +114,11 @@ class WordArithConfig:
     """Options of the word-arith task (`task_options` of a recipe)."""
 
     difficulty: int = 1
-    """Difficulty level 1-4 (see LEVELS): 1 = one + or - with small numbers, 4 = three operations. The default is where SmolLM2-135M-Instruct starts between 10% and 40% pass@1 (docs/word-arith.md)."""
+    """Difficulty level 1-4 (see LEVELS): 1 = one + or - with small numbers, 4 = three operations. The
+    default is where SmolLM2-135M-Instruct starts between 10% and 40% pass@1 (docs/word-arith.md)."""
     instruction: str = INSTRUCTION
-    """Text before every problem (the answer format and one worked example); the problem follows as "Question: ...\nAnswer:". Empty: the bare story."""
+    """Text before every problem (the answer format and one worked example); the problem follows as
+    "Question: ...\nAnswer:". Empty: the bare story."""
     correct_reward: float = 1.0
     """Reward of a right final answer."""
     incorrect_reward: float = 0.0
@@ -101,7 +136,9 @@ class WordArithConfig:
             raise InputError(f"unknown option(s) {unknown}; known: {sorted(known)}")
         config = cls(**options)
         if isinstance(config.difficulty, int) and config.difficulty not in LEVELS:
-            raise InputError(f"difficulty must be one of {sorted(LEVELS)}, got {config.difficulty!r}")
+            raise InputError(
+                f"difficulty must be one of {sorted(LEVELS)}, got {config.difficulty!r}"
+            )
         check_fields(config, BOUNDS)
         return config
 
@@ -132,14 +169,23 @@ def _operation(rng: np.random.Generator, value: int, level: Level) -> tuple[str,
         if kind == "*" and value <= 25:
             return kind, int(rng.integers(2, 4 if value > 10 else 6))
         if kind == "/":
-            divisors = [d for d in range(2, min(value, level.max_operand) + 1) if value % d == 0 and value // d >= 2]
+            divisors = [
+                d
+                for d in range(2, min(value, level.max_operand) + 1)
+                if value % d == 0 and value // d >= 2
+            ]
             if divisors:
                 return kind, divisors[int(rng.integers(len(divisors)))]
     return None
 
 
 def _apply(kind: str, value: int, operand: int) -> int:
-    return {"+": value + operand, "-": value - operand, "*": value * operand, "/": value // operand}[kind]
+    return {
+        "+": value + operand,
+        "-": value - operand,
+        "*": value * operand,
+        "/": value // operand,
+    }[kind]
 
 
 def make_problem(level: int, rng: np.random.Generator, instruction: str = INSTRUCTION) -> Problem:
@@ -160,8 +206,14 @@ def make_problem(level: int, rng: np.random.Generator, instruction: str = INSTRU
             current = _apply(op[0], current, op[1])
         if len(steps) == spec.ops:
             break
-    words = {"N": name, "P": pronoun.capitalize(), "p": pronoun, "o": objective, "items": items,
-             "c": _pick(rng, CONTAINERS)}
+    words = {
+        "N": name,
+        "P": pronoun.capitalize(),
+        "p": pronoun,
+        "o": objective,
+        "items": items,
+        "c": _pick(rng, CONTAINERS),
+    }
     sentences = [_pick(rng, START).format(a=value, **words)]
     for kind, operand in steps:
         template = _pick(rng, {"+": ADD, "-": SUB, "*": MUL, "/": DIV}[kind])
@@ -170,9 +222,17 @@ def make_problem(level: int, rng: np.random.Generator, instruction: str = INSTRU
     story = " ".join(sentences)
     prompt = f"{instruction}\n\nQuestion: {story}\nAnswer:" if instruction else story
     digest = hashlib.sha1(story.encode()).hexdigest()[:12]
-    return Problem(id=f"wa{level}-{digest}", prompt=prompt, answer=str(current),
-                   meta={"difficulty": level, "ops": "".join(k for k, _ in steps), "start": value,
-                         "operands": [b for _, b in steps]})
+    return Problem(
+        id=f"wa{level}-{digest}",
+        prompt=prompt,
+        answer=str(current),
+        meta={
+            "difficulty": level,
+            "ops": "".join(k for k, _ in steps),
+            "start": value,
+            "operands": [b for _, b in steps],
+        },
+    )
 
 
 class WordArithTask:
@@ -183,23 +243,37 @@ class WordArithTask:
     def __init__(self, config: WordArithConfig | None = None) -> None:
         self.config = config or WordArithConfig()
         if self.config.difficulty not in LEVELS:
-            raise ValueError(f"WordArithConfig.difficulty must be one of {sorted(LEVELS)}, got {self.config.difficulty!r}")
+            raise ValueError(
+                f"WordArithConfig.difficulty must be one of {sorted(LEVELS)}, got {self.config.difficulty!r}"
+            )
 
     def __repr__(self) -> str:
         return f"WordArithTask({self.config!r})"
 
     def sample_problems(self, n: int, rng: np.random.Generator) -> list[Problem]:
         """n problems drawn with rng (same rng state -> same problems)."""
-        return [make_problem(self.config.difficulty, rng, self.config.instruction) for _ in range(n)]
+        return [
+            make_problem(self.config.difficulty, rng, self.config.instruction) for _ in range(n)
+        ]
 
     def score(self, problem: Problem, response: str) -> Score:
         c = self.config
-        result = score_response(response, str(problem.answer), correct_reward=c.correct_reward,
-                                incorrect_reward=c.incorrect_reward, format_reward=c.format_reward,
-                                timeout_s=c.timeout_s)
-        return Score(reward=result.reward, correct=result.correct,
-                     diagnostics={"boxed_rate": float(result.predicted is not None),
-                                  "format_ok_rate": float(result.format_ok)})
+        result = score_response(
+            response,
+            str(problem.answer),
+            correct_reward=c.correct_reward,
+            incorrect_reward=c.incorrect_reward,
+            format_reward=c.format_reward,
+            timeout_s=c.timeout_s,
+        )
+        return Score(
+            reward=result.reward,
+            correct=result.correct,
+            diagnostics={
+                "boxed_rate": float(result.predicted is not None),
+                "format_ok_rate": float(result.format_ok),
+            },
+        )
 
     def planning_lexicon(self) -> StrategicLexicon:
         """The published 249 Strategic Grams (the task's text is ordinary English)."""

@@ -52,7 +52,11 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> tuple[int, Path] | None:
 
 
 def rng_state() -> dict:
-    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -61,7 +65,9 @@ def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-def save_checkpoint(run_dir, step: int, model, tokenizer, optimizer, scheduler, keep: int = 2) -> Path:
+def save_checkpoint(
+    run_dir, step: int, model, tokenizer, optimizer, scheduler, keep: int = 2
+) -> Path:
     """Write the checkpoint of `step` atomically, then prune to the `keep` latest."""
     final = checkpoint_path(run_dir, step)
     tmp = final.with_name(final.name + ".tmp")
@@ -69,7 +75,9 @@ def save_checkpoint(run_dir, step: int, model, tokenizer, optimizer, scheduler, 
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     if hasattr(model, "peft_config"):  # LoRA: the adapter only; the embeddings are never adapted,
-        model.save_pretrained(tmp, save_embedding_layers=False)  # and "auto" would look the base up on the Hub
+        model.save_pretrained(
+            tmp, save_embedding_layers=False
+        )  # and "auto" would look the base up on the Hub
     else:
         model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
@@ -97,8 +105,12 @@ def load_trainer_state(path: str | os.PathLike) -> dict:
     try:
         state = torch.load(file, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as err:
-        raise InputError(f"{file}: cannot load the trainer state ({first_line(err)}); delete that checkpoint "
-                         "directory to resume from the one before it") from None
+        raise InputError(
+            f"{file}: cannot load the trainer state ({first_line(err)}); delete that checkpoint "
+            "directory to resume from the one before it"
+        ) from None
     if not isinstance(state, dict) or not {"step", "optimizer", "scheduler", "rng"} <= set(state):
-        raise InputError(f"{file}: not a hicra trainer state (expected step, optimizer, scheduler, rng)")
+        raise InputError(
+            f"{file}: not a hicra trainer state (expected step, optimizer, scheduler, rng)"
+        )
     return state

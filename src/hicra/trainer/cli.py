@@ -1,8 +1,8 @@
 """`hicra train` (built-in or TRL backend) and `hicra sft`.
 
-    hicra train --model runs/sft --credit-mode hicra --steps 80 --run-dir runs/hicra
-    hicra train --config recipe.yaml --lr 5e-5          # flags override the recipe
-    hicra train --backend trl ...                       # hicra.integrations.trl.cli.train_trl
+hicra train --model runs/sft --credit-mode hicra --steps 80 --run-dir runs/hicra
+hicra train --config recipe.yaml --lr 5e-5          # flags override the recipe
+hicra train --backend trl ...                       # hicra.integrations.trl.cli.train_trl
 """
 
 from __future__ import annotations

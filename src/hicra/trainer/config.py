@@ -44,34 +44,42 @@ class TrainConfig:
     """Options of `hicra train --backend builtin` (GRPO / HICRA / baselines)."""
 
     model: str = ""
-    """The policy: a local Hugging Face checkpoint directory (e.g. the SFT output), a model alias (`smollm2-135m`), a .gguf file or a Hub id."""
+    """The policy: a local Hugging Face checkpoint directory (e.g. the SFT output), a model alias
+    (`smollm2-135m`), a .gguf file or a Hub id."""
 
     task: str = "countdown"
-    """Task name: `countdown` (the synthetic reasoning world) or `word-arith` (arithmetic word problems in natural language). Problems and the verifier come from it."""
+    """Task name: `countdown` (the synthetic reasoning world) or `word-arith` (arithmetic word problems
+    in natural language). Problems and the verifier come from it."""
 
     task_options: dict[str, Any] = field(default_factory=dict)
     """Keyword arguments for the task's constructor (YAML only), e.g. {n_numbers: 3}."""
 
     credit_mode: str = "hicra"
-    """Credit-assignment mode from the `hicra.credit` registry: grpo, hicra, entropy_adv, top_entropy, entropy_reg, clip_cov, kl_cov."""
+    """Credit-assignment mode from the `hicra.credit` registry: grpo, hicra, entropy_adv, top_entropy,
+    entropy_reg, clip_cov, kl_cov."""
 
     alpha: float = 0.2
-    """HICRA boost in [-1, 1]: planning tokens get A + alpha*|A| (hicra mode only; 0 gives GRPO exactly, < 0 reverse HICRA)."""
+    """HICRA boost in [-1, 1]: planning tokens get A + alpha*|A| (hicra mode only; 0 gives GRPO
+    exactly, < 0 reverse HICRA)."""
 
     credit_options: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments of the mode's advantage transform (YAML only), e.g. {rho: 0.2}."""
 
     detector: str = ""
-    """Planning detector of the credit assignment (`hicra.lexicon.load_detector`): a registered name (lexicon: the published 249 Strategic Grams) or a lexicon file (one phrase a line). Empty or `task`: the task's own planning lexicon."""
+    """Planning detector of the credit assignment (`hicra.lexicon.load_detector`): a registered name
+    (lexicon: the published 249 Strategic Grams) or a lexicon file (one phrase a line). Empty or
+    `task`: the task's own planning lexicon."""
 
     lexicon: str | None = None
     """Deprecated name of `detector` (accepted with a warning)."""
 
     placebo_mask: bool = False
-    """Ablation (the paper's placebo): credit goes to a random mask with as many tokens per response as the planning mask; metrics keep the real mask."""
+    """Ablation (the paper's placebo): credit goes to a random mask with as many tokens per response as
+    the planning mask; metrics keep the real mask."""
 
     metrics_lexicon: str = ""
-    """Detector of the dynamics metrics, spelled as `detector`: empty = the same as `detector`; `task` = the task's own (e.g. for a placebo run); a registered name or a file."""
+    """Detector of the dynamics metrics, spelled as `detector`: empty = the same as `detector`; `task`
+    = the task's own (e.g. for a placebo run); a registered name or a file."""
 
     advantage_scale: Literal["group", "batch", "none"] = "group"
     """Divide (reward - group mean) by the group std, the batch std, or nothing (Dr. GRPO)."""
@@ -89,16 +97,19 @@ class TrainConfig:
     """Longest response in tokens; longer ones are cut and flagged truncated."""
 
     chat_template: bool = True
-    """Wrap each prompt in the tokenizer's chat template as one user message (when the tokenizer has one); the template's tokens belong to the prompt, never to the response."""
+    """Wrap each prompt in the tokenizer's chat template as one user message (when the tokenizer has
+    one); the template's tokens belong to the prompt, never to the response."""
 
     lora_rank: int = 0
-    """LoRA rank r (peft): train low-rank adapters on `lora_target_modules` instead of every weight; 0: full fine-tuning."""
+    """LoRA rank r (peft): train low-rank adapters on `lora_target_modules` instead of every weight; 0:
+    full fine-tuning."""
 
     lora_alpha: float = 32.0
     """LoRA scaling numerator: the adapter's update is (lora_alpha / lora_rank) * B A."""
 
     lora_target_modules: str = "all-linear"
-    """Modules that get adapters: `all-linear` (every linear layer but the output head) or comma-separated module names, e.g. q_proj,v_proj."""
+    """Modules that get adapters: `all-linear` (every linear layer but the output head) or
+    comma-separated module names, e.g. q_proj,v_proj."""
 
     lr: float = 1e-4
     """Learning rate (constant after warmup)."""
@@ -143,7 +154,8 @@ class TrainConfig:
     """DAPO dynamic sampling: drop groups whose rewards are all equal before the update."""
 
     skip_zero_signal: bool = True
-    """Make no optimizer step when every token advantage is zero (and no KL/entropy term): Adam would only replay its momentum."""
+    """Make no optimizer step when every token advantage is zero (and no KL/entropy term): Adam would
+    only replay its momentum."""
 
     grad_clip: float = 1.0
     """Clip the global gradient norm to this value (0: off)."""
@@ -164,7 +176,8 @@ class TrainConfig:
     """Rows per forward/backward pass (gradient accumulation inside a minibatch); 0: the whole minibatch."""
 
     fuse_scoring: bool = True
-    """With one epoch of one minibatch, take old_logp and entropy from the update's forward instead of a separate no-grad pass (same numbers, one forward less per step)."""
+    """With one epoch of one minibatch, take old_logp and entropy from the update's forward instead of
+    a separate no-grad pass (same numbers, one forward less per step)."""
 
     threads: int = 0
     """torch CPU threads (0: leave torch's default)."""
@@ -173,10 +186,14 @@ class TrainConfig:
     """Run directory: config.json, metrics.jsonl, rollouts/, checkpoints/."""
 
     resume: bool = True
-    """Continue the run in run_dir when it holds this run (same options): from its last checkpoint, or from step 0 when none was saved yet. --no-resume starts it again, which needs --force when it logged anything."""
+    """Continue the run in run_dir when it holds this run (same options): from its last checkpoint, or
+    from step 0 when none was saved yet. --no-resume starts it again, which needs --force when it
+    logged anything."""
 
     force: bool = False
-    """Allow clearing run_dir: start its run again (--no-resume), or replace a run made with other options. Never clears a directory that is not a hicra run, nor a model directory (docs/run-directory.md)."""
+    """Allow clearing run_dir: start its run again (--no-resume), or replace a run made with other
+    options. Never clears a directory that is not a hicra run, nor a model directory
+    (docs/run-directory.md)."""
 
     checkpoint_every: int = 10
     """Save a resumable checkpoint every N steps (and at the end); 0: only at the end."""
@@ -206,7 +223,9 @@ class TrainConfig:
         for old, new in DEPRECATED.items():
             value = getattr(self, old)
             if value is not None:
-                warnings.warn(f"TrainConfig.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
+                warnings.warn(
+                    f"TrainConfig.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3
+                )
                 setattr(self, new, value)
                 setattr(self, old, None)
 
@@ -224,15 +243,18 @@ def run_config(cfg: TrainConfig) -> dict[str, Any]:
     return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in DEPRECATED}
 
 
-
 def _coerce(name: str, value: Any, hint: Any, where: str) -> Any:
     """Check/convert one YAML or CLI value to the field's type; one-line error otherwise."""
     origin, args = get_origin(hint), get_args(hint)
-    if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+    if type(None) in args and (
+        value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+    ):
         return None
     if origin is Literal:
         if value not in args:
-            raise InputError(f"{where}: field {name!r} must be one of {list(args)}, got {short_repr(value)}")
+            raise InputError(
+                f"{where}: field {name!r} must be one of {list(args)}, got {short_repr(value)}"
+            )
         return value
     if origin in (dict,) or hint is dict:
         if not isinstance(value, dict):
@@ -240,7 +262,9 @@ def _coerce(name: str, value: Any, hint: Any, where: str) -> Any:
         return dict(value)
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise InputError(f"{where}: field {name!r} must be a list of {len(args)} numbers, got {short_repr(value)}")
+            raise InputError(
+                f"{where}: field {name!r} must be a list of {len(args)} numbers, got {short_repr(value)}"
+            )
         return tuple(_coerce(name, v, a, where) for v, a in zip(value, args))
     if type(None) in args:  # Optional[X]
         (inner,) = [a for a in args if a is not type(None)]
@@ -255,18 +279,24 @@ def _coerce(name: str, value: Any, hint: Any, where: str) -> Any:
         article = "an" if hint is int else "a"
         wrong = isinstance(value, bool) or not isinstance(value, (int, float, str))
         if wrong or (hint is str and not isinstance(value, (str, int, float))):
-            raise InputError(f"{where}: field {name!r} must be {article} {hint.__name__}, got {short_repr(value)}")
+            raise InputError(
+                f"{where}: field {name!r} must be {article} {hint.__name__}, got {short_repr(value)}"
+            )
         try:
             converted = hint(value)
         except (TypeError, ValueError, OverflowError):
-            raise InputError(f"{where}: field {name!r} must be {article} {hint.__name__}, got {short_repr(value)}") from None
+            raise InputError(
+                f"{where}: field {name!r} must be {article} {hint.__name__}, got {short_repr(value)}"
+            ) from None
         if hint is int and isinstance(value, float) and value != converted:
             raise InputError(f"{where}: field {name!r} must be an integer, got {short_repr(value)}")
         return converted
     return value
 
 
-def config_from_dict(data: dict[str, Any], where: str = "config", base: TrainConfig | None = None) -> TrainConfig:
+def config_from_dict(
+    data: dict[str, Any], where: str = "config", base: TrainConfig | None = None
+) -> TrainConfig:
     """A TrainConfig from a mapping of field names (unknown keys are an error naming `where`)."""
     hints = get_type_hints(TrainConfig)
     names = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -295,7 +325,9 @@ def load_yaml(path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
         line = f" line {mark.line + 1}" if mark is not None else ""
         raise InputError(f"{path}{line}: not valid YAML ({getattr(err, 'problem', err)})") from None
     if not isinstance(data, dict):
-        raise InputError(f"{path}: a recipe must be a mapping of field: value, got {type(data).__name__}")
+        raise InputError(
+            f"{path}: a recipe must be a mapping of field: value, got {type(data).__name__}"
+        )
     return config_from_dict(data, where=str(path), base=base)
 
 
@@ -304,12 +336,16 @@ def build_parser(prog: str = "hicra train") -> argparse.ArgumentParser:
     field, its docstring as help."""
     parser = ArgumentParser(prog=prog, description=TrainConfig.__doc__)
     parser.add_argument("--config", help="YAML recipe; flags given on the command line override it")
-    parser.add_argument("--backend", choices=["builtin", "trl"], default="builtin", help="training engine")
+    parser.add_argument(
+        "--backend", choices=["builtin", "trl"], default="builtin", help="training engine"
+    )
     add_dataclass_flags(parser, TrainConfig, deprecated=DEPRECATED, raw=True)
     return parser
 
 
-def parse_args(argv: list[str], prog: str = "hicra train") -> tuple[TrainConfig, argparse.Namespace]:
+def parse_args(
+    argv: list[str], prog: str = "hicra train"
+) -> tuple[TrainConfig, argparse.Namespace]:
     """defaults < YAML recipe (--config) < flags. Returns the config and the raw namespace."""
     parser = build_parser(prog)
     ns = parser.parse_args(argv)
@@ -374,13 +410,19 @@ def validate(cfg: TrainConfig, *, environment: bool = True) -> None:
         raise InputError("run_dir (--run-dir): a directory is required")
     batch = cfg.prompts_per_step * cfg.samples_per_prompt
     if batch > MAX_BATCH:
-        raise InputError(f"prompts_per_step x samples_per_prompt (--prompts-per-step, --samples-per-prompt): "
-                         f"expected a batch of at most {MAX_BATCH} responses, got {batch}")
+        raise InputError(
+            f"prompts_per_step x samples_per_prompt (--prompts-per-step, --samples-per-prompt): "
+            f"expected a batch of at most {MAX_BATCH} responses, got {batch}"
+        )
     if cfg.minibatches > batch:
-        raise InputError(f"minibatches (--minibatches): expected at most the batch size "
-                         f"(prompts_per_step x samples_per_prompt = {batch}), got {cfg.minibatches}")
+        raise InputError(
+            f"minibatches (--minibatches): expected at most the batch size "
+            f"(prompts_per_step x samples_per_prompt = {batch}), got {cfg.minibatches}"
+        )
     if not cfg.lora_target_modules.strip():
-        raise InputError("lora_target_modules (--lora-target-modules): expected all-linear or module names")
+        raise InputError(
+            "lora_target_modules (--lora-target-modules): expected all-linear or module names"
+        )
     if not cfg.wandb_project.strip():
         raise InputError("wandb_project (--wandb-project): expected a project name")
     try:
@@ -402,4 +444,6 @@ def check_environment(cfg: TrainConfig) -> None:
     if cfg.wandb and find_spec("wandb") is None:
         raise InputError("wandb (--wandb): Weights & Biases is not installed (pip install wandb)")
     if cfg.tensorboard and find_spec("tensorboard") is None:
-        raise InputError("tensorboard (--tensorboard): TensorBoard is not installed (pip install tensorboard)")
+        raise InputError(
+            "tensorboard (--tensorboard): TensorBoard is not installed (pip install tensorboard)"
+        )

@@ -78,8 +78,22 @@ from hicra.trainer.logging import MetricSinks, ProgressBar
 from hicra.trainer.setup import build_optimizer, load_lora_policy, load_policy
 
 # Options that may change between a run and its resumption without changing its result.
-RUN_CONTROL_FIELDS = {"steps", "resume", "force", "device", "threads", "checkpoint_every", "keep_checkpoints",
-                      "fuse_scoring", "log_every", "tensorboard", "wandb", "wandb_project", "progress", "run_dir"}
+RUN_CONTROL_FIELDS = {
+    "steps",
+    "resume",
+    "force",
+    "device",
+    "threads",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "fuse_scoring",
+    "log_every",
+    "tensorboard",
+    "wandb",
+    "wandb_project",
+    "progress",
+    "run_dir",
+}
 WRITER = "hicra train"
 """How the built-in trainer's runs name their writer in config.json's "hicra_run" marker."""
 
@@ -125,11 +139,18 @@ def fused_scoring(cfg: TrainConfig, mode) -> bool:
     minibatch over every row (so it runs under theta_{s-1} on every row, in the same
     micro-batches, and the ratio is exactly 1) and a transform that does not read the entropy."""
     reads_entropy = "entropy" in mode.requires and mode.advantage_transform != "identity"
-    return (cfg.fuse_scoring and cfg.epochs_per_batch == 1 and cfg.minibatches == 1 and not cfg.dynamic_sampling
-            and not reads_entropy)
+    return (
+        cfg.fuse_scoring
+        and cfg.epochs_per_batch == 1
+        and cfg.minibatches == 1
+        and not cfg.dynamic_sampling
+        and not reads_entropy
+    )
 
 
-def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexicon) -> tuple[StepData, OldScores | None]:
+def collect(
+    cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexicon
+) -> tuple[StepData, OldScores | None]:
     """Steps 1-7 of the algorithm: problems -> rollouts -> rewards -> masks -> advantages.
 
     Returns (data, old): old = (old_logp, entropy) from the no-grad pass, or None when the
@@ -139,47 +160,85 @@ def collect(cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexi
     generator = torch.Generator(device=cfg.device).manual_seed(step_seed(cfg.seed, step))
     templated = cfg.chat_template and bool(getattr(tokenizer, "chat_template", None))
     prompts = [chat_prompt(tokenizer, p.prompt) if templated else p.prompt for p in problems]
-    batch = sample_responses(model, tokenizer, prompts, cfg.samples_per_prompt, cfg.max_new_tokens,
-                             cfg.temperature, generator, add_special_tokens=not templated)
+    batch = sample_responses(
+        model,
+        tokenizer,
+        prompts,
+        cfg.samples_per_prompt,
+        cfg.max_new_tokens,
+        cfg.temperature,
+        generator,
+        add_special_tokens=not templated,
+    )
     t1 = time.perf_counter()
-    scores = [task.score(problems[g], text) for g, text in zip(batch.group_ids.tolist(), batch.texts)]
-    rewards = torch.tensor([s.reward for s in scores], dtype=torch.float32, device=cfg.device)  # (B,)
+    scores = [
+        task.score(problems[g], text) for g, text in zip(batch.group_ids.tolist(), batch.texts)
+    ]
+    rewards = torch.tensor(
+        [s.reward for s in scores], dtype=torch.float32, device=cfg.device
+    )  # (B,)
     correct = torch.tensor([bool(s.correct) for s in scores], device=cfg.device)  # (B,)
-    planning_mask = lexicon.tag_batch(batch.response_ids.cpu(), tokenizer, batch.response_mask.cpu())
+    planning_mask = lexicon.tag_batch(
+        batch.response_ids.cpu(), tokenizer, batch.response_mask.cpu()
+    )
     planning_mask = planning_mask.to(cfg.device) & batch.response_mask  # (B, T)
     advantages = group_advantages(rewards, batch.group_ids, scale=cfg.advantage_scale)  # (B,)
     t2 = time.perf_counter()
     credit = cfg.credit_settings().resolve()
     mode = credit.mode
-    old = None if fused_scoring(cfg, mode) else score_tokens(model, batch, cfg.temperature, cfg.micro_batch_size)
+    old = (
+        None
+        if fused_scoring(cfg, mode)
+        else score_tokens(model, batch, cfg.temperature, cfg.micro_batch_size)
+    )
     ref_logp = None
     if ref_model is not None:
         ref_logp, _ = score_tokens(ref_model, batch, cfg.temperature, cfg.micro_batch_size)
     credit_mask = planning_mask
     if cfg.placebo_mask:
         credit_mask = shuffle_within_rows(planning_mask, batch.response_mask, generator)
-    token_advantage = token_advantages(mode, advantages, batch.response_mask, planning_mask=credit_mask,
-                                       entropy=None if old is None else old[1], **credit.advantage_params)  # (B, T)
+    token_advantage = token_advantages(
+        mode,
+        advantages,
+        batch.response_mask,
+        planning_mask=credit_mask,
+        entropy=None if old is None else old[1],
+        **credit.advantage_params,
+    )  # (B, T)
     t3 = time.perf_counter()
-    data = StepData(problems, batch, rewards, correct, [s.diagnostics for s in scores], planning_mask,
-                    advantages, token_advantage, ref_logp,
-                    {"time/rollout_s": t1 - t0, "time/reward_s": t2 - t1, "time/score_s": t3 - t2})
+    data = StepData(
+        problems,
+        batch,
+        rewards,
+        correct,
+        [s.diagnostics for s in scores],
+        planning_mask,
+        advantages,
+        token_advantage,
+        ref_logp,
+        {"time/rollout_s": t1 - t0, "time/reward_s": t2 - t1, "time/score_s": t3 - t2},
+    )
     return data, old
 
 
-def shuffle_within_rows(mask: torch.Tensor, response_mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def shuffle_within_rows(
+    mask: torch.Tensor, response_mask: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
     """(B, T) bool mask whose True entries are moved to random response positions of the same
     row (same count per row): the placebo planning mask."""
     out = torch.zeros_like(mask)
     for i in range(mask.shape[0]):
         positions = response_mask[i].nonzero().flatten()
-        order = torch.randperm(len(positions), generator=generator, device=generator.device).to(positions.device)
+        order = torch.randperm(len(positions), generator=generator, device=generator.device).to(
+            positions.device
+        )
         out[i, positions] = mask[i, positions[order]]
     return out
 
 
-def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepData,
-           old: OldScores | None) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+def update(
+    cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepData, old: OldScores | None
+) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
     """Step 8: epochs of clipped-loss minibatch updates on the step's rollouts.
 
     old: (old_logp, entropy) from `collect`, or None with fused scoring: then this update's
@@ -202,32 +261,52 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
     generator = torch.Generator(device="cpu").manual_seed(step_seed(cfg.seed, step) ^ 0x5EED)
     entropy_grad = mode.entropy_needs_grad or cfg.entropy_coef > 0
     if fill:
-        old_logp = torch.zeros(data.batch.response_ids.shape, dtype=torch.float32, device=cfg.device)  # (B, T)
+        old_logp = torch.zeros(
+            data.batch.response_ids.shape, dtype=torch.float32, device=cfg.device
+        )  # (B, T)
         old_entropy = torch.zeros_like(old_logp)  # (B, T)
     else:
         old_logp, old_entropy = old
     for _ in range(cfg.epochs_per_batch):
-        order = rows[torch.randperm(len(rows), generator=generator).to(rows.device)] if cfg.minibatches > 1 else rows
+        order = (
+            rows[torch.randperm(len(rows), generator=generator).to(rows.device)]
+            if cfg.minibatches > 1
+            else rows
+        )
         for minibatch in order.chunk(cfg.minibatches):
             optimizer.zero_grad(set_to_none=True)
             b = data.batch
             if cfg.micro_batch_size > 0:
                 minibatch = by_length(b, minibatch)
-            weights = minibatch_weights(b.response_mask[minibatch], cfg.loss_agg, cfg.micro_batch_size)
+            weights = minibatch_weights(
+                b.response_mask[minibatch], cfg.loss_agg, cfg.micro_batch_size
+            )
             for micro, weight in zip(micro_batches(minibatch, cfg.micro_batch_size), weights):
                 logp, entropy = rows_logp(model, b, micro, cfg.temperature, entropy_grad)
                 if fill:  # one epoch, one minibatch: each row passes here once, under theta_{s-1}
                     old_logp[micro], old_entropy[micro] = logp.detach(), entropy.detach()
                 loss, stats = credit_policy_loss(
-                    mode, logp, old_logp[micro], data.token_advantage[micro], b.response_mask[micro],
-                    agg_mode=cfg.loss_agg, norm_const=cfg.max_new_tokens,
-                    ref_logp=None if data.ref_logp is None else data.ref_logp[micro], beta=cfg.kl_beta,
-                    entropy=entropy, entropy_coef=cfg.entropy_coef or None,
-                    eps_low=cfg.eps_low, eps_high=cfg.eps_high, dual_clip=cfg.dual_clip, generator=generator,
+                    mode,
+                    logp,
+                    old_logp[micro],
+                    data.token_advantage[micro],
+                    b.response_mask[micro],
+                    agg_mode=cfg.loss_agg,
+                    norm_const=cfg.max_new_tokens,
+                    ref_logp=None if data.ref_logp is None else data.ref_logp[micro],
+                    beta=cfg.kl_beta,
+                    entropy=entropy,
+                    entropy_coef=cfg.entropy_coef or None,
+                    eps_low=cfg.eps_low,
+                    eps_high=cfg.eps_high,
+                    dual_clip=cfg.dual_clip,
+                    generator=generator,
                 )
                 (loss * weight).backward()
                 for k, v in stats.items():
-                    stats_sum[k] = stats_sum.get(k, 0.0) + v * weight / cfg.minibatches / cfg.epochs_per_batch
+                    stats_sum[k] = (
+                        stats_sum.get(k, 0.0) + v * weight / cfg.minibatches / cfg.epochs_per_batch
+                    )
             grad_norm = clip_gradients(model, cfg.grad_clip)
             stats_sum["grad_norm"] = stats_sum.get("grad_norm", 0.0) + grad_norm
             optimizer.step()
@@ -242,7 +321,9 @@ def update(cfg: TrainConfig, step: int, model, optimizer, scheduler, data: StepD
     return out, old_logp, old_entropy
 
 
-def minibatch_weights(response_mask: torch.Tensor, agg_mode: str, micro_batch_size: int) -> list[float]:
+def minibatch_weights(
+    response_mask: torch.Tensor, agg_mode: str, micro_batch_size: int
+) -> list[float]:
     """Weights that make the sum of micro-batch losses equal the minibatch's aggregated loss.
 
     token_mean: token share; seq_mean_token_mean: share of non-empty responses; seq_sum_norm:
@@ -268,8 +349,15 @@ def clip_gradients(model, max_norm: float) -> float:
     return float(torch.norm(torch.stack([p.grad.norm() for p in params]))) if params else 0.0
 
 
-def step_record(cfg: TrainConfig, data: StepData, old_logp: torch.Tensor, entropy: torch.Tensor, task, lexicon,
-                metrics_mask=None) -> dict[str, float]:
+def step_record(
+    cfg: TrainConfig,
+    data: StepData,
+    old_logp: torch.Tensor,
+    entropy: torch.Tensor,
+    task,
+    lexicon,
+    metrics_mask=None,
+) -> dict[str, float]:
     """Step 9: the metrics of one step's rollouts (dynamics names + task/ diagnostics).
 
     old_logp, entropy: (B, T) under theta_{s-1} (from `collect` or `update`);
@@ -278,10 +366,18 @@ def step_record(cfg: TrainConfig, data: StepData, old_logp: torch.Tensor, entrop
     credit lexicon (None: the credit planning mask)."""
     b = data.batch
     planning_mask = data.planning_mask if metrics_mask is None else metrics_mask
-    metrics = step_metrics(b.texts, lexicon, entropy=entropy, logp=old_logp,
-                           response_mask=b.response_mask, planning_mask=planning_mask,
-                           rewards=data.rewards, correct=data.correct, truncated=b.truncated_mask,
-                           group_ids=b.group_ids)
+    metrics = step_metrics(
+        b.texts,
+        lexicon,
+        entropy=entropy,
+        logp=old_logp,
+        response_mask=b.response_mask,
+        planning_mask=planning_mask,
+        rewards=data.rewards,
+        correct=data.correct,
+        truncated=b.truncated_mask,
+        group_ids=b.group_ids,
+    )
     for name, value in summarize_diagnostics(task, data.diagnostics).items():
         metrics[f"task/{name}"] = value
     metrics["advantage/abs_mean"] = float(data.advantages.abs().mean())
@@ -289,8 +385,9 @@ def step_record(cfg: TrainConfig, data: StepData, old_logp: torch.Tensor, entrop
     return metrics
 
 
-def rollout_records(data: StepData, old_logp: torch.Tensor, entropy: torch.Tensor, step: int,
-                    keep: int) -> list[dict[str, Any]]:
+def rollout_records(
+    data: StepData, old_logp: torch.Tensor, entropy: torch.Tensor, step: int, keep: int
+) -> list[dict[str, Any]]:
     """The first `keep` responses of the step (whole groups first) with per-token columns
     (old_logp, entropy: (B, T) under theta_{s-1})."""
     records = []
@@ -298,14 +395,23 @@ def rollout_records(data: StepData, old_logp: torch.Tensor, entropy: torch.Tenso
     for i in range(min(keep, len(b))):
         mask = b.response_mask[i]
         problem = data.problems[int(b.group_ids[i])]
-        records.append({
-            "step": step, "prompt_id": problem.id, "prompt": problem.prompt, "response": b.texts[i],
-            "reward": float(data.rewards[i]), "correct": bool(data.correct[i]),
-            "advantage": float(data.advantages[i]), "truncated": bool(b.truncated_mask[i]),
-            "group": int(b.group_ids[i]),
-            "token_ids": b.response_ids[i][mask].tolist(), "logp": old_logp[i][mask].tolist(),
-            "entropy": entropy[i][mask].tolist(), "planning_mask": data.planning_mask[i][mask].tolist(),
-        })
+        records.append(
+            {
+                "step": step,
+                "prompt_id": problem.id,
+                "prompt": problem.prompt,
+                "response": b.texts[i],
+                "reward": float(data.rewards[i]),
+                "correct": bool(data.correct[i]),
+                "advantage": float(data.advantages[i]),
+                "truncated": bool(b.truncated_mask[i]),
+                "group": int(b.group_ids[i]),
+                "token_ids": b.response_ids[i][mask].tolist(),
+                "logp": old_logp[i][mask].tolist(),
+                "entropy": entropy[i][mask].tolist(),
+                "planning_mask": data.planning_mask[i][mask].tolist(),
+            }
+        )
     return records
 
 
@@ -327,8 +433,16 @@ def claim(cfg: TrainConfig, resolved_model: str | None = None):
     resume the run there (same options but RUN_CONTROL_FIELDS), or replace it (--force).
     resolved_model: where the model spelling points (an alias's cached copy), protected too."""
     protect = {"--model": cfg.model, "--model (resolved)": resolved_model}
-    return claim_run_dir(cfg.run_dir, run_options(cfg), writer=WRITER, resume=cfg.resume, force=cfg.force,
-                         ignore=RUN_CONTROL_FIELDS, protect=protect, what="--run-dir")
+    return claim_run_dir(
+        cfg.run_dir,
+        run_options(cfg),
+        writer=WRITER,
+        resume=cfg.resume,
+        force=cfg.force,
+        ignore=RUN_CONTROL_FIELDS,
+        protect=protect,
+        what="--run-dir",
+    )
 
 
 def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
@@ -345,8 +459,11 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
         except ValueError as err:
             raise InputError(str(err)) from None
     lexicon = lexicon if lexicon is not None else _load(cfg.detector, task, "detector (--detector)")
-    metrics_lexicon = (_load(cfg.metrics_lexicon, task, "metrics_lexicon (--metrics-lexicon)")
-                       if cfg.metrics_lexicon else lexicon)
+    metrics_lexicon = (
+        _load(cfg.metrics_lexicon, task, "metrics_lexicon (--metrics-lexicon)")
+        if cfg.metrics_lexicon
+        else lexicon
+    )
     resolved = check_model(cfg.model, "--model")  # an alias's GGUF is converted once, here
     decision = claim(cfg, resolved)
     run_dir = Path(cfg.run_dir)
@@ -374,8 +491,12 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
         clear_run(run_dir)  # --force: this run (or another one) starts again from nothing
     # Resuming with no checkpoint yet restarts at step 0: metrics of the lost steps are dropped.
     record = run_config(cfg) | {"detector_name": detector_name(lexicon)}
-    writer = RunWriter(run_dir, record, resume_from_step=start_step if decision.action == "resume" else None,
-                       writer=WRITER)
+    writer = RunWriter(
+        run_dir,
+        record,
+        resume_from_step=start_step if decision.action == "resume" else None,
+        writer=WRITER,
+    )
     sinks = MetricSinks(cfg, run_dir)
     bar = ProgressBar(cfg, start_step)
     try:
@@ -383,25 +504,38 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
             t0, cpu0 = time.perf_counter(), time.process_time()
             data, old = collect(cfg, step, model, ref_model, tokenizer, task, lexicon)
             t1 = time.perf_counter()
-            update_stats, old_logp, entropy = update(cfg, step, model, optimizer, scheduler, data, old)
+            update_stats, old_logp, entropy = update(
+                cfg, step, model, optimizer, scheduler, data, old
+            )
             t2 = time.perf_counter()
             if step % cfg.log_every == 0 or step == cfg.steps:
                 metrics_mask = None
                 if metrics_lexicon is not lexicon:
-                    metrics_mask = metrics_lexicon.tag_batch(data.batch.response_ids.cpu(), tokenizer,
-                                                             data.batch.response_mask.cpu()).to(cfg.device)
-                metrics = step_record(cfg, data, old_logp, entropy, task, metrics_lexicon, metrics_mask) | update_stats
+                    metrics_mask = metrics_lexicon.tag_batch(
+                        data.batch.response_ids.cpu(), tokenizer, data.batch.response_mask.cpu()
+                    ).to(cfg.device)
+                metrics = (
+                    step_record(cfg, data, old_logp, entropy, task, metrics_lexicon, metrics_mask)
+                    | update_stats
+                )
                 # CPU seconds of the process (all its threads): with other jobs on the machine the
                 # wall time overstates the step; at one thread this is what it takes when idle
-                metrics |= data.timings | {"time/update_s": t2 - t1, "time/step_s": t2 - t0,
-                                           "time/step_cpu_s": time.process_time() - cpu0}
+                metrics |= data.timings | {
+                    "time/update_s": t2 - t1,
+                    "time/step_s": t2 - t0,
+                    "time/step_cpu_s": time.process_time() - cpu0,
+                }
                 writer.log_metrics(step, metrics)
                 if cfg.rollouts_per_step:
-                    writer.log_rollouts(step, rollout_records(data, old_logp, entropy, step, cfg.rollouts_per_step))
+                    writer.log_rollouts(
+                        step, rollout_records(data, old_logp, entropy, step, cfg.rollouts_per_step)
+                    )
                 sinks.log(step, metrics)
                 bar.update(step, metrics)
             if step == cfg.steps or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
-                save_checkpoint(run_dir, step, model, tokenizer, optimizer, scheduler, cfg.keep_checkpoints)
+                save_checkpoint(
+                    run_dir, step, model, tokenizer, optimizer, scheduler, cfg.keep_checkpoints
+                )
     finally:
         bar.close()
         sinks.close()

@@ -33,14 +33,25 @@ class MetricSinks:
             try:
                 import wandb
             except ImportError:
-                raise ValueError("wandb: the wandb package is not installed (pip install wandb)") from None
+                raise ValueError(
+                    "wandb: the wandb package is not installed (pip install wandb)"
+                ) from None
             from dataclasses import asdict
 
-            self.wandb_run = wandb.init(project=cfg.wandb_project, name=run_dir.name, dir=str(run_dir),
-                                        config=asdict(cfg), resume="allow")
+            self.wandb_run = wandb.init(
+                project=cfg.wandb_project,
+                name=run_dir.name,
+                dir=str(run_dir),
+                config=asdict(cfg),
+                resume="allow",
+            )
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
-        finite = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+        finite = {
+            k: float(v)
+            for k, v in metrics.items()
+            if isinstance(v, (int, float)) and math.isfinite(v)
+        }
         if self.tb is not None:
             for k, v in finite.items():
                 self.tb.add_scalar(k, v, step)
@@ -62,8 +73,14 @@ class ProgressBar:
         if cfg.progress:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=cfg.steps, initial=start_step, desc=desc or cfg.credit_mode,
-                            unit="step", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=cfg.steps,
+                initial=start_step,
+                desc=desc or cfg.credit_mode,
+                unit="step",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
 
     def update(self, step: int, metrics: dict[str, float]) -> None:
         if self.bar is None:

@@ -40,13 +40,22 @@ def load_lora_policy(cfg: TrainConfig, checkpoint: Path | None):
         model = PeftModel.from_pretrained(base, str(checkpoint), is_trainable=True)
     else:
         targets = cfg.lora_target_modules
-        lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, bias="none",
-                          task_type="CAUSAL_LM",
-                          target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",")])
+        lora = LoraConfig(
+            r=cfg.lora_rank,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=0.0,
+            bias="none",
+            task_type="CAUSAL_LM",
+            target_modules=targets
+            if targets == "all-linear"
+            else [t.strip() for t in targets.split(",")],
+        )
         try:
             model = get_peft_model(base, lora)
         except ValueError as err:  # peft's NoMatchingPeftModuleError: no module of that name
-            raise InputError(f"lora_target_modules (--lora-target-modules) {targets!r}: {first_line(err)}") from None
+            raise InputError(
+                f"lora_target_modules (--lora-target-modules) {targets!r}: {first_line(err)}"
+            ) from None
     model.peft_config["default"].base_model_name_or_path = portable_model_name(cfg.model)
     return model.eval(), tokenizer
 
@@ -62,7 +71,9 @@ def build_optimizer(cfg: TrainConfig, model):
     """The optimizer and a linear-warmup-then-constant LambdaLR scheduler."""
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(
+            params, lr=cfg.lr, betas=cfg.adam_betas, weight_decay=cfg.weight_decay
+        )
     elif cfg.optimizer == "adam":
         optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=cfg.adam_betas)
     else:

@@ -104,13 +104,24 @@ _NOT_IN_KEY = ("cache_dir", "num_threads", "progress")
 # The range of every numeric field (`hicra.cli_args.check_fields`); for a tiny model on a CPU,
 # sizes far beyond these would only exhaust the memory.
 BOUNDS = {
-    "steps": Range(1, 10**9), "batch_size": Range(1, 100_000), "length_buckets": Range(1, 10**4),
-    "warmup_steps": COUNT, "seed": Range(0, 2**32 - 1), "max_length": Range(2, 65_536),
-    "hidden": Range(1, 16_384), "layers": Range(1, 256), "heads": Range(1, 1024),
-    "intermediate": Range(1, 65_536), "eval_samples": Range(0, 10**7),
-    "eval_max_new_tokens": Range(1, 65_536), "num_threads": Range(0, 4096),
-    "lr": LEARNING_RATE, "min_lr_ratio": FRACTION, "weight_decay": NON_NEGATIVE,
-    "grad_clip": NON_NEGATIVE, "eval_temperature": Range(0, 100),
+    "steps": Range(1, 10**9),
+    "batch_size": Range(1, 100_000),
+    "length_buckets": Range(1, 10**4),
+    "warmup_steps": COUNT,
+    "seed": Range(0, 2**32 - 1),
+    "max_length": Range(2, 65_536),
+    "hidden": Range(1, 16_384),
+    "layers": Range(1, 256),
+    "heads": Range(1, 1024),
+    "intermediate": Range(1, 65_536),
+    "eval_samples": Range(0, 10**7),
+    "eval_max_new_tokens": Range(1, 65_536),
+    "num_threads": Range(0, 4096),
+    "lr": LEARNING_RATE,
+    "min_lr_ratio": FRACTION,
+    "weight_decay": NON_NEGATIVE,
+    "grad_clip": NON_NEGATIVE,
+    "eval_temperature": Range(0, 100),
 }
 
 
@@ -124,7 +135,9 @@ def validate_sft(config: SFTConfig) -> None:
 
     check_fields(config, BOUNDS, flag)
     if not config.init_from and config.hidden % config.heads:
-        raise InputError(f"hidden (--hidden) {config.hidden} must be divisible by heads (--heads) {config.heads}")
+        raise InputError(
+            f"hidden (--hidden) {config.hidden} must be divisible by heads (--heads) {config.heads}"
+        )
     for name in ("init_from", "cache_dir"):
         if not isinstance(getattr(config, name), str):
             raise InputError(f"{flag(name)}: expected a path, got {getattr(config, name)!r:.40}")
@@ -134,7 +147,9 @@ def validate_sft(config: SFTConfig) -> None:
         check_model(config.init_from, "--init-from")
     from hicra.runs.ownership import check_writable
 
-    check_writable(Path(config.cache_dir) if config.cache_dir else _default_cache_root(), "--cache-dir")
+    check_writable(
+        Path(config.cache_dir) if config.cache_dir else _default_cache_root(), "--cache-dir"
+    )
 
 
 class SFTTask(Protocol):
@@ -176,8 +191,13 @@ def cache_key(config: SFTConfig, task: SFTTask) -> str:
 
     sft = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_KEY}
     blob = json.dumps(
-        {"task": task.name, "task_config": task.config_dict(), "sft": sft, "hicra": __version__,
-         "libraries": library_versions()},
+        {
+            "task": task.name,
+            "task_config": task.config_dict(),
+            "sft": sft,
+            "hicra": __version__,
+            "libraries": library_versions(),
+        },
         sort_keys=True,
         default=str,
     )
@@ -210,7 +230,9 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
     if config.init_from and Path(config.init_from).resolve().is_relative_to(out.resolve()):
         from hicra.errors import InputError
 
-        raise InputError(f"--init-from {config.init_from}: is inside the checkpoint this run would replace ({out})")
+        raise InputError(
+            f"--init-from {config.init_from}: is inside the checkpoint this run would replace ({out})"
+        )
     import torch
 
     from hicra.models import build_tiny_model, build_tokenizer
@@ -283,7 +305,9 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
         (tmp / CONFIG_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
         from hicra.runs.ownership import finite_json
 
-        (tmp / METRICS_FILE).write_text(json.dumps(finite_json(metrics), indent=2, allow_nan=False) + "\n")
+        (tmp / METRICS_FILE).write_text(
+            json.dumps(finite_json(metrics), indent=2, allow_nan=False) + "\n"
+        )
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
@@ -294,12 +318,16 @@ def run_sft(config: SFTConfig, task: SFTTask, force: bool = False) -> Path:
     return out
 
 
-def encode_example(tokenizer, prompt: str, response: str, max_length: int) -> tuple[list[int], list[int], bool]:
+def encode_example(
+    tokenizer, prompt: str, response: str, max_length: int
+) -> tuple[list[int], list[int], bool]:
     """(input_ids, labels, truncated): <bos> prompt response <eos>, labels -100 on <bos> and
     the prompt. The prompt is encoded exactly as a trainer encodes it at generation time
     (`tokenizer(prompt).input_ids`)."""
     prompt_ids = tokenizer(prompt).input_ids
-    response_ids = tokenizer(response, add_special_tokens=False).input_ids + [tokenizer.eos_token_id]
+    response_ids = tokenizer(response, add_special_tokens=False).input_ids + [
+        tokenizer.eos_token_id
+    ]
     input_ids = (prompt_ids + response_ids)[:max_length]
     labels = ([-100] * len(prompt_ids) + response_ids)[:max_length]
     return input_ids, labels, len(prompt_ids) + len(response_ids) > max_length
@@ -329,7 +357,9 @@ def lr_factor(step: int, config: SFTConfig) -> float:
         return (step + 1) / config.warmup_steps
     span = max(1, config.steps - config.warmup_steps)
     progress = min(1.0, (step - config.warmup_steps) / span)
-    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (
+        1 + math.cos(math.pi * progress)
+    )
 
 
 def train(model, tokenizer, task: SFTTask, config: SFTConfig) -> tuple[list[float], int]:
@@ -338,7 +368,9 @@ def train(model, tokenizer, task: SFTTask, config: SFTConfig) -> tuple[list[floa
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng(config.seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, config))
     model.train()
     losses: list[float] = []
@@ -400,10 +432,11 @@ def evaluate_sampling(
     scores = []
     for begin in range(0, n, batch_size):
         chunk = problems[begin : begin + batch_size]
-        batch = sample_responses(model, tokenizer, [p.prompt for p in chunk], 1, max_new_tokens, temperature, generator)
+        batch = sample_responses(
+            model, tokenizer, [p.prompt for p in chunk], 1, max_new_tokens, temperature, generator
+        )
         scores += [task.score(p, text) for p, text in zip(chunk, batch.texts)]
     summary = summarize_diagnostics(task, [s.diagnostics for s in scores])
     summary["accuracy"] = float(np.mean([s.correct for s in scores]))
     summary["reward"] = float(np.mean([s.reward for s in scores]))
     return {k: round(v, 4) for k, v in summary.items()}
-

@@ -28,7 +28,9 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--force", action="store_true", help="retrain even if cached")
     add_dataclass_flags(parser, SFTConfig, title="SFTConfig")
-    add_dataclass_flags(parser, CountdownConfig, prefix="task.", skip=("extra",), title="CountdownConfig")
+    add_dataclass_flags(
+        parser, CountdownConfig, prefix="task.", skip=("extra",), title="CountdownConfig"
+    )
     return parser
 
 
@@ -49,7 +51,9 @@ def sft_main(argv: list[str] | None = None) -> int:
     config = SFTConfig(**dataclass_values(args, SFTConfig))
     validate_sft(config)
     try:
-        task = CountdownTask(CountdownConfig(**dataclass_values(args, CountdownConfig, prefix="task.")))
+        task = CountdownTask(
+            CountdownConfig(**dataclass_values(args, CountdownConfig, prefix="task."))
+        )
     except (TypeError, ValueError) as err:
         raise InputError(f"task options (--task.*): {err}") from None
     cached = is_complete(sft_dir(config, task)) and not args.force

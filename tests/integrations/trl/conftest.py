@@ -12,8 +12,10 @@ pytest.importorskip("peft")
 # Planning phrases of the test lexicon: single words, so random completions of the tiny model
 # contain planning tokens and the HICRA path changes the advantages.
 PLANNING_WORDS = ("wait", "try", "first", "check")
-WORDS = ("wait try first check so the answer is x = 2 + 4 , we can use fact that let's a different "
-         "approach verify").split()
+WORDS = (
+    "wait try first check so the answer is x = 2 + 4 , we can use fact that let's a different "
+    "approach verify"
+).split()
 PROMPTS = ["2 + 2 =", "x = 2 so", "we can use", "the answer is"]
 
 
@@ -72,4 +74,3 @@ def data_file(tmp_path):
     rows = [{"problem": p, "answer": a} for p, a in zip(PROMPTS, ["4", "2", "x", "4"])]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return str(path)
-

@@ -24,7 +24,10 @@ def test_task_dataset_text_and_chat_prompts(tiny_dir):
     assert problem_from_json(plain["problem"][1]) == problems[1]
     tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
     chat = task_dataset(problems, tokenizer, system_prompt="be brief")
-    assert chat["prompt"][0] == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "2 + 2 ="}]
+    assert chat["prompt"][0] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "2 + 2 ="},
+    ]
 
 
 def test_images_column_from_paths_and_one_line_errors(tmp_path):
@@ -38,25 +41,41 @@ def test_images_column_from_paths_and_one_line_errors(tmp_path):
 
     Image.fromarray(np.zeros((8, 8, 3), dtype="uint8")).save(tmp_path / "a.png")
     data = tmp_path / "vl.jsonl"
-    data.write_text(json.dumps({"question": "what?", "answer": "1", "image": "a.png"}) + "\n"
-                    + json.dumps({"question": "and?", "answer": "2", "image": ["a.png", "a.png"]}) + "\n")
+    data.write_text(
+        json.dumps({"question": "what?", "answer": "1", "image": "a.png"})
+        + "\n"
+        + json.dumps({"question": "and?", "answer": "2", "image": ["a.png", "a.png"]})
+        + "\n"
+    )
     images = problem_images(TrlScriptArguments(data=str(data), image_field="image"))
     assert [len(x) for x in images] == [1, 2] and images[0][0].size == (8, 8)
-    dataset = task_dataset([Problem("a", "what?", "1"), Problem("b", "and?", "2")], None, images=images)
+    dataset = task_dataset(
+        [Problem("a", "what?", "1"), Problem("b", "and?", "2")], None, images=images
+    )
     assert dataset["prompt"][0] == [{"role": "user", "content": "what?"}]  # TRL adds the image part
     assert len(dataset[1]["images"]) == 2
 
     data.write_text(json.dumps({"question": "q", "answer": "1", "image": "missing.png"}) + "\n")
-    with pytest.raises(DatasetError, match=r"vl.jsonl row 0: field 'image': cannot read image 'missing.png'"):
+    with pytest.raises(
+        DatasetError, match=r"vl.jsonl row 0: field 'image': cannot read image 'missing.png'"
+    ):
         problem_images(TrlScriptArguments(data=str(data), image_field="image"))
 
 
 def test_math_reward_func_scores_boxed_answers():
     from hicra.integrations.trl.rewards import make_math_reward
 
-    reward = make_math_reward(format_reward=0.1, timeout_s=60.0)  # generous: the test machine is shared
-    completions = ["so \\boxed{\\frac{1}{2}}", [{"role": "assistant", "content": "it is \\boxed{3}"}], "no box"]
-    assert reward(completions=completions, answer=["0.5", "4", "1"]) == pytest.approx([1.1, 0.1, 0.0])
+    reward = make_math_reward(
+        format_reward=0.1, timeout_s=60.0
+    )  # generous: the test machine is shared
+    completions = [
+        "so \\boxed{\\frac{1}{2}}",
+        [{"role": "assistant", "content": "it is \\boxed{3}"}],
+        "no box",
+    ]
+    assert reward(completions=completions, answer=["0.5", "4", "1"]) == pytest.approx(
+        [1.1, 0.1, 0.0]
+    )
 
 
 def test_task_reward_func_uses_the_countdown_verifier():
@@ -65,7 +84,6 @@ def test_task_reward_func_uses_the_countdown_verifier():
     from hicra.integrations.trl.data import problem_to_json
     from hicra.integrations.trl.rewards import task_reward_func
     from hicra.tasks.countdown import CountdownTask
-
     from hicra.tasks.countdown.corpus import sft_response
 
     task = CountdownTask()

@@ -25,16 +25,35 @@ def test_training_recipe_parses(recipe, tmp_path):
     from hicra.integrations.trl.cli import parse
 
     script_args, training_args, model_args = parse(
-        ["--recipe", str(recipe), "--data", "train.parquet", "--output_dir", str(tmp_path), "--bf16", "false",
-         "--report_to", "none"]
+        [
+            "--recipe",
+            str(recipe),
+            "--data",
+            "train.parquet",
+            "--output_dir",
+            str(tmp_path),
+            "--bf16",
+            "false",
+            "--report_to",
+            "none",
+        ]
     )
     raw = yaml.safe_load(recipe.read_text())
     assert model_args.model_name_or_path == raw["model"]
     assert training_args.credit_mode == raw["credit_mode"]
-    for key in ("alpha", "loss_type", "num_generations", "max_completion_length", "use_vllm", "vllm_mode"):
+    for key in (
+        "alpha",
+        "loss_type",
+        "num_generations",
+        "max_completion_length",
+        "use_vllm",
+        "vllm_mode",
+    ):
         if key in raw:
             assert getattr(training_args, key) == raw[key], key
-    generation_batch = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    generation_batch = (
+        training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    )
     assert generation_batch % training_args.num_generations == 0
 
 

@@ -42,7 +42,13 @@ def hicra_trainer(tiny, dataset, out_dir, lexicon_file, trainer_cls=None, **over
     model, tokenizer = tiny
     args = HICRAConfig(**base_kwargs(out_dir, detector=lexicon_file, **overrides))
     cls = trainer_cls or HICRATrainer
-    return cls(model=model, reward_funcs=count_reward, args=args, train_dataset=dataset, processing_class=tokenizer)
+    return cls(
+        model=model,
+        reward_funcs=count_reward,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
 
 
 def losses(trainer) -> list[float]:
@@ -53,7 +59,9 @@ def params(model) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
 
-def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, lexicon_file, planning_words):
+def test_trains_logs_hicra_metrics_and_writes_run_dir(
+    tiny, dataset, tmp_path, lexicon_file, planning_words
+):
     from hicra.integrations.trl import HICRATrainer
     from hicra.runs import RunReader
 
@@ -65,7 +73,12 @@ def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, l
 
             def spy(advantages, response_mask, planning_mask, entropy):
                 out = credit(advantages, response_mask, planning_mask, entropy)
-                credited["last"] = (advantages.clone(), response_mask.clone(), planning_mask.clone(), out.clone())
+                credited["last"] = (
+                    advantages.clone(),
+                    response_mask.clone(),
+                    planning_mask.clone(),
+                    out.clone(),
+                )
                 return out
 
             self.hicra_credit.advantages = spy
@@ -78,16 +91,24 @@ def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, l
             to_loss.append((inputs["completion_ids"].clone(), inputs["advantages"].clone()))
             return super()._compute_loss(model, inputs)
 
-    trainer = hicra_trainer(tiny, dataset, tmp_path, lexicon_file, trainer_cls=Spy, alpha=0.2,
-                            report_to=["tensorboard"])
+    trainer = hicra_trainer(
+        tiny, dataset, tmp_path, lexicon_file, trainer_cls=Spy, alpha=0.2, report_to=["tensorboard"]
+    )
     before = params(trainer.model)
     trainer.train()
     after = params(trainer.model)
     assert all(not torch.equal(before[n], after[n]) for n in before), "every parameter should move"
 
     logged = trainer.state.log_history[0]
-    for key in ("hicra/tokens/planning_fraction", "hicra/entropy/planning", "hicra/entropy/execution",
-                "hicra/nll/planning", "hicra/semantic/entropy", "reward", "loss"):
+    for key in (
+        "hicra/tokens/planning_fraction",
+        "hicra/entropy/planning",
+        "hicra/entropy/execution",
+        "hicra/nll/planning",
+        "hicra/semantic/entropy",
+        "reward",
+        "loss",
+    ):
         assert key in logged, key
     assert 0 < logged["hicra/tokens/planning_fraction"] < 1
     # hicra's extra no-grad forward measures the same entropy as TRL's training forward (on-policy).
@@ -96,7 +117,9 @@ def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, l
     # The credit step: planning mask = the lexicon's words; A + 0.2|A| there, A elsewhere, 0 on padding.
     vocab = trainer.processing_class.convert_ids_to_tokens
     by_completion = {}
-    for ids, (sequence, response_mask, planning_mask, token) in zip(credited["ids"], credited["all"]):
+    for ids, (sequence, response_mask, planning_mask, token) in zip(
+        credited["ids"], credited["all"]
+    ):
         words = torch.tensor([[vocab(int(t)) in planning_words for t in row] for row in ids])
         assert torch.equal(planning_mask, words & response_mask)
         a = sequence.unsqueeze(1).expand_as(token)
@@ -116,7 +139,11 @@ def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, l
     events = EventAccumulator(str(next((tmp_path / "runs").rglob("events.out.tfevents*")).parent))
     events.Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/hicra/tokens/planning_fraction", "train/hicra/semantic/entropy", "train/loss"} <= tags, tags
+    assert {
+        "train/hicra/tokens/planning_fraction",
+        "train/hicra/semantic/entropy",
+        "train/loss",
+    } <= tags, tags
 
     reader = RunReader(tmp_path / "hicra_run")
     assert reader.config()["credit_mode"] == "hicra" and reader.config()["backend"] == "trl"
@@ -125,20 +152,42 @@ def test_trains_logs_hicra_metrics_and_writes_run_dir(tiny, dataset, tmp_path, l
     assert "tokens/planning_fraction" in metrics[0] and "trl/loss" in metrics[0]
     assert reader.rollout_steps() == [1, 2]
     rows = reader.rollouts(1)
-    assert len(rows) == 8 and {"prompt_id", "prompt", "response", "reward", "correct", "planning_mask"} <= set(rows[0])
+    assert len(rows) == 8 and {
+        "prompt_id",
+        "prompt",
+        "response",
+        "reward",
+        "correct",
+        "planning_mask",
+    } <= set(rows[0])
     for row in rows:
         words = [vocab(t) for t in row["token_ids"]]
         assert row["planning_mask"] == [w in planning_words for w in words]
         assert len(row["logp"]) == len(row["entropy"]) == len(row["token_ids"])
 
 
-@pytest.mark.parametrize("extra", [
-    {},
-    pytest.param({"loss_type": "grpo", "beta": 0.04}, marks=pytest.mark.slow, id="grpo_loss_with_kl"),
-    pytest.param({"per_device_train_batch_size": 4, "gradient_accumulation_steps": 2, "num_iterations": 2},
-                 marks=pytest.mark.slow, id="accumulation_and_iterations"),
-], ids=lambda e: "dapo_default" if not e else None)
-def test_alpha_zero_gives_grpo_trainer_loss_and_parameters(tiny_dir, dataset, tmp_path, lexicon_file, extra):
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        pytest.param(
+            {"loss_type": "grpo", "beta": 0.04}, marks=pytest.mark.slow, id="grpo_loss_with_kl"
+        ),
+        pytest.param(
+            {
+                "per_device_train_batch_size": 4,
+                "gradient_accumulation_steps": 2,
+                "num_iterations": 2,
+            },
+            marks=pytest.mark.slow,
+            id="accumulation_and_iterations",
+        ),
+    ],
+    ids=lambda e: "dapo_default" if not e else None,
+)
+def test_alpha_zero_gives_grpo_trainer_loss_and_parameters(
+    tiny_dir, dataset, tmp_path, lexicon_file, extra
+):
     """The acceptance test: HICRA with alpha = 0 is TRL's GRPOTrainer, to 1e-6, on a seeded run."""
     from trl import GRPOConfig, GRPOTrainer
 
@@ -150,18 +199,32 @@ def test_alpha_zero_gives_grpo_trainer_loss_and_parameters(tiny_dir, dataset, tm
         if alpha is None:
             model, tokenizer = tiny
             args = GRPOConfig(**base_kwargs(tmp_path / "grpo", max_steps=steps, **extra))
-            trainer = GRPOTrainer(model=model, reward_funcs=count_reward, args=args, train_dataset=dataset,
-                                  processing_class=tokenizer)
+            trainer = GRPOTrainer(
+                model=model,
+                reward_funcs=count_reward,
+                args=args,
+                train_dataset=dataset,
+                processing_class=tokenizer,
+            )
         else:
-            trainer = hicra_trainer(tiny, dataset, tmp_path / f"hicra_{alpha}", lexicon_file, alpha=alpha,
-                                    max_steps=steps, **extra)
+            trainer = hicra_trainer(
+                tiny,
+                dataset,
+                tmp_path / f"hicra_{alpha}",
+                lexicon_file,
+                alpha=alpha,
+                max_steps=steps,
+                **extra,
+            )
         trainer.train()
         return losses(trainer), params(trainer.model)
 
     grpo_losses, grpo_params = run(None)
     zero_losses, zero_params = run(0.0)
     assert len(grpo_losses) == 2
-    torch.testing.assert_close(torch.tensor(zero_losses), torch.tensor(grpo_losses), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        torch.tensor(zero_losses), torch.tensor(grpo_losses), rtol=0, atol=1e-6
+    )
     for name in grpo_params:
         torch.testing.assert_close(zero_params[name], grpo_params[name], rtol=0, atol=1e-6)
 
@@ -179,13 +242,25 @@ def test_lora_with_gradient_accumulation_and_two_iterations(tiny, dataset, tmp_p
     from hicra.integrations.trl import HICRAConfig, HICRATrainer
 
     model, tokenizer = tiny
-    args = HICRAConfig(**base_kwargs(
-        tmp_path, detector=lexicon_file, per_device_train_batch_size=4, gradient_accumulation_steps=2,
-        num_iterations=2, max_steps=2,
-    ))
+    args = HICRAConfig(
+        **base_kwargs(
+            tmp_path,
+            detector=lexicon_file,
+            per_device_train_batch_size=4,
+            gradient_accumulation_steps=2,
+            num_iterations=2,
+            max_steps=2,
+        )
+    )
     lora = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
-    trainer = HICRATrainer(model=model, reward_funcs=count_reward, args=args, train_dataset=dataset,
-                           processing_class=tokenizer, peft_config=lora)
+    trainer = HICRATrainer(
+        model=model,
+        reward_funcs=count_reward,
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=lora,
+    )
     before = params(trainer.model)
     trainer.train()
     after = params(trainer.model)
@@ -197,12 +272,15 @@ def test_lora_with_gradient_accumulation_and_two_iterations(tiny, dataset, tmp_p
     assert not (tmp_path / "hicra_run" / "rollouts" / "step_000002.parquet").exists()
 
 
-@pytest.mark.parametrize("mode", [
-    pytest.param("entropy_adv", marks=pytest.mark.slow),
-    pytest.param("top_entropy", marks=pytest.mark.slow),
-    pytest.param("entropy_reg", marks=pytest.mark.slow),
-    pytest.param("grpo", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "mode",
+    [
+        pytest.param("entropy_adv", marks=pytest.mark.slow),
+        pytest.param("top_entropy", marks=pytest.mark.slow),
+        pytest.param("entropy_reg", marks=pytest.mark.slow),
+        pytest.param("grpo", marks=pytest.mark.slow),
+    ],
+)
 def test_baseline_credit_modes_train(mode, tiny, dataset, tmp_path, lexicon_file):
     from hicra.integrations.trl import HICRATrainer
 
@@ -215,8 +293,18 @@ def test_baseline_credit_modes_train(mode, tiny, dataset, tmp_path, lexicon_file
 
     # a = 0.01: the entropy bonus 0.01 H stays under |A| / k, so it varies from token to token.
     params = '{"a": 0.01}' if mode == "entropy_adv" else None
-    trainer = hicra_trainer(tiny, dataset, tmp_path, lexicon_file, trainer_cls=Spy, credit_mode=mode,
-                            credit_options=params, max_steps=1, log_dynamics_metrics=False, write_run_dir=False)
+    trainer = hicra_trainer(
+        tiny,
+        dataset,
+        tmp_path,
+        lexicon_file,
+        trainer_cls=Spy,
+        credit_mode=mode,
+        credit_options=params,
+        max_steps=1,
+        log_dynamics_metrics=False,
+        write_run_dir=False,
+    )
     trainer.train()
     advantages, mask = seen[0]
     assert advantages.dim() == 2 and bool((advantages[~mask] == 0).all())
@@ -234,14 +322,31 @@ def test_resume_from_checkpoint_continues_the_run_dir(tiny_dir, dataset, tmp_pat
     from hicra.models import load_model_and_tokenizer
     from hicra.runs import RunReader
 
-    first = hicra_trainer(load_model_and_tokenizer(tiny_dir), dataset, tmp_path, lexicon_file, max_steps=3,
-                          save_strategy="steps", save_steps=2)
+    first = hicra_trainer(
+        load_model_and_tokenizer(tiny_dir),
+        dataset,
+        tmp_path,
+        lexicon_file,
+        max_steps=3,
+        save_strategy="steps",
+        save_steps=2,
+    )
     first.train()
     reader = RunReader(tmp_path / "hicra_run")
-    assert [m["step"] for m in reader.metrics()] == [1, 2, 3] and reader.rollout_steps() == [1, 2, 3]
+    assert [m["step"] for m in reader.metrics()] == [1, 2, 3] and reader.rollout_steps() == [
+        1,
+        2,
+        3,
+    ]
 
-    again = hicra_trainer(load_model_and_tokenizer(tiny_dir), dataset, tmp_path, lexicon_file, max_steps=4,
-                          save_strategy="no")
+    again = hicra_trainer(
+        load_model_and_tokenizer(tiny_dir),
+        dataset,
+        tmp_path,
+        lexicon_file,
+        max_steps=4,
+        save_strategy="no",
+    )
     again.train(resume_from_checkpoint=str(tmp_path / "checkpoint-2"))
     steps = [m["step"] for m in reader.metrics()]
     assert steps == [1, 2, 3, 4], steps  # step 3 of the first run replaced by the resumed run's

@@ -39,19 +39,44 @@ def tiny_qwen2_vl():
     tokenizer = build_tokenizer([" ".join(WORDS)])
     tokenizer.add_special_tokens({"additional_special_tokens": VISION_TOKENS})
     processor = ImageOnlyQwen2VLProcessor(
-        Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=56 * 56), tokenizer, chat_template=CHAT_TEMPLATE
+        Qwen2VLImageProcessorPil(min_pixels=56 * 56, max_pixels=56 * 56),
+        tokenizer,
+        chat_template=CHAT_TEMPLATE,
     )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS}
-    special = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                   pad_token_id=tokenizer.pad_token_id)
+    special = dict(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     config = Qwen2VLConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-                         rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]}, **special),
-        vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2, mlp_ratio=2, patch_size=14,
-                           spatial_merge_size=2, temporal_patch_size=2, in_chans=3),
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"], **special,
+        text_config=dict(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            max_position_embeddings=256,
+            rope_scaling={"type": "mrope", "mrope_section": [2, 3, 3]},
+            **special,
+        ),
+        vision_config=dict(
+            depth=1,
+            embed_dim=32,
+            hidden_size=32,
+            num_heads=2,
+            mlp_ratio=2,
+            patch_size=14,
+            spatial_merge_size=2,
+            temporal_patch_size=2,
+            in_chans=3,
+        ),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        **special,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -69,21 +94,52 @@ def test_hicra_trainer_on_a_tiny_vlm(tmp_path, lexicon_file):
     from hicra.runs import RunReader
 
     model, processor = tiny_qwen2_vl()
-    images = [Image.fromarray((np.random.default_rng(i).random((56, 56, 3)) * 255).astype("uint8")) for i in range(4)]
-    prompt = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "what color is x"}]}]
-    dataset = Dataset.from_dict({"prompt": [prompt] * 4, "image": images, "answer": ["2", "4", "2", "4"]})
+    images = [
+        Image.fromarray((np.random.default_rng(i).random((56, 56, 3)) * 255).astype("uint8"))
+        for i in range(4)
+    ]
+    prompt = [
+        {
+            "role": "user",
+            "content": [{"type": "image"}, {"type": "text", "text": "what color is x"}],
+        }
+    ]
+    dataset = Dataset.from_dict(
+        {"prompt": [prompt] * 4, "image": images, "answer": ["2", "4", "2", "4"]}
+    )
 
     def reward(completions, answer, **kwargs):
-        return [1.0 if a in completion_text(c).split() else 0.0 for c, a in zip(completions, answer)]
+        return [
+            1.0 if a in completion_text(c).split() else 0.0 for c, a in zip(completions, answer)
+        ]
 
-    args = HICRAConfig(output_dir=str(tmp_path), use_cpu=True, per_device_train_batch_size=4, num_generations=4,
-                       max_completion_length=6, max_steps=2, learning_rate=1e-2, logging_steps=1, report_to=[],
-                       save_strategy="no", seed=0, detector=lexicon_file, disable_tqdm=True)
+    args = HICRAConfig(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=6,
+        max_steps=2,
+        learning_rate=1e-2,
+        logging_steps=1,
+        report_to=[],
+        save_strategy="no",
+        seed=0,
+        detector=lexicon_file,
+        disable_tqdm=True,
+    )
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
-    trainer = HICRATrainer(model=model, reward_funcs=reward, args=args, train_dataset=dataset,
-                           processing_class=processor)
+    trainer = HICRATrainer(
+        model=model,
+        reward_funcs=reward,
+        args=args,
+        train_dataset=dataset,
+        processing_class=processor,
+    )
     trainer.train()
-    changed = {n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p.detach())}
+    changed = {
+        n for n, p in trainer.model.named_parameters() if not torch.equal(before[n], p.detach())
+    }
     assert any("visual" in n for n in changed) and any("language_model" in n for n in changed)
     logged = trainer.state.log_history[0]
     assert logged["hicra/tokens/planning"] > 0

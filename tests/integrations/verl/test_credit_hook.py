@@ -56,27 +56,45 @@ def batch_of(tokenizer, advantages_per_response):
     advantages = torch.tensor(advantages_per_response)[:, None] * mask  # (B, T), as verl's GRPO
     entropy = torch.rand(mask.shape, generator=torch.Generator().manual_seed(0)) * mask
     old_log_probs = -torch.rand(mask.shape, generator=torch.Generator().manual_seed(1)) * mask
-    return {"responses": ids, "response_mask": mask, "advantages": advantages.float(),
-            "entropy": entropy, "old_log_probs": old_log_probs}
+    return {
+        "responses": ids,
+        "response_mask": mask,
+        "advantages": advantages.float(),
+        "entropy": entropy,
+        "old_log_probs": old_log_probs,
+    }
 
 
 def test_hicra_on_a_plain_batch(tokenizer):
     batch = batch_of(tokenizer, [1.0, -1.0, 0.5, -0.5])
     before = batch["advantages"].clone()
-    metrics = apply_credit_to_batch(batch, tokenizer, StrategicLexicon.default(), HICRASettings(alpha=0.2))
+    metrics = apply_credit_to_batch(
+        batch, tokenizer, StrategicLexicon.default(), HICRASettings(alpha=0.2)
+    )
     planning = expected_planning(tokenizer, TEXTS)
     after = batch["advantages"]
     assert torch.allclose(after[planning], before[planning] + 0.2 * before[planning].abs())
     assert torch.equal(after[~planning], before[~planning])
-    assert torch.equal(after[batch["response_mask"] == 0], torch.zeros_like(after[batch["response_mask"] == 0]))
+    assert torch.equal(
+        after[batch["response_mask"] == 0], torch.zeros_like(after[batch["response_mask"] == 0])
+    )
     assert metrics["hicra/tokens/planning"] == planning.sum().item()
-    for name in ("hicra/entropy/planning", "hicra/entropy/execution", "hicra/nll/planning",
-                 "hicra/semantic/entropy", "hicra/tokens/planning_fraction", "hicra/advantage_abs_change"):
+    for name in (
+        "hicra/entropy/planning",
+        "hicra/entropy/execution",
+        "hicra/nll/planning",
+        "hicra/semantic/entropy",
+        "hicra/tokens/planning_fraction",
+        "hicra/advantage_abs_change",
+    ):
         assert np.isfinite(metrics[name]), name
 
 
 def test_alpha_zero_and_grpo_mode_leave_advantages_untouched(tokenizer):
-    for settings in (HICRASettings(alpha=0.0), HICRASettings(credit_mode="grpo", log_metrics=False)):
+    for settings in (
+        HICRASettings(alpha=0.0),
+        HICRASettings(credit_mode="grpo", log_metrics=False),
+    ):
         batch = batch_of(tokenizer, [1.0, -1.0, 0.5, -0.5])
         before = batch["advantages"].clone()
         metrics = apply_credit_to_batch(batch, tokenizer, StrategicLexicon.default(), settings)
@@ -113,15 +131,23 @@ def test_on_verl_dataproto_after_verl_grpo(tokenizer):
     scores = torch.tensor([1.0, 0.0, 1.0, 0.0])
     token_level_rewards = torch.zeros(mask.shape)
     lengths = mask.sum(1)
-    token_level_rewards[torch.arange(4), lengths - 1] = scores  # verl puts the score on the last token
+    token_level_rewards[torch.arange(4), lengths - 1] = (
+        scores  # verl puts the score on the last token
+    )
     uid = np.array(["q0", "q0", "q1", "q1"], dtype=object)
     advantages, _ = compute_grpo_outcome_advantage(token_level_rewards, mask, uid)  # verl's GRPO
     data = DataProto.from_dict(
-        tensors={"responses": ids, "response_mask": mask, "advantages": advantages,
-                 "entropys": torch.rand(mask.shape) * mask},
+        tensors={
+            "responses": ids,
+            "response_mask": mask,
+            "advantages": advantages,
+            "entropys": torch.rand(mask.shape) * mask,
+        },
         non_tensors={"uid": uid},
     )
-    metrics = apply_credit_to_batch(data.batch, tokenizer, StrategicLexicon.default(), HICRASettings(alpha=0.2))
+    metrics = apply_credit_to_batch(
+        data.batch, tokenizer, StrategicLexicon.default(), HICRASettings(alpha=0.2)
+    )
     planning = expected_planning(tokenizer, TEXTS)
     after = data.batch["advantages"]
     assert torch.allclose(after[planning], advantages[planning] + 0.2 * advantages[planning].abs())
@@ -130,11 +156,19 @@ def test_on_verl_dataproto_after_verl_grpo(tokenizer):
 
 
 def test_settings_share_the_credit_rule_and_keep_the_old_key():
-    settings = HICRASettings.from_verl_config({"hicra": {"credit_mode": "top_entropy", "credit_options": {"rho": 0.1}}})
+    settings = HICRASettings.from_verl_config(
+        {"hicra": {"credit_mode": "top_entropy", "credit_options": {"rho": 0.1}}}
+    )
     assert settings.advantage_params() == {"rho": 0.1}
     assert HICRASettings(alpha=-0.3).advantage_params() == {"alpha": -0.3}
-    with pytest.raises(ValueError, match=r"hicra.credit_options: credit mode 'top_entropy' does not take \['a'\]"):
-        HICRASettings.from_verl_config({"hicra": {"credit_mode": "top_entropy", "credit_options": {"a": 1}}})
-    with pytest.warns(DeprecationWarning, match="hicra.lexicon_path is deprecated; use hicra.detector"):
+    with pytest.raises(
+        ValueError, match=r"hicra.credit_options: credit mode 'top_entropy' does not take \['a'\]"
+    ):
+        HICRASettings.from_verl_config(
+            {"hicra": {"credit_mode": "top_entropy", "credit_options": {"a": 1}}}
+        )
+    with pytest.warns(
+        DeprecationWarning, match="hicra.lexicon_path is deprecated; use hicra.detector"
+    ):
         old = HICRASettings.from_verl_config({"hicra": {"lexicon_path": "my.txt"}})
     assert old.detector == "my.txt" and old.lexicon_path is None

@@ -19,11 +19,21 @@ def script_overrides() -> list[str]:
     """The `key=value` lines of the main_ppo call, with shell variables given sample values."""
     import hicra.integrations.verl.reward as reward_module
 
-    values = {"TRAIN_FILES": "/data/train.parquet", "VAL_FILES": "/data/val.parquet", "MODEL": "/models/m",
-              "NNODES": "2", "NGPUS": "8", "ALPHA": "0.2", "CREDIT_MODE": "hicra", "DETECTOR": "null", "LEXICON": "null",
-              "EXPERIMENT": "hicra_alpha0.2", "REWARD_FILE": reward_module.__file__}
+    values = {
+        "TRAIN_FILES": "/data/train.parquet",
+        "VAL_FILES": "/data/val.parquet",
+        "MODEL": "/models/m",
+        "NNODES": "2",
+        "NGPUS": "8",
+        "ALPHA": "0.2",
+        "CREDIT_MODE": "hicra",
+        "DETECTOR": "null",
+        "LEXICON": "null",
+        "EXPERIMENT": "hicra_alpha0.2",
+        "REWARD_FILE": reward_module.__file__,
+    }
     text = SCRIPT.read_text()
-    call = text[text.index("python -m verl.trainer.main_ppo"):]
+    call = text[text.index("python -m verl.trainer.main_ppo") :]
     overrides = []
     for line in call.splitlines()[1:]:
         match = re.match(r"\s+([+\w.]+=\S+?)\s*\\$", line)
@@ -51,5 +61,10 @@ def test_script_overrides_compose_with_verl_config():
     from verl.trainer.ppo.reward import get_custom_reward_fn
 
     score = get_custom_reward_fn(config)  # verl's own loader, pointed at hicra's compute_score
-    result = score(data_source="math500", solution_str=r"so \boxed{\frac{3}{4}}", ground_truth="0.75", extra_info={})
+    result = score(
+        data_source="math500",
+        solution_str=r"so \boxed{\frac{3}{4}}",
+        ground_truth="0.75",
+        extra_info={},
+    )
     assert result["score"] == 1.0 and result["acc"]

@@ -70,13 +70,20 @@ def put_batch(tq, tokenizer, partition):
         ids = torch.tensor(tokenizer(text, add_special_tokens=False).input_ids)
         rm_scores = torch.zeros(len(ids))
         rm_scores[-1] = score  # verl puts the outcome reward on the last response token
-        samples.append({
-            "uid": f"q{i // 2}", "responses": ids, "response_mask": torch.ones_like(ids), "rm_scores": rm_scores,
-            "old_log_probs": -torch.rand(len(ids), generator=generator),
-            "entropy": torch.rand(len(ids), generator=generator),
-        })
+        samples.append(
+            {
+                "uid": f"q{i // 2}",
+                "responses": ids,
+                "response_mask": torch.ones_like(ids),
+                "rm_scores": rm_scores,
+                "old_log_probs": -torch.rand(len(ids), generator=generator),
+                "entropy": torch.rand(len(ids), generator=generator),
+            }
+        )
         keys.append(f"q{i // 2}_{i}_0")
-    return tq.kv_batch_put(keys=keys, partition_id=partition, fields=list_of_dict_to_tensordict(samples))
+    return tq.kv_batch_put(
+        keys=keys, partition_id=partition, fields=list_of_dict_to_tensordict(samples)
+    )
 
 
 def advantages_after(tq, trainer_cls, tokenizer, partition, hicra_section):
@@ -84,8 +91,14 @@ def advantages_after(tq, trainer_cls, tokenizer, partition, hicra_section):
 
     meta = put_batch(tq, tokenizer, partition)
     config = {
-        "algorithm": {"use_kl_in_reward": False, "adv_estimator": "grpo", "gamma": 1.0, "lam": 1.0,
-                      "norm_adv_by_std_in_grpo": True, "rollout_correction": None},
+        "algorithm": {
+            "use_kl_in_reward": False,
+            "adv_estimator": "grpo",
+            "gamma": 1.0,
+            "lam": 1.0,
+            "norm_adv_by_std_in_grpo": True,
+            "rollout_correction": None,
+        },
         "actor_rollout_ref": {"rollout": {"n": 2}},
     }
     if hicra_section is not None:
@@ -111,7 +124,9 @@ def test_hook_rewrites_verl_grpo_advantages(transfer_queue, tokenizer):
     assert install()["sync"] is hicra_cls  # idempotent
 
     verl_adv, _ = advantages_after(transfer_queue, PPOTrainerSync, tokenizer, "verl", None)
-    hicra_adv, metrics = advantages_after(transfer_queue, hicra_cls, tokenizer, "hicra", {"alpha": 0.2})
+    hicra_adv, metrics = advantages_after(
+        transfer_queue, hicra_cls, tokenizer, "hicra", {"alpha": 0.2}
+    )
     untouched, no_metrics = advantages_after(transfer_queue, hicra_cls, tokenizer, "off", None)
     alpha0, _ = advantages_after(transfer_queue, hicra_cls, tokenizer, "zero", {"alpha": 0.0})
 
@@ -134,13 +149,24 @@ def test_plugin_module_installs_through_verl_external_modules_variable():
     import sys
 
     src = os.path.dirname(os.path.dirname(os.path.dirname(__import__("hicra").__file__)))
-    env = {**os.environ, "VERL_USE_EXTERNAL_MODULES": "hicra.integrations.verl.plugin",
-           "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    code = ("from verl.trainer.ppo.v1 import get_trainer_cls; "
-            "print(*(get_trainer_cls(m).__name__ for m in ('sync', 'colocate_async', 'separate_async')))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "VERL_USE_EXTERNAL_MODULES": "hicra.integrations.verl.plugin",
+        "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    code = (
+        "from verl.trainer.ppo.v1 import get_trainer_cls; "
+        "print(*(get_trainer_cls(m).__name__ for m in ('sync', 'colocate_async', 'separate_async')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["HICRAPPOTrainerSync", "HICRAPPOTrainerColocateAsync", "HICRAPPOTrainerSeparateAsync"]
+    assert out.stdout.split() == [
+        "HICRAPPOTrainerSync",
+        "HICRAPPOTrainerColocateAsync",
+        "HICRAPPOTrainerSeparateAsync",
+    ]
 
 
 def test_plugin_reaches_ray_workers(transfer_queue):

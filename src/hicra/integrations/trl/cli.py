@@ -5,14 +5,14 @@
 
 Flags are TRL's own (``TrlParser`` over ``HICRAConfig`` and ``trl.ModelConfig``), so a TRL user's
 recipe works as is; every flag has both spellings (``--output-dir``, ``--output_dir``).
-``--recipe YAML`` (alias of TRL's ``--config``) sets defaults that the command line overrides. Multi-GPU: ``accelerate launch --config_file recipes/trl/zero2.yaml -m
+``--recipe YAML`` (alias of TRL's ``--config``) sets defaults that the command line overrides.
+Multi-GPU: ``accelerate launch --config_file recipes/trl/zero2.yaml -m
 hicra.integrations.trl.cli --model ...`` (docs/trl.md).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 import types
 from dataclasses import dataclass, field
@@ -29,18 +29,24 @@ class TrlScriptArguments:
 
     model: str | None = field(
         default=None,
-        metadata={"help": "Model alias (smollm2-135m), local model directory, .gguf file or Hub id "
-                  "(same as --model_name_or_path)."},
+        metadata={
+            "help": "Model alias (smollm2-135m), local model directory, .gguf file or Hub id "
+            "(same as --model_name_or_path)."
+        },
     )
     data: str | None = field(
         default=None,
-        metadata={"help": "Training data: a local .parquet/.json/.jsonl file (math), or optional for countdown."},
+        metadata={
+            "help": "Training data: a local .parquet/.json/.jsonl file (math), or optional for countdown."
+        },
     )
     task: str = field(
         default="math",
-        metadata={"help": "math: the math reward on --data; countdown: the synthetic countdown world; "
-                  "word-arith: generated arithmetic word problems (--task_options for its options).",
-                  "choices": list(TASKS)},
+        metadata={
+            "help": "math: the math reward on --data; countdown: the synthetic countdown world; "
+            "word-arith: generated arithmetic word problems (--task_options for its options).",
+            "choices": list(TASKS),
+        },
     )
     prompt_field: str | None = field(
         default=None, metadata={"help": "Prompt column (dotted for nested); default: auto-detect."}
@@ -50,26 +56,39 @@ class TrlScriptArguments:
     )
     instruction: str | None = field(
         default=None,
-        metadata={"help": "Instruction appended to each math problem; default: put the answer in \\boxed{}."},
+        metadata={
+            "help": "Instruction appended to each math problem; default: put the answer in \\boxed{}."
+        },
     )
     image_field: str | None = field(
         default=None,
-        metadata={"help": "Vision-language models: the column with each problem's image(s) (path relative to "
-                  "the data file, bytes, or an HF image dict; or a list of them). Loads the model's processor."},
+        metadata={
+            "help": "Vision-language models: the column with each problem's image(s) (path relative to "
+            "the data file, bytes, or an HF image dict; or a list of them). Loads the model's processor."
+        },
     )
     system_prompt: str | None = field(default=None, metadata={"help": "Optional system message."})
     limit: int | None = field(default=None, metadata={"help": "Use only the first N problems."})
     num_problems: int = field(
-        default=512, metadata={"help": "countdown without --data, word-arith: how many problems to generate "
-                               "(seeded by --seed)."}
+        default=512,
+        metadata={
+            "help": "countdown without --data, word-arith: how many problems to generate "
+            "(seeded by --seed)."
+        },
     )
     task_options: str | None = field(
-        default=None, metadata={"help": "Options of a generated task as a JSON object, e.g. '{\"difficulty\": 1}'."}
+        default=None,
+        metadata={
+            "help": "Options of a generated task as a JSON object, e.g. '{\"difficulty\": 1}'."
+        },
     )
     format_reward: float = field(
-        default=0.0, metadata={"help": "math: reward added for exactly one non-empty \\boxed{} (0 = off)."}
+        default=0.0,
+        metadata={"help": "math: reward added for exactly one non-empty \\boxed{} (0 = off)."},
     )
-    verify_timeout_s: float = field(default=5.0, metadata={"help": "math: deadline of one equivalence check."})
+    verify_timeout_s: float = field(
+        default=5.0, metadata={"help": "math: deadline of one equivalence check."}
+    )
 
 
 def parse(argv: list[str]):
@@ -79,8 +98,12 @@ def parse(argv: list[str]):
     from hicra.integrations.trl.config import HICRAConfig
 
     argv = ["--config" if a == "--recipe" else a for a in argv]
-    parser = TrlParser((TrlScriptArguments, HICRAConfig, ModelConfig), prog="hicra train --backend trl")
-    parser.error = types.MethodType(ArgumentParser.error, parser)  # one line, not TRL's 300-line usage
+    parser = TrlParser(
+        (TrlScriptArguments, HICRAConfig, ModelConfig), prog="hicra train --backend trl"
+    )
+    parser.error = types.MethodType(
+        ArgumentParser.error, parser
+    )  # one line, not TRL's 300-line usage
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
     if script_args.model:
         model_args.model_name_or_path = script_args.model
@@ -111,23 +134,43 @@ def build_task(script_args, training_args, tokenizer):
             from hicra.tasks.base import Problem
             from hicra.tasks.datasets import read_records
 
-            problems = [Problem(id=str(r["id"]), prompt=r["prompt"], answer=r["answer"], meta=r.get("meta") or {})
-                        for r in read_records(script_args.data)]
+            problems = [
+                Problem(
+                    id=str(r["id"]),
+                    prompt=r["prompt"],
+                    answer=r["answer"],
+                    meta=r.get("meta") or {},
+                )
+                for r in read_records(script_args.data)
+            ]
         else:
-            problems = task.sample_problems(script_args.num_problems, np.random.default_rng(training_args.seed))
+            problems = task.sample_problems(
+                script_args.num_problems, np.random.default_rng(training_args.seed)
+            )
         if script_args.limit is not None:
             problems = problems[: script_args.limit]
-        if training_args.detector is None and script_args.task == "countdown":  # the world's own moves
+        if (
+            training_args.detector is None and script_args.task == "countdown"
+        ):  # the world's own moves
             from hicra.tasks.countdown.task import lexicon_path
 
             training_args.detector = str(lexicon_path())
-        return task_dataset(problems, tokenizer, script_args.system_prompt), [task_reward_func(task)]
+        return task_dataset(problems, tokenizer, script_args.system_prompt), [
+            task_reward_func(task)
+        ]
 
     from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems
 
-    instruction = DEFAULT_INSTRUCTION if script_args.instruction is None else script_args.instruction
-    problems = load_math_problems(script_args.data, script_args.prompt_field, script_args.answer_field,
-                                  instruction=instruction, limit=script_args.limit)
+    instruction = (
+        DEFAULT_INSTRUCTION if script_args.instruction is None else script_args.instruction
+    )
+    problems = load_math_problems(
+        script_args.data,
+        script_args.prompt_field,
+        script_args.answer_field,
+        instruction=instruction,
+        limit=script_args.limit,
+    )
     reward = make_math_reward(script_args.format_reward, script_args.verify_timeout_s)
     images = problem_images(script_args) if script_args.image_field else None
     return task_dataset(problems, tokenizer, script_args.system_prompt, images), [reward]
@@ -165,12 +208,16 @@ def check_inputs(script_args, training_args, model: str) -> str:
 
     resolved = check_model(model, "--model")
     if script_args.data and not os.path.isfile(script_args.data):
-        raise InputError(f"--data {script_args.data}: no such file (expected a .parquet, .json or .jsonl file)")
+        raise InputError(
+            f"--data {script_args.data}: no such file (expected a .parquet, .json or .jsonl file)"
+        )
     check_number("--limit", script_args.limit, integer=True, low=1, optional=True)
     check_number("--num_problems", script_args.num_problems, integer=True, low=1, high=10**8)
     check_number("--verify_timeout_s", script_args.verify_timeout_s, low=0, low_open=True)
     check_number("--format_reward", script_args.format_reward)
-    check_apart(training_args.output_dir, {"--model": model, "--model (resolved)": resolved}, "--output_dir")
+    check_apart(
+        training_args.output_dir, {"--model": model, "--model (resolved)": resolved}, "--output_dir"
+    )
     check_writable(training_args.output_dir, "--output_dir")
     if training_args.write_run_dir:
         claim(training_args, model, bool(training_args.resume_from_checkpoint))
@@ -185,7 +232,9 @@ def train_trl(argv: list[str] | None = None) -> int:
         script_args, training_args, model_args = parse(argv)
     except ValueError as error:  # HICRAConfig / GRPOConfig __post_init__ checks
         raise InputError(str(error)) from None
-    path = model_args.model_name_or_path = check_inputs(script_args, training_args, model_args.model_name_or_path)
+    path = model_args.model_name_or_path = check_inputs(
+        script_args, training_args, model_args.model_name_or_path
+    )
 
     from transformers import AutoProcessor, AutoTokenizer
     from trl import get_peft_config, get_quantization_config
@@ -196,8 +245,11 @@ def train_trl(argv: list[str] | None = None) -> int:
     # a vision-language model needs its processor (image processor + tokenizer), as in TRL
     auto = AutoProcessor if script_args.image_field else AutoTokenizer
     with loading(path, "--model", "tokenizer"):
-        tokenizer = auto.from_pretrained(path, revision=model_args.model_revision,
-                                         trust_remote_code=training_args.trust_remote_code)
+        tokenizer = auto.from_pretrained(
+            path,
+            revision=model_args.model_revision,
+            trust_remote_code=training_args.trust_remote_code,
+        )
     train_dataset, reward_funcs = build_task(script_args, training_args, tokenizer)
     training_args.model_init_kwargs = {
         "revision": model_args.model_revision,

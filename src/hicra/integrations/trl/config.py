@@ -79,12 +79,16 @@ class HICRAConfig(GRPOConfig):
     )
     alpha: float = field(
         default=0.2,
-        metadata={"help": "HICRA's alpha in [-1, 1]: planning tokens get advantage A + alpha*|A| (hicra mode "
-                  "only). 0.0 is exactly GRPO."},
+        metadata={
+            "help": "HICRA's alpha in [-1, 1]: planning tokens get advantage A + alpha*|A| (hicra mode "
+            "only). 0.0 is exactly GRPO."
+        },
     )
     credit_options: dict | str | None = field(
         default=None,
-        metadata={"help": "Extra parameters of the credit mode as a dict or JSON string, e.g. '{\"rho\": 0.2}'."},
+        metadata={
+            "help": "Extra parameters of the credit mode as a dict or JSON string, e.g. '{\"rho\": 0.2}'."
+        },
     )
     detector: str | None = field(
         default=None,
@@ -94,7 +98,9 @@ class HICRAConfig(GRPOConfig):
         },
     )
     hicra_alpha: float | None = field(default=None, metadata={"help": "Deprecated: use --alpha."})
-    credit_params: dict | str | None = field(default=None, metadata={"help": "Deprecated: use --credit-options."})
+    credit_params: dict | str | None = field(
+        default=None, metadata={"help": "Deprecated: use --credit-options."}
+    )
     lexicon_path: str | None = field(default=None, metadata={"help": "Deprecated: use --detector."})
     log_dynamics_metrics: bool = field(
         default=True,
@@ -105,7 +111,9 @@ class HICRAConfig(GRPOConfig):
     )
     write_run_dir: bool = field(
         default=True,
-        metadata={"help": "Write a hicra run directory (metrics.jsonl, rollouts/) that `hicra analyze` reads."},
+        metadata={
+            "help": "Write a hicra run directory (metrics.jsonl, rollouts/) that `hicra analyze` reads."
+        },
     )
     rollout_dir: str | None = field(
         default=None,
@@ -113,16 +121,22 @@ class HICRAConfig(GRPOConfig):
     )
     overwrite_run_dir: bool = field(
         default=False,
-        metadata={"help": "Allow replacing the hicra run directory when it holds a run made with other options, or "
-                  "this run when not resuming (never a directory that is not a hicra run; docs/run-directory.md)."},
+        metadata={
+            "help": "Allow replacing the hicra run directory when it holds a run made with other options, or "
+            "this run when not resuming (never a directory that is not a hicra run; docs/run-directory.md)."
+        },
     )
     rollouts_per_step: int | None = field(
         default=None,
-        metadata={"help": "How many rollouts to keep per generation step in the run directory; None keeps all."},
+        metadata={
+            "help": "How many rollouts to keep per generation step in the run directory; None keeps all."
+        },
     )
     correct_threshold: float = field(
         default=1.0,
-        metadata={"help": "A response is correct when the first reward function gives it at least this value."},
+        metadata={
+            "help": "A response is correct when the first reward function gives it at least this value."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -130,7 +144,9 @@ class HICRAConfig(GRPOConfig):
         for old, new in RENAMED.items():
             value = getattr(self, old)
             if value is not None:
-                warnings.warn(f"HICRAConfig.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3)
+                warnings.warn(
+                    f"HICRAConfig.{old} is deprecated; use {new}", DeprecationWarning, stacklevel=3
+                )
                 setattr(self, new, value)
                 setattr(self, old, None)
         try:
@@ -150,22 +166,39 @@ class HICRAConfig(GRPOConfig):
             try:
                 self.credit_options = json.loads(self.credit_options)
             except json.JSONDecodeError as err:
-                raise ValueError(f"HICRAConfig.credit_options: not valid JSON ({err}): {self.credit_options!r}") from None
+                raise ValueError(
+                    f"HICRAConfig.credit_options: not valid JSON ({err}): {self.credit_options!r}"
+                ) from None
         if self.credit_options is not None and not isinstance(self.credit_options, dict):
-            raise ValueError(f"HICRAConfig.credit_options: expected a JSON object, got {self.credit_options!r}")
+            raise ValueError(
+                f"HICRAConfig.credit_options: expected a JSON object, got {self.credit_options!r}"
+            )
         try:
             self.credit_settings().resolve()
         except ValueError as err:
             raise ValueError(f"HICRAConfig.{err}") from None
         if self.rollouts_per_step is not None and self.rollouts_per_step < 0:
-            raise ValueError(f"HICRAConfig.rollouts_per_step: expected >= 0 or None, got {self.rollouts_per_step}")
+            raise ValueError(
+                f"HICRAConfig.rollouts_per_step: expected >= 0 or None, got {self.rollouts_per_step}"
+            )
 
     def credit_settings(self) -> CreditSettings:
         """The credit options as the `CreditSettings` every hicra trainer resolves."""
-        return CreditSettings(self.credit_mode, self.alpha, self.credit_options or {}, self.detector)
+        return CreditSettings(
+            self.credit_mode, self.alpha, self.credit_options or {}, self.detector
+        )
 
     def hicra_options(self) -> dict[str, Any]:
         """The hicra-specific fields as a plain dict (written into the run directory's config)."""
-        names = ("credit_mode", "alpha", "credit_options", "detector", "log_dynamics_metrics",
-                 "write_run_dir", "rollout_dir", "rollouts_per_step", "correct_threshold")
+        names = (
+            "credit_mode",
+            "alpha",
+            "credit_options",
+            "detector",
+            "log_dynamics_metrics",
+            "write_run_dir",
+            "rollout_dir",
+            "rollouts_per_step",
+            "correct_threshold",
+        )
         return {name: getattr(self, name) for name in names}

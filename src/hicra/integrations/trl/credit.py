@@ -37,7 +37,9 @@ class TrlCredit:
         """From an ``HICRAConfig``: its ``credit_settings()``, resolved, and its ``detector``."""
         settings = args.credit_settings()
         resolved = settings.resolve()
-        return cls(resolved.mode, resolved.advantage_params, load_detector(settings.detector), tokenizer)
+        return cls(
+            resolved.mode, resolved.advantage_params, load_detector(settings.detector), tokenizer
+        )
 
     @property
     def needs_planning_mask(self) -> bool:

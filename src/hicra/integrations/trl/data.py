@@ -18,7 +18,12 @@ from hicra.tasks.datasets import render_prompt
 
 def problem_to_json(problem: Problem) -> str:
     return json.dumps(
-        {"id": problem.id, "prompt": problem.prompt, "answer": problem.answer, "meta": problem.meta},
+        {
+            "id": problem.id,
+            "prompt": problem.prompt,
+            "answer": problem.answer,
+            "meta": problem.meta,
+        },
         default=str,
     )
 
@@ -36,10 +41,14 @@ def load_image(value: Any, base_dir: str = ".", where: str = "image") -> Any:
         if isinstance(value, (bytes, bytearray)):
             return Image.open(io.BytesIO(value)).convert("RGB")
         if isinstance(value, str):
-            return Image.open(value if os.path.isabs(value) else os.path.join(base_dir, value)).convert("RGB")
+            return Image.open(
+                value if os.path.isabs(value) else os.path.join(base_dir, value)
+            ).convert("RGB")
     except OSError as error:
         raise ValueError(f"{where}: cannot read image {str(value)[:80]!r}: {error}") from None
-    raise ValueError(f"{where}: expected an image path, bytes or {{'bytes', 'path'}} dict, got {type(value).__name__}")
+    raise ValueError(
+        f"{where}: expected an image path, bytes or {{'bytes', 'path'}} dict, got {type(value).__name__}"
+    )
 
 
 def task_dataset(
@@ -55,7 +64,9 @@ def task_dataset(
     """
     from datasets import Dataset
 
-    chat = images is not None or (tokenizer is not None and bool(getattr(tokenizer, "chat_template", None)))
+    chat = images is not None or (
+        tokenizer is not None and bool(getattr(tokenizer, "chat_template", None))
+    )
     prompts: list[Any] = []
     for problem in problems:
         if chat:
@@ -63,7 +74,10 @@ def task_dataset(
             prompts.append(messages + [{"role": "user", "content": problem.prompt}])
         else:  # base model: the same text hicra's built-in trainer and `hicra eval` use
             prompts.append(render_prompt(problem.prompt, None, system_prompt))
-    answers = [a if isinstance(a, str) else json.dumps(a, default=str) for a in (p.answer for p in problems)]
+    answers = [
+        a if isinstance(a, str) else json.dumps(a, default=str)
+        for a in (p.answer for p in problems)
+    ]
     columns = {
         "prompt": prompts,
         "answer": answers,

@@ -13,7 +13,8 @@ dataset column as a keyword list, and logs each function under its ``__name__``.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hicra.tasks.base import Problem
 
@@ -23,14 +24,20 @@ def completion_text(completion: Any) -> str:
     if isinstance(completion, str):
         return completion
     if isinstance(completion, list) and completion:
-        content = completion[-1].get("content", "") if isinstance(completion[-1], dict) else completion[-1]
+        content = (
+            completion[-1].get("content", "")
+            if isinstance(completion[-1], dict)
+            else completion[-1]
+        )
         if isinstance(content, list):
             return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
         return str(content)
     return ""
 
 
-def make_math_reward(format_reward: float = 0.0, timeout_s: float = 5.0) -> Callable[..., list[float]]:
+def make_math_reward(
+    format_reward: float = 0.0, timeout_s: float = 5.0
+) -> Callable[..., list[float]]:
     """A TRL reward function scoring completions against the ``answer`` column.
 
     format_reward: added when the completion holds exactly one non-empty box (0 = off).
@@ -40,7 +47,9 @@ def make_math_reward(format_reward: float = 0.0, timeout_s: float = 5.0) -> Call
 
     def math_reward(completions: list[Any], answer: list[str], **kwargs: Any) -> list[float]:
         return [
-            score_response(completion_text(c), str(a), format_reward=format_reward, timeout_s=timeout_s).reward
+            score_response(
+                completion_text(c), str(a), format_reward=format_reward, timeout_s=timeout_s
+            ).reward
             for c, a in zip(completions, answer)
         ]
 
@@ -53,14 +62,19 @@ math_reward_func = make_math_reward()
 def problem_from_json(blob: str) -> Problem:
     """The ``problem`` column back into a ``Problem`` (see ``data.problem_to_json``)."""
     data = json.loads(blob)
-    return Problem(id=data["id"], prompt=data["prompt"], answer=data.get("answer"), meta=data.get("meta") or {})
+    return Problem(
+        id=data["id"], prompt=data["prompt"], answer=data.get("answer"), meta=data.get("meta") or {}
+    )
 
 
 def task_reward_func(task: Any) -> Callable[..., list[float]]:
     """A TRL reward function calling ``task.score(problem, response).reward``; named after the task."""
 
     def reward(completions: list[Any], problem: list[str], **kwargs: Any) -> list[float]:
-        return [task.score(problem_from_json(p), completion_text(c)).reward for c, p in zip(completions, problem)]
+        return [
+            task.score(problem_from_json(p), completion_text(c)).reward
+            for c, p in zip(completions, problem)
+        ]
 
     reward.__name__ = f"{task.name}_reward"
     return reward

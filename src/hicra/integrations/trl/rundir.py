@@ -46,9 +46,15 @@ def claim(args: Any, model: str | None, resuming: bool) -> Claim:
     continue the run there when resuming with the same credit options and model, or replace
     it with --overwrite_run_dir; never a directory hicra did not write, nor the model's."""
     options = {name: getattr(args, name) for name in RUN_OPTIONS} | {"model": model}
-    return claim_run_dir(run_dir_of(args), options, writer=WRITER, resume=resuming,
-                         force=getattr(args, "overwrite_run_dir", False),
-                         protect={"--model": model}, what="run directory (--rollout_dir)")
+    return claim_run_dir(
+        run_dir_of(args),
+        options,
+        writer=WRITER,
+        resume=resuming,
+        force=getattr(args, "overwrite_run_dir", False),
+        protect={"--model": model},
+        what="run directory (--rollout_dir)",
+    )
 
 
 def prompt_text(prompt: Any) -> str:
@@ -59,7 +65,11 @@ def prompt_text(prompt: Any) -> str:
     for message in prompt:
         content = message.get("content", "") if isinstance(message, dict) else str(message)
         if isinstance(content, list):  # multimodal: keep the text parts
-            content = " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+            content = " ".join(
+                p.get("text", "")
+                for p in content
+                if isinstance(p, dict) and p.get("type") == "text"
+            )
         parts.append(str(content))
     return "\n".join(parts)
 
@@ -81,7 +91,7 @@ def run_dir_metrics(logs: dict[str, Any]) -> dict[str, Any]:
             if key == "epoch":
                 out["trl/epoch"] = value
             continue
-        name = key[len(HICRA_PREFIX):] if key.startswith(HICRA_PREFIX) else TRL_PREFIX + key
+        name = key[len(HICRA_PREFIX) :] if key.startswith(HICRA_PREFIX) else TRL_PREFIX + key
         out[name] = value
     return out
 
@@ -127,7 +137,9 @@ class TrlRunRecorder:
 
     def _run_writer(self, step: int) -> RunWriter:
         if self._writer is None:  # resuming: keep the metrics and rollouts of earlier steps
-            self._writer = RunWriter(self.run_dir, self._config, resume_from_step=max(step - 1, 0), writer=WRITER)
+            self._writer = RunWriter(
+                self.run_dir, self._config, resume_from_step=max(step - 1, 0), writer=WRITER
+            )
         return self._writer
 
     def close(self) -> None:
@@ -162,7 +174,11 @@ class TrlRunRecorder:
         """
         ids = self._gather(completion_ids, pad=0)
         mask = self._gather(response_mask.to(torch.uint8), pad=0).bool()
-        planning = None if planning_mask is None else self._gather(planning_mask.to(torch.uint8), pad=0).bool()
+        planning = (
+            None
+            if planning_mask is None
+            else self._gather(planning_mask.to(torch.uint8), pad=0).bool()
+        )
         logp = None if logp is None else self._gather(logp, pad=0.0)
         entropy = None if entropy is None else self._gather(entropy, pad=0.0)
         advantages = self.accelerator.gather(sequence_advantages.float())
@@ -178,7 +194,10 @@ class TrlRunRecorder:
         planning = None if planning is None else planning.cpu()
         logp = None if logp is None else logp.cpu()
         entropy = None if entropy is None else entropy.cpu()
-        texts = [self.tokenizer.decode(ids[i][mask[i]].tolist(), skip_special_tokens=True) for i in range(len(ids))]
+        texts = [
+            self.tokenizer.decode(ids[i][mask[i]].tolist(), skip_special_tokens=True)
+            for i in range(len(ids))
+        ]
         rewards_per_func = scored["rewards_per_func"].float().cpu()  # (N, F)
         rewards = (rewards_per_func * reward_weights.float().cpu().unsqueeze(0)).nansum(dim=1)
         rewards[torch.isnan(rewards_per_func).all(dim=1)] = float("nan")
@@ -188,12 +207,25 @@ class TrlRunRecorder:
         metrics: dict[str, float] = {}
         if self.args.log_dynamics_metrics:
             metrics = step_metrics(
-                texts, self.lexicon, entropy=entropy, logp=logp, response_mask=mask,
-                planning_mask=planning, rewards=rewards, correct=correct, group_ids=group_ids,
+                texts,
+                self.lexicon,
+                entropy=entropy,
+                logp=logp,
+                response_mask=mask,
+                planning_mask=planning,
+                rewards=rewards,
+                correct=correct,
+                group_ids=group_ids,
             )
-            metrics = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
+            metrics = {
+                k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))
+            }
         if self.args.write_run_dir:
-            keep = len(texts) if self.args.rollouts_per_step is None else min(self.args.rollouts_per_step, len(texts))
+            keep = (
+                len(texts)
+                if self.args.rollouts_per_step is None
+                else min(self.args.rollouts_per_step, len(texts))
+            )
             for i in range(keep):
                 record: dict[str, Any] = {
                     "prompt_id": prompt_ids[i] if i < len(prompt_ids) else None,

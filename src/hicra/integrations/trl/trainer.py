@@ -35,13 +35,24 @@ from hicra.lexicon.detectors import detector_name
 
 __all__ = ["HICRAConfig", "HICRATrainer", "TESTED_TRL"]
 
-TESTED_TRL = (Version("1.16.0"), Version("1.17.0"))  # [low, high): HICRATrainer relies on TRL internals
+TESTED_TRL = (
+    Version("1.16.0"),
+    Version("1.17.0"),
+)  # [low, high): HICRATrainer relies on TRL internals
 
 # Keys of TRL's generation output that the model's forward needs (multimodal models), as in
 # GRPOTrainer._compute_loss.
 _FORWARD_KEYS = (
-    "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask", "spatial_shapes",
-    "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids",
+    "pixel_values",
+    "image_grid_thw",
+    "num_images",
+    "pixel_attention_mask",
+    "spatial_shapes",
+    "num_tiles",
+    "image_sizes",
+    "token_type_ids",
+    "mm_token_type_ids",
+    "image_position_ids",
 )
 
 
@@ -76,14 +87,22 @@ class HICRATrainer(GRPOTrainer):
         super().__init__(*args, **kwargs)
         tokenizer = getattr(self.processing_class, "tokenizer", self.processing_class)
         self.hicra_credit = TrlCredit.from_config(self.args, tokenizer)
-        self.hicra_recorder = TrlRunRecorder(self.args, self.hicra_credit.lexicon, tokenizer, self.accelerator)
+        self.hicra_recorder = TrlRunRecorder(
+            self.args, self.hicra_credit.lexicon, tokenizer, self.accelerator
+        )
         self._hicra_scored: dict[str, Any] = {}
 
     # --- TRL hooks --------------------------------------------------------------------------------
     def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
         """TRL's rewards (N_global, n_funcs), kept with this process's rows for the run directory."""
-        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
-        self._hicra_scored = {"inputs": inputs, "prompts": prompts, "rewards_per_func": rewards_per_func}
+        rewards_per_func = super()._calculate_rewards(
+            inputs, prompts, completions, completion_ids_list
+        )
+        self._hicra_scored = {
+            "inputs": inputs,
+            "prompts": prompts,
+            "rewards_per_func": rewards_per_func,
+        }
         return rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
@@ -98,7 +117,9 @@ class HICRATrainer(GRPOTrainer):
         if self.hicra_credit.needs_planning_mask or (train and self.hicra_recorder.active):
             planning_mask = self.hicra_credit.planning_mask(output["completion_ids"], response_mask)
         sequence_advantages = output["advantages"]  # (B,)
-        output["advantages"] = self.hicra_credit.advantages(sequence_advantages, response_mask, planning_mask, entropy)
+        output["advantages"] = self.hicra_credit.advantages(
+            sequence_advantages, response_mask, planning_mask, entropy
+        )
         if train and self.hicra_recorder.active:
             metrics = self.hicra_recorder.record_generation(
                 step=self.state.global_step + 1,
@@ -141,8 +162,13 @@ class HICRATrainer(GRPOTrainer):
         attention_mask = torch.cat([output["prompt_mask"], output["completion_mask"]], dim=1)
         forward_kwargs = {key: output[key] for key in _FORWARD_KEYS if key in output}
         train = self.model.training
-        batch_size = self.args.per_device_train_batch_size if train else self.args.per_device_eval_batch_size
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+        batch_size = (
+            self.args.per_device_train_batch_size if train else self.args.per_device_eval_batch_size
+        )
+        with (
+            torch.no_grad(),
+            disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs),
+        ):
             logp, entropy, _ = self._get_per_token_logps_and_entropies(
                 self.model,
                 input_ids,
@@ -160,4 +186,3 @@ class HICRATrainer(GRPOTrainer):
         config["model"] = getattr(getattr(self.model, "config", None), "_name_or_path", None)
         config["detector_name"] = detector_name(self.hicra_credit.lexicon)
         return config
-

@@ -28,8 +28,13 @@ from hicra.tasks.base import Problem
 from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems
 
 
-def verl_record(problem: Problem, index: int, split: str, data_source: str | None = None,
-                system_prompt: str | None = None) -> dict[str, Any]:
+def verl_record(
+    problem: Problem,
+    index: int,
+    split: str,
+    data_source: str | None = None,
+    system_prompt: str | None = None,
+) -> dict[str, Any]:
     """One verl row for one hicra Problem (see the module docstring for the schema)."""
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     messages.append({"role": "user", "content": problem.prompt})
@@ -47,10 +52,19 @@ def verl_record(problem: Problem, index: int, split: str, data_source: str | Non
     }
 
 
-def convert(paths: list[str], out: str, *, split: str = "train", data_source: str | None = None,
-            prompt_field: str | None = None, answer_field: str | None = None,
-            instruction: str = DEFAULT_INSTRUCTION, system_prompt: str | None = None,
-            deduplicate: bool = False, force: bool = False) -> int:
+def convert(
+    paths: list[str],
+    out: str,
+    *,
+    split: str = "train",
+    data_source: str | None = None,
+    prompt_field: str | None = None,
+    answer_field: str | None = None,
+    instruction: str = DEFAULT_INSTRUCTION,
+    system_prompt: str | None = None,
+    deduplicate: bool = False,
+    force: bool = False,
+) -> int:
     """Write the rows of every input file to one verl parquet file; return the row count."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -66,7 +80,9 @@ def convert(paths: list[str], out: str, *, split: str = "train", data_source: st
     check_writable(os.path.dirname(os.path.abspath(out)), "--out folder")
     rows: list[dict[str, Any]] = []
     for path in paths:
-        for problem in load_math_problems(path, prompt_field, answer_field, instruction, deduplicate=deduplicate):
+        for problem in load_math_problems(
+            path, prompt_field, answer_field, instruction, deduplicate=deduplicate
+        ):
             rows.append(verl_record(problem, len(rows), split, data_source, system_prompt))
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), out)
@@ -79,18 +95,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="+", help="parquet/json/jsonl files")
     parser.add_argument("--out", required=True, help="output .parquet")
     parser.add_argument("--split", default="train")
-    parser.add_argument("--data-source", default=None, help="data_source of every row (default: per file)")
+    parser.add_argument(
+        "--data-source", default=None, help="data_source of every row (default: per file)"
+    )
     parser.add_argument("--prompt-field", default=None)
     parser.add_argument("--answer-field", default=None)
-    parser.add_argument("--instruction", default=DEFAULT_INSTRUCTION, help='appended to each problem ("" for none)')
+    parser.add_argument(
+        "--instruction", default=DEFAULT_INSTRUCTION, help='appended to each problem ("" for none)'
+    )
     parser.add_argument("--system-prompt", default=None)
-    parser.add_argument("--deduplicate", action="store_true", help="drop repeated (problem, answer) rows")
+    parser.add_argument(
+        "--deduplicate", action="store_true", help="drop repeated (problem, answer) rows"
+    )
     parser.add_argument("--force", action="store_true", help="overwrite --out")
     args = parser.parse_args(argv)
-    count = convert(args.inputs, args.out, split=args.split, data_source=args.data_source,
-                    prompt_field=args.prompt_field, answer_field=args.answer_field,
-                    instruction=args.instruction, system_prompt=args.system_prompt,
-                    deduplicate=args.deduplicate, force=args.force)
+    count = convert(
+        args.inputs,
+        args.out,
+        split=args.split,
+        data_source=args.data_source,
+        prompt_field=args.prompt_field,
+        answer_field=args.answer_field,
+        instruction=args.instruction,
+        system_prompt=args.system_prompt,
+        deduplicate=args.deduplicate,
+        force=args.force,
+    )
     print(f"wrote {count} rows to {args.out}")
     return 0
 

@@ -42,7 +42,9 @@ def apply_credit_to_batch(
         )
     entropy = _optional(batch, "entropy", "entropys")
     old_log_probs = _optional(batch, "old_log_probs")
-    planning_mask = lexicon.tag_batch(responses, tokenizer, response_mask).to(advantages.device)  # (B, T)
+    planning_mask = lexicon.tag_batch(responses, tokenizer, response_mask).to(
+        advantages.device
+    )  # (B, T)
     hicra_advantage = token_advantages(
         settings.credit_mode,
         advantages,
@@ -53,13 +55,18 @@ def apply_credit_to_batch(
     )
     batch["advantages"] = hicra_advantage.to(advantages.dtype)
 
-    metrics = {"hicra/advantage_abs_change": float(
-        ((hicra_advantage - advantages).abs() * response_mask).sum() / response_mask.sum().clamp(min=1)
-    )}
+    metrics = {
+        "hicra/advantage_abs_change": float(
+            ((hicra_advantage - advantages).abs() * response_mask).sum()
+            / response_mask.sum().clamp(min=1)
+        )
+    }
     if settings.log_metrics:
-        metrics.update(step_metrics_of_batch(
-            responses, response_mask, planning_mask, tokenizer, lexicon, entropy, old_log_probs
-        ))
+        metrics.update(
+            step_metrics_of_batch(
+                responses, response_mask, planning_mask, tokenizer, lexicon, entropy, old_log_probs
+            )
+        )
     return metrics
 
 

@@ -68,17 +68,25 @@ class HICRAAdvantageMixin:
         if settings is None:
             return batch
         fields = self._hicra_fields(batch)
-        if "entropy" in resolve_credit_mode(settings.credit_mode).requires and "entropy" not in fields:
+        if (
+            "entropy" in resolve_credit_mode(settings.credit_mode).requires
+            and "entropy" not in fields
+        ):
             raise ValueError(
                 f"hicra.credit_mode={settings.credit_mode} needs verl's per-token entropy, which verl does not "
                 "compute in rollout-correction bypass mode (algorithm.rollout_correction.bypass_mode=true)"
             )
-        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
+        data = tq.kv_batch_get(
+            keys=batch.keys, partition_id=batch.partition_id, select_fields=fields
+        )
         response_mask = data["response_mask"]  # nested (B, T_i)
         padded = DataProto(batch=data.to_padded_tensor())  # (B, T) right padded, as verl does
-        metrics.update(apply_credit_to_batch(padded.batch, self.tokenizer, self.hicra_lexicon(), settings))
+        metrics.update(
+            apply_credit_to_batch(padded.batch, self.tokenizer, self.hicra_lexicon(), settings)
+        )
         output = TensorDict(
-            {"advantages": response_to_nested(padded.batch["advantages"], response_mask)}, batch_size=len(batch)
+            {"advantages": response_to_nested(padded.batch["advantages"], response_mask)},
+            batch_size=len(batch),
         )
         return tq.kv_batch_put(keys=batch.keys, partition_id=batch.partition_id, fields=output)
 
@@ -89,7 +97,9 @@ def hicra_trainer_class(base: type) -> type:
         return base
     cached = base.__dict__.get("_hicra_subclass")
     if cached is None:
-        cached = type(f"HICRA{base.__name__}", (HICRAAdvantageMixin, base), {"__module__": __name__})
+        cached = type(
+            f"HICRA{base.__name__}", (HICRAAdvantageMixin, base), {"__module__": __name__}
+        )
         base._hicra_subclass = cached
     return cached
 

@@ -19,8 +19,14 @@ BOUNDS = {
     "max_attempts": Range(1, 100),
     "phrase_zipf": Range(0, 100),
     **dict.fromkeys(
-        ("add_error_rate", "mul_error_rate", "first_choice_oracle_rate", "check_rate",
-         "backtrack_rate", "repeat_strategy_rate"),
+        (
+            "add_error_rate",
+            "mul_error_rate",
+            "first_choice_oracle_rate",
+            "check_rate",
+            "backtrack_rate",
+            "repeat_strategy_rate",
+        ),
         FRACTION,
     ),
 }
@@ -88,7 +94,9 @@ class CountdownConfig:
     def __post_init__(self) -> None:
         check_fields(self, BOUNDS, lambda name: f"CountdownConfig.{name}", skip=("ops",))
         if not isinstance(self.ops, (tuple, list)):
-            raise InputError(f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, got {self.ops!r:.40}")
+            raise InputError(
+                f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, got {self.ops!r:.40}"
+            )
         bad = [op for op in self.ops if op not in OP_SYMBOLS]
         if bad or not self.ops or len(set(self.ops)) != len(self.ops):
             raise InputError(
@@ -111,7 +119,9 @@ class CountdownConfig:
         data = dict(data)
         if "ops" in data:
             if not isinstance(data["ops"], (list, tuple, str)):
-                raise ValueError(f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, "
-                                 f"got {data['ops']!r:.40}")
+                raise ValueError(
+                    f"CountdownConfig.ops: expected a list of symbols among {OP_SYMBOLS}, "
+                    f"got {data['ops']!r:.40}"
+                )
             data["ops"] = tuple(data["ops"])
         return cls(**data)

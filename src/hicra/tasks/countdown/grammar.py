@@ -50,13 +50,17 @@ def move_phrases() -> tuple[MovePhrase, ...]:
             if line.startswith("# move:"):
                 move = line.split(":", 1)[1].strip()
                 if move not in MOVES:
-                    raise ValueError(f"{LEXICON_FILE}:{line_no}: unknown move {move!r}, expected one of {MOVES}")
+                    raise ValueError(
+                        f"{LEXICON_FILE}:{line_no}: unknown move {move!r}, expected one of {MOVES}"
+                    )
             continue
         if move is None:
             raise ValueError(f"{LEXICON_FILE}:{line_no}: phrase before any '# move: NAME' header")
         phrase, _, category = line.partition("\t")
         if len(phrase.split()) < 2 or not category:
-            raise ValueError(f"{LEXICON_FILE}:{line_no}: expected 'multi-word phrase<TAB>category', got {line!r}")
+            raise ValueError(
+                f"{LEXICON_FILE}:{line_no}: expected 'multi-word phrase<TAB>category', got {line!r}"
+            )
         out.append(MovePhrase(" ".join(phrase.split()), category.strip(), move))
     return tuple(out)
 
@@ -158,7 +162,9 @@ def move_spans(response: str) -> list[tuple[int, int, str]]:
         piece = response[start : match.end()]
         lead = len(piece) - len(piece.lstrip())
         body = piece.strip()
-        move = next((m for phrase, m in openers if body == phrase or body.startswith(phrase + " ")), "step")
+        move = next(
+            (m for phrase, m in openers if body == phrase or body.startswith(phrase + " ")), "step"
+        )
         out.append((start + lead, match.end(), move))
         start = match.end()
     return out

@@ -44,9 +44,10 @@ def sample_problem(config: CountdownConfig, rng: np.random.Generator) -> Problem
     for _ in range(_MAX_DRAWS):
         numbers = tuple(int(x) for x in rng.integers(1, config.modulus, size=config.n_numbers))
         target = grammar.run_strategy(chosen, numbers, config.modulus)
-        if not config.unique_solution or len(
-            solving_strategies(numbers, target, strategies, config.modulus)
-        ) == 1:
+        if (
+            not config.unique_solution
+            or len(solving_strategies(numbers, target, strategies, config.modulus)) == 1
+        ):
             return make_problem(numbers, target, config)
     raise ValueError(
         f"CountdownConfig: no puzzle with a unique solution for strategy {chosen} after "

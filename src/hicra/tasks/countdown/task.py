@@ -55,7 +55,9 @@ class CountdownTask:
                 f"CountdownTask.score: problem {problem.id} has {len(numbers)} numbers, "
                 f"the task's config expects n_numbers={self.config.n_numbers}"
             )
-        solving = frozenset(s for s in self.strategies if grammar.strategy_name(s) in answer["solving"])
+        solving = frozenset(
+            s for s in self.strategies if grammar.strategy_name(s) in answer["solving"]
+        )
         parsed = parse_response(response, self.strategies)
         correct, diagnostics = diagnose(
             parsed, numbers, int(answer["target"]), self.config.modulus, solving

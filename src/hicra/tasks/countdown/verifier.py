@@ -130,7 +130,8 @@ def _parse_check(reader: _Reader, attempt: ParsedAttempt) -> None:
 def parse_response(text: str, strategies: tuple[Strategy, ...]) -> ParsedResponse:
     """Read a response word by word; stop at the first word the grammar does not allow.
 
-    strategies: the world's strategies (all of one length = steps per attempt). Attempts read before a parse error are kept,
+    strategies: the world's strategies (all of one length = steps per attempt). Attempts read before
+    a parse error are kept,
     so diagnostics of a malformed (e.g. truncated) response still count its steps.
     """
     reader = _Reader(text.split())
@@ -181,15 +182,15 @@ class StepCheck:
         return any(self.step_wrong)
 
 
-def check_steps(
-    attempt: ParsedAttempt, numbers: tuple[int, ...], modulus: int
-) -> StepCheck:
+def check_steps(attempt: ParsedAttempt, numbers: tuple[int, ...], modulus: int) -> StepCheck:
     """Mark each step wrong if its operands are not (previous claimed result or the first
     number, next number), or if its op is not the strategy's, or its result is wrong."""
     wrong = []
     previous = numbers[0]
     for i, step in enumerate(attempt.steps):
-        expected_op = attempt.strategy[i] if attempt.strategy and i < len(attempt.strategy) else None
+        expected_op = (
+            attempt.strategy[i] if attempt.strategy and i < len(attempt.strategy) else None
+        )
         ok = (
             step.left == previous
             and i + 1 < len(numbers)
