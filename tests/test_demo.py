@@ -14,7 +14,6 @@ def test_demo_dirs_are_never_reused(tmp_path):
     assert (tmp_path / "latest").resolve() == second.resolve()
 
 
-@pytest.mark.slow
 @pytest.mark.integration
 def test_demo_quick_writes_report_runs_and_summary(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HICRA_CACHE", str(tmp_path / "cache"))
@@ -23,6 +22,7 @@ def test_demo_quick_writes_report_runs_and_summary(tmp_path, monkeypatch, capsys
     assert (out / "report" / "report.html").is_file()
     assert list((out / "report").glob("*.png"))
     for arm in ("grpo", "hicra"):
+        assert (out / f"{arm}.log").is_file()  # beside the run directory, never inside it
         lines = (out / arm / "metrics.jsonl").read_text().splitlines()
         assert [json.loads(line)["step"] for line in lines] == [1, 2, 3]
         assert json.loads((out / arm / "config.json").read_text())["credit_mode"] == arm

@@ -192,7 +192,11 @@ def new_demo_dir(parent: Path, quick: bool) -> Path:
 
 
 def _run_arm(config: dict, log_path: str) -> None:
-    """Child process: one RL arm, one thread, its output in train.log."""
+    """Child process: one RL arm, one thread, its output in `<arm>.log` beside the run
+    directory (not inside it: the trainer adopts only an empty directory or its own run).
+    A failure ends in the log (one line for bad input, else the traceback) and exit code 1."""
+    import traceback
+
     import torch
 
     from hicra.trainer.config import TrainConfig
@@ -200,8 +204,22 @@ def _run_arm(config: dict, log_path: str) -> None:
 
     with open(log_path, "a", buffering=1) as log:
         sys.stdout = sys.stderr = log
-        torch.set_num_threads(1)
-        train(TrainConfig(**config))
+        try:
+            torch.set_num_threads(1)
+            train(TrainConfig(**config))
+        except InputError as err:
+            print(f"hicra train: {err}", file=log)
+            raise SystemExit(1) from None
+        except Exception:
+            traceback.print_exc(file=log)
+            raise SystemExit(1) from None
+        finally:
+            sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+
+def arm_log(run_dir: str | Path) -> Path:
+    """Where an arm's output goes: `<run_dir>.log`, beside its run directory."""
+    return Path(f"{run_dir}.log")
 
 
 def run_arms(configs: list, parallel: bool) -> dict[str, float]:
@@ -227,10 +245,8 @@ def run_arms(configs: list, parallel: bool) -> dict[str, float]:
             start = time.perf_counter()
             procs = []
             for c in wave:
-                proc = ctx.Process(
-                    target=_run_arm, args=(asdict(c), str(Path(c.run_dir) / "train.log"))
-                )
-                Path(c.run_dir).mkdir(parents=True, exist_ok=True)
+                proc = ctx.Process(target=_run_arm, args=(asdict(c), str(arm_log(c.run_dir))))
+                Path(c.run_dir).parent.mkdir(parents=True, exist_ok=True)
                 proc.start()
                 procs.append((c, proc))
             while any(proc.is_alive() for _, proc in procs):
@@ -245,7 +261,7 @@ def run_arms(configs: list, parallel: bool) -> dict[str, float]:
                 seconds.setdefault(Path(c.run_dir).name, time.perf_counter() - start)
                 _refresh(bars[configs.index(c)], Path(c.run_dir))
                 if proc.exitcode != 0:
-                    log = Path(c.run_dir) / "train.log"
+                    log = arm_log(c.run_dir)
                     tail = (
                         log.read_text(errors="replace").strip().splitlines()[-8:]
                         if log.exists()
