@@ -23,6 +23,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from hicra.tasks.base import Score
 from hicra.tasks.math_extract import (
     BOX_COMMANDS,
     DeadlineExceeded,
@@ -201,3 +202,19 @@ def compute_score(solution_str: str, ground_truth: str, **options) -> dict:
         "format_ok": result.format_ok,
         "timed_out": result.timed_out,
     }
+
+
+def task_score(response: str, ground_truth: str, **options) -> Score:
+    """`score_response` as a task's `Score` (the math task and word-arith): the reward, the
+    verdict and the per-response diagnostics boxed_rate, format_ok_rate and
+    verify_timeout_rate. `options` are score_response's keyword arguments."""
+    result = score_response(response, ground_truth, **options)
+    return Score(
+        reward=result.reward,
+        correct=result.correct,
+        diagnostics={
+            "boxed_rate": float(result.predicted is not None),
+            "format_ok_rate": float(result.format_ok),
+            "verify_timeout_rate": float(result.timed_out),
+        },
+    )

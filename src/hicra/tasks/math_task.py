@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from hicra.tasks.base import Problem, Score
 from hicra.tasks.datasets import DEFAULT_INSTRUCTION, load_math_problems
-from hicra.tasks.math_reward import VerifierPool, score_response
+from hicra.tasks.math_reward import VerifierPool, task_score
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,7 +72,7 @@ class MathTask:
         return [self.problems[int(i)] for i in indices]
 
     def score(self, problem: Problem, response: str) -> Score:
-        result = score_response(
+        return task_score(
             response,
             str(problem.answer),
             correct_reward=self.correct_reward,
@@ -80,15 +80,6 @@ class MathTask:
             format_reward=self.format_reward,
             timeout_s=self.timeout_s,
             pool=self.pool,
-        )
-        return Score(
-            reward=result.reward,
-            correct=result.correct,
-            diagnostics={
-                "boxed_rate": float(result.predicted is not None),
-                "format_ok_rate": float(result.format_ok),
-                "verify_timeout_rate": float(result.timed_out),
-            },
         )
 
     def planning_lexicon(self) -> StrategicLexicon:

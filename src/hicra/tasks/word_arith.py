@@ -28,7 +28,7 @@ import numpy as np
 from hicra.cli_args import Range, check_fields
 from hicra.errors import InputError
 from hicra.tasks.base import Problem, Score
-from hicra.tasks.math_reward import score_response
+from hicra.tasks.math_reward import task_score
 
 if TYPE_CHECKING:
     from hicra.lexicon import StrategicLexicon
@@ -258,21 +258,13 @@ class WordArithTask:
 
     def score(self, problem: Problem, response: str) -> Score:
         c = self.config
-        result = score_response(
+        return task_score(
             response,
             str(problem.answer),
             correct_reward=c.correct_reward,
             incorrect_reward=c.incorrect_reward,
             format_reward=c.format_reward,
             timeout_s=c.timeout_s,
-        )
-        return Score(
-            reward=result.reward,
-            correct=result.correct,
-            diagnostics={
-                "boxed_rate": float(result.predicted is not None),
-                "format_ok_rate": float(result.format_ok),
-            },
         )
 
     def planning_lexicon(self) -> StrategicLexicon:
