@@ -67,6 +67,13 @@ def test_tiny_sft_run_learns_and_is_cached(tmp_path):
     again = run_sft(SFTConfig(**{**config.__dict__, "progress": True, "num_threads": 1}), TASK)
     assert again == path and (path / "model.safetensors").stat().st_mtime_ns == stamp
     assert cache_key(SFTConfig(steps=26), TASK) != cache_key(SFTConfig(steps=25), TASK)
+    # the thread count can change the weights: 0 means torch's count, and is keyed as such
+    assert cache_key(SFTConfig(num_threads=2), TASK) != cache_key(SFTConfig(num_threads=1), TASK)
+    import torch
+
+    assert cache_key(SFTConfig(num_threads=0), TASK) == cache_key(
+        SFTConfig(num_threads=torch.get_num_threads()), TASK
+    )
     from hicra.tasks.countdown import CountdownConfig
 
     assert cache_key(config, CountdownTask(CountdownConfig(backtrack_rate=0.5))) != cache_key(

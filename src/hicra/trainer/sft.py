@@ -93,12 +93,14 @@ class SFTConfig:
     num_threads: int = 1
     """torch intra-op threads (0 = torch's default). One thread is the default because a tiny
     model gains little from more, and on a busy machine extra threads spin-wait: measured
-    here under load, 2 threads took 7x the CPU time and 4x the wall time of 1 thread."""
+    here under load, 2 threads took 7x the CPU time and 4x the wall time of 1 thread. The
+    thread count can change the trained weights (measured on an Intel Xeon: 1 and 2 threads
+    differ after 20 steps), so it is part of the cache key."""
     progress: bool = True
     """Show a tqdm progress bar."""
 
 
-_NOT_IN_KEY = ("cache_dir", "num_threads", "progress")
+_NOT_IN_KEY = ("cache_dir", "num_threads", "progress")  # threads enter as `effective_threads`
 
 
 # The range of every numeric field (`hicra.cli_args.check_fields`); for a tiny model on a CPU,
@@ -183,13 +185,24 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def effective_threads(config: SFTConfig) -> int:
+    """The torch thread count the SFT run trains with: num_threads, or torch's default for 0."""
+    if config.num_threads > 0:
+        return config.num_threads
+    import torch
+
+    return torch.get_num_threads()
+
+
 def cache_key(config: SFTConfig, task: SFTTask) -> str:
-    """sha256 (first 16 hex digits) of the task, its config, the SFT config, hicra's version and
-    the versions of the libraries that move the result (KEY_LIBRARIES): a checkpoint trained
-    under other versions is never reused as if it were this environment's."""
+    """sha256 (first 16 hex digits) of the task, its config, the SFT config, the thread count it
+    trains with, hicra's version and the versions of the libraries that move the result
+    (KEY_LIBRARIES): a checkpoint trained under other versions or with another thread count is
+    never reused as if it were this run's."""
     from hicra import __version__
 
     sft = {k: v for k, v in asdict(config).items() if k not in _NOT_IN_KEY}
+    sft["threads"] = effective_threads(config)
     blob = json.dumps(
         {
             "task": task.name,
