@@ -5,8 +5,9 @@ Each case is what `hicra analyze` hands the phase detector: logged steps and per
 task-provided `task/strategy_entropy`, `accuracy`), plus the truth. The truth is the same
 quantity the detector estimates (docs/phases.md, "What the turn is"):
 
-- consolidation_end: the step where the execution signal's fall ENDS (the end of its
-  transition window: after it the signal is flat or drifts slowly);
+- consolidation_end: the step by which three quarters (END_SHARE = 1 - MAX_DRIFT) of the
+  execution signal's fall are done (`meta["fall_window_end"]` keeps the end of its
+  transition window, the corner after which the signal is flat or drifts slowly);
 - exploration_onset: the step where the exploration signal's rise STARTS (before it the
   signal is flat or drifts slowly).
 
@@ -14,16 +15,19 @@ A transition over [a, b] follows a shape h (fraction of the change done at relat
 main shapes "linear", "log" (fast then slow, log(1 + k u) / log(1 + k), k in [3, 10]),
 "sigmoid" (logistic truncated at +-s, s in [2, 3], rescaled to [0, 1]) and "step" (the whole
 change at one step); held-out shapes "exp" ((1 - e^(-k u)) / (1 - e^(-k)), k in [1, 2.5]) and
-"broken" (a line with a slope break: 70% of the change in the first 40% of the window). All
-keep at least ~30% of their mean slope at the edge that is the estimand, so the edge is a
-corner. The drift around a transition is kept slow: at most half the transition's slope at
-that edge, and at most 15-20% of its size in total.
+"broken" (a line with a slope break: 70% of the change in the first 40% of the window);
+round-3 held-out shapes (`ROUND3_SHAPES`, drawn after the end of consolidation was redefined)
+"power" (1 - (1 - u)^p, p in [1.3, 2.5]: no corner at its end), "hyper" ((1 + k) u / (1 + k u),
+k in [2, 8]) and "segments" (three line segments, each 0.3-0.7 times as steep as the one
+before, random widths). The drift around a transition is kept slow: at most half the
+transition's slope at that edge, and at most 15-20% of its size in total.
 
 Noise is set by a signal-to-noise ratio snr = |size of the change| / (sd of one logged point),
 log-uniform over `SNR_RANGES`, the range measured on real runs (bench_phases.py documents
-where the numbers come from); held-out cases use AR(1) or Student-t noise instead of
-Gaussian. Irregular logging: log_every 2/5/10, a gap, points missing in one series, a resumed
-stretch logged twice, single-step spikes.
+where the numbers come from); held-out cases use AR(1) (phi 0.2-0.5) or Student-t noise
+instead of Gaussian, round 3 Laplace or AR(1) with phi 0.5-0.7. Irregular logging:
+log_every 2/5/10, a gap, points missing in one series, a resumed stretch logged twice,
+single-step spikes.
 
     >>> case = make_case(0)
     >>> all(np.asarray(v).size == case.steps.size for v in case.series.values())
@@ -38,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from hicra.dynamics.phases_fit import MAX_DRIFT
+
 FAMILIES = {  # family -> share of the cases
     "two_phase": 0.34,
     "consolidation_stall": 0.10,
@@ -48,13 +54,21 @@ FAMILIES = {  # family -> share of the cases
 }
 MAIN_SHAPES = ("linear", "log", "sigmoid", "step")
 HELDOUT_SHAPES = ("exp", "broken")
+ROUND3_SHAPES = ("power", "hyper", "segments")
+"""Held-out round 3 (drawn after the end of consolidation was redefined, never tuned on):
+other concave and segmented shapes, with other noise (Laplace, or AR(1) with phi 0.5-0.7)."""
+END_SHARE = 1.0 - MAX_DRIFT
+"""The end of consolidation is the step by which this share of the fall is done
+(docs/phases.md, "What the turn is")."""
 SNR_RANGES = {"execution": (4.0, 60.0), "exploration": (2.5, 60.0), "accuracy": (1.5, 40.0)}
 """Log-uniform range of |change| / noise sd of one logged point, per signal."""
 HELDOUT_SEED_OFFSET = 1_000_000
 """Held-out round r (1, 2, ...) draws its cases from seeds r * HELDOUT_SEED_OFFSET + seed. Round 1
 was run once against the first version of the detector; when the method changed after its
 failures had been studied, round 2 (fresh seeds, same held-out shapes and noise) was drawn to
-measure the changed detector on cases nobody had looked at."""
+measure the changed detector on cases nobody had looked at. Round 2's misses were studied in
+turn (the end of gradual falls) and the end of consolidation redefined; round 3 (fresh seeds,
+ROUND3_SHAPES, other noise) measures that."""
 
 
 @dataclass
@@ -101,9 +115,36 @@ def shape(name: str, rng: np.random.Generator):
             0.5,
             "broken",
         )
+    if name == "power":  # concave with no corner at its end: the slope falls to 0
+        p = rng.uniform(1.3, 2.5)
+        return (lambda u: 1 - (1 - u) ** p), p, 0.0, f"power{p:.1f}"
+    if name == "hyper":  # hyperbolic saturation, end slope 1 / (1 + k) of the mean
+        k = rng.uniform(2, 8)
+        return (lambda u: (1 + k) * u / (1 + k * u)), 1 + k, 1 / (1 + k), f"hyper{k:.1f}"
+    if name == "segments":  # three line segments, each slower than the one before
+        widths = rng.dirichlet([2.0, 2.0, 2.0])
+        r = rng.uniform(0.3, 0.7)
+        slopes = np.array([1.0, r, r * r])
+        slopes /= float(slopes @ widths)  # mean slope 1
+        knots = np.concatenate([[0.0], np.cumsum(widths)])
+        done = np.concatenate([[0.0], np.cumsum(slopes * widths)])
+        return (
+            (lambda u: np.interp(u, knots, done)),
+            float(slopes[0]),
+            float(slopes[-1]),
+            f"segments{r:.1f}",
+        )
     if name == "step":
         return None, math.inf, math.inf, "step"
     raise ValueError(name)
+
+
+def done_at(h, share: float) -> float:
+    """Relative time u at which the shape h has done `share` of its change (a step: 1)."""
+    if h is None:
+        return 1.0
+    u = np.linspace(0.0, 1.0, 20001)
+    return float(np.interp(share, h(u), u))
 
 
 def progress(t: np.ndarray, a: float, b: float, h) -> np.ndarray:
@@ -116,8 +157,10 @@ def progress(t: np.ndarray, a: float, b: float, h) -> np.ndarray:
 def _noise(rng, n, sd, heldout):
     if not heldout or sd == 0:
         return rng.normal(0, sd, n)
+    if heldout >= 3 and rng.random() < 0.5:
+        return rng.laplace(0, sd / math.sqrt(2), n)  # Laplace, sd = sd
     if rng.random() < 0.5:  # AR(1), marginal sd = sd
-        phi = rng.uniform(0.2, 0.5)
+        phi = rng.uniform(0.5, 0.7) if heldout >= 3 else rng.uniform(0.2, 0.5)
         e = rng.normal(0, sd * math.sqrt(1 - phi**2), n)
         out = np.empty(n)
         out[0] = rng.normal(0, sd)
@@ -133,7 +176,8 @@ def _snr(rng, signal):
 
 
 def _fall(t, rng, T, end, shapes, drift_max=0.15):
-    """Execution signal falling from the first step to `end`, then a slow drift."""
+    """Execution signal falling from the first step to `end`, then a slow drift. Returns
+    (series, drop, shape label, the step by which END_SHARE of the fall is done)."""
     h, _, d1, label = shape(rng.choice(shapes), rng)
     level = math.exp(rng.uniform(math.log(0.05), math.log(2.0)))
     drop = rng.uniform(0.1, 0.6) * level
@@ -144,7 +188,8 @@ def _fall(t, rng, T, end, shapes, drift_max=0.15):
         slope = float(
             np.clip(slope, -0.5 * d1 * drop / max(end - 1, 1), 0.5 * d1 * drop / max(end - 1, 1))
         )
-    return y + slope * np.maximum(t - end, 0), drop, label
+    done = 1.0 + done_at(h, END_SHARE) * (end - 1.0)
+    return y + slope * np.maximum(t - end, 0), drop, label, done
 
 
 def _rise(t, rng, T, onset, shapes, window=None):
@@ -173,7 +218,7 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
     if family is None:
         names = list(FAMILIES)
         family = str(rng.choice(names, p=np.array([FAMILIES[n] for n in names])))
-    shapes = HELDOUT_SHAPES if heldout else MAIN_SHAPES
+    shapes = ROUND3_SHAPES if heldout >= 3 else HELDOUT_SHAPES if heldout else MAIN_SHAPES
     if family == "sparse":
         return _sparse(seed, rng)
     T = int(round(math.exp(rng.uniform(math.log(50), math.log(1000)))))
@@ -190,7 +235,8 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
     acc_gain = rng.uniform(0.1, 0.4)
     if family in ("two_phase", "consolidation_stall"):
         end = float(rng.uniform(0.05, 0.8) * T)
-        ex, ex_size, meta["fall_shape"] = _fall(t, rng, T, end, shapes)
+        ex, ex_size, meta["fall_shape"], done = _fall(t, rng, T, end, shapes)
+        meta["fall_window_end"] = end
         consolidation_gain = rng.uniform(0.0, 0.3) * acc_gain
         if family == "two_phase":
             onset = float(np.clip(end + rng.uniform(-0.05, 0.15) * T, 0.03 * T, 0.85 * T))
@@ -244,6 +290,8 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
     if text_only:
         del series["entropy/execution"]
         end = None
+    elif end is not None:
+        end = done
     meta.update(text_only=text_only, exploration_series=xp_name, heldout=heldout)
     return Case(seed, family, steps, series, T, end, onset, text_only, meta)
 

@@ -219,6 +219,8 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
                 r["run"],
                 _fmt(r["truth_consolidation_end"]),
                 _fmt(d["consolidation_end"]),
+                _fmt((r["truth_consolidation_end"] or {}).get("corner")),
+                _fmt(d["consolidation_corner"]),
                 _fmt((r["truth_consolidation_end"] or {}).get("half")),
                 _fmt(d["execution_half"]),
                 _fmt(r["truth_exploration_onset"]),
@@ -231,9 +233,11 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
         )
     header = [
         "run",
-        "consolidation end: world (slips)",
+        "consolidation end (3/4 of the fall): world (slips)",
         "detector (execution tokens)",
-        "half of the drop: world",
+        "corner of the fall: world",
+        "detector",
+        "half of the fall: world",
         "detector",
         "exploration onset: world (backtracking)",
         "detector (strategy entropy)",
@@ -244,8 +248,9 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
     ]
     text = (
         "# The detector on the countdown world's runs\n\nThe world's truth comes from its exact "
-        "diagnostics, fitted with the same transition family: consolidation end = end of the fall "
-        "of task/first_attempt_exec_error (arithmetic slips in the first attempt), exploration "
+        "diagnostics, fitted with the same transition family: consolidation end = the step by "
+        "which 3/4 of the fall of task/first_attempt_exec_error (arithmetic slips in the first "
+        "attempt) are done, corner = where that fall turns into a drift, exploration "
         "onset = start of the rise of task/backtrack_after_failed_check. The detector reads the "
         "execution-token series and task/strategy_entropy (recomputed from the 16 saved "
         "responses a step). Steps [95% interval].\n\n" + markdown_table(header, rows)
@@ -307,12 +312,22 @@ def _config(names):
 
 
 def _edge(fit) -> dict | None:
+    """A rise's start, or a fall's end (the step by which 3/4 of it are done, as the detector
+    reports it) with its corner."""
     if fit is None:
         return None
-    return {
+    corner = {
         "step": round(fit.step, 1),
         "ci_low": round(fit.low, 1),
         "ci_high": round(fit.high, 1),
+    }
+    if fit.direction == "rise":
+        return {**corner, "change": fit.change, "change_se": fit.change_se, "log_bf": fit.log_bf}
+    return {
+        "step": round(fit.done_step, 1),
+        "ci_low": round(fit.done_low, 1),
+        "ci_high": round(fit.done_high, 1),
+        "corner": corner,
         "half": {"step": fit.half_step, "ci_low": fit.half_low, "ci_high": fit.half_high},
         "change": fit.change,
         "change_se": fit.change_se,
@@ -329,6 +344,7 @@ def _phase(res) -> dict:
     )
     return {
         "execution_half": half,
+        "consolidation_corner": res.evidence.get("consolidation_corner"),
         "kind": res.kind,
         "transition_step": res.transition_step,
         "consolidation_end": res.consolidation_end,

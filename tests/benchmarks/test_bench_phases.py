@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import bench_phases  # noqa: E402
-from phase_series import FAMILIES, make_case, progress, shape  # noqa: E402
+from phase_series import FAMILIES, ROUND3_SHAPES, done_at, make_case, progress, shape  # noqa: E402
 
 
 def _same(a, h):
@@ -41,7 +41,10 @@ def test_every_family_has_its_truth(family):
             v.size == case.steps.size for v in case.series.values()
         )
         if family in ("two_phase", "consolidation_stall") and not case.text_only:
-            assert 0.05 * case.length <= case.consolidation_end <= 0.8 * case.length
+            window_end = case.meta["fall_window_end"]
+            assert 0.05 * case.length <= window_end <= 0.8 * case.length
+            # the truth is where three quarters of the fall are done (docs/phases.md)
+            assert 1.0 < case.consolidation_end <= window_end
         if family in ("noise", "sparse"):
             assert case.consolidation_end is None and case.exploration_onset is None
         if family == "sparse":
@@ -62,6 +65,25 @@ def test_the_planted_end_is_a_corner():
         assert g[78] - g[77] > 0.3 / 79  # still falling at the last step before the end
     step = progress(t, 1.0, 80.0, None)
     assert step[t < 80].max() == 0.0 and step[t >= 80].min() == 1.0
+
+
+@pytest.mark.parametrize("name", ["linear", "log", "sigmoid", "exp", "broken", *ROUND3_SHAPES])
+def test_shapes_go_from_0_to_1_and_the_truth_is_their_three_quarter_point(name):
+    rng = np.random.default_rng(0)
+    h, d0, d1, _ = shape(name, rng)
+    u = np.linspace(0, 1, 1001)
+    assert h(u)[0] == pytest.approx(0) and h(u)[-1] == pytest.approx(1)
+    assert np.all(np.diff(h(u)) >= -1e-12) and d0 > 0 and d1 >= 0
+    assert h(np.array([done_at(h, 0.75)]))[0] == pytest.approx(0.75, abs=1e-3)
+    assert done_at(None, 0.75) == 1.0  # a step: all of it at once
+
+
+def test_round3_cases_use_their_own_shapes():
+    shapes = {
+        "".join(c for c in make_case(s, heldout=3).meta.get("fall_shape", "") if c.isalpha())
+        for s in range(60)
+    }
+    assert shapes - {""} <= {"power", "hyper", "segments"} and len(shapes - {""}) >= 2
 
 
 def test_scoring_counts_misses_as_100_and_checks_coverage():

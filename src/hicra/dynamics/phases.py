@@ -5,9 +5,12 @@ flattens (phase 1, consolidation); then a measure of strategic diversity rises w
 (phase 2, exploration). Here both edges are estimated, each with a 95% interval
 (docs/phases.md, "What the turn is"):
 
-- consolidation_end: where the execution signal's fall ends, i.e. the end of the transition
-  window of the best-fitting fall shape (linear, fast-then-slow, slow-then-fast, sigmoid,
-  step), after which the signal is flat or drifts slowly (`phases_fit.fit_transition`);
+- consolidation_end: the step by which three quarters (1 - `phases_fit.MAX_DRIFT`) of the
+  execution signal's fall are done, from a fit of the fall (linear, fast-then-slow,
+  slow-then-fast, sigmoid, step shapes, then a slow drift; `phases_fit.fit_transition`).
+  The corner where the fall turns into drift (`evidence["consolidation_corner"]`) is also
+  reported, but for a fall that slows down gradually it is soft: its last quarter cannot be
+  told apart from phase 2's slow drift (docs/phases.md, "What the turn is");
 - exploration_onset: where the exploration signal's rise starts (the same fit, mirrored).
 
 Signals (first present with >= `min_steps` logged steps):
@@ -15,7 +18,8 @@ execution `EXECUTION_SERIES`; exploration `PhaseConfig.exploration_series` (a ta
 strategy-level series first, e.g. the countdown world's `task/strategy_entropy`, then the
 paper's `semantic/entropy`); accuracy `ACCURACY_SERIES`.
 
-Kind (thresholds are `PhaseConfig` fields):
+Kind (thresholds are `PhaseConfig` fields; the trends after the turn are read from the
+consolidation's corner on):
 - "two_phase": a consolidation (a fall with a corner: log Bayes factor against a straight line
   >= `min_log_bf`, a drop of >= `min_change_z` standard errors and >= `min_relative_drop` of
   the start level, ending before the last points), then the exploration signal rises (a rise
@@ -228,6 +232,15 @@ def _turn(fit: TransitionFit) -> dict[str, float]:
     return {"step": round(fit.step, 1), "ci_low": round(fit.low, 1), "ci_high": round(fit.high, 1)}
 
 
+def _end(fit: TransitionFit) -> dict[str, float]:
+    """The end of consolidation: the step by which `done_share` of the fall is done."""
+    return {
+        "step": round(fit.done_step, 1),
+        "ci_low": round(fit.done_low, 1),
+        "ci_high": round(fit.done_high, 1),
+    }
+
+
 def _significant(fit: TransitionFit | None, config: PhaseConfig, sign: int) -> bool:
     """A change in direction `sign` (-1 fall, +1 rise) of >= min_change_z standard errors
     whose edge is not at the last points (a rise that has not started, a fall not ended)."""
@@ -323,9 +336,11 @@ def detect_phases(
     evidence["consolidation"] = consolidation
     _execution_evidence(evidence, x, data[exec_name], fall, config)
     if consolidation:
+        # phase 2's trends are read from the fall's corner on, where only drift is left
         turn = fall.step
-        result.consolidation_end = _turn(fall)
-        result.transition_step = int(round(turn))
+        result.consolidation_end = _end(fall)
+        result.transition_step = int(round(fall.done_step))
+        evidence["consolidation_corner"] = _turn(fall)
         xp, acc = _slopes(evidence, "after_turn", x, data, turn, xp_name, acc_name, config)
         explores = (onset is not None and rise.high > turn) or (xp is not None and xp.rises)
         if explores and (acc is None or acc.rises):

@@ -22,6 +22,13 @@ The shapes (`SHAPES`: linear, fast-then-slow `log`, slow-then-fast `rlog`, trunc
 approaches its level asymptotically has no corner, and what is estimated then is the corner
 of the best-fitting shape of this family (docs/phases.md, "What the turn is").
 
+Because the drift may move the series by up to `max_drift` of the change, the last
+`max_drift` of a change that slows down gradually cannot be told apart from the drift: where
+such a fall's corner lies is soft. The step by which a share p of the change is done,
+a + h^-1(p) (b - a), is not, for p <= 1 - max_drift: each candidate gives it, and the same
+posterior gives its median and interval (`done_step`, p = `done_share` = 1 - max_drift by
+default). For a fall it is the end of consolidation that the detector reports.
+
 Each candidate (edge, nuisance edge, shape) is fitted by weighted least squares in closed
 form (the slow-drift bound by projection onto s = +-kappa * D when the free fit breaks it).
 Its weight is the profile likelihood exp(-(m / 2f) log RSS) on the m binned points, where
@@ -102,7 +109,9 @@ class TransitionFit:
 
     step: posterior median of the edge (fall: end, rise: start), in steps; low/high: the
     `level` equal-tailed interval; half_step/half_low/half_high: the same for the step by
-    which half of the change is done (not the estimand: how fast the change went);
+    which half of the change is done (how fast the change went); done_step/done_low/
+    done_high: the same for the step by which `done_share` of the change is done (for a
+    fall, the end of consolidation that the detector reports: docs/phases.md);
     map_step/shape: the single best candidate; change: D at
     the best candidate (start-to-end change, series units) and change_se its standard error
     (inflated by f); log_bf: log Bayes factor (BIC) of the transition against a straight
@@ -118,6 +127,10 @@ class TransitionFit:
     half_step: float
     half_low: float
     half_high: float
+    done_share: float
+    done_step: float
+    done_low: float
+    done_high: float
     map_step: float
     shape: str
     change: float
@@ -212,15 +225,19 @@ def _wls(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.nd
     return beta, np.maximum(rss, 1e-300), inv
 
 
-def _half(h) -> float:
-    """u at which the shape h has done half of its change."""
+def _done_at(h, shares: tuple[float, ...]) -> np.ndarray:
+    """(len(shares),) relative times u at which the shape h has done each share of its change.
+
+    >>> _done_at(lambda u: u, (0.5, 0.75)).tolist()
+    [0.5, 0.75]
+    """
     u = np.linspace(0.0, 1.0, 4001)
-    return float(np.interp(0.5, h(u), u))
+    return np.interp(np.asarray(shares, np.float64), h(u), u)
 
 
-def _candidates(t: np.ndarray, direction: str, rho: float, max_drift: float):
-    """Yield (edge (J,), half (J,), shape name, g (J, m), slow (J, m), kappa (J,)) for every
-    candidate; half: where half of the change is done.
+def _candidates(t: np.ndarray, direction: str, rho: float, max_drift: float, shares=(0.5,)):
+    """Yield (edge (J,), done (J, len(shares)), shape name, g (J, m), slow (J, m), kappa (J,))
+    for every candidate; done: the times by which each share of the change is done.
 
     t: (m,) bin centres in normalised time (0 = first, 1 = last). kappa: the slow-drift bound
     per unit of D (|s| <= kappa |D|; module docstring)."""
@@ -242,7 +259,8 @@ def _candidates(t: np.ndarray, direction: str, rho: float, max_drift: float):
         edge, name, g, slow, kappa = _with_slow(
             t, direction, a, b, g, d0 if direction == "rise" else d1, name, rho, max_drift
         )
-        yield edge, a + _half(h) * (b - a), name, g, slow, kappa
+        done = a[:, None] + _done_at(h, shares)[None, :] * (b - a)[:, None]  # (J, len(shares))
+        yield edge, done, name, g, slow, kappa
     # step: a jump between two consecutive points; its edge is their midpoint
     jump = t[1:]
     g = (t[None, :] >= jump[:, None] - 1e-12).astype(np.float64)
@@ -250,7 +268,7 @@ def _candidates(t: np.ndarray, direction: str, rho: float, max_drift: float):
         t, direction, t[:-1], jump, g, 1.0, "step", rho, max_drift
     )
     mid = (t[:-1] + jump) / 2
-    yield mid, mid, name, g, slow, kappa
+    yield mid, np.repeat(mid[:, None], len(shares), axis=1), name, g, slow, kappa
 
 
 def _with_slow(t, direction, a, b, g, edge_slope, name, rho, max_drift):
@@ -267,11 +285,12 @@ def _with_slow(t, direction, a, b, g, edge_slope, name, rho, max_drift):
     return edge, name, g, slow, kappa
 
 
-def _fit_family(t, y, w, direction, rho, max_drift):
-    """Every candidate's (edge (J,), half (J,), RSS (J,), D (J,), var factor of D (J,), shape
-    (J,)), the slow-drift bound enforced by projection where the free fit breaks it."""
+def _fit_family(t, y, w, direction, rho, max_drift, shares):
+    """Every candidate's (edge (J,), done (J, len(shares)), RSS (J,), D (J,), var factor of D
+    (J,), shape (J,)), the slow-drift bound enforced by projection where the free fit breaks
+    it."""
     edges, halves, rss_all, d_all, dvar_all, names = [], [], [], [], [], []
-    for edge, half, name, g, slow, kappa in _candidates(t, direction, rho, max_drift):
+    for edge, half, name, g, slow, kappa in _candidates(t, direction, rho, max_drift, shares):
         J, m = g.shape
         ones = np.ones((J, m))
         beta, rss, inv = _wls(np.stack([ones, g, slow], axis=2), y, w)
@@ -321,9 +340,12 @@ def fit_transition(
     rho: float = 0.5,
     max_drift: float = MAX_DRIFT,
     level: float = 0.95,
+    done_share: float | None = None,
 ) -> TransitionFit | None:
     """Fit a fall (edge = its end) or a rise (edge = its start) to a series; None when it has
-    fewer than MIN_POINTS distinct finite steps.
+    fewer than MIN_POINTS distinct finite steps. done_share (default 1 - max_drift): the share
+    of the change whose step is reported as `done_step` (for a fall: the end of consolidation,
+    docs/phases.md).
 
     x: (S,) steps (any order, gaps and repeats allowed); y: (S,) values, NaN where not logged.
     """
@@ -342,7 +364,9 @@ def fit_transition(
     t = (centres - t0) / span  # (m,) normalised time
     scale = float(np.std(ym)) or 1.0
     ys = (ym - ym.mean()) / scale
-    edges, halves, rss, D, dvar, shapes = _fit_family(t, ys, w, direction, rho, max_drift)
+    done_share = 1.0 - max_drift if done_share is None else done_share
+    shares = (0.5, done_share)
+    edges, done, rss, D, dvar, shapes = _fit_family(t, ys, w, direction, rho, max_drift, shares)
     m = t.size
     best = int(np.argmin(rss))
     _, rss_line, _ = _wls(np.stack([np.ones(m), t], axis=1)[None], ys, w)
@@ -360,8 +384,11 @@ def fit_transition(
     )
     grid, mass = _marginal(np.append(edges, 1.0 if direction == "fall" else 0.0), weights)
     med, low, high = _quantiles(grid, mass, level)
-    half_grid, half_mass = _marginal(np.append(halves, 0.5), weights)
+    # the straight line does each share p of its change at u = p
+    half_grid, half_mass = _marginal(np.append(done[:, 0], 0.5), weights)
     half_med, half_low, half_high = _quantiles(half_grid, half_mass, level)
+    done_grid, done_mass = _marginal(np.append(done[:, 1], done_share), weights)
+    done_med, done_low, done_high = _quantiles(done_grid, done_mass, level)
     near_end = grid >= 1.0 - 2 * float(np.median(np.diff(t))) - 1e-12
     to_step = lambda u: float(t0 + u * span)  # noqa: E731
     widen = lambda lo, hi: (  # noqa: E731
@@ -376,6 +403,10 @@ def fit_transition(
         half_step=to_step(half_med),
         half_low=widen(half_low, half_high)[0],
         half_high=widen(half_low, half_high)[1],
+        done_share=float(done_share),
+        done_step=to_step(done_med),
+        done_low=widen(done_low, done_high)[0],
+        done_high=widen(done_low, done_high)[1],
         map_step=to_step(edges[best]),
         shape=str(shapes[best]),
         change=float(D[best] * scale),

@@ -151,7 +151,12 @@ def text_summary(runs: list, page: Path) -> str:
         t = "-" if ph.transition_step is None else ph.transition_step
         lines.append(f"  phases: {ph.kind}, transition step {t}")
         for label, turn, fit, half in (
-            ("consolidation ends", ph.consolidation_end, "execution_fit", "half of the drop"),
+            (
+                "consolidation ends (3/4 of the drop)",
+                ph.consolidation_end,
+                "execution_fit",
+                "half of the drop",
+            ),
             ("exploration starts", ph.exploration_onset, "exploration_fit", "half of the rise"),
         ):
             if turn:
@@ -161,9 +166,15 @@ def text_summary(runs: list, page: Path) -> str:
                     f"{half} by step {f['half_step']:.0f} ({f['half_low']:.0f}..{f['half_high']:.0f})"
                 )
         ev = ph.evidence
+        corner = ev.get("consolidation_corner")
+        if corner:
+            lines.append(
+                f"  the execution drop turns into a drift at step {corner['step']:g} "
+                f"(95% interval {corner['ci_low']:g}..{corner['ci_high']:g})"
+            )
         share = ev.get("share_of_drop_before_turn")
         if isinstance(share, float) and math.isfinite(share):
-            lines.append(f"  {100 * share:.0f}% of the execution drop happened before the turn")
+            lines.append(f"  {100 * share:.0f}% of the execution drop happened before that corner")
         explorer = ph.signals.get("exploration")
         for where in ("after_turn", "whole_run", "after_onset"):
             for key, label in (
