@@ -1,6 +1,6 @@
 """`hicra demo`: the paper's two-phase dynamic on a laptop, GRPO and HICRA side by side.
 
-    hicra demo            # ~7 min on 2 idle cores with the SFT cached, ~12 uncached (estimated)
+    hicra demo            # 2 idle cores: 4 min 43 s with the SFT cached, 7 min 17 s not (Intel Xeon; docs/demo.md)
     hicra demo --quick    # the same pipeline on a smoke-test budget (< 1 minute)
     hicra demo --model smollm2-135m --task word-arith   # a real pretrained LM (`make demo-real`)
 
