@@ -1,8 +1,8 @@
 """The phase detector on real runs: noise levels of real metrics, and the countdown world's
 ground truth.
 
-    python benchmarks/phases_real.py noise [RUNS_ROOT]   # SNR of real series -> out/phases_real/
-    python benchmarks/phases_real.py world [RUNS_ROOT]   # detector vs the world's diagnostics
+    python benchmarks/phases_real.py noise [RUNS_ROOT]       # SNR of real series -> out/phases_real/
+    python benchmarks/phases_real.py world [RUN_OR_ROOT ...] # detector vs the world's diagnostics
 
 `noise` measures, for every per-step series the benchmark generator imitates, the ratio of
 the size of its change to the noise of one logged point (snr = range of a running median over
@@ -15,12 +15,18 @@ autocorrelation of its residuals, on
   the task's strategy entropy, accuracy, the world's first-attempt slips and backtracking.
 bench_phases.py's SNR_RANGES cover what this prints (docs/phases.md has the table).
 
-`world` runs `hicra.dynamics.analysis.analyze_run` on each finished run directory (a
-`metrics.jsonl` with `--steps` steps) and compares its consolidation end and exploration
-onset with the same fits on the world's exact diagnostics: the end of the fall of
-`task/first_attempt_exec_error` (arithmetic slips in the first attempt) and the start of the
-rise of `task/backtrack_after_failed_check`. Runs logged before the task logged
-`task/strategy_entropy` get it recomputed from their saved rollouts (16 responses a step).
+`world` takes run directories (a `metrics.jsonl`), or roots holding them one or two levels
+down (`<arm>/` or `<arm>/seed<k>/`), and keeps the finished ones (a `bench_done.json`, or
+as many steps as the run's `config.json` asked for, or `--steps`). On each it compares the
+detector's consolidation end and exploration onset with the same fits on the world's exact
+diagnostics: the end of the fall of `task/first_attempt_exec_error` (arithmetic slips in the
+first attempt) and the start of the rise of `task/backtrack_after_failed_check`. The
+detector runs twice: as `hicra analyze` does now (the task's execution-error rate
+`task/execution_error` = the first-attempt slips, so its consolidation end is the truth's by
+construction), and on the execution tokens alone (`TOKEN_EXECUTION_SERIES`, what a task
+without such a diagnostic gives). Runs logged before the task logged `task/execution_error`
+or `task/strategy_entropy` get them from `task/first_attempt_exec_error` and from their
+saved rollouts (16 responses a step); `hicra analyze` as logged is shown too.
 """
 
 from __future__ import annotations
@@ -176,32 +182,64 @@ def add_strategy_entropy(run_dir: Path, steps: np.ndarray, series: dict[str, np.
     series["task/strategy_entropy_pooled"] = pooled
 
 
-def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
+def find_runs(paths: list[Path]) -> list[tuple[str, Path]]:
+    """(label, run directory) of every run under `paths`: a run directory itself, or one or
+    two levels down (`<arm>/`, `<arm>/seed<k>/`); the label is the path below the root given,
+    prefixed with the root's last two folders."""
+    found = []
+    for root in paths:
+        if (root / "metrics.jsonl").is_file():
+            found.append(("/".join(root.parts[-3:]), root))
+            continue
+        for pattern in ("*/metrics.jsonl", "*/*/metrics.jsonl"):
+            for p in sorted(root.glob(pattern)):
+                found.append(
+                    ("/".join((*root.parts[-2:], *p.parent.relative_to(root).parts)), p.parent)
+                )
+    return found
+
+
+def finished(run_dir: Path, steps: np.ndarray, steps_needed: int | None) -> bool:
+    """A bench_done.json, or as many steps as asked (--steps, else the run's config.json)."""
+    if (run_dir / "bench_done.json").is_file():
+        return True
+    if steps_needed is None and (run_dir / "config.json").is_file():
+        steps_needed = json.loads((run_dir / "config.json").read_text()).get("steps")
+    return bool(steps.size and steps_needed and steps.max() >= steps_needed)
+
+
+def world_main(paths: list[Path], out: Path, steps_needed: int | None) -> dict:
     from hicra.dynamics.analysis import analyze_run
-    from hicra.dynamics.phases import detect_phases
+    from hicra.dynamics.phases import TASK_EXECUTION_SERIES, TOKEN_EXECUTION_SERIES, detect_phases
 
     results, curves = [], []
-    for run_dir in sorted(p.parent for p in runs_root.glob("*/*/metrics.jsonl")):
+    for label, run_dir in find_runs(paths):
         steps, series = read_run(run_dir)
-        if steps.size == 0 or steps.max() < steps_needed:
+        if not finished(run_dir, steps, steps_needed):
             print(
-                f"skip {run_dir} ({int(steps.max()) if steps.size else 0}/{steps_needed} steps)",
+                f"skip {run_dir} (not finished: {int(steps.max()) if steps.size else 0} steps)",
                 file=sys.stderr,
             )
             continue
+        logged = dict(series)
         add_strategy_entropy(run_dir, steps, series)
+        if TASK_EXECUTION_SERIES not in series:  # logged before the task logged it
+            series[TASK_EXECUTION_SERIES] = series["task/first_attempt_exec_error"]
         slips = fit_transition(steps, series["task/first_attempt_exec_error"], "fall")
         backtrack = fit_transition(steps, series["task/backtrack_after_failed_check"], "rise")
         phases = detect_phases(steps, series)
-        semantic = detect_phases(steps, series, _config(("semantic/entropy",)))
+        tokens = detect_phases(steps, series, _config(execution_series=TOKEN_EXECUTION_SERIES))
+        semantic = detect_phases(steps, series, _config(exploration_series=("semantic/entropy",)))
         analysis = analyze_run(run_dir)  # the real `hicra analyze` path, as logged
-        old = baseline_phases.detect_phases(steps, series)
+        old = baseline_phases.detect_phases(steps, logged)
         results.append(
             {
-                "run": str(run_dir.relative_to(runs_root)),
+                "run": label,
+                "steps": int(steps.max()),
                 "truth_consolidation_end": _edge(slips),
                 "truth_exploration_onset": _edge(backtrack),
                 "detector": _phase(phases),
+                "detector_execution_tokens": _phase(tokens),
                 "detector_semantic_entropy": _phase(semantic),
                 "hicra_analyze": _phase(analysis.phases),
                 "previous_detector": {"kind": old.kind, "transition_step": old.transition_step},
@@ -213,37 +251,36 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
         plot_world(results, curves, out / "world.png")
     rows = []
     for r in results:
-        d, p = r["detector"], r["previous_detector"]
+        d, t, a, p = (
+            r["detector"],
+            r["detector_execution_tokens"],
+            r["hicra_analyze"],
+            r["previous_detector"],
+        )
         rows.append(
             [
                 r["run"],
                 _fmt(r["truth_consolidation_end"]),
-                _fmt(d["consolidation_end"]),
                 _fmt((r["truth_consolidation_end"] or {}).get("corner")),
-                _fmt(d["consolidation_corner"]),
-                _fmt((r["truth_consolidation_end"] or {}).get("half")),
-                _fmt(d["execution_half"]),
                 _fmt(r["truth_exploration_onset"]),
                 _fmt(d["exploration_onset"]),
-                _fmt(r["detector_semantic_entropy"]["exploration_onset"]),
-                d["kind"],
-                r["hicra_analyze"]["kind"],
+                f"{d['kind']} @ {d['transition_step']}",
+                _fmt(t["consolidation_end"]),
+                f"{t['kind']} @ {t['transition_step']}",
+                f"{a['kind']} @ {a['transition_step']}",
                 f"{p['kind']} @ {p['transition_step']}",
             ]
         )
     header = [
         "run",
-        "consolidation end (3/4 of the fall): world (slips)",
-        "detector (execution tokens)",
-        "corner of the fall: world",
-        "detector",
-        "half of the fall: world",
-        "detector",
+        "consolidation end (3/4 of the fall): world (slips) = detector",
+        "corner of the fall: world = detector",
         "exploration onset: world (backtracking)",
         "detector (strategy entropy)",
-        "detector (semantic entropy)",
-        "kind",
-        "kind as logged (semantic entropy)",
+        "detector: kind @ turn",
+        "execution tokens only: consolidation end",
+        "kind @ turn",
+        "hicra analyze as logged",
         "previous detector",
     ]
     text = (
@@ -251,9 +288,13 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
         "diagnostics, fitted with the same transition family: consolidation end = the step by "
         "which 3/4 of the fall of task/first_attempt_exec_error (arithmetic slips in the first "
         "attempt) are done, corner = where that fall turns into a drift, exploration "
-        "onset = start of the rise of task/backtrack_after_failed_check. The detector reads the "
-        "execution-token series and task/strategy_entropy (recomputed from the 16 saved "
-        "responses a step). Steps [95% interval].\n\n" + markdown_table(header, rows)
+        "onset = start of the rise of task/backtrack_after_failed_check. The detector reads "
+        "the task's execution-error rate task/execution_error (the same first-attempt slips, "
+        "so its consolidation end and corner are the truth's by construction) and "
+        "task/strategy_entropy; 'execution tokens only' is the detector on "
+        "rel_perplexity/execution instead (a task without an execution diagnostic); 'as "
+        "logged' is `hicra analyze` on the run directory as the code of this tree reads it. "
+        "Steps [95% interval].\n\n" + markdown_table(header, rows)
     )
     write_json(out / "world.json", results)
     (out / "world.md").write_text(text)
@@ -263,7 +304,9 @@ def world_main(runs_root: Path, out: Path, steps_needed: int) -> dict:
 
 def plot_world(results: list[dict], curves: list, path: Path) -> None:
     """One row per run: execution signals with the consolidation ends (left), exploration
-    signals with the onsets (right); grey = the world's truth, colour = the detector."""
+    signals with the onsets (right); grey = the world's truth (on the left also the detector's,
+    which reads the same slips), colour = the detector on the execution tokens (left) and on
+    strategy entropy (right)."""
     from common import plt
 
     pyplot = plt()
@@ -272,25 +315,25 @@ def plot_world(results: list[dict], curves: list, path: Path) -> None:
         (
             ("task/first_attempt_exec_error", "rel_perplexity/execution"),
             "truth_consolidation_end",
-            "consolidation_end",
+            ("detector_execution_tokens", "consolidation_end"),
             "tab:blue",
         ),
         (
             ("task/backtrack_after_failed_check", "task/strategy_entropy", "semantic/entropy"),
             "truth_exploration_onset",
-            "exploration_onset",
+            ("detector", "exploration_onset"),
             "tab:green",
         ),
     )
     for row, (res, (steps, series)) in zip(axes, zip(results, curves)):
-        for ax, (names, truth_key, est_key, colour) in zip(row, panels):
+        for ax, (names, truth_key, (detector, est_key), colour) in zip(row, panels):
             for name, style in zip(names, ("-", "--", ":")):
                 y = running_median(series[name], 9)
                 lo, hi = np.nanmin(y), np.nanmax(y)
                 ax.plot(steps, (y - lo) / (hi - lo or 1), style, color="k", lw=1.2, label=name)
             for turn, c, label in (
                 (res[truth_key], "0.6", "world's truth"),
-                (res["detector"][est_key], colour, "detector"),
+                (res[detector][est_key], colour, detector.replace("_", " ")),
             ):
                 if turn:
                     ax.axvspan(turn["ci_low"], turn["ci_high"], color=c, alpha=0.3, label=label)
@@ -305,10 +348,10 @@ def plot_world(results: list[dict], curves: list, path: Path) -> None:
     pyplot.close(fig)
 
 
-def _config(names):
+def _config(**fields):
     from hicra.dynamics.phases import PhaseConfig
 
-    return PhaseConfig(exploration_series=names)
+    return PhaseConfig(**fields)
 
 
 def _edge(fit) -> dict | None:
@@ -363,13 +406,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("what", choices=("noise", "world"))
     p.add_argument(
         "runs",
-        nargs="?",
+        nargs="*",
         type=Path,
-        default=DEFAULT_RUNS,
-        help="root of <arm>/seed<k>/ run directories",
+        default=[DEFAULT_RUNS],
+        help="run directories, or roots of <arm>/ or <arm>/seed<k>/ run directories",
     )
     p.add_argument(
-        "--steps", type=int, default=300, help="only runs that reached this step (finished runs)"
+        "--steps",
+        type=int,
+        default=None,
+        help="only runs that reached this step (default: a bench_done.json or the steps of "
+        "the run's config.json; noise: 300)",
     )
     p.add_argument(
         "--out",
@@ -380,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = out_dir("phases_real", args.out)
     if args.what == "noise":
-        noise_main(args.runs, out, args.steps)
+        noise_main(args.runs[0], out, args.steps or 300)
     else:
         world_main(args.runs, out, args.steps)
     return 0

@@ -6,7 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hicra.dynamics.phases import KINDS, PhaseConfig, detect_phases, ols_slope, series_from_metrics
+from hicra.dynamics.phases import (
+    KINDS,
+    TOKEN_EXECUTION_SERIES,
+    PhaseConfig,
+    detect_phases,
+    ols_slope,
+    series_from_metrics,
+)
 from hicra.dynamics.phases_fit import fit_transition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -275,3 +282,67 @@ def test_flat_after_consolidation_is_a_stall_when_precise_enough():
     series["accuracy"] = 0.4 + rng.normal(0, 0.3, s.size)
     res = detect_phases(s, series)
     assert res.kind == "inconclusive" and res.consolidation_end is not None
+
+
+def _demo_like(seed=0, n=120):
+    """A run like the countdown demo's: the task's execution-error rate (first-attempt slips)
+    falls linearly over the first 12 steps, then stays flat; the execution tokens' entropy is
+    flat, then falls late and still at the end (phase 2's retries); strategy entropy and
+    accuracy rise from step 5 on."""
+    rng = np.random.default_rng(seed)
+    s = np.arange(1, n + 1, dtype=float)
+    slips = 0.15 - 0.07 * np.clip((s - 1) / 11, 0, 1) + rng.normal(0, 0.01, n)
+    tokens = 0.065 - 0.03 * np.clip((s - 60) / 60, 0, 1) ** 2 + rng.normal(0, 0.005, n)
+    rise = np.clip((s - 5) / (n - 5), 0, 1)
+    return s, {
+        "task/execution_error": slips,
+        "entropy/execution": tokens,
+        "task/strategy_entropy": 0.08 + 0.5 * rise + rng.normal(0, 0.03, n),
+        "accuracy": 0.2 + 0.3 * rise + rng.normal(0, 0.03, n),
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_task_execution_error_is_preferred_and_a_short_consolidation_is_two_phase(seed):
+    s, series = _demo_like(seed)
+    res = detect_phases(s, series)
+    assert res.signals["execution"] == "task/execution_error"
+    # three quarters of the fall over steps 1..12 are done at step 9.25: a short phase 1,
+    # reported with its interval, not exploration_only at step 1
+    end = res.consolidation_end
+    assert res.kind == "two_phase" and end["ci_low"] <= 9.25 <= end["ci_high"]
+    assert abs(end["step"] - 9.25) <= 4 and abs(res.transition_step - end["step"]) <= 0.5
+    # the execution tokens alone see only the late fall, never the early end
+    tokens = detect_phases(s, series, PhaseConfig(execution_series=TOKEN_EXECUTION_SERIES))
+    assert tokens.signals["execution"] == "entropy/execution"
+    assert tokens.consolidation_end is None or tokens.consolidation_end["step"] > 40
+
+
+def test_countdown_summary_logs_the_execution_error_under_the_detectors_name():
+    from hicra.tasks.countdown import CountdownTask
+
+    task = CountdownTask()
+    rows = [{"first_attempt_exec_error": 1.0}, {"first_attempt_exec_error": 0.0}, {}]
+    out = task.summarize_diagnostics(rows)
+    assert out["execution_error"] == out["first_attempt_exec_error"] == 0.5
+
+
+def test_text_summary_prints_the_share_of_the_drop_only_for_a_consolidation():
+    from types import SimpleNamespace
+
+    from hicra.reports.cli import text_summary
+
+    s, series = _demo_like(0)
+    flat = 0.065 + np.random.default_rng(9).normal(0, 0.005, s.size)
+    for config, printed in (
+        (PhaseConfig(), True),  # two_phase: the share at the corner of the slips' fall
+        (PhaseConfig(execution_series=TOKEN_EXECUTION_SERIES), False),  # exploration_only
+    ):
+        res = detect_phases(s, {**series, "entropy/execution": flat}, config)
+        assert res.kind == ("two_phase" if printed else "exploration_only")
+        run = SimpleNamespace(
+            name="run", format="hicra", steps=s, records=0, lexicon=None, phases=res,
+            missing={}, final=dict,
+        )  # fmt: skip
+        text = text_summary([run], Path("report.html"))
+        assert ("of the execution drop happened before that corner" in text) is printed

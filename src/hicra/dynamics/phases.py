@@ -14,9 +14,14 @@ flattens (phase 1, consolidation); then a measure of strategic diversity rises w
 - exploration_onset: where the exploration signal's rise starts (the same fit, mirrored).
 
 Signals (first present with >= `min_steps` logged steps):
-execution `EXECUTION_SERIES`; exploration `PhaseConfig.exploration_series` (a task-provided
-strategy-level series first, e.g. the countdown world's `task/strategy_entropy`, then the
-paper's `semantic/entropy`); accuracy `ACCURACY_SERIES`.
+execution `PhaseConfig.execution_series` (a task-provided execution-error rate first, e.g. the
+countdown world's `task/execution_error`, then the execution tokens' relative perplexity,
+entropy, NLL); exploration `PhaseConfig.exploration_series` (a task-provided strategy-level
+series first, e.g. the countdown world's `task/strategy_entropy`, then the paper's
+`semantic/entropy`); accuracy `ACCURACY_SERIES`. A task that knows its errors and strategies
+exactly measures the phases directly; token statistics can move for other reasons (on the
+countdown demo the execution tokens' entropy falls late, with the retries of phase 2, while
+the slips fell in the first ~30 steps: docs/phases.md).
 
 Kind (thresholds are `PhaseConfig` fields; the trends after the turn are read from the
 consolidation's corner on):
@@ -63,6 +68,8 @@ __all__ = [
     "PhaseConfig",
     "PhaseResult",
     "Slope",
+    "TASK_EXECUTION_SERIES",
+    "TOKEN_EXECUTION_SERIES",
     "detect_phases",
     "despike",
     "noise_sigma",
@@ -72,7 +79,12 @@ __all__ = [
 ]
 
 KINDS = ("two_phase", "exploration_only", "consolidation_stall", "inconclusive")
-EXECUTION_SERIES = ("rel_perplexity/execution", "entropy/execution", "nll/execution")
+TASK_EXECUTION_SERIES = "task/execution_error"
+"""A task-provided per-step rate of execution errors (a task that verifies its execution steps
+logs it through its diagnostics summary, e.g. the countdown world: arithmetic slips in the
+first attempt). The detector prefers it to the execution tokens' statistics."""
+TOKEN_EXECUTION_SERIES = ("rel_perplexity/execution", "entropy/execution", "nll/execution")
+EXECUTION_SERIES = (TASK_EXECUTION_SERIES, *TOKEN_EXECUTION_SERIES)
 EXPLORATION_SERIES = ("task/strategy_entropy", "semantic/entropy")
 ACCURACY_SERIES = ("val/accuracy", "accuracy", "reward/mean")
 
@@ -83,6 +95,10 @@ class PhaseConfig:
 
     min_steps: int = 10
     """Fewer distinct logged steps than this in a series: it cannot show a turn."""
+    execution_series: tuple[str, ...] = EXECUTION_SERIES
+    """Execution (phase 1) signals, first present wins: a task-provided execution-error rate
+    (logged as task/execution_error), else the execution tokens' relative perplexity, entropy,
+    NLL. `TOKEN_EXECUTION_SERIES` gives the token statistics alone."""
     exploration_series: tuple[str, ...] = EXPLORATION_SERIES
     """Exploration signals, first present wins: a task-provided strategy-level diversity
     (logged as task/strategy_entropy), else the semantic entropy of Strategic Grams."""
@@ -268,7 +284,7 @@ def detect_phases(
     x = np.asarray(steps, dtype=np.float64)
     data = {k: np.asarray(v, dtype=np.float64) for k, v in series.items()}
     n = int(np.unique(x).size)
-    exec_name = _pick(x, data, EXECUTION_SERIES, config.min_steps)
+    exec_name = _pick(x, data, config.execution_series, config.min_steps)
     xp_name = _pick(x, data, config.exploration_series, config.min_steps)
     acc_name = _pick(x, data, ACCURACY_SERIES, config.min_steps)
     signals = {
@@ -280,13 +296,13 @@ def detect_phases(
     if n < config.min_steps or (exec_name is None and xp_name is None):
         counts = [
             _logged(x, data[k])
-            for k in (*EXECUTION_SERIES, *config.exploration_series)
+            for k in (*config.execution_series, *config.exploration_series)
             if k in data
         ]
         if not counts and n >= config.min_steps:
             evidence["reason"] = (
                 "no execution or exploration series (needs per-token logp/entropy, response "
-                "texts, or task/strategy_entropy)"
+                "texts, task/execution_error or task/strategy_entropy)"
             )
         else:
             evidence["reason"] = (

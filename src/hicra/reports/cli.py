@@ -173,7 +173,8 @@ def text_summary(runs: list, page: Path) -> str:
                 f"(95% interval {corner['ci_low']:g}..{corner['ci_high']:g})"
             )
         share = ev.get("share_of_drop_before_turn")
-        if isinstance(share, float) and math.isfinite(share):
+        # measured at the corner of a consolidation; without one it is no finding
+        if corner and isinstance(share, float) and math.isfinite(share):
             lines.append(f"  {100 * share:.0f}% of the execution drop happened before that corner")
         explorer = ph.signals.get("exploration")
         for where in ("after_turn", "whole_run", "after_onset"):

@@ -75,7 +75,11 @@ def highlight(text: str, lexicon: Any) -> str:
 def _evidence_line(ev: dict[str, Any]) -> str:
     parts = []
     share = ev.get("share_of_drop_before_turn")
-    if share is not None and not (isinstance(share, float) and math.isnan(share)):
+    if (
+        ev.get("consolidation")
+        and share is not None
+        and not (isinstance(share, float) and math.isnan(share))
+    ):
         parts.append(f"{100 * share:.0f}% of the execution drop before the turn")
     for key, label in (
         ("semantic_entropy_slope_after_turn", "semantic entropy"),

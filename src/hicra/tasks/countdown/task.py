@@ -97,10 +97,14 @@ class CountdownTask:
     @staticmethod
     def summarize_diagnostics(diagnostics: Iterable[Mapping[str, float]]) -> dict[str, float]:
         """Batch means of `score(...).diagnostics` (see the module function of this name),
-        with the strategy entropies always present (NaN for a batch without any attempt)."""
+        with the strategy entropies always present (NaN for a batch without any attempt), and
+        `execution_error`, the phase detector's execution signal (logged as
+        task/execution_error): the share of first attempts with an arithmetic slip, i.e.
+        `first_attempt_exec_error` under the name the detector reads (docs/phases.md)."""
         out = summarize_diagnostics(diagnostics)
         out.setdefault("strategy_entropy", math.nan)
         out.setdefault("strategy_entropy_pooled", math.nan)
+        out["execution_error"] = out.get("first_attempt_exec_error", math.nan)
         return out
 
 
