@@ -8,7 +8,9 @@ SmolLM2-135M-Instruct (the `smollm2-135m` alias), one torch thread, `rows` seque
 together from the same chat-templated word-arith prompts, EOS suppressed so every response has
 exactly `length` tokens. Both engines sample at temperature 0.7 with a KV cache:
 `hicra.models.sampling.sample_responses` (the trainer's) and transformers
-`model.generate(do_sample=True, top_k=0, top_p=1.0)`.
+`model.generate(do_sample=True, top_k=0, top_p=1.0)`. The `-bf16` engines run the same on a
+bfloat16 copy of the weights (`hicra.models.sampling.RolloutCopy`, the trainer's
+`rollout_dtype: bfloat16`), so the two dtypes can be compared engine by engine.
 
 Reported per engine and length: tokens/s = rows * length / time, in CPU seconds of the process
 (`time.process_time`, which other jobs on a shared machine inflate far less than wall time)
@@ -35,6 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info, markdown_table, out_dir, suppress_token, write_json  # noqa: E402
 
+ENGINES = ["builtin", "generate", "builtin-bf16", "generate-bf16"]
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -43,7 +47,11 @@ def parse_args(argv=None):
     p.add_argument("--rows", type=int, default=8)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument(
-        "--engines", nargs="+", default=["builtin", "generate"], choices=["builtin", "generate"]
+        "--engines",
+        nargs="+",
+        default=["builtin", "generate"],
+        choices=ENGINES,
+        help="-bf16: the same engine on a bfloat16 copy of the weights (the trainer's rollout_dtype)",
     )
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--threads", type=int, default=1)
@@ -105,7 +113,7 @@ def run_once(
 
     clock = StepClock(model)
     wall, cpu = time.perf_counter(), time.process_time()
-    if engine == "builtin":
+    if engine.startswith("builtin"):
         generator = torch.Generator().manual_seed(seed)
         batch = sample_responses(
             model, tokenizer, prompts, 1, length, temperature, generator, add_special_tokens=False
@@ -179,6 +187,11 @@ def main(argv=None) -> int:
         model, tokenizer = load_model_and_tokenizer(args.model)
         model.eval()
         suppress_token(model, tokenizer.eos_token_id)
+        models = {"float32": model}
+        if any(e.endswith("-bf16") for e in args.engines):
+            from hicra.models.sampling import RolloutCopy
+
+            models["bfloat16"] = RolloutCopy(torch.bfloat16).refresh(model)  # hook copied too
         problems = WordArithTask().sample_problems(args.rows, np.random.default_rng(0))
         prompts = [chat_prompt(tokenizer, p.prompt) for p in problems]
         for repeat in range(args.repeats):
@@ -190,7 +203,13 @@ def main(argv=None) -> int:
                         "rows": args.rows,
                         "repeat": repeat,
                         **run_once(
-                            engine, model, tokenizer, prompts, length, args.temperature, repeat
+                            engine,
+                            models["bfloat16" if engine.endswith("-bf16") else "float32"],
+                            tokenizer,
+                            prompts,
+                            length,
+                            args.temperature,
+                            repeat,
                         ),
                     }
                     with open(results_path, "a") as f:

@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import bootstrap_ci, machine_info, markdown_table, out_dir, write_json  # noqa: E402
+from hicra.tasks.word_arith import WordArithConfig  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,6 +54,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--max-new-tokens", type=int, default=96, help="the real-model demo recipe's")
     p.add_argument(
+        "--stop-strings",
+        nargs="*",
+        default=list(WordArithConfig.stop_strings),
+        help='strings that end a response (default: the task\'s, "Question:"); none: EOS only',
+    )
+    p.add_argument(
         "--seed", type=int, default=1234, help="problem stream (not the RL seeds' streams)"
     )
     p.add_argument("--threads", type=int, default=1)
@@ -67,9 +74,9 @@ def run_batch(args, level: int, first: int, model, tokenizer, path: Path) -> Non
     import torch
 
     from hicra.models.sampling import chat_prompt, sample_responses
-    from hicra.tasks.word_arith import WordArithConfig, WordArithTask
+    from hicra.tasks.word_arith import WordArithTask
 
-    task = WordArithTask(WordArithConfig(difficulty=level))
+    task = WordArithTask(WordArithConfig(difficulty=level, stop_strings=tuple(args.stop_strings)))
     problems = task.sample_problems(args.problems, np.random.default_rng([args.seed, level]))
     done = (
         {json.loads(line)["index"] for line in path.read_text().splitlines()}
@@ -94,6 +101,7 @@ def run_batch(args, level: int, first: int, model, tokenizer, path: Path) -> Non
         args.temperature,
         generator,
         add_special_tokens=False,
+        stop_strings=task.stop_strings,
     )
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     lengths = batch.response_mask.sum(1).tolist()

@@ -173,3 +173,29 @@ def test_resume_is_keyed_by_the_data_and_survives_a_cut_line(checkpoint, data, t
     assert run_eval(checkpoint, str(other), out) == 2
     assert "other data" in capsys.readouterr().err
     assert samples.read_text() == before and not (out / "results.json").exists()
+
+
+def test_stop_strings_end_responses(checkpoint, data, tmp_path):
+    assert run_eval(checkpoint, data, tmp_path / "free", "--max-new-tokens", "12") == 0
+    free = (tmp_path / "free" / "samples" / "toy_bench.jsonl").read_text().splitlines()
+    words = [w for line in free for r in json.loads(line)["responses"] for w in r.split()[1:]]
+    stop = max(set(words), key=words.count)  # a word sampled after the first position
+    assert (
+        run_eval(
+            checkpoint, data, tmp_path / "stop", "--max-new-tokens", "12", "--stop-strings", stop
+        )
+        == 0
+    )
+    config = json.loads((tmp_path / "stop" / "results.json").read_text())["config"]
+    assert config["stop_strings"] == [stop]
+    records = [
+        json.loads(line)
+        for line in (tmp_path / "stop" / "samples" / "toy_bench.jsonl").read_text().splitlines()
+    ]
+    ended = 0
+    for record in records:
+        for text, cut in zip(record["responses"], record["truncated"]):
+            if stop in text:
+                ended += 1
+                assert text.rstrip().endswith(stop) and text.count(stop) == 1 and not cut
+    assert ended >= 1

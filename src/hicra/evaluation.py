@@ -101,6 +101,9 @@ class EvalConfig:
     default 200, drawn with `seed`)."""
     task_options: dict | None = None
     """Options of `task`, e.g. {"difficulty": 1} (a JSON object on the command line)."""
+    stop_strings: tuple[str, ...] | None = None
+    """Strings that end a response besides EOS (vLLM's `stop`; the completing token is kept).
+    None: none for files, the generated task's own for `task` (word-arith: "Question:")."""
 
 
 BOUNDS = {  # the range of every numeric option (`hicra.cli_args.check_fields`)
@@ -149,7 +152,9 @@ class HFGenerator:
         self.config = config
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
 
-    def generate(self, prompts: list[str], n: int) -> list[list[Generation]]:
+    def generate(
+        self, prompts: list[str], n: int, stop_strings: tuple[str, ...] = ()
+    ) -> list[list[Generation]]:
         """n samples for each prompt (rows g*n .. g*n+n-1 answer prompt g)."""
         from hicra.models.sampling import sample_responses
 
@@ -166,6 +171,7 @@ class HFGenerator:
             top_p=config.top_p,
             eos_token_ids=self.eos_ids,
             add_special_tokens=not tokenizer.chat_template,
+            stop_strings=stop_strings,
         )
         lengths = batch.response_mask.sum(1).tolist()
         truncated = batch.truncated_mask.tolist()
@@ -198,9 +204,15 @@ class VLLMGenerator:
             seed=config.seed,
         )
 
-    def generate(self, prompts: list[str], n: int) -> list[list[Generation]]:
+    def generate(
+        self, prompts: list[str], n: int, stop_strings: tuple[str, ...] = ()
+    ) -> list[list[Generation]]:
         """n samples for each prompt through SamplingParams(n=...) (one prefill per prompt)."""
-        outputs = self.llm.generate(prompts, self.params, use_tqdm=False)
+        params = self.params
+        if stop_strings:
+            params = self.params.clone()
+            params.stop, params.include_stop_str_in_output = list(stop_strings), True
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
         return [
             [Generation(c.text, len(c.token_ids), c.finish_reason == "length") for c in o.outputs]
             for o in outputs
@@ -389,11 +401,13 @@ def evaluate_file(config: EvalConfig, path: str, generator, pool) -> dict[str, A
     if len({p.id for p in problems}) != len(problems):  # ids key the resume file: make them unique
         print(f"[{name}] problem ids are not unique; using row numbers instead", file=sys.stderr)
         problems = [replace(p, id=f"{name}-{p.meta['row']}") for p in problems]
-    return evaluate_problems(config, name, problems, generator, pool)
+    stops = tuple(config.stop_strings or ())
+    return evaluate_problems(config, name, problems, generator, pool, stops)
 
 
-def task_problems(config: EvalConfig) -> tuple[str, list[Problem]]:
-    """(benchmark name, problems) of the generated task: `limit` problems drawn with `seed`."""
+def task_problems(config: EvalConfig) -> tuple[str, list[Problem], tuple[str, ...]]:
+    """(benchmark name, problems, stop strings) of the generated task: `limit` problems drawn with
+    `seed`; the stop strings are --stop-strings when given, else the task's own."""
     import numpy as np
 
     from hicra.tasks import load_task
@@ -409,11 +423,19 @@ def task_problems(config: EvalConfig) -> tuple[str, list[Problem]]:
         f"-{k}{v}" for k, v in sorted((config.task_options or {}).items()) if k != "instruction"
     )
     unique = {p.id: p for p in problems}  # a generator may repeat a small problem: score it once
-    return f"{task.name}{options}", list(unique.values())
+    stops = (
+        getattr(task, "stop_strings", ()) if config.stop_strings is None else config.stop_strings
+    )
+    return f"{task.name}{options}", list(unique.values()), tuple(stops)
 
 
 def evaluate_problems(
-    config: EvalConfig, name: str, problems: list[Problem], generator, pool
+    config: EvalConfig,
+    name: str,
+    problems: list[Problem],
+    generator,
+    pool,
+    stop_strings: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Generate, score and save the samples of one benchmark's problems; return its summary."""
     from hicra.tasks.datasets import render_prompt
@@ -439,7 +461,7 @@ def evaluate_problems(
             prompts = [
                 render_prompt(p.prompt, generator.tokenizer, config.system_prompt) for p in chunk
             ]
-            groups = generator.generate(prompts, config.n)
+            groups = generator.generate(prompts, config.n, stop_strings)
             for i, problem in enumerate(chunk):
                 group = groups[i]
                 scores = list(

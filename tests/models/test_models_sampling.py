@@ -101,3 +101,29 @@ def test_sampler_logp_matches_teacher_forcing_through_cache_compaction(tiny_mode
     m = batch.response_mask
     torch.testing.assert_close(batch.sample_logp[m], logp.detach()[m], rtol=1e-4, atol=1e-4)
     assert (batch.sample_logp[~m] == 0).all()
+
+
+def test_stop_strings_end_a_row_at_the_token_that_completes_them(tiny_model_dir):
+    model, tok = load_policy(tiny_model_dir, "cpu")
+    free = sample_responses(model, tok, PROMPTS, 3, 12, 1.0, torch.Generator().manual_seed(3))
+    row = free.response_ids[0][free.response_mask[0]].tolist()
+    stop = tok.decode(row[2:4], skip_special_tokens=True)  # two tokens of a real response
+    assert " " in stop  # the string spans a token boundary
+    batch = sample_responses(
+        model, tok, PROMPTS, 3, 12, 1.0, torch.Generator().manual_seed(3), stop_strings=[stop]
+    )
+    stopped = 0
+    for i in range(batch.response_ids.shape[0]):
+        ids = batch.response_ids[i][batch.response_mask[i]].tolist()
+        before = tok.decode(ids[:-1], skip_special_tokens=True)
+        assert stop not in before  # never runs past the first occurrence
+        if stop in batch.texts[i]:
+            stopped += 1
+            assert not batch.truncated_mask[i] and ids[-1] != tok.eos_token_id
+        elif ids[-1] != tok.eos_token_id:
+            assert batch.truncated_mask[i] and len(ids) == batch.response_ids.shape[1]
+    assert stopped >= 1
+    # until the first row stops, every row draws what it drew without the stop string
+    first = free.response_ids[0][: len(row)].tolist()
+    cut = next(j for j in range(len(first)) if stop in tok.decode(first[: j + 1]))
+    assert batch.response_ids[0][batch.response_mask[0]].tolist() == first[: cut + 1]

@@ -69,3 +69,14 @@ def test_bad_options_are_one_line():
         load_task("word-arith", {"levle": 1})
     with pytest.raises(ValueError, match="known: countdown, word-arith"):
         load_task("word-arithmetic")
+    for bad, message in (("Q:", "expected a list"), ([""], "non-empty"), ([3], "stop_strings")):
+        with pytest.raises(ValueError, match=message):
+            load_task("word-arith", {"stop_strings": bad})
+
+
+def test_stop_strings_default_and_option():
+    assert load_task("word-arith").stop_strings == ("Question:",)
+    task = load_task("word-arith", {"stop_strings": ["Q:", "\n\n"]})
+    assert task.stop_strings == ("Q:", "\n\n")
+    assert task.config_dict()["stop_strings"] == ("Q:", "\n\n")
+    assert load_task("word-arith", {"stop_strings": []}).stop_strings == ()

@@ -276,3 +276,34 @@ def test_no_resume_and_other_options_replace_a_run_only_with_force(
     assert [m["step"] for m in RunReader(tmp_path / "run").metrics()] == [1, 2]
     assert RunReader(tmp_path / "run").config()["lr"] == 5e-4
     assert (tmp_path / "run" / "notes.txt").read_text() == "mine"  # not a file of the run
+
+
+def test_bfloat16_rollouts_sample_from_the_updated_policy(
+    tiny_model_dir, dense_task, digit_lexicon, tmp_path
+):
+    from hicra.models.sampling import RolloutCopy
+    from hicra.trainer.setup import load_policy
+
+    model, _ = load_policy(tiny_model_dir, "cpu")
+    copy = RolloutCopy(torch.bfloat16)
+    first = copy.refresh(model)
+    assert all(p.dtype == torch.bfloat16 for p in first.parameters())
+    assert all(b.dtype == torch.float32 for b in first.buffers() if b.is_floating_point())
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5)
+    again = copy.refresh(model)  # same tensors, the policy's new weights
+    assert again is first
+    for mine, theirs in zip(again.parameters(), model.parameters()):
+        assert torch.equal(mine, theirs.to(torch.bfloat16))
+
+    cfg = tiny_config(tiny_model_dir, tmp_path / "bf16", rollout_dtype="bfloat16", steps=2)
+    train(cfg, task=dense_task, lexicon=digit_lexicon)
+    metrics = [
+        json.loads(line) for line in (tmp_path / "bf16" / "metrics.jsonl").read_text().splitlines()
+    ]
+    for m in metrics:  # the copy samples close to, not exactly, the policy's distribution
+        assert 0 < m["rollout/logp_gap_mean"] < 0.05 and m["rollout/logp_gap_max"] < 1.0
+    plain = tiny_config(tiny_model_dir, tmp_path / "fp32", steps=1)
+    train(plain, task=dense_task, lexicon=digit_lexicon)
+    assert "rollout/logp_gap_mean" not in (tmp_path / "fp32" / "metrics.jsonl").read_text()

@@ -32,7 +32,8 @@ class RolloutBatch:
     response_ids: (B, T) long, right-padded response tokens (EOS included when emitted).
     response_mask: (B, T) bool, True on real response tokens (EOS included).
     group_ids: (B,) long, index of the prompt each row answers.
-    truncated_mask: (B,) bool, True where the response hit max_new_tokens without EOS.
+    truncated_mask: (B,) bool, True where the response hit max_new_tokens without EOS or a stop
+        string.
     texts: B decoded responses (special tokens dropped), what the verifier scores.
     sample_logp: (B, T) float32 log-prob of each sampled token under the sampling
         distribution (logits / temperature), 0 on padding; the teacher-forced logp of the
@@ -127,6 +128,56 @@ def _nucleus(log_probs: torch.Tensor, top_p: float) -> torch.Tensor:
     return torch.log_softmax(log_probs.masked_fill(drop, float("-inf")), dim=-1)
 
 
+class RolloutCopy:
+    """A copy of a policy with its weights in another dtype, to sample rollouts from.
+
+    `refresh(model)` returns the copy with the policy's current weights: the first call deep-copies
+    the model (LoRA adapters and all) and casts its floating-point parameters, later calls copy
+    the weights into the same tensors (no new memory). Buffers keep their dtype (the rotary
+    frequencies stay float32). Used by the trainer's `rollout_dtype`: on CPU, decoding a few rows
+    at a time is bound by reading the weights, and bfloat16 halves the bytes.
+    """
+
+    def __init__(self, dtype: torch.dtype) -> None:
+        self.dtype = dtype
+        self.model = None
+
+    @torch.no_grad()
+    def refresh(self, model):
+        if self.model is None:
+            import copy
+
+            self.model = copy.deepcopy(model).eval().requires_grad_(False)
+            for param in self.model.parameters():
+                if param.is_floating_point():
+                    param.data = param.data.to(self.dtype)
+        else:
+            for mine, theirs in zip(self.model.parameters(), model.parameters(), strict=True):
+                mine.copy_(theirs)
+        return self.model
+
+
+def _stop_string_hits(
+    tokenizer,
+    response_ids: torch.Tensor,
+    rows: torch.Tensor,
+    running: torch.Tensor,
+    t: int,
+    window: int,
+    stop_strings,
+) -> torch.Tensor:
+    """(b,) bool: the running cached rows whose last `window` tokens (through step t) decode to a
+    text containing a stop string. A string of n characters spans at most n tokens, so one that
+    the token of step t completes always lies inside the window; an earlier one would already
+    have stopped the row."""
+    hits = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
+    for i in running.nonzero().flatten().tolist():
+        tail = response_ids[rows[i], max(0, t + 1 - window) : t + 1].tolist()
+        text = tokenizer.decode(tail, skip_special_tokens=True)
+        hits[i] = any(s in text for s in stop_strings)
+    return hits
+
+
 def preallocated_cache(model, capacity: int):
     """A `PreallocatedCache` of `capacity` positions for a plain decoder (every layer full
     attention), else None (the model's own cache: sliding-window and hybrid models)."""
@@ -155,6 +206,7 @@ def sample_responses(
     eos_token_ids: list[int] | None = None,
     add_special_tokens: bool = True,
     share_prefill: bool = True,
+    stop_strings: tuple[str, ...] | list[str] = (),
 ) -> RolloutBatch:
     """Sample `samples_per_prompt` responses to each prompt, KV-cached, at `temperature`.
 
@@ -174,6 +226,10 @@ def sample_responses(
     Same distribution; on the tiny countdown models the draws are bit-identical to the per-row
     prefill, on a 135M model the log-probs differ in the last bits (matmuls of another row count:
     |d logp| ~ 3e-5, docs/trainer.md). A cache that cannot repeat rows gets the per-row prefill.
+    stop_strings: a row also ends at the token that completes one of these strings in its text
+    (e.g. "Question:" where a model goes on to invent the next exercise). That token and the
+    ones before it stay in the response, as with `generate(stop_strings=...)`; the row is not
+    truncated. Checked by decoding each running row's last few tokens once per step.
     """
     device = next(model.parameters()).device
     eos = (
@@ -234,6 +290,8 @@ def sample_responses(
     sample_logp = torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device)  # (B, T)
     rows = torch.arange(batch, device=device)  # original row of each row still in the cache
     done = torch.zeros(batch, dtype=torch.bool, device=device)  # per cached row: emitted EOS
+    stopped = torch.zeros(batch, dtype=torch.bool, device=device)  # per original row: stop string
+    stop_window = max((len(s) for s in stop_strings), default=0) + 1  # tokens, each >= 1 char
     can_compact = hasattr(cache, "batch_select_indices")
     length = 0
     for t in range(max_new_tokens):
@@ -247,6 +305,12 @@ def sample_responses(
             done = done | torch.isin(token, stop)
         elif eos is not None:
             done = done | (token == eos)
+        if stop_strings:
+            hit = _stop_string_hits(
+                tokenizer, response_ids, rows, ~done, t, stop_window, stop_strings
+            )  # (b,)
+            stopped[rows[hit]] = True
+            done = done | hit
         if bool(done.all()):
             break
         # Drop finished rows from the KV cache once a quarter of the rows are done, so the long
@@ -277,6 +341,7 @@ def sample_responses(
         truncated_mask = ~(torch.isin(response_ids, stop) & response_mask).any(1)
     else:
         truncated_mask = ~((response_ids == eos) & response_mask).any(1)
+    truncated_mask = truncated_mask & ~stopped
     texts = tokenizer.batch_decode(
         [ids[mask].tolist() for ids, mask in zip(response_ids.cpu(), response_mask.cpu())],
         skip_special_tokens=True,

@@ -128,6 +128,10 @@ class WordArithConfig:
     """Added when the response holds exactly one non-empty \\boxed{} (0 = off)."""
     timeout_s: float = 5.0
     """Deadline of one math-verify check (a timeout counts as wrong)."""
+    stop_strings: tuple[str, ...] = ("Question:",)
+    """Strings that end a sampled response (the token completing one is the last). The default
+    stops a model that, after its answer, goes on to invent the next "Question:" of the
+    instruction's pattern (docs/word-arith.md). Empty: stop at EOS only."""
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> WordArithConfig:
@@ -135,12 +139,16 @@ class WordArithConfig:
         unknown = sorted(set(options) - known)
         if unknown:
             raise InputError(f"unknown option(s) {unknown}; known: {sorted(known)}")
+        if isinstance(options.get("stop_strings"), list):  # YAML and JSON give lists
+            options = {**options, "stop_strings": tuple(options["stop_strings"])}
         config = cls(**options)
         if isinstance(config.difficulty, int) and config.difficulty not in LEVELS:
             raise InputError(
                 f"difficulty must be one of {sorted(LEVELS)}, got {config.difficulty!r}"
             )
         check_fields(config, BOUNDS)
+        if not all(config.stop_strings):
+            raise InputError("stop_strings: expected non-empty strings, got an empty one")
         return config
 
 
@@ -250,6 +258,11 @@ class WordArithTask:
 
     def __repr__(self) -> str:
         return f"WordArithTask({self.config!r})"
+
+    @property
+    def stop_strings(self) -> tuple[str, ...]:
+        """What ends a sampled response besides EOS (`sample_responses(stop_strings=...)`)."""
+        return self.config.stop_strings
 
     def sample_problems(self, n: int, rng: np.random.Generator) -> list[Problem]:
         """n problems drawn with rng (same rng state -> same problems)."""

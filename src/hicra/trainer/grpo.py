@@ -62,7 +62,7 @@ from hicra.dynamics.accumulators import step_metrics
 from hicra.errors import InputError
 from hicra.lexicon import detector_name, load_detector
 from hicra.models.loading import check_model
-from hicra.models.sampling import RolloutBatch, chat_prompt, sample_responses
+from hicra.models.sampling import RolloutBatch, RolloutCopy, chat_prompt, sample_responses
 from hicra.models.scoring import by_length, micro_batches, rows_logp, score_tokens
 from hicra.runs import RunWriter
 from hicra.runs.ownership import claim_run_dir, clear_run
@@ -149,7 +149,7 @@ def fused_scoring(cfg: TrainConfig, mode) -> bool:
 
 
 def collect(
-    cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexicon
+    cfg: TrainConfig, step: int, model, ref_model, tokenizer, task, lexicon, rollout_copy=None
 ) -> tuple[StepData, OldScores | None]:
     """Steps 1-7 of the algorithm: problems -> rollouts -> rewards -> masks -> advantages.
 
@@ -160,8 +160,9 @@ def collect(
     generator = torch.Generator(device=cfg.device).manual_seed(step_seed(cfg.seed, step))
     templated = cfg.chat_template and bool(getattr(tokenizer, "chat_template", None))
     prompts = [chat_prompt(tokenizer, p.prompt) if templated else p.prompt for p in problems]
+    sampler = model if rollout_copy is None else rollout_copy.refresh(model)
     batch = sample_responses(
-        model,
+        sampler,
         tokenizer,
         prompts,
         cfg.samples_per_prompt,
@@ -169,6 +170,7 @@ def collect(
         cfg.temperature,
         generator,
         add_special_tokens=not templated,
+        stop_strings=getattr(task, "stop_strings", ()),
     )
     t1 = time.perf_counter()
     scores = [
@@ -380,6 +382,10 @@ def step_record(
     )
     for name, value in summarize_diagnostics(task, data.diagnostics).items():
         metrics[f"task/{name}"] = value
+    if cfg.rollout_dtype != "same" and b.sample_logp is not None:
+        gap = (b.sample_logp - old_logp).abs()[b.response_mask]  # sampler's copy vs the policy
+        metrics["rollout/logp_gap_mean"] = float(gap.mean()) if gap.numel() else 0.0
+        metrics["rollout/logp_gap_max"] = float(gap.max()) if gap.numel() else 0.0
     metrics["advantage/abs_mean"] = float(data.advantages.abs().mean())
     metrics["advantage/zero_frac"] = float((data.advantages == 0).float().mean())
     return metrics
@@ -499,10 +505,13 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     )
     sinks = MetricSinks(cfg, run_dir)
     bar = ProgressBar(cfg, start_step)
+    rollout_copy = None
+    if cfg.rollout_dtype not in ("same", cfg.dtype):
+        rollout_copy = RolloutCopy(getattr(torch, cfg.rollout_dtype))
     try:
         for step in range(start_step + 1, cfg.steps + 1):
             t0, cpu0 = time.perf_counter(), time.process_time()
-            data, old = collect(cfg, step, model, ref_model, tokenizer, task, lexicon)
+            data, old = collect(cfg, step, model, ref_model, tokenizer, task, lexicon, rollout_copy)
             t1 = time.perf_counter()
             update_stats, old_logp, entropy = update(
                 cfg, step, model, optimizer, scheduler, data, old
