@@ -199,3 +199,26 @@ def test_stop_strings_end_responses(checkpoint, data, tmp_path):
                 ended += 1
                 assert text.rstrip().endswith(stop) and text.count(stop) == 1 and not cut
     assert ended >= 1
+
+
+def test_a_generated_task_is_sampled_with_its_stop_strings(checkpoint, tmp_path, monkeypatch):
+    from hicra import evaluation
+
+    seen = []
+    generate = evaluation.HFGenerator.generate
+
+    def spy(self, prompts, n, stop_strings=()):
+        seen.append(stop_strings)
+        return generate(self, prompts, n, stop_strings)
+
+    monkeypatch.setattr(evaluation.HFGenerator, "generate", spy)
+    out = tmp_path / "task"
+    args = ["--model", checkpoint, "--task", "word-arith", "--limit", "2", "--n", "2"]
+    args += ["--max-new-tokens", "4", "--backend", "hf", "--out", str(out)]
+    assert main(args) == 0
+    assert seen and all(s == ("Question:",) for s in seen)  # the task's own
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert list(results) == ["word-arith"] and results["word-arith"]["problems"] == 2
+    seen.clear()
+    assert main([*args[:-1], str(tmp_path / "none"), "--stop-strings", "Q:"]) == 0
+    assert seen and all(s == ("Q:",) for s in seen)  # --stop-strings overrides it

@@ -509,7 +509,8 @@ def run(config: EvalConfig) -> dict[str, dict[str, Any]]:
             for path in config.data
         }
         if generated is not None:
-            results[generated[0]] = evaluate_problems(config, *generated, generator, pool)
+            name, problems, stops = generated
+            results[name] = evaluate_problems(config, name, problems, generator, pool, stops)
     finally:
         pool.close()
     with open(os.path.join(config.out, "results.json"), "w") as handle:
