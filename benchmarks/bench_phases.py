@@ -1,6 +1,6 @@
 """Benchmark: how accurately the phase detector finds the turn, on series with a known truth.
 
-    python benchmarks/bench_phases.py              # 500 dev + 3 x 500 held-out cases, 2 detectors
+    python benchmarks/bench_phases.py              # 500 dev + 4 x 500 held-out cases, 2 detectors
     python benchmarks/bench_phases.py --set dev    # the dev cases only (what tuning may look at)
     python benchmarks/bench_phases.py --quick      # 40 cases per set, seconds
 
@@ -8,8 +8,9 @@ Cases come from `phase_series.make_case` (dev: seeds 0..n-1 with the main shapes
 noise; held-out: other seeds, other shapes, AR(1)/Student-t noise, in rounds of fresh
 seeds: `heldout` was studied after the first version of the detector missed on it,
 `heldout2` after the second version missed the end of gradual falls on it, `heldout3`, with
-its own shapes and noise, was drawn after the end of consolidation was redefined). Each is run
-through the
+its own shapes and noise, was drawn after the end of consolidation was redefined and studied
+after the onset missed on it, `heldout4`, with its own shapes and noise, was drawn after the
+onset's candidate grid and noise model changed). Each is run through the
 detector of this tree (`hicra.dynamics.phases.detect_phases`) and, side by side, the previous
 two-segment piecewise-linear detector kept verbatim in `baseline_phases.py`.
 
@@ -49,7 +50,7 @@ from common import markdown_table, out_dir, write_json  # noqa: E402
 from hicra.dynamics.phases import detect_phases  # noqa: E402
 from phase_series import FAMILIES, SNR_RANGES, Case, make_case  # noqa: E402
 
-SETS = {"dev": 0, "heldout": 1, "heldout2": 2, "heldout3": 3}
+SETS = {"dev": 0, "heldout": 1, "heldout2": 2, "heldout3": 3, "heldout4": 4}
 """Set name -> held-out round (phase_series.HELDOUT_SEED_OFFSET); 0 = dev."""
 TARGETS = {"median": 3.0, "p90": 8.0, "coverage": 90.0, "false_positive": 5.0}
 EXPECTED = {
@@ -438,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         choices=(*SETS, "all"),
         default=["all"],
-        help="one or more of dev, heldout, heldout2, heldout3 (held-out rounds 1-3); all (default)",
+        help="one or more of dev, heldout, heldout2, heldout3, heldout4 (held-out rounds 1-4); "
+        "all (default)",
     )
     p.add_argument("--quick", action="store_true", help="40 cases per set, into out/phases_quick")
     p.add_argument(

@@ -57,6 +57,11 @@ HELDOUT_SHAPES = ("exp", "broken")
 ROUND3_SHAPES = ("power", "hyper", "segments")
 """Held-out round 3 (drawn after the end of consolidation was redefined, never tuned on):
 other concave and segmented shapes, with other noise (Laplace, or AR(1) with phi 0.5-0.7)."""
+ROUND4_SHAPES = ("tanh", "gompertz", "twostage")
+"""Held-out round 4 (drawn after the onset's candidate grid and AR(1) likelihood were changed,
+never used for a choice): a concave tanh, an asymmetric S (Gompertz) and a change in two
+stages with a pause between them, with other noise (Gaussian whose sd drifts over the run,
+or AR(1) with phi 0.3-0.6 and Laplace innovations)."""
 END_SHARE = 1.0 - MAX_DRIFT
 """The end of consolidation is the step by which this share of the fall is done
 (docs/phases.md, "What the turn is")."""
@@ -68,7 +73,9 @@ was run once against the first version of the detector; when the method changed 
 failures had been studied, round 2 (fresh seeds, same held-out shapes and noise) was drawn to
 measure the changed detector on cases nobody had looked at. Round 2's misses were studied in
 turn (the end of gradual falls) and the end of consolidation redefined; round 3 (fresh seeds,
-ROUND3_SHAPES, other noise) measures that."""
+ROUND3_SHAPES, other noise) measures that. Round 3's onset misses were studied in turn (the
+onset's candidates and its noise model changed); round 4 (fresh seeds, ROUND4_SHAPES, other
+noise) measures that."""
 
 
 @dataclass
@@ -134,6 +141,29 @@ def shape(name: str, rng: np.random.Generator):
             float(slopes[-1]),
             f"segments{r:.1f}",
         )
+    if name == "tanh":  # concave, end slope > 0
+        k = rng.uniform(1, 3)
+        th = math.tanh(k)
+        return (lambda u: np.tanh(k * u) / th), k / th, k * (1 - th * th) / th, f"tanh{k:.1f}"
+    if name == "gompertz":  # asymmetric S: slow start, long approach
+        beta, gam = rng.uniform(2, 5), rng.uniform(3, 6)
+        f = lambda u: np.exp(-beta * np.exp(-gam * u))  # noqa: E731
+        f0, f1 = float(f(0.0)), float(f(1.0))
+        dfu = lambda u: beta * gam * math.exp(-gam * u) * float(f(u))  # noqa: E731
+        return (
+            (lambda u: (f(u) - f0) / (f1 - f0)),
+            dfu(0.0) / (f1 - f0),
+            dfu(1.0) / (f1 - f0),
+            f"gompertz{beta:.1f}_{gam:.1f}",
+        )
+    if name == "twostage":  # a ramp, a pause, a second ramp
+        q, w1, v = rng.uniform(0.4, 0.7), rng.uniform(0.2, 0.4), rng.uniform(0.5, 0.7)
+        return (
+            (lambda u: np.interp(u, [0.0, w1, v, 1.0], [0.0, q, q, 1.0])),
+            q / w1,
+            (1 - q) / (1 - v),
+            f"twostage{q:.1f}",
+        )
     if name == "step":
         return None, math.inf, math.inf, "step"
     raise ValueError(name)
@@ -157,6 +187,17 @@ def progress(t: np.ndarray, a: float, b: float, h) -> np.ndarray:
 def _noise(rng, n, sd, heldout):
     if not heldout or sd == 0:
         return rng.normal(0, sd, n)
+    if heldout >= 4:
+        if rng.random() < 0.5:  # Gaussian whose sd drifts over the run (RMS sd = sd)
+            scale = np.exp(rng.uniform(-0.7, 0.7) * np.linspace(-1.0, 1.0, n))
+            return rng.normal(0, 1.0, n) * sd * scale / math.sqrt(np.mean(scale**2))
+        phi = rng.uniform(0.3, 0.6)  # AR(1) with Laplace innovations, marginal sd = sd
+        e = rng.laplace(0, sd * math.sqrt(1 - phi**2) / math.sqrt(2), n)
+        out = np.empty(n)
+        out[0] = rng.normal(0, sd)
+        for i in range(1, n):
+            out[i] = phi * out[i - 1] + e[i]
+        return out
     if heldout >= 3 and rng.random() < 0.5:
         return rng.laplace(0, sd / math.sqrt(2), n)  # Laplace, sd = sd
     if rng.random() < 0.5:  # AR(1), marginal sd = sd
@@ -218,7 +259,15 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
     if family is None:
         names = list(FAMILIES)
         family = str(rng.choice(names, p=np.array([FAMILIES[n] for n in names])))
-    shapes = ROUND3_SHAPES if heldout >= 3 else HELDOUT_SHAPES if heldout else MAIN_SHAPES
+    shapes = (
+        ROUND4_SHAPES
+        if heldout >= 4
+        else ROUND3_SHAPES
+        if heldout >= 3
+        else HELDOUT_SHAPES
+        if heldout
+        else MAIN_SHAPES
+    )
     if family == "sparse":
         return _sparse(seed, rng)
     T = int(round(math.exp(rng.uniform(math.log(50), math.log(1000)))))

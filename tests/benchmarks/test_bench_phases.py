@@ -12,7 +12,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import bench_phases  # noqa: E402
-from phase_series import FAMILIES, ROUND3_SHAPES, done_at, make_case, progress, shape  # noqa: E402
+from phase_series import (  # noqa: E402
+    FAMILIES,
+    ROUND3_SHAPES,
+    ROUND4_SHAPES,
+    done_at,
+    make_case,
+    progress,
+    shape,
+)
 
 
 def _same(a, h):
@@ -67,7 +75,9 @@ def test_the_planted_end_is_a_corner():
     assert step[t < 80].max() == 0.0 and step[t >= 80].min() == 1.0
 
 
-@pytest.mark.parametrize("name", ["linear", "log", "sigmoid", "exp", "broken", *ROUND3_SHAPES])
+@pytest.mark.parametrize(
+    "name", ["linear", "log", "sigmoid", "exp", "broken", *ROUND3_SHAPES, *ROUND4_SHAPES]
+)
 def test_shapes_go_from_0_to_1_and_the_truth_is_their_three_quarter_point(name):
     rng = np.random.default_rng(0)
     h, d0, d1, _ = shape(name, rng)
@@ -84,6 +94,15 @@ def test_round3_cases_use_their_own_shapes():
         for s in range(60)
     }
     assert shapes - {""} <= {"power", "hyper", "segments"} and len(shapes - {""}) >= 2
+
+
+def test_round4_cases_use_their_own_shapes_and_noise():
+    shapes = {
+        "".join(c for c in make_case(s, heldout=4).meta.get("rise_shape", "") if c.isalpha())
+        for s in range(60)
+    }
+    assert shapes - {""} == {"tanh", "gompertz", "twostage"}
+    assert not _same(make_case(5, heldout=3), make_case(5, heldout=4))
 
 
 def test_scoring_counts_misses_as_100_and_checks_coverage():

@@ -14,7 +14,7 @@ from hicra.dynamics.phases import (
     ols_slope,
     series_from_metrics,
 )
-from hicra.dynamics.phases_fit import fit_transition
+from hicra.dynamics.phases_fit import EDGE_SPACING, _edge_grid, fit_transition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
@@ -346,3 +346,28 @@ def test_text_summary_prints_the_share_of_the_drop_only_for_a_consolidation():
         )  # fmt: skip
         text = text_summary([run], Path("report.html"))
         assert ("of the execution drop happened before that corner" in text) is printed
+
+
+def test_edge_grid_fills_gaps_between_sparse_points():
+    grid = _edge_grid(np.array([0.0, 0.02, 0.5, 1.0]))
+    assert grid[0] == 0.0 and grid[-1] == 1.0 and np.all(np.diff(grid) <= EDGE_SPACING + 1e-12)
+    assert {0.02, 0.5} <= set(grid.round(12).tolist())
+
+
+@pytest.mark.parametrize("onset", [75.0, 44.0])
+def test_an_onset_between_two_sparse_logged_steps_is_placed_between_them(onset):
+    """Logged every 10 steps: the rise's start is a candidate between two logged points too
+    (the prior of the edge is uniform over time, not over logged steps)."""
+    rng = np.random.default_rng(0)
+    s = np.arange(0.0, 201.0, 10.0)
+    y = 1.0 + 0.5 * np.clip((s - onset) / (200 - onset), 0, None) + rng.normal(0, 0.003, s.size)
+    fit = fit_transition(s, y, "rise")
+    assert abs(fit.step - onset) <= 3 and fit.low <= onset <= fit.high
+
+
+def test_an_onset_inside_a_logging_gap_is_estimated_inside_it():
+    rng = np.random.default_rng(1)
+    s = np.concatenate([np.arange(0.0, 30.0), np.arange(70.0, 300.0)])
+    y = 2.0 + 0.6 * np.log1p(6 * np.clip((s - 50) / 250, 0, None)) / np.log(7)
+    fit = fit_transition(s, y + rng.normal(0, 0.005, s.size), "rise")
+    assert 30 < fit.step < 70 and fit.low <= 50 <= fit.high

@@ -235,24 +235,47 @@ def _done_at(h, shares: tuple[float, ...]) -> np.ndarray:
     return np.interp(np.asarray(shares, np.float64), h(u), u)
 
 
+EDGE_SPACING = 0.01
+"""Candidate edges lie at most this far apart (in units of the run's length): bin centres, and
+evenly spaced points between centres further apart (sparse logging, gaps)."""
+
+
+def _edge_grid(t: np.ndarray, spacing: float = EDGE_SPACING) -> np.ndarray:
+    """Candidate edge positions: the bin centres t and, between two centres further apart
+    than `spacing` (sparse logging, a gap), evenly spaced points at most `spacing` apart. The
+    prior of an edge (uniform over candidates) is then uniform over the run's time, not over
+    its logged steps: an edge inside a gap or between two sparse points is a candidate too.
+
+    >>> _edge_grid(np.array([0.0, 0.5, 1.0]), 0.25).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    pieces = [t[:1]]
+    for lo, hi in zip(t[:-1], t[1:]):
+        k = int(math.ceil((hi - lo) / spacing - 1e-9))
+        pieces.append(np.linspace(lo, hi, max(k, 1) + 1)[1:])
+    return np.concatenate(pieces)
+
+
 def _candidates(t: np.ndarray, direction: str, rho: float, max_drift: float, shares=(0.5,)):
     """Yield (edge (J,), done (J, len(shares)), shape name, g (J, m), slow (J, m), kappa (J,))
     for every candidate; done: the times by which each share of the change is done.
 
-    t: (m,) bin centres in normalised time (0 = first, 1 = last). kappa: the slow-drift bound
-    per unit of D (|s| <= kappa |D|; module docstring)."""
-    m = t.size
+    t: (m,) bin centres in normalised time (0 = first, 1 = last); the edges range over
+    `_edge_grid(t)`. kappa: the slow-drift bound per unit of D (|s| <= kappa |D|; module
+    docstring)."""
+    grid = _edge_grid(t)
+    n = grid.size
     if direction == "fall":
-        b = t[1:]
+        b = grid[1:]
         a = np.zeros(b.size)
     else:
         a_list, b_list = [], []
-        for i in range(m - 1):
-            js = np.arange(i + 1, m)
+        for i in range(n - 1):
+            js = np.arange(i + 1, n)
             if js.size > 24:  # the plateau's start is a nuisance: 24 places suffice
-                js = np.unique(np.linspace(i + 1, m - 1, 24).round().astype(int))
-            a_list += [t[i]] * js.size
-            b_list += list(t[js])
+                js = np.unique(np.linspace(i + 1, n - 1, 24).round().astype(int))
+            a_list += [grid[i]] * js.size
+            b_list += list(grid[js])
         a, b = np.array(a_list), np.array(b_list)
     for name, (h, d0, d1) in SHAPES.items():
         g = h(np.clip((t[None, :] - a[:, None]) / (b - a)[:, None], 0.0, 1.0))
