@@ -171,10 +171,12 @@ def _stop_string_hits(
     the token of step t completes always lies inside the window; an earlier one would already
     have stopped the row."""
     hits = torch.zeros(len(rows), dtype=torch.bool, device=rows.device)
-    for i in running.nonzero().flatten().tolist():
-        tail = response_ids[rows[i], max(0, t + 1 - window) : t + 1].tolist()
-        text = tokenizer.decode(tail, skip_special_tokens=True)
-        hits[i] = any(s in text for s in stop_strings)
+    live = running.nonzero().flatten()
+    tails = response_ids[rows[live], max(0, t + 1 - window) : t + 1].tolist()
+    texts = tokenizer.batch_decode(tails, skip_special_tokens=True)
+    hits[live] = torch.tensor(
+        [any(s in text for s in stop_strings) for text in texts], dtype=torch.bool
+    ).to(rows.device)
     return hits
 
 

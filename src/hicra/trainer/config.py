@@ -441,6 +441,11 @@ def validate(cfg: TrainConfig, *, environment: bool = True) -> None:
         check_environment(cfg)
 
 
+def rollout_copy_dtype(cfg: TrainConfig) -> str | None:
+    """The dtype of the copy rollouts sample from, or None when they sample from the policy."""
+    return None if cfg.rollout_dtype in ("same", cfg.dtype) else cfg.rollout_dtype
+
+
 def check_environment(cfg: TrainConfig) -> None:
     """The device and dtype against this machine; the logging options against what is installed."""
     from importlib.util import find_spec
@@ -449,7 +454,7 @@ def check_environment(cfg: TrainConfig) -> None:
 
     check_device(cfg.device, _flag("device"))
     check_dtype(cfg.dtype, cfg.device, _flag("dtype"))
-    if cfg.rollout_dtype not in ("same", cfg.dtype):
+    if rollout_copy_dtype(cfg) is not None:
         check_dtype(cfg.rollout_dtype, cfg.device, _flag("rollout_dtype"))
     if cfg.wandb and find_spec("wandb") is None:
         raise InputError("wandb (--wandb): Weights & Biases is not installed (pip install wandb)")

@@ -73,7 +73,7 @@ from hicra.trainer.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from hicra.trainer.config import TrainConfig, run_config, validate
+from hicra.trainer.config import TrainConfig, rollout_copy_dtype, run_config, validate
 from hicra.trainer.logging import MetricSinks, ProgressBar
 from hicra.trainer.setup import build_optimizer, load_lora_policy, load_policy
 
@@ -382,7 +382,7 @@ def step_record(
     )
     for name, value in summarize_diagnostics(task, data.diagnostics).items():
         metrics[f"task/{name}"] = value
-    if cfg.rollout_dtype != "same" and b.sample_logp is not None:
+    if rollout_copy_dtype(cfg) is not None and b.sample_logp is not None:
         gap = (b.sample_logp - old_logp).abs()[b.response_mask]  # sampler's copy vs the policy
         metrics["rollout/logp_gap_mean"] = float(gap.mean()) if gap.numel() else 0.0
         metrics["rollout/logp_gap_max"] = float(gap.max()) if gap.numel() else 0.0
@@ -505,9 +505,8 @@ def train(cfg: TrainConfig, task=None, lexicon=None) -> Path:
     )
     sinks = MetricSinks(cfg, run_dir)
     bar = ProgressBar(cfg, start_step)
-    rollout_copy = None
-    if cfg.rollout_dtype not in ("same", cfg.dtype):
-        rollout_copy = RolloutCopy(getattr(torch, cfg.rollout_dtype))
+    copy_dtype = rollout_copy_dtype(cfg)
+    rollout_copy = None if copy_dtype is None else RolloutCopy(getattr(torch, copy_dtype))
     try:
         for step in range(start_step + 1, cfg.steps + 1):
             t0, cpu0 = time.perf_counter(), time.process_time()
