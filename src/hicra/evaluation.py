@@ -539,6 +539,8 @@ def check_config(config: EvalConfig) -> dict[str, str]:
         raise InputError(f"--task {config.task!r}: expected one of {', '.join(EVAL_TASKS)}")
     if config.task_options is not None and not isinstance(config.task_options, dict):
         raise InputError(f"--task-options: expected a JSON object, got {config.task_options!r:.40}")
+    if config.stop_strings is not None and not all(config.stop_strings):
+        raise InputError("--stop-strings: expected non-empty strings, got an empty one")
     if resolve_backend(config.backend) == "hf" or os.path.exists(config.model):
         check_model(config.model, "--model")  # vLLM resolves Hub ids itself
     names = [benchmark_name(path) for path in config.data]

@@ -152,6 +152,12 @@ CASES = cases(
     ev("seed-negative", ["--seed", "-1"], "--seed"),
     ev("backend-vllm-absent", ["--backend", "vllm"], "vllm"),
     ev("backend-unknown", ["--backend", "onnx"], "--backend"),
+    ev("stop-strings-empty", ["--stop-strings", ""], "--stop-strings"),
+    ev(
+        "task-stop-strings-empty",
+        ["--task", "word-arith", "--task-options", '{"stop_strings": [""]}'],
+        "stop_strings",
+    ),
     # -- eval: the model
     ev("model-missing", ["--model", "{tmp}/no-model"], "{tmp}/no-model"),
     ev("model-hub-id-unknown", ["--model", "hicra-test/no-such-model"], "hicra-test/no-such-model"),

@@ -175,6 +175,8 @@ CASES = cases(
     flag("backend-unknown", ["--backend", "jax"], "--backend"),
     flag("dtype-float16-cpu", ["--dtype", "float16"], "float16"),
     flag("dtype-unknown", ["--dtype", "int8"], "--dtype"),
+    flag("rollout-dtype-float16-cpu", ["--rollout-dtype", "float16"], "--rollout-dtype"),
+    flag("rollout-dtype-unknown", ["--rollout-dtype", "int8"], "--rollout-dtype"),
     flag("device-cuda-absent", ["--device", "cuda"], "--device"),
     flag("device-gpu-index", ["--device", "cuda:7"], "--device"),
     flag("device-nonsense", ["--device", "quantum"], "--device"),
