@@ -1,6 +1,6 @@
 """Benchmark: how accurately the phase detector finds the turn, on series with a known truth.
 
-    python benchmarks/bench_phases.py              # 500 dev + 4 x 500 held-out cases, 2 detectors
+    python benchmarks/bench_phases.py              # 500 dev + 5 x 500 held-out cases, 2 detectors
     python benchmarks/bench_phases.py --set dev    # the dev cases only (what tuning may look at)
     python benchmarks/bench_phases.py --quick      # 40 cases per set, seconds
 
@@ -10,7 +10,9 @@ seeds: `heldout` was studied after the first version of the detector missed on i
 `heldout2` after the second version missed the end of gradual falls on it, `heldout3`, with
 its own shapes and noise, was drawn after the end of consolidation was redefined and studied
 after the onset missed on it, `heldout4`, with its own shapes and noise, was drawn after the
-onset's candidate grid and noise model changed). Each is run through the
+onset's candidate grid and noise model changed and studied after changes in two stages
+missed on it, `heldout5`, with its own shapes and noise, was drawn after the fitter gained
+its two-stage shape). Each is run through the
 detector of this tree (`hicra.dynamics.phases.detect_phases`) and, side by side, the previous
 two-segment piecewise-linear detector kept verbatim in `baseline_phases.py`.
 
@@ -50,7 +52,7 @@ from common import markdown_table, out_dir, write_json  # noqa: E402
 from hicra.dynamics.phases import detect_phases  # noqa: E402
 from phase_series import FAMILIES, SNR_RANGES, Case, make_case  # noqa: E402
 
-SETS = {"dev": 0, "heldout": 1, "heldout2": 2, "heldout3": 3, "heldout4": 4}
+SETS = {"dev": 0, "heldout": 1, "heldout2": 2, "heldout3": 3, "heldout4": 4, "heldout5": 5}
 """Set name -> held-out round (phase_series.HELDOUT_SEED_OFFSET); 0 = dev."""
 TARGETS = {"median": 3.0, "p90": 8.0, "coverage": 90.0, "false_positive": 5.0}
 EXPECTED = {
@@ -439,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         choices=(*SETS, "all"),
         default=["all"],
-        help="one or more of dev, heldout, heldout2, heldout3, heldout4 (held-out rounds 1-4); "
+        help="one or more of dev, heldout, heldout2, ..., heldout5 (held-out rounds 1-5); "
         "all (default)",
     )
     p.add_argument("--quick", action="store_true", help="40 cases per set, into out/phases_quick")

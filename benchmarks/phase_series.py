@@ -19,8 +19,11 @@ change at one step); held-out shapes "exp" ((1 - e^(-k u)) / (1 - e^(-k)), k in 
 round-3 held-out shapes (`ROUND3_SHAPES`, drawn after the end of consolidation was redefined)
 "power" (1 - (1 - u)^p, p in [1.3, 2.5]: no corner at its end), "hyper" ((1 + k) u / (1 + k u),
 k in [2, 8]) and "segments" (three line segments, each 0.3-0.7 times as steep as the one
-before, random widths). The drift around a transition is kept slow: at most half the
-transition's slope at that edge, and at most 15-20% of its size in total.
+before, random widths); round-4 shapes "tanh", "gompertz" and "twostage" (a ramp, a pause,
+a second ramp); round-5 shapes "stages" (two smooth stages of any proportions with a pause
+between them), "hill" (an S curve with a slow start) and "root" (u^p, p < 1). The drift
+around a transition is kept slow: at most half the transition's slope at that edge, and at
+most 15-20% of its size in total.
 
 Noise is set by a signal-to-noise ratio snr = |size of the change| / (sd of one logged point),
 log-uniform over `SNR_RANGES`, the range measured on real runs (bench_phases.py documents
@@ -62,6 +65,11 @@ ROUND4_SHAPES = ("tanh", "gompertz", "twostage")
 never used for a choice): a concave tanh, an asymmetric S (Gompertz) and a change in two
 stages with a pause between them, with other noise (Gaussian whose sd drifts over the run,
 or AR(1) with phi 0.3-0.6 and Laplace innovations)."""
+ROUND5_SHAPES = ("stages", "hill", "root")
+"""Held-out round 5 (drawn after the fitter gained its two-stage shape, never used for a
+choice): changes in two smooth stages of any proportions and pause, a Hill S curve (slow start)
+and a root (u^p, p < 1: steepest at the start), with other noise (Student-t with 4 degrees of
+freedom, or AR(1) with phi 0.1-0.4 whose sd grows or shrinks by up to 3x over the run)."""
 END_SHARE = 1.0 - MAX_DRIFT
 """The end of consolidation is the step by which this share of the fall is done
 (docs/phases.md, "What the turn is")."""
@@ -75,7 +83,9 @@ measure the changed detector on cases nobody had looked at. Round 2's misses wer
 turn (the end of gradual falls) and the end of consolidation redefined; round 3 (fresh seeds,
 ROUND3_SHAPES, other noise) measures that. Round 3's onset misses were studied in turn (the
 onset's candidates and its noise model changed); round 4 (fresh seeds, ROUND4_SHAPES, other
-noise) measures that."""
+noise) measures that. Round 4's misses (changes in two stages) were studied in turn and the
+fitter gained a two-stage shape; round 5 (fresh seeds, ROUND5_SHAPES, other noise) measures
+that."""
 
 
 @dataclass
@@ -164,6 +174,32 @@ def shape(name: str, rng: np.random.Generator):
             (1 - q) / (1 - v),
             f"twostage{q:.1f}",
         )
+    if name == "stages":  # two smooth stages of any proportions, a pause between them
+        q, w1 = rng.uniform(0.25, 0.75), rng.uniform(0.15, 0.45)
+        v = min(w1 + rng.uniform(0.1, 0.35), 0.85)
+        s = rng.uniform(1.0, 2.0)
+        sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+        lo, hi = sig(-s), sig(s)
+        ramp = lambda x: (sig(s * (2 * np.clip(x, 0.0, 1.0) - 1)) - lo) / (hi - lo)  # noqa: E731
+        edge = 2 * s * hi * (1 - hi) / (hi - lo)
+        return (
+            (lambda u: q * ramp(u / w1) + (1 - q) * ramp((u - v) / (1 - v))),
+            q / w1 * edge,
+            (1 - q) / (1 - v) * edge,
+            f"stages{q:.1f}",
+        )
+    if name == "hill":  # an S curve u^n / (c^n + u^n): slow start, rescaled to end at 1
+        n, c = rng.uniform(1.5, 3.0), rng.uniform(0.15, 0.4)
+        end = 1 / (c**n + 1)
+        return (
+            (lambda u: u**n / (c**n + u**n) / end),
+            0.0,
+            n * c**n / (c**n + 1) ** 2 / end,
+            f"hill{n:.1f}_{c:.2f}",
+        )
+    if name == "root":  # u^p, p < 1: steepest at the start
+        p = rng.uniform(0.3, 0.7)
+        return (lambda u: u**p), math.inf, p, f"root{p:.1f}"
     if name == "step":
         return None, math.inf, math.inf, "step"
     raise ValueError(name)
@@ -187,6 +223,17 @@ def progress(t: np.ndarray, a: float, b: float, h) -> np.ndarray:
 def _noise(rng, n, sd, heldout):
     if not heldout or sd == 0:
         return rng.normal(0, sd, n)
+    if heldout >= 5:
+        if rng.random() < 0.5:  # Student-t, 4 degrees of freedom, sd = sd
+            return rng.standard_t(4, n) * sd / math.sqrt(2.0)
+        phi = rng.uniform(0.1, 0.4)  # AR(1), sd growing or shrinking by up to 3x, RMS sd = sd
+        scale = np.linspace(1.0, math.exp(rng.uniform(-1.1, 1.1)), n)
+        e = rng.normal(0, sd * math.sqrt(1 - phi**2), n)
+        out = np.empty(n)
+        out[0] = rng.normal(0, sd)
+        for i in range(1, n):
+            out[i] = phi * out[i - 1] + e[i]
+        return out * scale / math.sqrt(np.mean(scale**2))
     if heldout >= 4:
         if rng.random() < 0.5:  # Gaussian whose sd drifts over the run (RMS sd = sd)
             scale = np.exp(rng.uniform(-0.7, 0.7) * np.linspace(-1.0, 1.0, n))
@@ -260,7 +307,9 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
         names = list(FAMILIES)
         family = str(rng.choice(names, p=np.array([FAMILIES[n] for n in names])))
     shapes = (
-        ROUND4_SHAPES
+        ROUND5_SHAPES
+        if heldout >= 5
+        else ROUND4_SHAPES
         if heldout >= 4
         else ROUND3_SHAPES
         if heldout >= 3

@@ -16,6 +16,7 @@ from phase_series import (  # noqa: E402
     FAMILIES,
     ROUND3_SHAPES,
     ROUND4_SHAPES,
+    ROUND5_SHAPES,
     done_at,
     make_case,
     progress,
@@ -76,14 +77,15 @@ def test_the_planted_end_is_a_corner():
 
 
 @pytest.mark.parametrize(
-    "name", ["linear", "log", "sigmoid", "exp", "broken", *ROUND3_SHAPES, *ROUND4_SHAPES]
+    "name",
+    ["linear", "log", "sigmoid", "exp", "broken", *ROUND3_SHAPES, *ROUND4_SHAPES, *ROUND5_SHAPES],
 )
 def test_shapes_go_from_0_to_1_and_the_truth_is_their_three_quarter_point(name):
     rng = np.random.default_rng(0)
     h, d0, d1, _ = shape(name, rng)
     u = np.linspace(0, 1, 1001)
     assert h(u)[0] == pytest.approx(0) and h(u)[-1] == pytest.approx(1)
-    assert np.all(np.diff(h(u)) >= -1e-12) and d0 > 0 and d1 >= 0
+    assert np.all(np.diff(h(u)) >= -1e-12) and d0 >= 0 and d1 >= 0
     assert h(np.array([done_at(h, 0.75)]))[0] == pytest.approx(0.75, abs=1e-3)
     assert done_at(None, 0.75) == 1.0  # a step: all of it at once
 
@@ -103,6 +105,15 @@ def test_round4_cases_use_their_own_shapes_and_noise():
     }
     assert shapes - {""} == {"tanh", "gompertz", "twostage"}
     assert not _same(make_case(5, heldout=3), make_case(5, heldout=4))
+
+
+def test_round5_cases_use_their_own_shapes_and_noise():
+    shapes = {
+        "".join(c for c in make_case(s, heldout=5).meta.get("rise_shape", "") if c.isalpha())
+        for s in range(60)
+    }
+    assert shapes - {""} == {"stages", "hill", "root"}
+    assert not _same(make_case(5, heldout=4), make_case(5, heldout=5))
 
 
 def test_scoring_counts_misses_as_100_and_checks_coverage():
