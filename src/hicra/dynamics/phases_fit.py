@@ -18,9 +18,10 @@ that slope is no slow drift) and |s| * (span of the slow segment) <= max_drift *
 fall ends, or before a rise starts, the series moves by at most a quarter of the change: a
 fall that goes on for another half of its size at a third of its rate has not ended).
 The shapes (`SHAPES`: linear, fast-then-slow `log`, slow-then-fast `rlog`, truncated
-`sigmoid`, `step`) all keep at least ~30% of their mean slope at both edges; a change that
-approaches its level asymptotically has no corner, and what is estimated then is the corner
-of the best-fitting shape of this family (docs/phases.md, "What the turn is").
+`sigmoid`, a change in two stages with a pause between them `twostage`, `step`) all keep at
+least ~30% of their mean slope at both edges; a change that approaches its level
+asymptotically has no corner, and what is estimated then is the corner of the best-fitting
+shape of this family (docs/phases.md, "What the turn is").
 
 Because the drift may move the series by up to `max_drift` of the change, the last
 `max_drift` of a change that slows down gradually cannot be told apart from the drift: where
@@ -92,15 +93,24 @@ def _sigmoid_shape(a: float) -> tuple[Callable, float, float]:
     return (lambda u: (_sig(a * (2 * u - 1)) - lo) / (hi - lo)), edge, edge
 
 
+def _twostage_shape() -> tuple[Callable, float, float]:
+    """Half of the change over the first third of the window, a pause over the middle third,
+    the other half over the last third."""
+    knots, done = np.array([0.0, 1 / 3, 2 / 3, 1.0]), np.array([0.0, 0.5, 0.5, 1.0])
+    return (lambda u: np.interp(u, knots, done)), 1.5, 1.5
+
+
 SHAPES: dict[str, tuple[Callable, float, float]] = {
     "linear": (lambda u: u, 1.0, 1.0),
     **{f"log{k:g}": _log_shape(k) for k in (2.0, 6.0, 20.0)},
     **{f"rlog{k:g}": _rlog_shape(k) for k in (2.0, 6.0)},
     **{f"sigmoid{a:g}": _sigmoid_shape(a) for a in (1.5, 2.5, 3.2)},
+    "twostage": _twostage_shape(),
 }
 """name -> (h, h'(0), h'(1)): fraction of the change done at relative time u in [0, 1] and
 its slope at the two edges (relative to the mean slope 1). "step" is added by the fitter: a
-jump between two logged points."""
+jump between two logged points. "twostage" is a change in two stages with a pause between
+them (docs/phases.md, Method)."""
 
 
 @dataclass
