@@ -230,12 +230,12 @@ def summarise(records: list[dict]) -> dict:
     }
 
 
-def evaluate(n: int, heldout: int, progress: bool) -> dict:
+def evaluate(n: int, heldout: int, progress: bool, first_seed: int = 0) -> dict:
     out = {"new": [], "old": []}
     cpu = {"new": 0.0, "old": 0.0}
     errors = {"new": 0, "old": 0}
     t_start = time.perf_counter()
-    for seed in range(n):
+    for seed in range(first_seed, first_seed + n):
         case = make_case(seed, heldout=heldout)
         for name, fn in (("new", run_new), ("old", run_old)):
             t0 = time.process_time()
@@ -251,12 +251,13 @@ def evaluate(n: int, heldout: int, progress: bool) -> dict:
                 }
             cpu[name] += time.process_time() - t0
             out[name].append(score(case, result))
-        if progress and (seed + 1) % max(1, n // 20) == 0:
+        done = seed - first_seed + 1
+        if progress and done % max(1, n // 20) == 0:
             el = time.perf_counter() - t_start
             print(
-                f"  {'held-out ' + str(heldout) if heldout else 'dev'}: {seed + 1}/{n} cases, "
+                f"  {'held-out ' + str(heldout) if heldout else 'dev'}: {done}/{n} cases, "
                 f"{el:.0f} s, "
-                f"eta {el / (seed + 1) * (n - seed - 1):.0f} s",
+                f"eta {el / done * (n - done):.0f} s",
                 file=sys.stderr,
                 flush=True,
             )
@@ -444,6 +445,13 @@ def main(argv: list[str] | None = None) -> int:
         help="one or more of dev, heldout, heldout2, ..., heldout5 (held-out rounds 1-5); "
         "all (default)",
     )
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="cases are seeds FIRST..FIRST+n-1 of each set (default 0); e.g. --set dev "
+        "--first-seed 500: fresh cases of the dev shapes and noise",
+    )
     p.add_argument("--quick", action="store_true", help="40 cases per set, into out/phases_quick")
     p.add_argument(
         "--out", type=Path, default=None, help="output directory (default benchmarks/out/phases)"
@@ -455,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = SETS if "all" in args.set else {name: SETS[name] for name in SETS if name in args.set}
     results = {
         "n": {k: n for k in sets},
+        "first_seed": args.first_seed,
         "families": FAMILIES,
         "snr_ranges": SNR_RANGES,
         "targets": TARGETS,
@@ -462,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     t0, c0 = time.perf_counter(), time.process_time()
     for name, heldout in sets.items():
-        results["sets"][name] = evaluate(n, heldout, not args.no_progress)
+        results["sets"][name] = evaluate(n, heldout, not args.no_progress, args.first_seed)
     results["wall_s"], results["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
     try:
         import os

@@ -161,3 +161,8 @@ def test_quick_run_writes_results(tmp_path):
     )
     assert (tmp_path / "results.json").exists() and (tmp_path / "cases.jsonl.gz").exists()
     assert "| new | turn |" in (tmp_path / "results.md").read_text()
+
+
+def test_first_seed_draws_fresh_cases_of_the_same_set():
+    res = bench_phases.evaluate(2, 0, False, first_seed=500)["new"]["cases"]
+    assert [r["seed"] for r in res] == [500, 501]
