@@ -8,7 +8,10 @@ SmolLM2-135M-Instruct (the `smollm2-135m` alias), one torch thread, `rows` seque
 together from the same chat-templated word-arith prompts, EOS suppressed so every response has
 exactly `length` tokens. Both engines sample at temperature 0.7 with a KV cache:
 `hicra.models.sampling.sample_responses` (the trainer's) and transformers
-`model.generate(do_sample=True, top_k=0, top_p=1.0)`. The `-bf16` engines run the same on a
+`model.generate(do_sample=True, top_k=0, top_p=1.0)`. The sampler packs float32 weights for
+MKL's GEMM by default (`hicra.models.packed`); `builtin-unpacked` turns that off and
+`generate-packed` runs `generate` with the same packing, so the engine and the packing can be
+told apart. The `-bf16` engines run the same on a
 bfloat16 copy of the weights (`hicra.models.sampling.RolloutCopy`, the trainer's
 `rollout_dtype: bfloat16`), so the two dtypes can be compared engine by engine.
 
@@ -37,7 +40,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_info, markdown_table, out_dir, suppress_token, write_json  # noqa: E402
 
-ENGINES = ["builtin", "generate", "builtin-bf16", "generate-bf16"]
+ENGINES = [
+    "builtin",
+    "generate",
+    "builtin-unpacked",
+    "generate-packed",
+    "builtin-bf16",
+    "generate-bf16",
+]
 
 
 def parse_args(argv=None):
@@ -51,7 +61,9 @@ def parse_args(argv=None):
         nargs="+",
         default=["builtin", "generate"],
         choices=ENGINES,
-        help="-bf16: the same engine on a bfloat16 copy of the weights (the trainer's rollout_dtype)",
+        help="builtin packs float32 weights for MKL (the sampler's default), builtin-unpacked "
+        "does not; generate-packed: generate inside hicra.models.packed.packed_linears; -bf16: "
+        "the same engine on a bfloat16 copy of the weights (the trainer's rollout_dtype)",
     )
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--threads", type=int, default=1)
@@ -104,38 +116,56 @@ class StepClock:
         return np.diff(stamps)
 
 
-def run_once(
-    engine: str, model, tokenizer, prompts: list[str], length: int, temperature: float, seed: int
-):
+def _generate(engine, model, tokenizer, prompts, length, temperature, seed) -> int:
+    """Sample with one engine; returns the number of new tokens produced."""
     import torch
 
     from hicra.models.sampling import sample_responses
 
-    clock = StepClock(model)
-    wall, cpu = time.perf_counter(), time.process_time()
     if engine.startswith("builtin"):
         generator = torch.Generator().manual_seed(seed)
         batch = sample_responses(
-            model, tokenizer, prompts, 1, length, temperature, generator, add_special_tokens=False
+            model,
+            tokenizer,
+            prompts,
+            1,
+            length,
+            temperature,
+            generator,
+            add_special_tokens=False,
+            pack_weights=engine != "builtin-unpacked",
         )
-        produced = int(batch.response_mask.sum())
-    else:
-        torch.manual_seed(seed)
-        tokenizer.padding_side = "left"
-        enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.no_grad():
-            out = model.generate(
-                **enc,
-                do_sample=True,
-                temperature=temperature,
-                top_k=0,
-                top_p=1.0,
-                max_new_tokens=length,
-                min_new_tokens=length,
-                pad_token_id=tokenizer.pad_token_id,
-                use_cache=True,
-            )
-        produced = int((out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0])
+        return int(batch.response_mask.sum())
+    torch.manual_seed(seed)
+    tokenizer.padding_side = "left"
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    with torch.no_grad():
+        out = model.generate(
+            **enc,
+            do_sample=True,
+            temperature=temperature,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=length,
+            min_new_tokens=length,
+            pad_token_id=tokenizer.pad_token_id,
+            use_cache=True,
+        )
+    return int((out.shape[1] - enc["input_ids"].shape[1]) * out.shape[0])
+
+
+def run_once(
+    engine: str, model, tokenizer, prompts: list[str], length: int, temperature: float, seed: int
+):
+    from contextlib import nullcontext
+
+    from hicra.models.packed import packed_linears
+
+    clock = StepClock(model)
+    packing = packed_linears(model) if "packed" in engine.split("-") else nullcontext()
+    wall, cpu = time.perf_counter(), time.process_time()
+    with packing:
+        produced = _generate(engine, model, tokenizer, prompts, length, temperature, seed)
     cpu_end = time.process_time()
     cpu, wall = cpu_end - cpu, time.perf_counter() - wall
     steps = clock.per_token(cpu_end)
