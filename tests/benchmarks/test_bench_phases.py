@@ -98,22 +98,14 @@ def test_round3_cases_use_their_own_shapes():
     assert shapes - {""} <= {"power", "hyper", "segments"} and len(shapes - {""}) >= 2
 
 
-def test_round4_cases_use_their_own_shapes_and_noise():
+@pytest.mark.parametrize("heldout, own", [(4, ROUND4_SHAPES), (5, ROUND5_SHAPES)])
+def test_later_rounds_use_their_own_shapes_and_noise(heldout, own):
     shapes = {
-        "".join(c for c in make_case(s, heldout=4).meta.get("rise_shape", "") if c.isalpha())
+        "".join(c for c in make_case(s, heldout=heldout).meta.get("rise_shape", "") if c.isalpha())
         for s in range(60)
     }
-    assert shapes - {""} == {"tanh", "gompertz", "twostage"}
-    assert not _same(make_case(5, heldout=3), make_case(5, heldout=4))
-
-
-def test_round5_cases_use_their_own_shapes_and_noise():
-    shapes = {
-        "".join(c for c in make_case(s, heldout=5).meta.get("rise_shape", "") if c.isalpha())
-        for s in range(60)
-    }
-    assert shapes - {""} == {"stages", "hill", "root"}
-    assert not _same(make_case(5, heldout=4), make_case(5, heldout=5))
+    assert shapes - {""} == set(own)
+    assert not _same(make_case(5, heldout=heldout - 1), make_case(5, heldout=heldout))
 
 
 def test_scoring_counts_misses_as_100_and_checks_coverage():
