@@ -127,3 +127,33 @@ def test_stop_strings_end_a_row_at_the_token_that_completes_them(tiny_model_dir)
     first = free.response_ids[0][: len(row)].tolist()
     cut = next(j for j in range(len(first)) if stop in tok.decode(first[: j + 1]))
     assert batch.response_ids[0][batch.response_mask[0]].tolist() == first[: cut + 1]
+
+
+def test_large_vocabularies_draw_by_inverse_cdf_with_the_right_law():
+    from hicra.models.sampling import INVERSE_CDF_MIN_VOCAB, _categorical
+
+    vocab = 2 * INVERSE_CDF_MIN_VOCAB
+    logits = torch.randn(vocab, generator=torch.Generator().manual_seed(0)) * 2
+    logits[:5] += 6.0  # a few likely tokens, a long tail
+    logits[10:20] = float("-inf")  # outside a nucleus: never drawn
+    probs = torch.softmax(logits, -1).expand(4, vocab).contiguous()
+    generator = torch.Generator().manual_seed(1)
+    draws = torch.cat([_categorical(probs, generator) for _ in range(5000)])  # 20,000
+    counts = torch.bincount(draws, minlength=vocab).double()
+    expected = probs[0].double() * draws.numel()
+    top = expected.argsort(descending=True)[:10]
+    z = (counts[top] - expected[top]) / expected[top].sqrt()
+    assert z.abs().max() < 4.5 and counts[10:20].sum() == 0
+    tail = expected.argsort(descending=True)[10:]
+    assert abs(counts[tail].sum() - expected[tail].sum()) < 4.5 * expected[tail].sum().sqrt()
+    again = _categorical(probs, torch.Generator().manual_seed(1))
+    assert torch.equal(again, draws[:4])  # the generator alone decides
+
+
+def test_small_vocabularies_keep_torch_multinomial():
+    from hicra.models.sampling import _categorical
+
+    probs = torch.softmax(torch.randn(3, 73), -1)
+    ours = _categorical(probs, torch.Generator().manual_seed(2))
+    theirs = torch.multinomial(probs, 1, generator=torch.Generator().manual_seed(2)).squeeze(1)
+    assert torch.equal(ours, theirs)

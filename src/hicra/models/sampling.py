@@ -118,8 +118,27 @@ def _draw(
         log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)  # (b, V)
         if top_p < 1.0:
             log_probs = _nucleus(log_probs, top_p)
-        token = torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(1)  # (b,)
+        token = _categorical(log_probs.exp(), generator)  # (b,)
     return token, log_probs.gather(1, token[:, None]).squeeze(1)
+
+
+INVERSE_CDF_MIN_VOCAB = 1024
+"""From this vocabulary size on, a draw is one uniform per row against the cumulative
+probabilities instead of `torch.multinomial`, which draws one exponential per vocabulary entry
+(on SmolLM2-135M, 49,152 entries x 8 rows: ~8 ms, 7% of a decoding step). Both are exact; the
+demo's countdown models (73 entries) keep `torch.multinomial`, so their runs stay bit-identical
+to the ones before."""
+
+
+def _categorical(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One index per row of (b, V) probabilities (rows need not sum to exactly 1)."""
+    if probs.shape[-1] < INVERSE_CDF_MIN_VOCAB:
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    cdf = probs.cumsum(-1, dtype=torch.float64)  # (b, V); float64: no drift over 10^5 entries
+    u = torch.rand(probs.shape[0], 1, generator=generator, dtype=torch.float64, device=cdf.device)
+    # the first entry whose cumulative mass exceeds u * total: entries of mass 0 never qualify
+    index = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1)
+    return index.clamp_(max=probs.shape[-1] - 1)
 
 
 def _nucleus(log_probs: torch.Tensor, top_p: float) -> torch.Tensor:
