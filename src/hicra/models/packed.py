@@ -14,9 +14,10 @@ nothing else in this field packs weights for eager decoding, so the wrapper is w
 `MIN_PACKED_WEIGHTS` weights (LoRA's base layers included: peft calls them as modules) for the
 duration of a `with` block, so the packed copy is always the policy's current weights (packing
 135M parameters takes ~0.2 s, against tens of seconds of sampling; the packed copy takes as
-much memory as the weights it packs), and restores the plain layers afterwards. Where MKL is not there (ARM builds, GPUs) it does nothing. Smaller layers
-stay plain: on the demo's countdown models (128 x 512 layers) packing gained nothing
-measurable, and plain layers keep their runs bit-identical to the ones before packing existed.
+much memory as the weights it packs), and restores the plain layers afterwards. Where MKL is
+not there (ARM builds, GPUs) it does nothing. Smaller layers stay plain: on the demo's
+countdown models (128 x 512 layers) packing gained nothing measurable, and plain layers keep
+their runs bit-identical to the ones before packing existed.
 
     >>> import torch
     >>> layer = torch.nn.Linear(8, 4)
