@@ -9,6 +9,9 @@ multiply any number of rows against it (`cblas_sgemm_compute`): on SmolLM2-135M'
 PyTorch exposes both calls as `torch.ops.mkl._mkl_reorder_linear_weight` /
 `torch.ops.mkl._mkl_linear` (what `torch.compile` uses for frozen float32 linears on CPU);
 nothing else in this field packs weights for eager decoding, so the wrapper is written here.
+The sampler uses it when asked (`sample_responses(pack_weights=True)`): it pays on long decodes
+of a fixed batch, not on a trainer's rollouts, whose batch shrinks as responses end while the
+packed layout serves only the row count it was made for (docs/trainer.md).
 
 `packed_linears(model)` packs every float32 `nn.Linear` on the CPU with at least
 `MIN_PACKED_WEIGHTS` weights (LoRA's base layers included: peft calls them as modules) for the

@@ -231,7 +231,7 @@ def sample_responses(
     add_special_tokens: bool = True,
     share_prefill: bool = True,
     stop_strings: tuple[str, ...] | list[str] = (),
-    pack_weights: bool = True,
+    pack_weights: bool = False,
 ) -> RolloutBatch:
     """Sample `samples_per_prompt` responses to each prompt, KV-cached, at `temperature`.
 
@@ -258,7 +258,9 @@ def sample_responses(
     truncated. Checked by decoding each running row's last few tokens once per step.
     pack_weights: on CPU with float32 weights, run the linear layers through MKL's packed GEMM
     for the duration of the call (`hicra.models.packed`: the same float32 maths, equal to the
-    plain layers up to the order of the sums, ~1.6x faster decoding); a no-op elsewhere.
+    plain layers up to the order of the sums). Opt-in: 1.28x faster on long decodes of a fixed
+    batch, no faster on a trainer's short rollouts, whose batch shrinks as responses end (the
+    packed layout serves only the row count it was made for), docs/trainer.md.
     """
     packing = (
         packed_linears(model, len(prompts) * samples_per_prompt) if pack_weights else nullcontext()
