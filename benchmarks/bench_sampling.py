@@ -9,9 +9,8 @@ together from the same chat-templated word-arith prompts, EOS suppressed so ever
 exactly `length` tokens. Both engines sample at temperature 0.7 with a KV cache:
 `hicra.models.sampling.sample_responses` (the trainer's) and transformers
 `model.generate(do_sample=True, top_k=0, top_p=1.0)`. The `-packed` engines run the same with
-float32 weights packed for MKL's GEMM (`hicra.models.packed`: the sampler's opt-in
-`pack_weights=True`, and `generate` inside `packed_linears`), so the engine and the packing can
-be told apart. The `-bf16` engines run the same on a
+float32 weights packed for MKL's GEMM (inside `hicra.models.packed.packed_linears`), so the
+engine and the packing can be told apart. The `-bf16` engines run the same on a
 bfloat16 copy of the weights (`hicra.models.sampling.RolloutCopy`, the trainer's
 `rollout_dtype: bfloat16`), so the two dtypes can be compared engine by engine.
 
@@ -61,9 +60,9 @@ def parse_args(argv=None):
         nargs="+",
         default=["builtin", "generate"],
         choices=ENGINES,
-        help="-packed: the engine with float32 weights packed for MKL's GEMM "
-        "(sample_responses(pack_weights=True); generate inside hicra.models.packed.packed_linears);"
-        " -bf16: the same engine on a bfloat16 copy of the weights (the trainer's rollout_dtype)",
+        help="-packed: the engine inside hicra.models.packed.packed_linears (float32 weights "
+        "packed for MKL's GEMM); -bf16: the same engine on a bfloat16 copy of the weights (the "
+        "trainer's rollout_dtype)",
     )
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--threads", type=int, default=1)
@@ -133,7 +132,6 @@ def _generate(engine, model, tokenizer, prompts, length, temperature, seed) -> i
             temperature,
             generator,
             add_special_tokens=False,
-            pack_weights=engine == "builtin-packed",
         )
         return int(batch.response_mask.sum())
     torch.manual_seed(seed)
@@ -162,7 +160,7 @@ def run_once(
     from hicra.models.packed import packed_linears
 
     clock = StepClock(model)
-    packing = packed_linears(model) if engine == "generate-packed" else nullcontext()
+    packing = packed_linears(model, len(prompts)) if engine.endswith("-packed") else nullcontext()
     wall, cpu = time.perf_counter(), time.process_time()
     with packing:
         produced = _generate(engine, model, tokenizer, prompts, length, temperature, seed)

@@ -1,4 +1,4 @@
-"""Packed float32 layers on a trainer's rollouts: does `pack_weights=True` pay off there?
+"""Packed float32 layers on a trainer's rollouts: does `packed_linears` pay off there?
 
     OMP_NUM_THREADS=1 python benchmarks/sampling_packed_rollouts.py NAME [--out DIR]
 
@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ def main(argv=None) -> int:
     import torch
 
     from hicra.models import load_model_and_tokenizer
+    from hicra.models.packed import packed_linears
     from hicra.models.sampling import chat_prompt, sample_responses
     from hicra.tasks.word_arith import WordArithTask
 
@@ -45,17 +47,17 @@ def main(argv=None) -> int:
         prompts = [chat_prompt(tokenizer, q.prompt) for q in problems]
         for pack in (True, False) if rep % 2 == 0 else (False, True):
             cpu = time.process_time()
-            batch = sample_responses(
-                model,
-                tokenizer,
-                prompts,
-                4,
-                96,
-                0.3,
-                torch.Generator().manual_seed(rep),
-                stop_strings=task.stop_strings,
-                pack_weights=pack,
-            )
+            with packed_linears(model, 16) if pack else nullcontext():
+                batch = sample_responses(
+                    model,
+                    tokenizer,
+                    prompts,
+                    4,
+                    96,
+                    0.3,
+                    torch.Generator().manual_seed(rep),
+                    stop_strings=task.stop_strings,
+                )
             times[pack].append((time.process_time() - cpu, int(batch.response_mask.sum())))
     out = Path(args.out) if args.out else out_dir("sampling")
     out.mkdir(parents=True, exist_ok=True)

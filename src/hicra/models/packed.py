@@ -3,14 +3,14 @@
 Decoding runs every linear layer on a few rows at a time (one token per response). On CPU,
 PyTorch's `F.linear` then calls a plain `sgemm` against the transposed weight, which on those
 shapes reads the weights at 4-9 GB/s where the memory gives one core ~14 GB/s (docs/trainer.md).
-MKL can instead reorder a weight once into its own blocked layout (`cblas_sgemm_pack`) and
-multiply any number of rows against it (`cblas_sgemm_compute`): on SmolLM2-135M's layers with
-8 rows, 1.5-2.5x faster, float32 throughout, equal to `F.linear` up to the order of the sums.
+MKL can instead reorder a weight once into its own blocked layout for a given row count
+(`cblas_sgemm_pack`) and multiply that many rows against it (`cblas_sgemm_compute`): on
+SmolLM2-135M's layers with 8 rows, 1.5-2.5x faster, float32 throughout, equal to `F.linear` up to the order of the sums.
 PyTorch exposes both calls as `torch.ops.mkl._mkl_reorder_linear_weight` /
 `torch.ops.mkl._mkl_linear` (what `torch.compile` uses for frozen float32 linears on CPU);
 nothing else in this field packs weights for eager decoding, so the wrapper is written here.
-The sampler uses it when asked (`sample_responses(pack_weights=True)`): it pays on long decodes
-of a fixed batch, not on a trainer's rollouts, whose batch shrinks as responses end while the
+Wrap a sampling call in it (`with packed_linears(model, rows): sample_responses(...)`): it pays
+on long decodes of a fixed batch, not on a trainer's rollouts, whose batch shrinks as responses end while the
 packed layout serves only the row count it was made for (docs/trainer.md).
 
 `packed_linears(model)` packs every float32 `nn.Linear` on the CPU with at least
@@ -90,8 +90,8 @@ def packed_linears(
 ) -> Iterator[nn.Module]:
     """Within the block, every float32 CPU `nn.Linear` of `model` (the model itself too) with
     at least `min_weights` weights runs no-grad forwards through MKL's packed GEMM; with
-    gradients on it stays plain. rows: the row count MKL tunes the layout for (any count
-    works). No-op without MKL."""
+    gradients on it stays plain. rows: the row count the layout is made for; inputs with another
+    row count get MKL's plain product (the same result). No-op without MKL."""
     if not mkl_packing_available():
         yield model
         return

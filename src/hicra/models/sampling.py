@@ -18,12 +18,9 @@ Example: prompts ["a", "b"], samples_per_prompt 3 -> B = 6 rows, group_ids [0,0,
 from __future__ import annotations
 
 import inspect
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
-
-from hicra.models.packed import packed_linears
 
 
 @dataclass
@@ -231,7 +228,6 @@ def sample_responses(
     add_special_tokens: bool = True,
     share_prefill: bool = True,
     stop_strings: tuple[str, ...] | list[str] = (),
-    pack_weights: bool = False,
 ) -> RolloutBatch:
     """Sample `samples_per_prompt` responses to each prompt, KV-cached, at `temperature`.
 
@@ -248,132 +244,116 @@ def sample_responses(
     share_prefill: run the prompt forward once per prompt and copy its KV cache and last logits
     to the `samples_per_prompt` rows (`batch_repeat_interleave`) instead of once per row (a
     G-fold saving on the prompt, which under a chat template is often longer than the response).
-    Same distribution; on the tiny countdown models with plain float32 layers the draws are
-    bit-identical to the per-row prefill, with packed ones (`pack_weights`) and on a 135M model
-    the log-probs differ in the last bits (matmuls of another row count: |d logp| ~ 3e-5,
-    docs/trainer.md). A cache that cannot repeat rows gets the per-row prefill.
+    Same distribution; on the tiny countdown models the draws are bit-identical to the per-row
+    prefill, on a 135M model the log-probs differ in the last bits (matmuls of another row count:
+    |d logp| ~ 3e-5, docs/trainer.md). A cache that cannot repeat rows gets the per-row prefill.
     stop_strings: a row also ends at the token that completes one of these strings in its text
     (e.g. "Question:" where a model goes on to invent the next exercise). That token and the
     ones before it stay in the response, as with `generate(stop_strings=...)`; the row is not
     truncated. Checked by decoding each running row's last few tokens once per step.
-    pack_weights: on CPU with float32 weights, run the linear layers through MKL's packed GEMM
-    for the duration of the call (`hicra.models.packed`: the same float32 maths, equal to the
-    plain layers up to the order of the sums). Opt-in: 1.28x faster on long decodes of a fixed
-    batch, no faster on a trainer's short rollouts, whose batch shrinks as responses end (the
-    packed layout serves only the row count it was made for), docs/trainer.md.
     """
-    packing = (
-        packed_linears(model, len(prompts) * samples_per_prompt) if pack_weights else nullcontext()
+    device = next(model.parameters()).device
+    eos = (
+        tokenizer.eos_token_id
+        if eos_token_ids is None
+        else (eos_token_ids[0] if eos_token_ids else None)
     )
-    with packing:
-        device = next(model.parameters()).device
-        eos = (
-            tokenizer.eos_token_id
-            if eos_token_ids is None
-            else (eos_token_ids[0] if eos_token_ids else None)
-        )
-        stop = (
-            None
-            if eos_token_ids is None or len(eos_token_ids) < 2
-            else torch.tensor(eos_token_ids, device=device)
-        )
-        pad = pad_token_id(tokenizer)
-        prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, add_special_tokens)
-        prompt_ids = prompt_ids.repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, P)
-        prompt_mask = prompt_mask.repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, P)
-        batch = prompt_ids.shape[0]
+    stop = (
+        None
+        if eos_token_ids is None or len(eos_token_ids) < 2
+        else torch.tensor(eos_token_ids, device=device)
+    )
+    pad = pad_token_id(tokenizer)
+    prompt_ids, prompt_mask = encode_prompts(tokenizer, prompts, add_special_tokens)
+    prompt_ids = prompt_ids.repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, P)
+    prompt_mask = prompt_mask.repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, P)
+    batch = prompt_ids.shape[0]
 
-        attention_mask = prompt_mask.long()
-        positions = position_ids_from_mask(attention_mask)
-        cache_kw = _cache_keyword(model)
-        cache = preallocated_cache(model, prompt_ids.shape[1] + max_new_tokens)
-        cache_arg = {cache_kw: cache} if cache is not None else {}
-        g = samples_per_prompt
-        out = None
-        if share_prefill and g > 1:
-            out = model(
-                input_ids=prompt_ids[::g],
-                attention_mask=attention_mask[::g],
-                position_ids=positions[::g],
-                use_cache=True,
-                logits_to_keep=1,
-                **cache_arg,
-            )  # (N, 1, V): one row per prompt
-            cache = _cache_of(out)
-            if hasattr(cache, "batch_repeat_interleave"):
-                cache.batch_repeat_interleave(g)
-                next_logits = out.logits[:, -1, :].repeat_interleave(g, dim=0)  # (B, V)
-            else:
-                out, cache = None, preallocated_cache(model, prompt_ids.shape[1] + max_new_tokens)
-                cache_arg = {cache_kw: cache} if cache is not None else {}
-        if out is None:
-            out = model(
-                input_ids=prompt_ids,
-                attention_mask=attention_mask,
-                position_ids=positions,
-                use_cache=True,
-                logits_to_keep=1,
-                **cache_arg,
-            )
-            cache, next_logits = _cache_of(out), out.logits[:, -1, :]  # (B, V)
-        last_position = positions[:, -1:]  # (B, 1)
+    attention_mask = prompt_mask.long()
+    positions = position_ids_from_mask(attention_mask)
+    cache_kw = _cache_keyword(model)
+    cache = preallocated_cache(model, prompt_ids.shape[1] + max_new_tokens)
+    cache_arg = {cache_kw: cache} if cache is not None else {}
+    g = samples_per_prompt
+    out = None
+    if share_prefill and g > 1:
+        out = model(
+            input_ids=prompt_ids[::g],
+            attention_mask=attention_mask[::g],
+            position_ids=positions[::g],
+            use_cache=True,
+            logits_to_keep=1,
+            **cache_arg,
+        )  # (N, 1, V): one row per prompt
+        cache = _cache_of(out)
+        if hasattr(cache, "batch_repeat_interleave"):
+            cache.batch_repeat_interleave(g)
+            next_logits = out.logits[:, -1, :].repeat_interleave(g, dim=0)  # (B, V)
+        else:
+            out, cache = None, preallocated_cache(model, prompt_ids.shape[1] + max_new_tokens)
+            cache_arg = {cache_kw: cache} if cache is not None else {}
+    if out is None:
+        out = model(
+            input_ids=prompt_ids,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **cache_arg,
+        )
+        cache, next_logits = _cache_of(out), out.logits[:, -1, :]  # (B, V)
+    last_position = positions[:, -1:]  # (B, 1)
 
-        response_ids = torch.full(
-            (batch, max_new_tokens), pad, dtype=torch.long, device=device
-        )  # (B, T)
-        response_mask = torch.zeros(
-            (batch, max_new_tokens), dtype=torch.bool, device=device
-        )  # (B, T)
-        sample_logp = torch.zeros(
-            (batch, max_new_tokens), dtype=torch.float32, device=device
-        )  # (B, T)
-        rows = torch.arange(batch, device=device)  # original row of each row still in the cache
-        done = torch.zeros(batch, dtype=torch.bool, device=device)  # per cached row: emitted EOS
-        stopped = torch.zeros(
-            batch, dtype=torch.bool, device=device
-        )  # per original row: stop string
-        stop_window = max((len(s) for s in stop_strings), default=0) + 1  # tokens, each >= 1 char
-        can_compact = hasattr(cache, "batch_select_indices")
-        length = 0
-        for t in range(max_new_tokens):
-            token, token_logp = _draw(next_logits, temperature, top_p, generator)  # (b,), (b,)
-            token = torch.where(done, torch.full_like(token, pad), token)
-            response_ids[rows, t] = token
-            response_mask[rows, t] = ~done
-            sample_logp[rows, t] = torch.where(done, torch.zeros_like(token_logp), token_logp)
-            length = t + 1
-            if stop is not None:
-                done = done | torch.isin(token, stop)
-            elif eos is not None:
-                done = done | (token == eos)
-            if stop_strings:
-                hit = _stop_string_hits(
-                    tokenizer, response_ids, rows, ~done, t, stop_window, stop_strings
-                )  # (b,)
-                stopped[rows[hit]] = True
-                done = done | hit
-            if bool(done.all()):
-                break
-            # Drop finished rows from the KV cache once a quarter of the rows are done, so the long
-            # tail of a batch does not pay for the rows that already stopped.
-            if can_compact and int(done.sum()) * 4 >= len(rows):
-                keep = (~done).nonzero().flatten()
-                cache.batch_select_indices(keep)
-                rows, token, done = rows[keep], token[keep], done[keep]
-                attention_mask, last_position = attention_mask[keep], last_position[keep]
-            attention_mask = torch.cat(
-                [attention_mask, torch.ones((len(rows), 1), dtype=torch.long, device=device)], 1
-            )
-            last_position = last_position + 1
-            out = model(
-                input_ids=token[:, None],
-                attention_mask=attention_mask,
-                position_ids=last_position,
-                use_cache=True,
-                logits_to_keep=1,
-                **{cache_kw: cache},
-            )
-            cache, next_logits = _cache_of(out), out.logits[:, -1, :]
+    response_ids = torch.full(
+        (batch, max_new_tokens), pad, dtype=torch.long, device=device
+    )  # (B, T)
+    response_mask = torch.zeros((batch, max_new_tokens), dtype=torch.bool, device=device)  # (B, T)
+    sample_logp = torch.zeros((batch, max_new_tokens), dtype=torch.float32, device=device)  # (B, T)
+    rows = torch.arange(batch, device=device)  # original row of each row still in the cache
+    done = torch.zeros(batch, dtype=torch.bool, device=device)  # per cached row: emitted EOS
+    stopped = torch.zeros(batch, dtype=torch.bool, device=device)  # per original row: stop string
+    stop_window = max((len(s) for s in stop_strings), default=0) + 1  # tokens, each >= 1 char
+    can_compact = hasattr(cache, "batch_select_indices")
+    length = 0
+    for t in range(max_new_tokens):
+        token, token_logp = _draw(next_logits, temperature, top_p, generator)  # (b,), (b,)
+        token = torch.where(done, torch.full_like(token, pad), token)
+        response_ids[rows, t] = token
+        response_mask[rows, t] = ~done
+        sample_logp[rows, t] = torch.where(done, torch.zeros_like(token_logp), token_logp)
+        length = t + 1
+        if stop is not None:
+            done = done | torch.isin(token, stop)
+        elif eos is not None:
+            done = done | (token == eos)
+        if stop_strings:
+            hit = _stop_string_hits(
+                tokenizer, response_ids, rows, ~done, t, stop_window, stop_strings
+            )  # (b,)
+            stopped[rows[hit]] = True
+            done = done | hit
+        if bool(done.all()):
+            break
+        # Drop finished rows from the KV cache once a quarter of the rows are done, so the long
+        # tail of a batch does not pay for the rows that already stopped.
+        if can_compact and int(done.sum()) * 4 >= len(rows):
+            keep = (~done).nonzero().flatten()
+            cache.batch_select_indices(keep)
+            rows, token, done = rows[keep], token[keep], done[keep]
+            attention_mask, last_position = attention_mask[keep], last_position[keep]
+        attention_mask = torch.cat(
+            [attention_mask, torch.ones((len(rows), 1), dtype=torch.long, device=device)], 1
+        )
+        last_position = last_position + 1
+        out = model(
+            input_ids=token[:, None],
+            attention_mask=attention_mask,
+            position_ids=last_position,
+            use_cache=True,
+            logits_to_keep=1,
+            **{cache_kw: cache},
+        )
+        cache, next_logits = _cache_of(out), out.logits[:, -1, :]
 
     response_ids, response_mask = response_ids[:, :length], response_mask[:, :length]
     if eos is None:
