@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.signal import lfilter
 
 from hicra.dynamics.phases_fit import MAX_DRIFT
 
@@ -220,6 +221,14 @@ def progress(t: np.ndarray, a: float, b: float, h) -> np.ndarray:
     return h(np.clip((t - a) / (b - a), 0.0, 1.0))
 
 
+def _ar1(rng, sd, phi, innovations):
+    """AR(1) x[i] = phi x[i-1] + innovations[i], started from a N(0, sd) draw (marginal sd = sd
+    when the innovations have sd sd * sqrt(1 - phi^2))."""
+    x = innovations.copy()
+    x[0] = rng.normal(0, sd)
+    return lfilter([1.0], [1.0, -phi], x)
+
+
 def _noise(rng, n, sd, heldout):
     if not heldout or sd == 0:
         return rng.normal(0, sd, n)
@@ -229,32 +238,20 @@ def _noise(rng, n, sd, heldout):
         phi = rng.uniform(0.1, 0.4)  # AR(1), sd growing or shrinking by up to 3x, RMS sd = sd
         scale = np.linspace(1.0, math.exp(rng.uniform(-1.1, 1.1)), n)
         e = rng.normal(0, sd * math.sqrt(1 - phi**2), n)
-        out = np.empty(n)
-        out[0] = rng.normal(0, sd)
-        for i in range(1, n):
-            out[i] = phi * out[i - 1] + e[i]
-        return out * scale / math.sqrt(np.mean(scale**2))
+        return _ar1(rng, sd, phi, e) * scale / math.sqrt(np.mean(scale**2))
     if heldout >= 4:
         if rng.random() < 0.5:  # Gaussian whose sd drifts over the run (RMS sd = sd)
             scale = np.exp(rng.uniform(-0.7, 0.7) * np.linspace(-1.0, 1.0, n))
             return rng.normal(0, 1.0, n) * sd * scale / math.sqrt(np.mean(scale**2))
         phi = rng.uniform(0.3, 0.6)  # AR(1) with Laplace innovations, marginal sd = sd
         e = rng.laplace(0, sd * math.sqrt(1 - phi**2) / math.sqrt(2), n)
-        out = np.empty(n)
-        out[0] = rng.normal(0, sd)
-        for i in range(1, n):
-            out[i] = phi * out[i - 1] + e[i]
-        return out
+        return _ar1(rng, sd, phi, e)
     if heldout >= 3 and rng.random() < 0.5:
         return rng.laplace(0, sd / math.sqrt(2), n)  # Laplace, sd = sd
     if rng.random() < 0.5:  # AR(1), marginal sd = sd
         phi = rng.uniform(0.5, 0.7) if heldout >= 3 else rng.uniform(0.2, 0.5)
         e = rng.normal(0, sd * math.sqrt(1 - phi**2), n)
-        out = np.empty(n)
-        out[0] = rng.normal(0, sd)
-        for i in range(1, n):
-            out[i] = phi * out[i - 1] + e[i]
-        return out
+        return _ar1(rng, sd, phi, e)
     return rng.standard_t(3, n) * sd / math.sqrt(3.0)  # Student-t, 3 dof, sd = sd
 
 
