@@ -235,7 +235,7 @@ def evaluate(n: int, heldout: int, progress: bool, first_seed: int = 0) -> dict:
     cpu = {"new": 0.0, "old": 0.0}
     errors = {"new": 0, "old": 0}
     t_start = time.perf_counter()
-    for seed in range(first_seed, first_seed + n):
+    for done, seed in enumerate(range(first_seed, first_seed + n), 1):
         case = make_case(seed, heldout=heldout)
         for name, fn in (("new", run_new), ("old", run_old)):
             t0 = time.process_time()
@@ -251,7 +251,6 @@ def evaluate(n: int, heldout: int, progress: bool, first_seed: int = 0) -> dict:
                 }
             cpu[name] += time.process_time() - t0
             out[name].append(score(case, result))
-        done = seed - first_seed + 1
         if progress and done % max(1, n // 20) == 0:
             el = time.perf_counter() - t_start
             print(
@@ -458,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if args.first_seed < 0:
+        p.error(f"--first-seed: expected a seed >= 0, got {args.first_seed}")
     n = 40 if args.quick else args.n
     out = out_dir("phases_quick" if args.quick else "phases", args.out)
     sets = SETS if "all" in args.set else {name: SETS[name] for name in SETS if name in args.set}

@@ -158,3 +158,10 @@ def test_quick_run_writes_results(tmp_path):
 def test_first_seed_draws_fresh_cases_of_the_same_set():
     res = bench_phases.evaluate(2, 0, False, first_seed=500)["new"]["cases"]
     assert [r["seed"] for r in res] == [500, 501]
+
+
+def test_a_negative_first_seed_is_refused_in_one_line(capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench_phases.main(["--set", "dev", "--first-seed", "-3"])
+    assert stop.value.code == 2
+    assert "--first-seed: expected a seed >= 0, got -3" in capsys.readouterr().err
