@@ -8,9 +8,10 @@ SmolLM2-135M-Instruct (the `smollm2-135m` alias), one torch thread, `rows` seque
 together from the same chat-templated word-arith prompts, EOS suppressed so every response has
 exactly `length` tokens. Both engines sample at temperature 0.7 with a KV cache:
 `hicra.models.sampling.sample_responses` (the trainer's) and transformers
-`model.generate(do_sample=True, top_k=0, top_p=1.0)`. The `-packed` engines run the same with
-float32 weights packed for MKL's GEMM (inside `hicra.models.packed.packed_linears`), so the
-engine and the packing can be told apart. The `-bf16` engines run the same on a
+`model.generate(do_sample=True, top_k=0, top_p=1.0)`. `generate-packed` runs generate with
+float32 weights packed for MKL's GEMM (inside `hicra.models.packed.packed_linears`), which the
+built-in sampler does by default; `builtin-plain` is the sampler with `pack_weights=False`, so
+the engine and the packing can be told apart. The `-bf16` engines run the same on a
 bfloat16 copy of the weights (`hicra.models.sampling.RolloutCopy`, the trainer's
 `rollout_dtype: bfloat16`), so the two dtypes can be compared engine by engine.
 
@@ -42,7 +43,7 @@ from common import machine_info, markdown_table, out_dir, suppress_token, write_
 ENGINES = [
     "builtin",
     "generate",
-    "builtin-packed",
+    "builtin-plain",
     "generate-packed",
     "builtin-bf16",
     "generate-bf16",
@@ -60,9 +61,10 @@ def parse_args(argv=None):
         nargs="+",
         default=["builtin", "generate"],
         choices=ENGINES,
-        help="-packed: the engine inside hicra.models.packed.packed_linears (float32 weights "
-        "packed for MKL's GEMM); -bf16: the same engine on a bfloat16 copy of the weights (the "
-        "trainer's rollout_dtype)",
+        help="builtin: the sampler's defaults (float32 weights packed for MKL's GEMM); "
+        "builtin-plain: pack_weights=False; generate-packed: generate inside "
+        "hicra.models.packed.packed_linears; -bf16: the engine on a bfloat16 copy of the "
+        "weights (the trainer's rollout_dtype)",
     )
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--threads", type=int, default=1)
@@ -132,6 +134,7 @@ def _generate(engine, model, tokenizer, prompts, length, temperature, seed) -> i
             temperature,
             generator,
             add_special_tokens=False,
+            pack_weights=engine != "builtin-plain",
         )
         return int(batch.response_mask.sum())
     torch.manual_seed(seed)
@@ -160,7 +163,7 @@ def run_once(
     from hicra.models.packed import packed_linears
 
     clock = StepClock(model)
-    packing = packed_linears(model, len(prompts)) if engine.endswith("-packed") else nullcontext()
+    packing = packed_linears(model) if engine == "generate-packed" else nullcontext()
     wall, cpu = time.perf_counter(), time.process_time()
     with packing:
         produced = _generate(engine, model, tokenizer, prompts, length, temperature, seed)

@@ -9,16 +9,17 @@ SmolLM2-135M's layers with 8 rows, 1.5-2.5x faster, float32 throughout, equal to
 PyTorch exposes both calls as `torch.ops.mkl._mkl_reorder_linear_weight` /
 `torch.ops.mkl._mkl_linear` (what `torch.compile` uses for frozen float32 linears on CPU);
 nothing else in this field packs weights for eager decoding, so the wrapper is written here.
-Wrap a sampling call in it (`with packed_linears(model, rows): sample_responses(...)`): it pays
-on long decodes of a fixed batch, not on a trainer's rollouts, whose batch shrinks as responses end while the
-packed layout serves only the row count it was made for (docs/trainer.md).
+The sampler decodes through it by default (`sample_responses(pack_weights=True)`, entered
+after the prefill); wrap other decoders in it yourself (`with packed_linears(model):
+model.generate(...)`).
 
-`packed_linears(model)` packs every float32 `nn.Linear` on the CPU with at least
+`packed_linears(model)` swaps the forward of every float32 `nn.Linear` on the CPU with at least
 `MIN_PACKED_WEIGHTS` weights (LoRA's base layers included: peft calls them as modules) for the
-duration of a `with` block, so the packed copy is always the policy's current weights (packing
-135M parameters takes ~0.2 s, against tens of seconds of sampling; the packed copy takes as
-much memory as the weights it packs), and restores the plain layers afterwards. Where MKL is
-not there (ARM builds, GPUs) it does nothing. Smaller layers stay plain: on the demo's
+duration of a `with` block, and restores the plain layers afterwards. A layer is packed on its
+first decoding call inside the block, so the packed copy is always the policy's current
+weights (packing SmolLM2-135M takes ~0.2-0.4 s, against tens of seconds of sampling; the packed
+copy takes 1-2x the memory of the weights it packs, and is freed on leaving the block). Where
+MKL is not there (ARM builds, GPUs) it does nothing. Smaller layers stay plain: on the demo's
 countdown models (128 x 512 layers) packing gained nothing measurable, and plain layers keep
 their runs bit-identical to the ones before packing existed.
 
@@ -39,6 +40,13 @@ from functools import cache
 
 import torch
 from torch import nn
+
+MIN_PACKED_ROWS = 3
+"""Fewer rows stay plain: at 1 and 2 rows the packed product is no faster (SmolLM2-135M)."""
+
+MAX_PACKED_ROWS = 64
+"""More rows stay plain: decoding runs one row per response; more is a prefill or a
+teacher-forced pass, where the plain product is already compute-bound."""
 
 MIN_PACKED_WEIGHTS = (1 << 16) + 1
 """Layers with fewer weights than this stay plain: the demo's countdown models have at most
@@ -73,36 +81,63 @@ def _packable(module: nn.Module, min_weights: int) -> bool:
     )
 
 
-def _packed_forward(module: nn.Linear, packed: torch.Tensor, rows: int):
-    weight, bias = module.weight, module.bias
+class _PackedLinear:
+    """The no-grad forward of one float32 linear layer through MKL's packed GEMM.
 
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        if x.dtype != torch.float32 or torch.is_grad_enabled():
-            return nn.functional.linear(x, weight, bias)  # autograd or another dtype: plain
-        return torch.ops.mkl._mkl_linear(x, packed, weight, bias, rows)
+    MKL's layout serves one row count M (any other falls back to the plain product), and a
+    sampler's batch shrinks as responses end. So the layout is made on the first decoding call
+    for M = the power of two at or above its rows, and the rows of later calls are zero-padded
+    to M inside the layer (the rest of the model keeps its own rows): the packed product's time
+    hardly depends on M, while MKL packs and multiplies odd row counts slowly (SmolLM2-135M's
+    output layer, one thread: 3 rows 12.3 ms packed against 4 rows 10.3; packing it for 3 or 5
+    rows ~0.3 s, for 4 or 8 ~0.05 s). More rows than M repack; below M / 4 rows the padding
+    costs more than it saves and the layer is plain. Only decoding is packed, one position per
+    row ((rows, 1, in) or (rows, in)): a prefill or a teacher-forced pass (several positions per
+    row, or more than `MAX_PACKED_ROWS` rows) and fewer than `MIN_PACKED_ROWS` rows, which gain
+    nothing, stay plain. Measured: docs/trainer.md."""
 
-    return forward
+    def __init__(self, module: nn.Linear) -> None:
+        self.weight, self.bias = module.weight, module.bias
+        self.packed: torch.Tensor | None = None
+        self.rows = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.numel() // x.shape[-1] if x.shape[-1] else 0
+        if (
+            x.dtype != torch.float32
+            or torch.is_grad_enabled()
+            or (x.dim() > 2 and x.shape[-2] != 1)  # several positions per row: a prefill
+            or not MIN_PACKED_ROWS <= rows <= MAX_PACKED_ROWS
+            or 4 * rows < self.rows
+        ):
+            return nn.functional.linear(x, self.weight, self.bias)
+        if rows > self.rows:
+            bucket = 1 << (rows - 1).bit_length()  # the power of two >= rows
+            self.packed = torch.ops.mkl._mkl_reorder_linear_weight(self.weight, bucket)
+            self.rows = bucket
+        flat = x.reshape(rows, x.shape[-1])  # (m, in)
+        if rows < self.rows:
+            flat = nn.functional.pad(flat, (0, 0, 0, self.rows - rows))  # (M, in)
+        out = torch.ops.mkl._mkl_linear(flat, self.packed, self.weight, self.bias, self.rows)
+        return out[:rows].reshape(*x.shape[:-1], out.shape[-1])  # (..., out)
 
 
 @contextmanager
-def packed_linears(
-    model: nn.Module, rows: int = 8, min_weights: int = MIN_PACKED_WEIGHTS
-) -> Iterator[nn.Module]:
+def packed_linears(model: nn.Module, min_weights: int = MIN_PACKED_WEIGHTS) -> Iterator[nn.Module]:
     """Within the block, every float32 CPU `nn.Linear` of `model` (the model itself too) with
-    at least `min_weights` weights runs no-grad forwards through MKL's packed GEMM; with
-    gradients on it stays plain. rows: the row count the layout is made for; inputs with another
-    row count get MKL's plain product (the same result). No-op without MKL."""
+    at least `min_weights` weights runs its no-grad forwards of `MIN_PACKED_ROWS` to
+    `MAX_PACKED_ROWS` rows through MKL's packed GEMM (`_PackedLinear`); with gradients on, or
+    on other row counts, it stays plain. Nothing is packed until a layer is called, and the
+    packed copies are freed on leaving the block. No-op without MKL."""
     if not mkl_packing_available():
         yield model
         return
     patched = []
     try:
-        with torch.no_grad():
-            for module in model.modules():
-                if _packable(module, min_weights) and "forward" not in vars(module):
-                    packed = torch.ops.mkl._mkl_reorder_linear_weight(module.weight, rows)
-                    module.forward = _packed_forward(module, packed, rows)
-                    patched.append(module)
+        for module in model.modules():
+            if _packable(module, min_weights) and "forward" not in vars(module):
+                module.forward = _PackedLinear(module)
+                patched.append(module)
         yield model
     finally:
         for module in patched:

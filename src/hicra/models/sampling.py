@@ -18,9 +18,12 @@ Example: prompts ["a", "b"], samples_per_prompt 3 -> B = 6 rows, group_ids [0,0,
 from __future__ import annotations
 
 import inspect
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import torch
+
+from hicra.models.packed import packed_linears
 
 
 @dataclass
@@ -228,6 +231,7 @@ def sample_responses(
     add_special_tokens: bool = True,
     share_prefill: bool = True,
     stop_strings: tuple[str, ...] | list[str] = (),
+    pack_weights: bool = True,
 ) -> RolloutBatch:
     """Sample `samples_per_prompt` responses to each prompt, KV-cached, at `temperature`.
 
@@ -251,7 +255,46 @@ def sample_responses(
     (e.g. "Question:" where a model goes on to invent the next exercise). That token and the
     ones before it stay in the response, as with `generate(stop_strings=...)`; the row is not
     truncated. Checked by decoding each running row's last few tokens once per step.
+    pack_weights: decode float32 CPU layers through MKL's packed GEMM
+    (`hicra.models.packed.packed_linears`: the same maths, equal up to the order of the sums,
+    ~1.3x faster per step on SmolLM2-135M); a no-op on GPUs, other dtypes, without MKL and on
+    layers of at most 65,536 weights (the countdown models, whose draws stay bit-identical).
     """
+    with ExitStack() as decoding:
+        return _sample(
+            model,
+            tokenizer,
+            prompts,
+            samples_per_prompt,
+            max_new_tokens,
+            temperature,
+            generator,
+            top_p,
+            eos_token_ids,
+            add_special_tokens,
+            share_prefill,
+            stop_strings,
+            decoding if pack_weights else None,
+        )
+
+
+def _sample(
+    model,
+    tokenizer,
+    prompts,
+    samples_per_prompt,
+    max_new_tokens,
+    temperature,
+    generator,
+    top_p,
+    eos_token_ids,
+    add_special_tokens,
+    share_prefill,
+    stop_strings,
+    decoding: ExitStack | None,
+) -> RolloutBatch:
+    """`sample_responses`; `decoding`: where the packed layers are entered after the prefill
+    (its products have many rows; packing is for the decoding steps), None: plain."""
     device = next(model.parameters()).device
     eos = (
         tokenizer.eos_token_id
@@ -303,6 +346,8 @@ def sample_responses(
         )
         cache, next_logits = _cache_of(out), out.logits[:, -1, :]  # (B, V)
     last_position = positions[:, -1:]  # (B, 1)
+    if decoding is not None:
+        decoding.enter_context(packed_linears(model))
 
     response_ids = torch.full(
         (batch, max_new_tokens), pad, dtype=torch.long, device=device

@@ -180,6 +180,12 @@ class TrainConfig:
     the policy's own, teacher-forced, so only which samples are drawn changes (as with bf16
     vLLM rollouts); the step logs their gap as rollout/logp_gap_{mean,max}."""
 
+    pack_weights: bool = True
+    """Decode rollouts through MKL's packed GEMM (float32 CPU layers of > 65,536 weights; the same
+    maths, equal up to the order of the sums, `hicra.models.packed`): 1.3x tokens/s on a fixed
+    batch of SmolLM2-135M, about even on a shrinking one, at the cost of a packed copy of the
+    weights while sampling. A no-op on GPUs, other dtypes and the countdown models."""
+
     micro_batch_size: int = 0
     """Rows per forward/backward pass (gradient accumulation inside a minibatch); 0: the whole minibatch."""
 

@@ -171,6 +171,7 @@ def collect(
         generator,
         add_special_tokens=not templated,
         stop_strings=getattr(task, "stop_strings", ()),
+        pack_weights=cfg.pack_weights,
     )
     t1 = time.perf_counter()
     scores = [
