@@ -6,8 +6,9 @@ SmolLM2-135M-Instruct, one thread, the `demo_real.yaml` rollout shape: 4 word-ar
 4 samples, at most 96 new tokens, temperature 0.3, the task's stop string, so rows end at
 different steps and leave the batch. After an untimed warm-up of both arms, four problem sets,
 each sampled with and without `pack_weights` (which goes first alternates). Run two copies at
-once (names A and B) to see the two arms of `make demo-real` sharing the machine. Prints and appends one JSON line per setting to
-DIR/rollouts.jsonl (default benchmarks/out/sampling).
+once (names A and B) to see the two arms of `make demo-real` sharing the machine.
+Prints and appends one JSON line per setting to DIR/rollouts.jsonl (default
+benchmarks/out/sampling).
 """
 
 from __future__ import annotations
