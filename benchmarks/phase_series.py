@@ -71,6 +71,15 @@ ROUND5_SHAPES = ("stages", "hill", "root")
 choice): changes in two smooth stages of any proportions and pause, a Hill S curve (slow start)
 and a root (u^p, p < 1: steepest at the start), with other noise (Student-t with 4 degrees of
 freedom, or AR(1) with phi 0.1-0.4 whose sd grows or shrinks by up to 3x over the run)."""
+ROUND6_SHAPES = (*MAIN_SHAPES, *HELDOUT_SHAPES, *ROUND3_SHAPES, *ROUND4_SHAPES, *ROUND5_SHAPES)
+"""Held-out round 6 (drawn after the onset became the one shared by the exploration signal and
+accuracy, never used for a choice): any shape of the rounds before, and an accuracy that
+follows the exploration signal only loosely, the assumption that change leans on. Accuracy's
+phase-2 rise gets its own shape, its own window and an onset 5% of the run before to 10% after
+the exploration's (truth: the exploration's), and consolidation alone may raise it by up to
+half of its phase-2 gain. Noise: accuracy's is binomial-like (its sd follows sqrt(p (1 - p)) of
+the current accuracy), the other series' Gaussian or AR(1) (phi 0.2-0.6) with 2% of the points
+spikes of 4-8 sd."""
 END_SHARE = 1.0 - MAX_DRIFT
 """The end of consolidation is the step by which this share of the fall is done
 (docs/phases.md, "What the turn is")."""
@@ -86,7 +95,8 @@ ROUND3_SHAPES, other noise) measures that. Round 3's onset misses were studied i
 onset's candidates and its noise model changed); round 4 (fresh seeds, ROUND4_SHAPES, other
 noise) measures that. Round 4's misses (changes in two stages) were studied in turn and the
 fitter gained a two-stage shape; round 5 (fresh seeds, ROUND5_SHAPES, other noise) measures
-that."""
+that. Round 5's onset misses (low SNR) led to the onset shared with accuracy's rise; round 6
+(fresh seeds, ROUND6_SHAPES, accuracy loosely coupled, other noise) measures that."""
 
 
 @dataclass
@@ -232,6 +242,14 @@ def _ar1(rng, sd, phi, innovations):
 def _noise(rng, n, sd, heldout):
     if not heldout or sd == 0:
         return rng.normal(0, sd, n)
+    if heldout >= 6:
+        if rng.random() < 0.5:
+            e = rng.normal(0, sd, n)
+        else:
+            phi = rng.uniform(0.2, 0.6)
+            e = _ar1(rng, sd, phi, rng.normal(0, sd * math.sqrt(1 - phi**2), n))
+        spikes = rng.random(n) < 0.02
+        return e + spikes * rng.choice([-1.0, 1.0], n) * rng.uniform(4, 8, n) * sd
     if heldout >= 5:
         if rng.random() < 0.5:  # Student-t, 4 degrees of freedom, sd = sd
             return rng.standard_t(4, n) * sd / math.sqrt(2.0)
@@ -295,6 +313,19 @@ def _rise(t, rng, T, onset, shapes, window=None):
     return y, size, label, (onset, onset + width, h)
 
 
+def _accuracy_rise(t, rng, T, window, shapes, heldout, meta):
+    """(T,) 0 -> 1: accuracy's phase-2 rise. Up to round 5 it follows the exploration signal's
+    window (a, b) and shape h; in round 6 it has its own shape, width and a shifted onset."""
+    a, b, h = window
+    if heldout < 6:
+        return progress(t, a, b, h)
+    h_acc, _, _, meta["accuracy_shape"] = shape(rng.choice(shapes), rng)
+    start = float(np.clip(a + rng.uniform(-0.05, 0.10) * T, 1.0, 0.95 * T))
+    width = 0.0 if h_acc is None else rng.uniform(0.3, 1.0) * max(T - start, 1.0)
+    meta["accuracy_onset"] = round(start, 1)
+    return progress(t, start, start + width, h_acc)
+
+
 def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
     """The synthetic run of `seed` (family drawn from FAMILIES unless given). heldout: 0 (or
     False) for the dev set, the held-out round (1 or True, 2, ...) for held-out cases."""
@@ -304,7 +335,9 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
         names = list(FAMILIES)
         family = str(rng.choice(names, p=np.array([FAMILIES[n] for n in names])))
     shapes = (
-        ROUND5_SHAPES
+        ROUND6_SHAPES
+        if heldout >= 6
+        else ROUND5_SHAPES
         if heldout >= 5
         else ROUND4_SHAPES
         if heldout >= 4
@@ -332,7 +365,7 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
         end = float(rng.uniform(0.05, 0.8) * T)
         ex, ex_size, meta["fall_shape"], done = _fall(t, rng, T, end, shapes)
         meta["fall_window_end"] = end
-        consolidation_gain = rng.uniform(0.0, 0.3) * acc_gain
+        consolidation_gain = rng.uniform(0.0, 0.5 if heldout >= 6 else 0.3) * acc_gain
         if family == "two_phase":
             onset = float(np.clip(end + rng.uniform(-0.05, 0.15) * T, 0.03 * T, 0.85 * T))
             xp, xp_size, meta["rise_shape"], (a, b, h) = _rise(t, rng, T, onset, shapes)
@@ -340,7 +373,7 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
                 acc0
                 + consolidation_gain
                 * progress(t, 1.0, end, None if meta["fall_shape"] == "step" else (lambda u: u))
-                + acc_gain * progress(t, a, b, h)
+                + acc_gain * _accuracy_rise(t, rng, T, (a, b, h), shapes, heldout, meta)
             )
         else:
             xp_size = rng.uniform(0.1, 0.5) * 2.0
@@ -357,7 +390,7 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
         # a step at the first step would be no rise at all
         rise_shapes = tuple(s for s in shapes if s != "step") if onset == 1.0 else shapes
         xp, xp_size, meta["rise_shape"], (a, b, h) = _rise(t, rng, T, onset, rise_shapes)
-        acc = acc0 + acc_gain * progress(t, a, b, h)
+        acc = acc0 + acc_gain * _accuracy_rise(t, rng, T, (a, b, h), rise_shapes, heldout, meta)
     elif family == "noise":
         ex, xp, acc = flat(ex_level), flat(2.0), flat(acc0)
         xp_size = rng.uniform(0.1, 0.5) * 2.0
@@ -374,10 +407,16 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
         raise ValueError(f"unknown family {family!r}")
     snr = {k: _snr(rng, k) for k in SNR_RANGES}
     meta["snr"] = {k: round(v, 2) for k, v in snr.items()}
+    if heldout >= 6:  # binomial-like accuracy noise, RMS sd as set by the SNR
+        spread = np.sqrt(np.clip(acc * (1 - acc), 0.01, None))
+        acc_noise = rng.normal(0, 1, T) * spread / math.sqrt(np.mean(spread**2))
+        acc_noise *= acc_gain / snr["accuracy"]
+    else:
+        acc_noise = _noise(rng, T, acc_gain / snr["accuracy"], heldout)
     series = {
         "entropy/execution": ex + _noise(rng, T, ex_size / snr["execution"], heldout),
         "exploration": xp + _noise(rng, T, xp_size / snr["exploration"], heldout),
-        "accuracy": acc + _noise(rng, T, acc_gain / snr["accuracy"], heldout),
+        "accuracy": acc + acc_noise,
     }
     steps, series = _irregular(rng, t, series, meta)
     xp_name = "task/strategy_entropy" if rng.random() < 0.3 else "semantic/entropy"
