@@ -313,6 +313,15 @@ def _rise(t, rng, T, onset, shapes, window=None):
     return y, size, label, (onset, onset + width, h)
 
 
+def _accuracy_noise(rng, acc, n, sd, heldout):
+    """(n,) up to round 5 `_noise`; round 6: binomial-like, its sd following sqrt(p (1 - p)) of
+    the current accuracy `acc` (a scalar or (n,)), RMS sd = sd."""
+    if heldout < 6:
+        return _noise(rng, n, sd, heldout)
+    spread = np.sqrt(np.clip(np.broadcast_to(acc * (1 - acc), (n,)), 0.01, None))
+    return rng.normal(0, 1, n) * spread / math.sqrt(np.mean(spread**2)) * sd
+
+
 def _accuracy_rise(t, rng, T, window, shapes, heldout, meta):
     """(T,) 0 -> 1: accuracy's phase-2 rise. Up to round 5 it follows the exploration signal's
     window (a, b) and shape h; in round 6 it has its own shape, width and a shifted onset."""
@@ -407,16 +416,10 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
         raise ValueError(f"unknown family {family!r}")
     snr = {k: _snr(rng, k) for k in SNR_RANGES}
     meta["snr"] = {k: round(v, 2) for k, v in snr.items()}
-    if heldout >= 6:  # binomial-like accuracy noise, RMS sd as set by the SNR
-        spread = np.sqrt(np.clip(acc * (1 - acc), 0.01, None))
-        acc_noise = rng.normal(0, 1, T) * spread / math.sqrt(np.mean(spread**2))
-        acc_noise *= acc_gain / snr["accuracy"]
-    else:
-        acc_noise = _noise(rng, T, acc_gain / snr["accuracy"], heldout)
     series = {
         "entropy/execution": ex + _noise(rng, T, ex_size / snr["execution"], heldout),
         "exploration": xp + _noise(rng, T, xp_size / snr["exploration"], heldout),
-        "accuracy": acc + acc_noise,
+        "accuracy": acc + _accuracy_noise(rng, acc, T, acc_gain / snr["accuracy"], heldout),
     }
     steps, series = _irregular(rng, t, series, meta)
     xp_name = "task/strategy_entropy" if rng.random() < 0.3 else "semantic/entropy"
