@@ -371,3 +371,43 @@ def test_an_onset_inside_a_logging_gap_is_estimated_inside_it():
     y = 2.0 + 0.6 * np.log1p(6 * np.clip((s - 50) / 250, 0, None)) / np.log(7)
     fit = fit_transition(s, y + rng.normal(0, 0.005, s.size), "rise")
     assert 30 < fit.step < 70 and fit.low <= 50 <= fit.high
+
+
+def _rising(steps, onset, width, size, sd, rng, start_slope=0.0):
+    u = np.clip((steps - onset) / width, 0.0, 1.0)
+    return size * u + start_slope * np.minimum(steps - onset, 0) + rng.normal(0, sd, steps.size)
+
+
+def test_a_noisy_onset_is_sharpened_by_accuracy_rising_with_it():
+    errors = {True: [], False: []}
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        steps = np.arange(1.0, 201.0)
+        series = {
+            "semantic/entropy": 2 + _rising(steps, 80, 120, 0.4, 0.4 / 3, rng),  # SNR 3
+            "accuracy": 0.2 + _rising(steps, 80, 120, 0.3, 0.3 / 15, rng),  # SNR 15
+        }
+        for joint in (True, False):
+            res = detect_phases(steps, series, PhaseConfig(joint_onset=joint))
+            onset = res.exploration_onset
+            assert onset["ci_low"] <= onset["step"] <= onset["ci_high"]
+            errors[joint].append(abs(onset["step"] - 80))
+            if joint:
+                assert res.evidence["onset_from"] == "exploration+accuracy"
+                assert onset["ci_low"] <= 80 <= onset["ci_high"]
+    assert np.mean(errors[True]) < 0.6 * np.mean(errors[False])
+    assert max(errors[True]) <= 8
+
+
+def test_an_accuracy_rising_from_the_start_does_not_move_the_onset():
+    rng = np.random.default_rng(0)
+    steps = np.arange(1.0, 201.0)
+    series = {
+        "semantic/entropy": 2 + _rising(steps, 100, 100, 0.4, 0.02, rng),
+        "accuracy": 0.2 + _rising(steps, 1, 60, 0.3, 0.01, rng),  # consolidation raised it
+    }
+    joint = detect_phases(steps, series)
+    alone = detect_phases(steps, series, PhaseConfig(joint_onset=False))
+    assert joint.evidence["onset_from"] == "exploration"
+    assert joint.exploration_onset == alone.exploration_onset
+    assert abs(joint.exploration_onset["step"] - 100) <= 4

@@ -121,6 +121,10 @@ class PhaseConfig:
     `stall_max_semantic_gain` nats when accuracy is not logged)."""
     stall_max_semantic_gain: float = 0.1
     """See stall_max_accuracy_gain."""
+    joint_onset: bool = True
+    """Estimate the exploration onset from the exploration signal's rise and accuracy's rise
+    together (one onset shared by both, each with its own shape and size) when accuracy rises
+    significantly and the two intervals overlap; else from the exploration signal alone."""
 
 
 @dataclass
@@ -332,6 +336,8 @@ def detect_phases(
         _significant(rise, config, +1) and ols_slope(x, data[xp_name], config.confidence).rises
     )
     onset = _turn(rise) if rises else None
+    if onset is not None and acc_name is not None and config.joint_onset:
+        onset = _joint_onset(x, data[acc_name], rise, onset, evidence, config)
     if onset is not None:
         evidence["exploration_onset_step"] = onset["step"]
     result = PhaseResult(None, "inconclusive", evidence, signals, None, onset)
@@ -392,6 +398,66 @@ def detect_phases(
         "reason", "no consolidation and no significant rise of exploration and accuracy"
     )
     return result
+
+
+def _joint_onset(x, accuracy, rise: TransitionFit, onset, evidence, config: PhaseConfig):
+    """The onset shared by the exploration signal's rise and accuracy's rise.
+
+    The paper's phase 2 raises strategic diversity together with accuracy (and length), so
+    accuracy's rise carries information on the same onset; on a noisy exploration signal it is
+    most of the information. Each series keeps its own shape, size and end; the two posteriors
+    of the onset (one grid of the run, each candidate's mass spread uniformly over the span
+    halfway to its neighbours) are pooled log-linearly with equal weights (their geometric
+    mean, renormalised), not multiplied: the two fits share their shape family, so where a
+    shape misleads one it misleads the other, and a product would be sure of the wrong step
+    (measured: the product's 95% interval covered 82% of round 5's onsets, the pool's 95%;
+    docs/phases.md). Accuracy is used only when it rises significantly and its interval
+    overlaps the exploration's, so that an accuracy that rose from the start (consolidation
+    alone can raise it) does not drag the onset; else the exploration fit stands. The interval
+    is widened by 1.5 bins of the exploration fit on each side, as a single fit's is to the
+    steps of the bins around it."""
+    acc = fit_transition(x, accuracy, "rise", max_bins=config.max_bins, level=config.confidence)
+    if acc is None or rise.posterior is None or acc.posterior is None:
+        return onset
+    evidence["accuracy_fit"] = acc.to_dict()
+    agree = acc.low <= rise.high and rise.low <= acc.high
+    if not (_significant(acc, config, +1) and agree):
+        evidence["onset_from"] = "exploration"
+        return onset
+    lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
+    edges = np.linspace(lo, hi, 401)  # 400 cells
+    # the log-linear pool with equal weights: the geometric mean of the two posteriors
+    mass = np.sqrt(_cell_mass(*rise.posterior, edges) * _cell_mass(*acc.posterior, edges))
+    if not mass.sum() > 0:
+        evidence["onset_from"] = "exploration"
+        return onset
+    cdf = np.cumsum(mass) / mass.sum()
+    mids = 0.5 * (edges[1:] + edges[:-1])
+    tail = (1 - config.confidence) / 2
+    at = lambda p: float(mids[min(int(np.searchsorted(cdf, p)), mids.size - 1)])  # noqa: E731
+    pad = 1.5 * (hi - lo) / max(rise.bins, 1)
+    evidence["onset_from"] = "exploration+accuracy"
+    return {
+        "step": round(at(0.5), 1),
+        "ci_low": round(max(lo, at(tail) - pad), 1),
+        "ci_high": round(min(hi, at(1 - tail) + pad), 1),
+    }
+
+
+def _cell_mass(steps: np.ndarray, mass: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """(C,) the posterior mass in each cell between `edges` (C + 1,), each candidate step's
+    mass spread uniformly over the span halfway to its neighbours (within the edges)."""
+    if steps.size == 1:
+        return np.diff((edges >= steps[0]).astype(float))
+    bounds = np.concatenate(
+        [
+            [1.5 * steps[0] - 0.5 * steps[1]],
+            0.5 * (steps[1:] + steps[:-1]),
+            [1.5 * steps[-1] - 0.5 * steps[-2]],
+        ]
+    )
+    bounds = np.clip(bounds, edges[0], edges[-1])  # the first and last keep all their mass
+    return np.diff(np.interp(edges, bounds, np.concatenate([[0.0], np.cumsum(mass)])))
 
 
 def _execution_evidence(evidence, x, y, fall: TransitionFit | None, config: PhaseConfig) -> None:

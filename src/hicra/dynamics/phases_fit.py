@@ -59,7 +59,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -152,9 +152,16 @@ class TransitionFit:
     inflation: float
     points: int
     bins: int
+    posterior: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    """(steps, mass): the posterior of the edge over its candidate steps (summing to 1), the
+    straight line's share at the first (rise) or last (fall) step; not part of `to_dict`."""
 
     def to_dict(self) -> dict:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {
+            k: (round(v, 6) if isinstance(v, float) else v)
+            for k, v in asdict(self).items()
+            if k != "posterior"
+        }
 
 
 # ------------------------------------------------------------------------------ data prep
@@ -451,6 +458,7 @@ def fit_transition(
         inflation=infl,
         points=int(x.size),
         bins=int(m),
+        posterior=(t0 + grid * span, mass / mass.sum()),
     )
 
 
