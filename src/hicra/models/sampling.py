@@ -18,7 +18,7 @@ Example: prompts ["a", "b"], samples_per_prompt 3 -> B = 6 rows, group_ids [0,0,
 from __future__ import annotations
 
 import inspect
-from contextlib import ExitStack
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -260,41 +260,6 @@ def sample_responses(
     ~1.3x faster per step on SmolLM2-135M); a no-op on GPUs, other dtypes, without MKL and on
     layers of at most 65,536 weights (the countdown models, whose draws stay bit-identical).
     """
-    with ExitStack() as decoding:
-        return _sample(
-            model,
-            tokenizer,
-            prompts,
-            samples_per_prompt,
-            max_new_tokens,
-            temperature,
-            generator,
-            top_p,
-            eos_token_ids,
-            add_special_tokens,
-            share_prefill,
-            stop_strings,
-            decoding if pack_weights else None,
-        )
-
-
-def _sample(
-    model,
-    tokenizer,
-    prompts,
-    samples_per_prompt,
-    max_new_tokens,
-    temperature,
-    generator,
-    top_p,
-    eos_token_ids,
-    add_special_tokens,
-    share_prefill,
-    stop_strings,
-    decoding: ExitStack | None,
-) -> RolloutBatch:
-    """`sample_responses`; `decoding`: where the packed layers are entered after the prefill
-    (its products have many rows; packing is for the decoding steps), None: plain."""
     device = next(model.parameters()).device
     eos = (
         tokenizer.eos_token_id
@@ -346,8 +311,6 @@ def _sample(
         )
         cache, next_logits = _cache_of(out), out.logits[:, -1, :]  # (B, V)
     last_position = positions[:, -1:]  # (B, 1)
-    if decoding is not None:
-        decoding.enter_context(packed_linears(model))
 
     response_ids = torch.full(
         (batch, max_new_tokens), pad, dtype=torch.long, device=device
@@ -360,45 +323,48 @@ def _sample(
     stop_window = max((len(s) for s in stop_strings), default=0) + 1  # tokens, each >= 1 char
     can_compact = hasattr(cache, "batch_select_indices")
     length = 0
-    for t in range(max_new_tokens):
-        token, token_logp = _draw(next_logits, temperature, top_p, generator)  # (b,), (b,)
-        token = torch.where(done, torch.full_like(token, pad), token)
-        response_ids[rows, t] = token
-        response_mask[rows, t] = ~done
-        sample_logp[rows, t] = torch.where(done, torch.zeros_like(token_logp), token_logp)
-        length = t + 1
-        if stop is not None:
-            done = done | torch.isin(token, stop)
-        elif eos is not None:
-            done = done | (token == eos)
-        if stop_strings:
-            hit = _stop_string_hits(
-                tokenizer, response_ids, rows, ~done, t, stop_window, stop_strings
-            )  # (b,)
-            stopped[rows[hit]] = True
-            done = done | hit
-        if bool(done.all()):
-            break
-        # Drop finished rows from the KV cache once a quarter of the rows are done, so the long
-        # tail of a batch does not pay for the rows that already stopped.
-        if can_compact and int(done.sum()) * 4 >= len(rows):
-            keep = (~done).nonzero().flatten()
-            cache.batch_select_indices(keep)
-            rows, token, done = rows[keep], token[keep], done[keep]
-            attention_mask, last_position = attention_mask[keep], last_position[keep]
-        attention_mask = torch.cat(
-            [attention_mask, torch.ones((len(rows), 1), dtype=torch.long, device=device)], 1
-        )
-        last_position = last_position + 1
-        out = model(
-            input_ids=token[:, None],
-            attention_mask=attention_mask,
-            position_ids=last_position,
-            use_cache=True,
-            logits_to_keep=1,
-            **{cache_kw: cache},
-        )
-        cache, next_logits = _cache_of(out), out.logits[:, -1, :]
+    # the decoding steps only: the prefill's products have many rows (`hicra.models.packed`)
+    packing = packed_linears(model) if pack_weights else nullcontext()
+    with packing:
+        for t in range(max_new_tokens):
+            token, token_logp = _draw(next_logits, temperature, top_p, generator)  # (b,), (b,)
+            token = torch.where(done, torch.full_like(token, pad), token)
+            response_ids[rows, t] = token
+            response_mask[rows, t] = ~done
+            sample_logp[rows, t] = torch.where(done, torch.zeros_like(token_logp), token_logp)
+            length = t + 1
+            if stop is not None:
+                done = done | torch.isin(token, stop)
+            elif eos is not None:
+                done = done | (token == eos)
+            if stop_strings:
+                hit = _stop_string_hits(
+                    tokenizer, response_ids, rows, ~done, t, stop_window, stop_strings
+                )  # (b,)
+                stopped[rows[hit]] = True
+                done = done | hit
+            if bool(done.all()):
+                break
+            # Drop finished rows from the KV cache once a quarter of the rows are done, so the long
+            # tail of a batch does not pay for the rows that already stopped.
+            if can_compact and int(done.sum()) * 4 >= len(rows):
+                keep = (~done).nonzero().flatten()
+                cache.batch_select_indices(keep)
+                rows, token, done = rows[keep], token[keep], done[keep]
+                attention_mask, last_position = attention_mask[keep], last_position[keep]
+            attention_mask = torch.cat(
+                [attention_mask, torch.ones((len(rows), 1), dtype=torch.long, device=device)], 1
+            )
+            last_position = last_position + 1
+            out = model(
+                input_ids=token[:, None],
+                attention_mask=attention_mask,
+                position_ids=last_position,
+                use_cache=True,
+                logits_to_keep=1,
+                **{cache_kw: cache},
+            )
+            cache, next_logits = _cache_of(out), out.logits[:, -1, :]
 
     response_ids, response_mask = response_ids[:, :length], response_mask[:, :length]
     if eos is None:
