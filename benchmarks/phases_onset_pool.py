@@ -5,10 +5,9 @@
 For the cases of a `bench_phases.py` set with a planted exploration onset, the onset's error
 (% of the run; a miss counts 100) and whether its 95% interval covers the truth, three ways:
 the exploration fit alone (`PhaseConfig(joint_onset=False)`), the product of its posterior and
-accuracy's (independent evidence), and their geometric mean (the log-linear pool with equal
-weights, what `detect_phases` does). Same rule for when accuracy is used and the same interval
-widening as `hicra.dynamics.phases._joint_onset`; docs/phases.md (Method, step 8) has the
-figures.
+accuracy's (independent evidence; `hicra.dynamics.phases.pooled_onset` with weight 1), and
+their geometric mean (the log-linear pool with equal weights, what `detect_phases` does);
+docs/phases.md (Method, step 8) has the figures.
 """
 
 from __future__ import annotations
@@ -28,13 +27,7 @@ WAYS = ("alone", "product", "pool")
 
 def onsets(case) -> dict[str, dict] | None:
     """way -> {step, ci_low, ci_high}; None where the detector reports no onset."""
-    from hicra.dynamics.phases import (
-        ACCURACY_SERIES,
-        PhaseConfig,
-        _cell_mass,
-        _significant,
-        detect_phases,
-    )
+    from hicra.dynamics.phases import ACCURACY_SERIES, PhaseConfig, detect_phases, pooled_onset
     from hicra.dynamics.phases_fit import fit_transition
 
     config = PhaseConfig(joint_onset=False)
@@ -46,24 +39,9 @@ def onsets(case) -> dict[str, dict] | None:
     rise = fit_transition(x, case.series[res.signals["exploration"]], "rise")
     accuracy = next((case.series[k] for k in ACCURACY_SERIES if k in case.series), None)
     acc = None if accuracy is None else fit_transition(x, accuracy, "rise")
-    if acc is None or not _significant(acc, config, +1):
-        return out
-    if acc.low > rise.high or rise.low > acc.high:
-        return out
-    lo, hi = float(x.min()), float(x.max())
-    edges = np.linspace(lo, hi, 401)
-    mids = 0.5 * (edges[1:] + edges[:-1])
-    both = _cell_mass(*rise.posterior, edges) * _cell_mass(*acc.posterior, edges)
-    pad = 1.5 * (hi - lo) / max(rise.bins, 1)
-    for way, mass in (("product", both), ("pool", np.sqrt(both))):
-        if mass.sum() > 0:
-            cdf = np.cumsum(mass) / mass.sum()
-            at = lambda p: float(mids[min(int(np.searchsorted(cdf, p)), mids.size - 1)])  # noqa: E731, B023
-            out[way] = {
-                "step": at(0.5),
-                "ci_low": max(lo, at(0.025) - pad),
-                "ci_high": min(hi, at(0.975) + pad),
-            }
+    for way, weight in (("product", 1.0), ("pool", 0.5)):
+        pooled = None if acc is None else pooled_onset(x, rise, acc, config, weight)
+        out[way] = pooled or out[way]
     return out
 
 

@@ -54,6 +54,7 @@ import numpy as np
 from hicra.dynamics.metrics import relative_perplexity
 from hicra.dynamics.phases_fit import (
     TransitionFit,
+    _quantiles,
     despike,
     fit_transition,
     noise_sigma,
@@ -401,46 +402,51 @@ def detect_phases(
 
 
 def _joint_onset(x, accuracy, rise: TransitionFit, onset, evidence, config: PhaseConfig):
-    """The onset shared by the exploration signal's rise and accuracy's rise.
+    """The onset shared by the exploration signal's rise and accuracy's rise (`pooled_onset`)
+    when accuracy rises with it; else `onset`, the exploration fit's. Records `accuracy_fit`
+    and `onset_from` in `evidence`."""
+    acc = fit_transition(x, accuracy, "rise", max_bins=config.max_bins, level=config.confidence)
+    if acc is None:
+        return onset
+    evidence["accuracy_fit"] = acc.to_dict()
+    pooled = pooled_onset(x, rise, acc, config)
+    evidence["onset_from"] = "exploration" if pooled is None else "exploration+accuracy"
+    return onset if pooled is None else pooled
+
+
+def pooled_onset(
+    x, rise: TransitionFit, acc: TransitionFit, config: PhaseConfig, weight: float = 0.5
+) -> dict[str, float] | None:
+    """{step, ci_low, ci_high}: the onset of two rises pooled, or None where accuracy's rise
+    (`acc`) does not rise significantly or its interval misses the exploration's (`rise`).
 
     The paper's phase 2 raises strategic diversity together with accuracy (and length), so
     accuracy's rise carries information on the same onset; on a noisy exploration signal it is
     most of the information. Each series keeps its own shape, size and end; the two posteriors
     of the onset (one grid of the run, each candidate's mass spread uniformly over the span
-    halfway to its neighbours) are pooled log-linearly with equal weights (their geometric
-    mean, renormalised), not multiplied: the two fits share their shape family, so where a
-    shape misleads one it misleads the other, and a product would be sure of the wrong step
-    (measured: the product's 95% interval covered 82% of round 5's onsets, the pool's 95%;
-    docs/phases.md). Accuracy is used only when it rises significantly and its interval
-    overlaps the exploration's, so that an accuracy that rose from the start (consolidation
-    alone can raise it) does not drag the onset; else the exploration fit stands. The interval
-    is widened by 1.5 bins of the exploration fit on each side, as a single fit's is to the
-    steps of the bins around it."""
-    acc = fit_transition(x, accuracy, "rise", max_bins=config.max_bins, level=config.confidence)
-    if acc is None or rise.posterior is None or acc.posterior is None:
-        return onset
-    evidence["accuracy_fit"] = acc.to_dict()
+    halfway to its neighbours) are pooled log-linearly, each raised to `weight` (0.5: their
+    geometric mean, renormalised), not multiplied (`weight` 1): the two fits share their shape
+    family, so where a shape misleads one it misleads the other, and a product would be sure of
+    the wrong step (measured: the product's 95% interval covered 82% of round 5's onsets, the
+    pool's 95%; docs/phases.md). Accuracy is used only when it rises significantly and its
+    interval overlaps the exploration's, so that an accuracy that rose from the start
+    (consolidation alone can raise it) does not drag the onset. The interval is widened by 1.5
+    bins of the exploration fit on each side, as a single fit's is to the steps of the bins
+    around it."""
     agree = acc.low <= rise.high and rise.low <= acc.high
-    if not (_significant(acc, config, +1) and agree):
-        evidence["onset_from"] = "exploration"
-        return onset
+    if not (_significant(acc, config, +1) and agree) or rise.posterior is None:
+        return None
     lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
     edges = np.linspace(lo, hi, 401)  # 400 cells
-    # the log-linear pool with equal weights: the geometric mean of the two posteriors
-    mass = np.sqrt(_cell_mass(*rise.posterior, edges) * _cell_mass(*acc.posterior, edges))
+    mass = (_cell_mass(*rise.posterior, edges) * _cell_mass(*acc.posterior, edges)) ** weight
     if not mass.sum() > 0:
-        evidence["onset_from"] = "exploration"
-        return onset
-    cdf = np.cumsum(mass) / mass.sum()
-    mids = 0.5 * (edges[1:] + edges[:-1])
-    tail = (1 - config.confidence) / 2
-    at = lambda p: float(mids[min(int(np.searchsorted(cdf, p)), mids.size - 1)])  # noqa: E731
+        return None
+    step, low, high = _quantiles(0.5 * (edges[1:] + edges[:-1]), mass, config.confidence)
     pad = 1.5 * (hi - lo) / max(rise.bins, 1)
-    evidence["onset_from"] = "exploration+accuracy"
     return {
-        "step": round(at(0.5), 1),
-        "ci_low": round(max(lo, at(tail) - pad), 1),
-        "ci_high": round(min(hi, at(1 - tail) + pad), 1),
+        "step": round(step, 1),
+        "ci_low": round(max(lo, low - pad), 1),
+        "ci_high": round(min(hi, high + pad), 1),
     }
 
 
