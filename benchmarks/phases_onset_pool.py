@@ -50,6 +50,8 @@ def main(argv=None) -> int:
     p.add_argument("--set", default="dev", choices=tuple(SETS))
     p.add_argument("--n", type=int, default=300)
     args = p.parse_args(argv)
+    if args.n < 1:
+        p.error(f"--n: expected at least 1 case, got {args.n}")
     rows: dict[str, list] = {w: [] for w in WAYS}
     for seed in range(args.n):
         case = make_case(seed, heldout=SETS[args.set])

@@ -183,3 +183,20 @@ def test_the_cases_of_dev_and_rounds_1_to_5_never_change():
             truth = (case.consolidation_end, case.exploration_onset, case.family)
             digest.update(repr(truth).encode())
     assert digest.hexdigest()[:16] == "42cb94caf59ffbb3"
+
+
+def test_the_onset_pool_comparison_refuses_no_cases_in_one_line(capsys):
+    import phases_onset_pool
+
+    with pytest.raises(SystemExit) as stop:
+        phases_onset_pool.main(["--set", "dev", "--n", "0"])
+    assert stop.value.code == 2
+    assert "--n: expected at least 1 case, got 0" in capsys.readouterr().err
+
+
+def test_the_onset_pool_comparison_reports_three_ways(capsys):
+    import phases_onset_pool
+
+    assert phases_onset_pool.main(["--set", "dev", "--n", "6"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{way} " in out for way in ("alone", "product", "pool"))
