@@ -14,7 +14,9 @@ onset's candidate grid and noise model changed and studied after changes in two 
 missed on it, `heldout5`, with its own shapes and noise, was drawn after the fitter gained
 its two-stage shape and studied for its low-SNR onsets, `heldout6`, with every earlier shape,
 an accuracy that follows the exploration loosely and other noise, was drawn after the onset
-became the one shared by the exploration signal and accuracy). Each is run through the
+became the one shared by the exploration signal and accuracy, `heldout7`, round 6 with a
+response-length series that follows the exploration loosely, after the onset became shared
+with length too; `dev-length` is dev with a length series, for screening). Each is run through the
 detector of this tree (`hicra.dynamics.phases.detect_phases`) and, side by side, the previous
 two-segment piecewise-linear detector kept verbatim in `baseline_phases.py`.
 
@@ -62,8 +64,14 @@ SETS = {
     "heldout4": 4,
     "heldout5": 5,
     "heldout6": 6,
+    "heldout7": 7,
+    "dev-length": 0,
 }
-"""Set name -> held-out round (phase_series.HELDOUT_SEED_OFFSET); 0 = dev."""
+"""Set name -> held-out round (phase_series.HELDOUT_SEED_OFFSET); 0 = dev. `dev-length` is the
+dev set with a response-length series added (the dev generator's: rising from the
+exploration's onset), for screening; round 7 has one that follows the exploration loosely."""
+WITH_LENGTH = ("dev-length",)
+"""Sets given a length series besides those whose round has one (round 7 on)."""
 TARGETS = {"median": 3.0, "p90": 8.0, "coverage": 90.0, "false_positive": 5.0}
 EXPECTED = {
     "two_phase": ("two_phase",),
@@ -240,13 +248,15 @@ def summarise(records: list[dict]) -> dict:
     }
 
 
-def evaluate(n: int, heldout: int, progress: bool, first_seed: int = 0) -> dict:
+def evaluate(
+    n: int, heldout: int, progress: bool, first_seed: int = 0, length: bool | None = None
+) -> dict:
     out = {"new": [], "old": []}
     cpu = {"new": 0.0, "old": 0.0}
     errors = {"new": 0, "old": 0}
     t_start = time.perf_counter()
     for done, seed in enumerate(range(first_seed, first_seed + n), 1):
-        case = make_case(seed, heldout=heldout)
+        case = make_case(seed, heldout=heldout, length=length)
         for name, fn in (("new", run_new), ("old", run_old)):
             t0 = time.process_time()
             try:
@@ -451,8 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         choices=(*SETS, "all"),
         default=["all"],
-        help="one or more of dev, heldout, heldout2, ..., heldout6 (held-out rounds 1-6); "
-        "all (default)",
+        help="one or more of dev, heldout, heldout2, ..., heldout7 (held-out rounds 1-7), "
+        "dev-length (dev with a response-length series); all (default)",
     )
     p.add_argument(
         "--first-seed",
@@ -460,6 +470,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="cases are seeds FIRST..FIRST+n-1 of each set (default 0); e.g. --set dev "
         "--first-seed 500: fresh cases of the dev shapes and noise",
+    )
+    p.add_argument(
+        "--no-length",
+        action="store_true",
+        help="leave the response-length series out of every case (round 7 on, dev-length): "
+        "the same cases otherwise",
     )
     p.add_argument("--quick", action="store_true", help="40 cases per set, into out/phases_quick")
     p.add_argument(
@@ -475,6 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "n": {k: n for k in sets},
         "first_seed": args.first_seed,
+        "length": not args.no_length,
         "families": FAMILIES,
         "snr_ranges": SNR_RANGES,
         "targets": TARGETS,
@@ -482,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     t0, c0 = time.perf_counter(), time.process_time()
     for name, heldout in sets.items():
-        results["sets"][name] = evaluate(n, heldout, not args.no_progress, args.first_seed)
+        length = False if args.no_length else (True if name in WITH_LENGTH else None)
+        results["sets"][name] = evaluate(n, heldout, not args.no_progress, args.first_seed, length)
     results["wall_s"], results["cpu_s"] = time.perf_counter() - t0, time.process_time() - c0
     try:
         import os

@@ -2,7 +2,8 @@
 
 Each case is what `hicra analyze` hands the phase detector: logged steps and per-step series
 (execution signal `entropy/execution`, exploration signal `semantic/entropy` or the
-task-provided `task/strategy_entropy`, `accuracy`), plus the truth. The truth is the same
+task-provided `task/strategy_entropy`, `accuracy`, from round 7 on the mean response length
+`length/mean` or `response_length/mean`), plus the truth. The truth is the same
 quantity the detector estimates (docs/phases.md, "What the turn is"):
 
 - consolidation_end: the step by which three quarters (END_SHARE = 1 - MAX_DRIFT) of the
@@ -79,7 +80,9 @@ phase-2 rise gets its own shape, its own window and an onset 5% of the run befor
 the exploration's (truth: the exploration's), and consolidation alone may raise it by up to
 half of its phase-2 gain. Noise: accuracy's is binomial-like (its sd follows sqrt(p (1 - p)) of
 the current accuracy), the other series' Gaussian or AR(1) (phi 0.2-0.6) with 2% of the points
-spikes of 4-8 sd."""
+spikes of 4-8 sd. Round 7 (`heldout7`, drawn after the onset became the one shared with
+response length as well) is round 6 with a response-length series that follows the
+exploration loosely (`_length`)."""
 END_SHARE = 1.0 - MAX_DRIFT
 """The end of consolidation is the step by which this share of the fall is done
 (docs/phases.md, "What the turn is")."""
@@ -96,7 +99,10 @@ onset's candidates and its noise model changed); round 4 (fresh seeds, ROUND4_SH
 noise) measures that. Round 4's misses (changes in two stages) were studied in turn and the
 fitter gained a two-stage shape; round 5 (fresh seeds, ROUND5_SHAPES, other noise) measures
 that. Round 5's onset misses (low SNR) led to the onset shared with accuracy's rise; round 6
-(fresh seeds, ROUND6_SHAPES, accuracy loosely coupled, other noise) measures that."""
+(fresh seeds, ROUND6_SHAPES, accuracy loosely coupled, other noise) measures that. Round 6's
+onset misses (low SNR, accuracy on its own schedule) led to the onset shared with response
+length too; round 7 (fresh seeds, round 6's shapes and noise, a length series that follows
+the exploration loosely) measures that."""
 
 
 @dataclass
@@ -335,10 +341,16 @@ def _accuracy_rise(t, rng, T, window, shapes, heldout, meta):
     return progress(t, start, start + width, h_acc)
 
 
-def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
+def make_case(
+    seed: int, family: str | None = None, heldout: int = 0, length: bool | None = None
+) -> Case:
     """The synthetic run of `seed` (family drawn from FAMILIES unless given). heldout: 0 (or
-    False) for the dev set, the held-out round (1 or True, 2, ...) for held-out cases."""
+    False) for the dev set, the held-out round (1 or True, 2, ...) for held-out cases.
+    length: add a response-length series (`_length`; default: from round 7 on). It is drawn
+    from its own generator, so every other series of the case is the same with or without it."""
     heldout = int(heldout)
+    if length is None:
+        length = heldout >= 7
     rng = np.random.default_rng(seed + HELDOUT_SEED_OFFSET * heldout)
     if family is None:
         names = list(FAMILIES)
@@ -424,6 +436,8 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
     steps, series = _irregular(rng, t, series, meta)
     xp_name = "task/strategy_entropy" if rng.random() < 0.3 else "semantic/entropy"
     series[xp_name] = series.pop("exploration")
+    if length:
+        name, series[name] = _length(seed, heldout, t, steps, family, onset, shapes, meta)
     if text_only:
         del series["entropy/execution"]
         end = None
@@ -431,6 +445,55 @@ def make_case(seed: int, family: str | None = None, heldout: int = 0) -> Case:
         end = done
     meta.update(text_only=text_only, exploration_series=xp_name, heldout=heldout)
     return Case(seed, family, steps, series, T, end, onset, text_only, meta)
+
+
+LENGTH_SNR = (3.0, 100.0)
+"""Log-uniform range of the length series' |phase-2 gain| / noise sd (measured: 25 on the
+countdown world's runs, 16 x 8 responses a step; large-batch runs are smoother)."""
+
+
+def _length(seed, heldout, t, steps, family, onset, shapes, meta):
+    """(name, (S,) series): mean response length at the logged `steps`, from its own generator.
+
+    The paper's phase 2 makes responses longer along with strategic diversity and accuracy.
+    With the dev generator (`--set dev-length`, for screening) length rises from the
+    exploration's onset with its own shape and window. From round 7 on it follows the
+    exploration loosely: its onset 10% of the run before to 5% after the exploration's
+    (longer responses can come first: on the countdown world backtracking lengthens them
+    before the strategies diversify); in 20% of the runs it does not rise in phase 2 at all;
+    during a consolidation it may fall or rise by up to 30% of its phase-2 gain; 20% of its
+    points may be missing."""
+    rng = np.random.default_rng([seed, heldout, 7])
+    T = t.size
+    base = rng.uniform(50.0, 800.0)
+    gain = rng.uniform(0.15, 1.0) * base
+    loose = heldout >= 7
+    y = np.full(T, base)
+    rises = onset is not None and family in ("two_phase", "exploration_only")
+    if rises and not (loose and rng.random() < 0.2):
+        start = float(onset)
+        if loose:
+            start = float(np.clip(start + rng.uniform(-0.10, 0.05) * T, 1.0, 0.95 * T))
+        options = tuple(s for s in shapes if s != "step") if start <= 1.0 else shapes
+        h, _, _, meta["length_shape"] = shape(rng.choice(options), rng)
+        width = 0.0 if h is None else rng.uniform(0.3, 1.0) * max(T - start, 1.0)
+        y = y + gain * progress(t, start, start + width, h)
+        meta["length_onset"] = round(start, 1)
+    elif family == "monotone" and meta.get("variant") in ("rise", "both"):
+        y = y + gain * (t - 1) / (T - 1)
+    end = meta.get("fall_window_end")
+    if loose and end is not None:
+        y = y + rng.uniform(-0.3, 0.3) * gain * np.minimum(t / end, 1.0)
+    sd = gain / math.exp(rng.uniform(*np.log(LENGTH_SNR)))
+    meta["snr"]["length"] = round(gain / sd, 2)
+    idx = steps.astype(int) - 1
+    out = y[idx] + _noise(rng, T, sd, heldout)[idx]
+    dup = np.concatenate([[False], idx[1:] == idx[:-1]])
+    out[dup] = y[idx][dup] + rng.normal(0, sd, dup.sum())  # a fresh sample, not a copy
+    if rng.random() < 0.2:
+        out[rng.random(out.size) < rng.uniform(0.1, 0.3)] = np.nan
+        meta.setdefault("missing", []).append("length")
+    return ("length/mean" if rng.random() < 0.7 else "response_length/mean"), out
 
 
 def _irregular(rng, t, series, meta):

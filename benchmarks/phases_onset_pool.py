@@ -40,8 +40,8 @@ def onsets(case) -> dict[str, dict] | None:
     accuracy = next((case.series[k] for k in ACCURACY_SERIES if k in case.series), None)
     acc = None if accuracy is None else fit_transition(x, accuracy, "rise")
     for way, weight in (("product", 1.0), ("pool", 0.5)):
-        pooled = None if acc is None else pooled_onset(x, rise, acc, config, weight)
-        out[way] = pooled or out[way]
+        pooled = None if acc is None else pooled_onset(x, rise, {"accuracy": acc}, config, weight)
+        out[way] = pooled[0] if pooled else out[way]
     return out
 
 

@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import bench_phases  # noqa: E402
+from hicra.dynamics.phases import LENGTH_SERIES  # noqa: E402
 from phase_series import (  # noqa: E402
     FAMILIES,
     ROUND3_SHAPES,
@@ -106,6 +107,32 @@ def test_later_rounds_use_their_own_shapes_and_noise(heldout, own):
     }
     assert shapes - {""} == set(own)
     assert not _same(make_case(5, heldout=heldout - 1), make_case(5, heldout=heldout))
+
+
+def test_round7_adds_a_loose_length_series_and_leaves_the_rest_alone():
+    """Round 7 is round 6's generator with a response-length series drawn from its own
+    generator: without it a case is the same; dev-length adds one that rises with the
+    exploration; earlier rounds have none."""
+    shifts, names = [], set()
+    for seed in range(80):
+        case = make_case(seed, heldout=7)
+        plain = make_case(seed, heldout=7, length=False)
+        if case.family == "sparse":  # 3-9 points: nothing to add
+            assert set(case.series) == set(plain.series)
+            continue
+        (name,) = set(case.series) - set(plain.series)
+        names.add(name)
+        assert _same(case, make_case(seed, heldout=7)) and name in LENGTH_SERIES
+        for key, values in plain.series.items():
+            np.testing.assert_array_equal(case.series[key], values)
+        if "length_onset" in case.meta:
+            shifts.append((case.meta["length_onset"] - case.exploration_onset) / case.length)
+        dev = make_case(seed, length=True)
+        if "length_onset" in dev.meta:
+            assert dev.meta["length_onset"] == round(dev.exploration_onset, 1)
+        assert not set(make_case(seed, heldout=6).series) & set(LENGTH_SERIES)
+    assert names == {"length/mean", "response_length/mean"}
+    assert min(shifts) < -0.03 and max(shifts) > 0.01 and all(-0.101 <= s <= 0.051 for s in shifts)
 
 
 def test_scoring_counts_misses_as_100_and_checks_coverage():

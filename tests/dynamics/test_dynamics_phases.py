@@ -12,6 +12,7 @@ from hicra.dynamics.phases import (
     PhaseConfig,
     detect_phases,
     ols_slope,
+    pooled_onset,
     series_from_metrics,
 )
 from hicra.dynamics.phases_fit import EDGE_SPACING, _edge_grid, fit_transition
@@ -411,3 +412,63 @@ def test_an_accuracy_rising_from_the_start_does_not_move_the_onset():
     assert joint.evidence["onset_from"] == "exploration"
     assert joint.exploration_onset == alone.exploration_onset
     assert abs(joint.exploration_onset["step"] - 100) <= 4
+
+
+@pytest.mark.parametrize("name", ["length/mean", "response_length/mean", "completions/mean_length"])
+def test_a_noisy_onset_is_sharpened_by_response_length_rising_with_it(name):
+    """Phase 2 lengthens responses: a smooth length series pins a noisy exploration onset,
+    under hicra's, verl's and TRL's names, with or without accuracy."""
+    errors = {"alone": [], "length": [], "both": []}
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        steps = np.arange(1.0, 201.0)
+        xp = 2 + _rising(steps, 80, 120, 0.4, 0.4 / 3, rng)  # SNR 3
+        length = 200 + _rising(steps, 80, 100, 150.0, 150.0 / 30, rng)  # SNR 30
+        acc = 0.2 + _rising(steps, 80, 120, 0.3, 0.3 / 3, rng)  # SNR 3
+        cases = {
+            "alone": {"semantic/entropy": xp},
+            "length": {"semantic/entropy": xp, name: length},
+            "both": {"semantic/entropy": xp, name: length, "accuracy": acc},
+        }
+        for way, series in cases.items():
+            res = detect_phases(steps, series)
+            onset = res.exploration_onset
+            assert onset["ci_low"] <= onset["step"] <= onset["ci_high"]
+            errors[way].append(abs(onset["step"] - 80))
+            if way != "alone":
+                assert "length" in res.evidence["onset_from"].split("+")
+                assert res.evidence["length_fit"]["bins"] > 0
+                assert onset["ci_low"] <= 80 <= onset["ci_high"]
+    assert np.mean(errors["length"]) < 0.6 * np.mean(errors["alone"])
+    assert max(errors["length"]) <= 6 and max(errors["both"]) <= 8
+
+
+def test_a_length_that_rises_apart_from_the_exploration_is_not_pooled():
+    """Longer responses from the first step (a consolidation can lengthen them) leave the
+    onset where the exploration signal puts it; so does `length_series=()`."""
+    rng = np.random.default_rng(1)
+    steps = np.arange(1.0, 201.0)
+    series = {
+        "semantic/entropy": 2 + _rising(steps, 120, 80, 0.4, 0.02, rng),
+        "length/mean": 200 + _rising(steps, 1, 50, 150.0, 3.0, rng),
+    }
+    pooled = detect_phases(steps, series)
+    alone = detect_phases(steps, series, PhaseConfig(length_series=()))
+    assert pooled.evidence["onset_from"] == "exploration"
+    assert "length_fit" not in alone.evidence
+    assert pooled.exploration_onset == alone.exploration_onset
+    assert abs(pooled.exploration_onset["step"] - 120) <= 4
+
+
+def test_the_pool_of_one_companion_is_the_geometric_mean_of_two_posteriors():
+    rng = np.random.default_rng(2)
+    steps = np.arange(1.0, 151.0)
+    rise = fit_transition(steps, 2 + _rising(steps, 60, 80, 0.4, 0.1, rng), "rise")
+    acc = fit_transition(steps, 0.2 + _rising(steps, 60, 80, 0.3, 0.05, rng), "rise")
+    config = PhaseConfig()
+    onset, used = pooled_onset(steps, rise, {"accuracy": acc}, config)
+    assert used == ["accuracy"]
+    again, _ = pooled_onset(steps, rise, {"accuracy": acc}, config, weight=0.5)
+    assert again == onset
+    flat = fit_transition(steps, 0.2 + rng.normal(0, 0.05, steps.size), "rise")
+    assert pooled_onset(steps, rise, {"accuracy": flat}, config) is None

@@ -11,14 +11,17 @@ flattens (phase 1, consolidation); then a measure of strategic diversity rises w
   The corner where the fall turns into drift (`evidence["consolidation_corner"]`) is also
   reported, but for a fall that slows down gradually it is soft: its last quarter cannot be
   told apart from phase 2's slow drift (docs/phases.md, "What the turn is");
-- exploration_onset: where the exploration signal's rise starts (the same fit, mirrored).
+- exploration_onset: where the exploration signal's rise starts (the same fit, mirrored),
+  pooled with the rises of accuracy and response length where they rise with it
+  (`pooled_onset`).
 
 Signals (first present with >= `min_steps` logged steps):
 execution `PhaseConfig.execution_series` (a task-provided execution-error rate first, e.g. the
 countdown world's `task/execution_error`, then the execution tokens' relative perplexity,
 entropy, NLL); exploration `PhaseConfig.exploration_series` (a task-provided strategy-level
 series first, e.g. the countdown world's `task/strategy_entropy`, then the paper's
-`semantic/entropy`); accuracy `ACCURACY_SERIES`. A task that knows its errors and strategies
+`semantic/entropy`); accuracy `ACCURACY_SERIES`; response length `PhaseConfig.length_series`
+(read for the exploration onset only). A task that knows its errors and strategies
 exactly measures the phases directly; token statistics can move for other reasons (on the
 countdown demo the execution tokens' entropy falls late, with the retries of phase 2, while
 the slips fell in the first ~30 steps: docs/phases.md).
@@ -66,6 +69,7 @@ __all__ = [
     "EXECUTION_SERIES",
     "EXPLORATION_SERIES",
     "KINDS",
+    "LENGTH_SERIES",
     "PhaseConfig",
     "PhaseResult",
     "Slope",
@@ -88,6 +92,14 @@ TOKEN_EXECUTION_SERIES = ("rel_perplexity/execution", "entropy/execution", "nll/
 EXECUTION_SERIES = (TASK_EXECUTION_SERIES, *TOKEN_EXECUTION_SERIES)
 EXPLORATION_SERIES = ("task/strategy_entropy", "semantic/entropy")
 ACCURACY_SERIES = ("val/accuracy", "accuracy", "reward/mean")
+LENGTH_SERIES = (
+    "length/mean",
+    "length/mean_words",
+    "response_length/mean",
+    "completions/mean_length",
+)
+"""Mean response length: hicra's own metrics (tokens, or words for text-only dumps), verl's
+and TRL's names."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +135,12 @@ class PhaseConfig:
     stall_max_semantic_gain: float = 0.1
     """See stall_max_accuracy_gain."""
     joint_onset: bool = True
-    """Estimate the exploration onset from the exploration signal's rise and accuracy's rise
-    together (one onset shared by both, each with its own shape and size) when accuracy rises
-    significantly and the two intervals overlap; else from the exploration signal alone."""
+    """Estimate the exploration onset from the exploration signal's rise together with the
+    rises of accuracy and response length (one onset shared by them, each with its own shape
+    and size), each used where it rises significantly and its interval overlaps the
+    exploration's; else from the exploration signal alone (`pooled_onset`)."""
+    length_series: tuple[str, ...] = LENGTH_SERIES
+    """Response-length series for the joint onset, first present wins; () leaves length out."""
 
 
 @dataclass
@@ -337,8 +352,10 @@ def detect_phases(
         _significant(rise, config, +1) and ols_slope(x, data[xp_name], config.confidence).rises
     )
     onset = _turn(rise) if rises else None
-    if onset is not None and acc_name is not None and config.joint_onset:
-        onset = _joint_onset(x, data[acc_name], rise, onset, evidence, config)
+    if onset is not None and config.joint_onset:
+        len_name = _pick(x, data, config.length_series, config.min_steps)
+        companions = {"accuracy": acc_name, "length": len_name}
+        onset = _joint_onset(x, data, companions, rise, onset, evidence, config)
     if onset is not None:
         evidence["exploration_onset_step"] = onset["step"]
     result = PhaseResult(None, "inconclusive", evidence, signals, None, onset)
@@ -401,53 +418,79 @@ def detect_phases(
     return result
 
 
-def _joint_onset(x, accuracy, rise: TransitionFit, onset, evidence, config: PhaseConfig):
-    """The onset shared by the exploration signal's rise and accuracy's rise (`pooled_onset`)
-    when accuracy rises with it; else `onset`, the exploration fit's. Records `accuracy_fit`
-    and `onset_from` in `evidence`."""
-    acc = fit_transition(x, accuracy, "rise", max_bins=config.max_bins, level=config.confidence)
-    if acc is None:
+def _joint_onset(x, data, names, rise: TransitionFit, onset, evidence, config: PhaseConfig):
+    """The onset shared by the exploration signal's rise and the companions' (`names`: role ->
+    series name or None) where they rise with it (`pooled_onset`); else `onset`, the
+    exploration fit's. Records `<role>_fit` and `onset_from` in `evidence`."""
+    fits = {}
+    for role, name in names.items():
+        if name is None:
+            continue
+        fit = fit_transition(
+            x, data[name], "rise", max_bins=config.max_bins, level=config.confidence
+        )
+        if fit is not None:
+            fits[role] = fit
+            evidence[f"{role}_fit"] = fit.to_dict()
+    if not fits:
         return onset
-    evidence["accuracy_fit"] = acc.to_dict()
-    pooled = pooled_onset(x, rise, acc, config)
-    evidence["onset_from"] = "exploration" if pooled is None else "exploration+accuracy"
-    return onset if pooled is None else pooled
+    pooled = pooled_onset(x, rise, fits, config)
+    evidence["onset_from"] = "+".join(["exploration", *(pooled[1] if pooled else [])])
+    return onset if pooled is None else pooled[0]
 
 
 def pooled_onset(
-    x, rise: TransitionFit, acc: TransitionFit, config: PhaseConfig, weight: float = 0.5
-) -> dict[str, float] | None:
-    """{step, ci_low, ci_high}: the onset of two rises pooled, or None where accuracy's rise
-    (`acc`) does not rise significantly or its interval misses the exploration's (`rise`).
+    x,
+    rise: TransitionFit,
+    companions: Mapping[str, TransitionFit],
+    config: PhaseConfig,
+    weight: float | None = None,
+) -> tuple[dict[str, float], list[str]] | None:
+    """({step, ci_low, ci_high}, the companions used): the onset of several rises pooled, or
+    None where no companion rises significantly with an interval that meets the exploration's
+    (`rise`).
 
-    The paper's phase 2 raises strategic diversity together with accuracy (and length), so
-    accuracy's rise carries information on the same onset; on a noisy exploration signal it is
-    most of the information. Each series keeps its own shape, size and end; the two posteriors
-    of the onset (one grid of the run, each candidate's mass spread uniformly over the span
-    halfway to its neighbours) are pooled log-linearly, each raised to `weight` (0.5: their
-    geometric mean, renormalised), not multiplied (`weight` 1): the two fits share their shape
-    family, so where a shape misleads one it misleads the other, and a product would be sure of
-    the wrong step (measured: the product's 95% interval covered 82% of round 5's onsets, the
-    pool's 95%; docs/phases.md). Accuracy is used only when it rises significantly and its
-    interval overlaps the exploration's, so that an accuracy that rose from the start
-    (consolidation alone can raise it) does not drag the onset. The interval is widened by 1.5
-    bins of the exploration fit on each side, as a single fit's is to the steps of the bins
-    around it."""
-    agree = acc.low <= rise.high and rise.low <= acc.high
-    if not (_significant(acc, config, +1) and agree) or rise.posterior is None:
+    The paper's phase 2 raises strategic diversity together with accuracy and length, so their
+    rises carry information on the same onset; on a noisy exploration signal most of it. Each
+    series keeps its own shape, size and end; the posteriors of the onset (one grid of the run,
+    each candidate's mass spread uniformly over the span halfway to its neighbours) of the
+    exploration and of each companion used are pooled log-linearly, each raised to `weight`
+    (default 1 / the number pooled: their geometric mean, renormalised), not multiplied
+    (`weight` 1): the fits share their shape family, so where a shape misleads one it misleads
+    the others, and a product would be sure of the wrong step (measured: the product's 95%
+    interval covered 82% of round 5's onsets, the pool's 95%; docs/phases.md). A companion is
+    used only when it rises significantly and its interval overlaps the exploration's, so that
+    one that rose from the start (consolidation alone can raise accuracy) does not drag the
+    onset. The interval is widened by 1.5 bins of the exploration fit on each side, as a single
+    fit's is to the steps of the bins around it."""
+    used = [
+        role
+        for role, fit in companions.items()
+        if _significant(fit, config, +1)
+        and fit.low <= rise.high
+        and rise.low <= fit.high
+        and fit.posterior is not None
+    ]
+    if not used or rise.posterior is None:
         return None
     lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
     edges = np.linspace(lo, hi, 401)  # 400 cells
-    mass = (_cell_mass(*rise.posterior, edges) * _cell_mass(*acc.posterior, edges)) ** weight
-    if not mass.sum() > 0:
+    w = 1.0 / (len(used) + 1) if weight is None else weight
+    log_mass = np.zeros(400)
+    with np.errstate(divide="ignore"):
+        for fit in (rise, *(companions[r] for r in used)):
+            log_mass += w * np.log(_cell_mass(*fit.posterior, edges))
+    if not np.isfinite(log_mass).any():
         return None
+    mass = np.exp(log_mass - log_mass.max())
     step, low, high = _quantiles(0.5 * (edges[1:] + edges[:-1]), mass, config.confidence)
     pad = 1.5 * (hi - lo) / max(rise.bins, 1)
-    return {
+    onset = {
         "step": round(step, 1),
         "ci_low": round(max(lo, low - pad), 1),
         "ci_high": round(min(hi, high + pad), 1),
     }
+    return onset, used
 
 
 def _cell_mass(steps: np.ndarray, mass: np.ndarray, edges: np.ndarray) -> np.ndarray:
