@@ -16,7 +16,8 @@ its two-stage shape and studied for its low-SNR onsets, `heldout6`, with every e
 an accuracy that follows the exploration loosely and other noise, was drawn after the onset
 became the one shared by the exploration signal and accuracy, `heldout7`, round 6 with a
 response-length series that follows the exploration loosely, after the onset became shared
-with length too; `dev-length` is dev with a length series, for screening). Each is run through the
+with length too, `heldout8`, round 7 with length's onset up to 10% of the run after the
+exploration's as well as before, after the companions' onsets were given a slack; `dev-length` is dev with a length series, for screening). Each is run through the
 detector of this tree (`hicra.dynamics.phases.detect_phases`) and, side by side, the previous
 two-segment piecewise-linear detector kept verbatim in `baseline_phases.py`.
 
@@ -65,6 +66,7 @@ SETS = {
     "heldout5": 5,
     "heldout6": 6,
     "heldout7": 7,
+    "heldout8": 8,
     "dev-length": 0,
 }
 """Set name -> held-out round (phase_series.HELDOUT_SEED_OFFSET); 0 = dev. `dev-length` is the
@@ -461,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         choices=(*SETS, "all"),
         default=["all"],
-        help="one or more of dev, heldout, heldout2, ..., heldout7 (held-out rounds 1-7), "
+        help="one or more of dev, heldout, heldout2, ..., heldout8 (held-out rounds 1-8), "
         "dev-length (dev with a response-length series); all (default)",
     )
     p.add_argument(

@@ -82,7 +82,9 @@ half of its phase-2 gain. Noise: accuracy's is binomial-like (its sd follows sqr
 the current accuracy), the other series' Gaussian or AR(1) (phi 0.2-0.6) with 2% of the points
 spikes of 4-8 sd. Round 7 (`heldout7`, drawn after the onset became the one shared with
 response length as well) is round 6 with a response-length series that follows the
-exploration loosely (`_length`)."""
+exploration loosely (`_length`). Round 8 (`heldout8`, drawn after the companions' onsets
+were given a slack) is round 7 with length's onset up to 10% of the run after the
+exploration's as well as before."""
 END_SHARE = 1.0 - MAX_DRIFT
 """The end of consolidation is the step by which this share of the fall is done
 (docs/phases.md, "What the turn is")."""
@@ -102,7 +104,9 @@ that. Round 5's onset misses (low SNR) led to the onset shared with accuracy's r
 (fresh seeds, ROUND6_SHAPES, accuracy loosely coupled, other noise) measures that. Round 6's
 onset misses (low SNR, accuracy on its own schedule) led to the onset shared with response
 length too; round 7 (fresh seeds, round 6's shapes and noise, a length series that follows
-the exploration loosely) measures that."""
+the exploration loosely) measures that. Round 7's onset coverage (89.7%) led to the slack
+of the companions' onsets; round 8 (fresh seeds, round 7 with length's onset 10% of the run
+before to 10% after the exploration's) measures that."""
 
 
 @dataclass
@@ -460,7 +464,7 @@ def _length(seed, heldout, t, steps, family, onset, shapes, meta):
     exploration's onset with its own shape and window. From round 7 on it follows the
     exploration loosely: its onset 10% of the run before to 5% after the exploration's
     (longer responses can come first: on the countdown world backtracking lengthens them
-    before the strategies diversify); in 20% of the runs it does not rise in phase 2 at all;
+    before the strategies diversify; from round 8 on up to 10% after it too); in 20% of the runs it does not rise in phase 2 at all;
     during a consolidation it may fall or rise by up to 30% of its phase-2 gain; 20% of its
     points may be missing."""
     rng = np.random.default_rng([seed, heldout, 7])
@@ -473,7 +477,8 @@ def _length(seed, heldout, t, steps, family, onset, shapes, meta):
     if rises and not (loose and rng.random() < 0.2):
         start = float(onset)
         if loose:
-            start = float(np.clip(start + rng.uniform(-0.10, 0.05) * T, 1.0, 0.95 * T))
+            late = 0.05 if heldout == 7 else 0.10
+            start = float(np.clip(start + rng.uniform(-0.10, late) * T, 1.0, 0.95 * T))
         options = tuple(s for s in shapes if s != "step") if start <= 1.0 else shapes
         h, _, _, meta["length_shape"] = shape(rng.choice(options), rng)
         width = 0.0 if h is None else rng.uniform(0.3, 1.0) * max(T - start, 1.0)

@@ -135,6 +135,16 @@ def test_round7_adds_a_loose_length_series_and_leaves_the_rest_alone():
     assert min(shifts) < -0.03 and max(shifts) > 0.01 and all(-0.101 <= s <= 0.051 for s in shifts)
 
 
+def test_round8_lets_length_start_after_the_exploration_too():
+    shifts = [
+        (c.meta["length_onset"] - c.exploration_onset) / c.length
+        for c in (make_case(seed, heldout=8) for seed in range(120))
+        if "length_onset" in c.meta
+    ]
+    assert max(shifts) > 0.06 and min(shifts) < -0.06
+    assert all(-0.101 <= s <= 0.101 for s in shifts)
+
+
 def test_scoring_counts_misses_as_100_and_checks_coverage():
     case = make_case(0, family="two_phase")
     truth = case.consolidation_end if case.consolidation_end is not None else case.exploration_onset

@@ -472,3 +472,23 @@ def test_the_pool_of_one_companion_is_the_geometric_mean_of_two_posteriors():
     assert again == onset
     flat = fit_transition(steps, 0.2 + rng.normal(0, 0.05, steps.size), "rise")
     assert pooled_onset(steps, rise, {"accuracy": flat}, config) is None
+
+
+def test_a_sharp_length_that_starts_a_little_early_bounds_the_onset_without_fixing_it():
+    """Longer responses 8 steps (4% of the run) before the new strategies: with the slack the
+    pooled interval still holds the exploration's onset; pinned to length's (slack 0) not."""
+    covered = {0.05: 0, 0.0: 0}
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        steps = np.arange(1.0, 201.0)
+        series = {
+            "semantic/entropy": 2 + _rising(steps, 100, 80, 0.4, 0.4 / 4, rng),  # SNR 4
+            "length/mean": 200 + _rising(steps, 92, 60, 150.0, 1.5, rng),  # SNR 100
+        }
+        for slack in covered:
+            res = detect_phases(steps, series, PhaseConfig(onset_slack=slack))
+            onset = res.exploration_onset
+            assert res.evidence["onset_from"] == "exploration+length"
+            assert abs(onset["step"] - 100) <= 12
+            covered[slack] += onset["ci_low"] <= 100 <= onset["ci_high"]
+    assert covered == {0.05: 4, 0.0: 0}

@@ -139,6 +139,10 @@ class PhaseConfig:
     rises of accuracy and response length (one onset shared by them, each with its own shape
     and size), each used where it rises significantly and its interval overlaps the
     exploration's; else from the exploration signal alone (`pooled_onset`)."""
+    onset_slack: float = 0.05
+    """A companion's onset (accuracy's, length's) may lie this far (a fraction of the run)
+    before or after the exploration's: its posterior is spread over that much on either side
+    before it is pooled (`pooled_onset`)."""
     length_series: tuple[str, ...] = LENGTH_SERIES
     """Response-length series for the joint onset, first present wins; () leaves length out."""
 
@@ -461,8 +465,12 @@ def pooled_onset(
     interval covered 82% of round 5's onsets, the pool's 95%; docs/phases.md). A companion is
     used only when it rises significantly and its interval overlaps the exploration's, so that
     one that rose from the start (consolidation alone can raise accuracy) does not drag the
-    onset. The interval is widened by 1.5 bins of the exploration fit on each side, as a single
-    fit's is to the steps of the bins around it."""
+    onset. Nor need a companion start exactly with the exploration (longer responses can come
+    before new strategies): its onset is the exploration's plus an offset of up to
+    `config.onset_slack` of the run either way, uniform, so its posterior is spread over that
+    window (convolved with a box) before pooling; a sharp companion then bounds the onset to a
+    window instead of fixing it. The interval is widened by 1.5 bins of the exploration fit on
+    each side, as a single fit's is to the steps of the bins around it."""
     used = [
         role
         for role, fit in companions.items()
@@ -476,10 +484,14 @@ def pooled_onset(
     lo, hi = float(np.nanmin(x)), float(np.nanmax(x))
     edges = np.linspace(lo, hi, 401)  # 400 cells
     w = 1.0 / (len(used) + 1) if weight is None else weight
+    box = np.ones(2 * int(round(config.onset_slack * 400)) + 1)
     log_mass = np.zeros(400)
     with np.errstate(divide="ignore"):
         for fit in (rise, *(companions[r] for r in used)):
-            log_mass += w * np.log(_cell_mass(*fit.posterior, edges))
+            mass = _cell_mass(*fit.posterior, edges)
+            if fit is not rise:
+                mass = np.convolve(mass, box, mode="same")
+            log_mass += w * np.log(mass)
     if not np.isfinite(log_mass).any():
         return None
     mass = np.exp(log_mass - log_mass.max())
