@@ -17,7 +17,8 @@ an accuracy that follows the exploration loosely and other noise, was drawn afte
 became the one shared by the exploration signal and accuracy, `heldout7`, round 6 with a
 response-length series that follows the exploration loosely, after the onset became shared
 with length too, `heldout8`, round 7 with length's onset up to 10% of the run after the
-exploration's as well as before, after the companions' onsets were given a slack; `dev-length` is dev with a length series, for screening). Each is run through the
+exploration's as well as before, after the companions' onsets were given a slack; `dev-length`
+is dev with a length series, for screening). Each is run through the
 detector of this tree (`hicra.dynamics.phases.detect_phases`) and, side by side, the previous
 two-segment piecewise-linear detector kept verbatim in `baseline_phases.py`.
 

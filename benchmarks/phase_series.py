@@ -464,7 +464,8 @@ def _length(seed, heldout, t, steps, family, onset, shapes, meta):
     exploration's onset with its own shape and window. From round 7 on it follows the
     exploration loosely: its onset 10% of the run before to 5% after the exploration's
     (longer responses can come first: on the countdown world backtracking lengthens them
-    before the strategies diversify; from round 8 on up to 10% after it too); in 20% of the runs it does not rise in phase 2 at all;
+        before the strategies diversify; from round 8 on up to 10% after it too); in 20% of the
+    runs it does not rise in phase 2 at all;
     during a consolidation it may fall or rise by up to 30% of its phase-2 gain; 20% of its
     points may be missing."""
     rng = np.random.default_rng([seed, heldout, 7])
