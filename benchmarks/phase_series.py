@@ -464,10 +464,9 @@ def _length(seed, heldout, t, steps, family, onset, shapes, meta):
     exploration's onset with its own shape and window. From round 7 on it follows the
     exploration loosely: its onset 10% of the run before to 5% after the exploration's
     (longer responses can come first: on the countdown world backtracking lengthens them
-        before the strategies diversify; from round 8 on up to 10% after it too); in 20% of the
-    runs it does not rise in phase 2 at all;
-    during a consolidation it may fall or rise by up to 30% of its phase-2 gain; 20% of its
-    points may be missing."""
+    before the strategies diversify), from round 8 on up to 10% after it too; in 20% of the
+    runs it does not rise in phase 2 at all; during a consolidation it may fall or rise by up
+    to 30% of its phase-2 gain; 20% of its points may be missing."""
     rng = np.random.default_rng([seed, heldout, 7])
     T = t.size
     base = rng.uniform(50.0, 800.0)
@@ -493,9 +492,10 @@ def _length(seed, heldout, t, steps, family, onset, shapes, meta):
     sd = gain / math.exp(rng.uniform(*np.log(LENGTH_SNR)))
     meta["snr"]["length"] = round(gain / sd, 2)
     idx = steps.astype(int) - 1
-    out = y[idx] + _noise(rng, T, sd, heldout)[idx]
+    clean = y[idx]
+    out = clean + _noise(rng, T, sd, heldout)[idx]
     dup = np.concatenate([[False], idx[1:] == idx[:-1]])
-    out[dup] = y[idx][dup] + rng.normal(0, sd, dup.sum())  # a fresh sample, not a copy
+    out[dup] = clean[dup] + rng.normal(0, sd, dup.sum())  # a fresh sample, not a copy
     if rng.random() < 0.2:
         out[rng.random(out.size) < rng.uniform(0.1, 0.3)] = np.nan
         meta.setdefault("missing", []).append("length")

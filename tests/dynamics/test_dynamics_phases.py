@@ -492,3 +492,10 @@ def test_a_sharp_length_that_starts_a_little_early_bounds_the_onset_without_fixi
             assert abs(onset["step"] - 100) <= 12
             covered[slack] += onset["ci_low"] <= 100 <= onset["ci_high"]
     assert covered == {0.05: 4, 0.0: 0}
+
+
+@pytest.mark.parametrize("slack", [-0.01, 0.5, 2.0])
+def test_an_onset_slack_outside_a_fraction_of_the_run_is_refused_in_one_line(slack):
+    with pytest.raises(ValueError, match=r"^PhaseConfig.onset_slack: expected .*got") as err:
+        PhaseConfig(onset_slack=slack)
+    assert "\n" not in str(err.value)

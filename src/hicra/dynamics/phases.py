@@ -146,6 +146,13 @@ class PhaseConfig:
     length_series: tuple[str, ...] = LENGTH_SERIES
     """Response-length series for the joint onset, first present wins; () leaves length out."""
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.onset_slack < 0.5:
+            raise ValueError(
+                f"PhaseConfig.onset_slack: expected a fraction of the run in [0, 0.5), "
+                f"got {self.onset_slack!r}"
+            )
+
 
 @dataclass
 class Slope:
