@@ -31,17 +31,18 @@ from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from hicra.errors import InputError  # noqa: E402
 from hicra.lexicon.labelled import PLANNING_TAGS, operating_points, read_labelled  # noqa: E402
 from hicra.lexicon.minilm_static import static_embeddings  # noqa: E402
 from hicra.lexicon.sentence_context import context_features  # noqa: E402
 from hicra.lexicon.sentence_detector import VOCAB_SIZE, minilm_tokenizer  # noqa: E402
 from hicra.lexicon.sentence_train import (  # noqa: E402
     _Scaled,
+    choose_c,
     design,
-    fit_context,
     fit_head,
+    fit_second_stage,
     problem_folds,
-    threshold_for_recall,
     trace_tokens,
 )
 
@@ -94,7 +95,6 @@ def numbers_merged(tokens, table):
 
 def multinomial(traces, tokens, table) -> None:
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
 
     t0 = time.time()
     sparse, emb, hand = design(tokens, table)
@@ -116,41 +116,35 @@ def multinomial(traces, tokens, table) -> None:
         return np.log(q / (1 - q))
 
     scores, detected = np.zeros(len(y)), np.zeros(len(y), bool)
-    for outer_train, outer_test in problem_folds(problem, 5):
-        inner = [
-            (outer_train[a], outer_train[b]) for a, b in problem_folds(problem[outer_train], 5)
-        ]
-        best = None
-        for c in C_GRID:
-            oof = np.zeros(len(y))
-            for a, b in inner:
-                oof[b] = planning_logodds(a, b, c)
-            auc = roc_auc_score(y[outer_train], oof[outer_train])
-            if best is None or auc > best[0]:
-                best = (auc, c, oof)
-        _, c, oof = best
-        features = context_features(oof, row, hand)
-        oof2 = np.zeros(len(y))
-        for a, b in inner:
-            weight, bias = fit_context(features[a], y[a])
-            oof2[b] = features[b] @ weight + bias
-        threshold = threshold_for_recall(1 / (1 + np.exp(-oof2[outer_train])), y[outer_train], 0.8)
-        weight, bias = fit_context(features[outer_train], y[outer_train])
-        first = np.zeros(len(y))
-        first[outer_test] = planning_logodds(outer_train, outer_test, c)
+    for outer, test in problem_folds(problem, 5):  # fit_head's steps, on the 8-tag head
+
+        def first_stage(a, b, c, outer=outer):
+            return planning_logodds(outer[a], outer[b], c)
+
+        inner = problem_folds(problem[outer], 5)
+        _, c, oof = choose_c(first_stage, y[outer], inner, C_GRID)
+        (weight, bias), threshold = fit_second_stage(
+            oof, row[outer], hand[outer], y[outer], inner, 0.8
+        )
+        first = planning_logodds(outer, test, c)
         # context rows are whole traces, so a held-out sentence only sees held-out neighbours
-        second = context_features(first, row, hand)[outer_test] @ weight + bias
-        scores[outer_test] = second
-        detected[outer_test] = 1 / (1 + np.exp(-second)) >= threshold
+        scores[test] = context_features(first, row[test], hand[test]) @ weight + bias
+        detected[test] = 1 / (1 + np.exp(-scores[test])) >= threshold
     report("multinomial first stage + context stage", scores, detected, y, t0)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("numbers", "multinomial"))
-    parser.add_argument("--data", default=DEV)
-    args = parser.parse_args()
-    traces = read_labelled(args.data)
+    parser.add_argument("--data", default=DEV, help="labelled JSONL (default: the dev file)")
+    args = parser.parse_args(argv)
+    try:
+        traces = read_labelled(args.data)
+    except InputError as err:
+        parser.error(str(err))
+    problems = len({t.problem for t in traces})
+    if problems < 3:  # outer folds leave one problem out, inner folds one more
+        parser.error(f"{args.data}: needs traces of at least 3 problems, found {problems}")
     table = static_embeddings()
     tokens = trace_tokens(traces)
     if args.only is None:
@@ -159,7 +153,8 @@ def main() -> None:
         shipped_recipe(traces, *numbers_merged(tokens, table), "numbers merged")
     if args.only in (None, "multinomial"):
         multinomial(traces, tokens, table)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

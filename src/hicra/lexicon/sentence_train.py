@@ -28,7 +28,7 @@ docs/detectors.md lists what was tried and measured.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +185,47 @@ def problem_folds(problems: np.ndarray, folds: int) -> list[tuple[np.ndarray, np
     return list(GroupKFold(min(folds, n_groups)).split(problems, groups=problems))
 
 
+def choose_c(
+    first_stage: Callable[[np.ndarray, np.ndarray, float], np.ndarray],
+    y: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    grid: Sequence[float] = C_GRID,
+) -> tuple[float, float, np.ndarray]:
+    """(AUC, C, out-of-fold logits) of the C of ``grid`` whose out-of-fold logits rank ``y``
+    best (the first on a tie); ``first_stage(train, test, c)`` fits on the train rows and
+    returns the logits of the test rows."""
+    from sklearn.metrics import roc_auc_score
+
+    best = (-1.0, grid[0], np.zeros(len(y)))
+    for c in grid:
+        oof = np.zeros(len(y))
+        for train, test in splits:
+            oof[test] = first_stage(train, test, c)
+        auc = float(roc_auc_score(y, oof))
+        best = max(best, (auc, c, oof), key=lambda b: b[0])
+    return best
+
+
+def fit_second_stage(
+    oof: np.ndarray,
+    row: np.ndarray,
+    hand: np.ndarray,
+    y: np.ndarray,
+    splits: Sequence[tuple[np.ndarray, np.ndarray]],
+    target_recall: float,
+) -> tuple[tuple[np.ndarray, float], float]:
+    """(context stage fitted on every row, threshold): the second stage reads the first
+    stage's out-of-fold logits ``oof``; the threshold is the highest whose out-of-fold recall
+    over ``splits`` is still >= ``target_recall``."""
+    features = context_features(oof, row, hand)
+    oof2 = np.zeros(len(y))
+    for train, test in splits:
+        weight, bias = fit_context(features[train], y[train])
+        oof2[test] = features[test] @ weight + bias
+    threshold = threshold_for_recall(1.0 / (1.0 + np.exp(-oof2)), y, target_recall)
+    return fit_context(features, y), threshold
+
+
 def fit_head(
     traces: Sequence[LabelledTrace],
     table: np.ndarray,
@@ -194,29 +235,19 @@ def fit_head(
     tokens: Sequence[SentenceTokens] | None = None,
 ) -> SentenceHead:
     """Both stages trained on ``traces``; C and threshold from inner folds (module docstring)."""
-    from sklearn.metrics import roc_auc_score
-
     tokens = trace_tokens(traces) if tokens is None else tokens
     sparse, emb, hand = design(tokens, table)
     y = np.concatenate([t.planning for t in traces])
     row = np.concatenate([[i] * len(t.starts) for i, t in enumerate(traces)])
     problems = np.concatenate([[t.problem] * len(t.starts) for t in traces])
     splits = problem_folds(problems, inner_folds)
-    best = (-1.0, C_GRID[0], np.zeros(len(y)))
-    for c in C_GRID:  # first stage: out-of-fold logits for each C
-        oof = np.zeros(len(y))
-        for train, test in splits:
-            model, scaled = _fit(sparse[train], emb[train], hand[train], y[train], c)
-            oof[test] = model.decision_function(scaled.matrix(sparse[test], emb[test], hand[test]))
-        auc = float(roc_auc_score(y, oof))
-        best = max(best, (auc, c, oof), key=lambda b: b[0])
-    auc, c, oof = best
-    features = context_features(oof, row, hand)  # second stage reads out-of-fold scores
-    oof2 = np.zeros(len(y))
-    for train, test in splits:
-        weight, bias = fit_context(features[train], y[train])
-        oof2[test] = features[test] @ weight + bias
-    threshold = threshold_for_recall(1.0 / (1.0 + np.exp(-oof2)), y, target_recall)
+
+    def first_stage(train: np.ndarray, test: np.ndarray, c: float) -> np.ndarray:
+        model, scaled = _fit(sparse[train], emb[train], hand[train], y[train], c)
+        return model.decision_function(scaled.matrix(sparse[test], emb[test], hand[test]))
+
+    auc, c, oof = choose_c(first_stage, y, splits)
+    context, threshold = fit_second_stage(oof, row, hand, y, splits, target_recall)
     model, scaled = _fit(sparse, emb, hand, y, c)
     meta = dict(
         meta or {},
@@ -232,7 +263,7 @@ def fit_head(
         sentences=int(len(y)),
         planning_sentences=int(y.sum()),
     )
-    return collapse(model, scaled, table, threshold, meta, fit_context(features, y))
+    return collapse(model, scaled, table, threshold, meta, context)
 
 
 def cross_validate(
